@@ -1,0 +1,7 @@
+"""``python -m gossip``: the same command line as the ``gossip`` script."""
+
+import sys
+
+from gossip.cli import main
+
+sys.exit(main())

@@ -1,0 +1,260 @@
+"""gossip: run a peer-to-peer network of TCP nodes that spread messages by gossip.
+
+Usage:
+  gossip start-network [circular | random [<degree>] | powerlaw | turan [<partitions>]]
+                       [-n N] [--max-peers K] [--seed S] [--port-origin P] [-P]
+  gossip stop-network [--port-origin P]
+  gossip send-message <node> <message> [-r K] [--port-origin P]
+  gossip get-messages <node> [unread | read | all] [-p | -pp | -ppp] [-t | -tt | -ttt]
+                      [--port-origin P]
+  gossip list-peers <node> [--port-origin P]
+  gossip remove-node <node> [--port-origin P]
+  gossip demo [-n N] [--port-origin P]
+  gossip -h | --help
+  gossip --version
+
+Commands:
+  start-network  Start N node processes (default: random regular graph of degree 3)
+                 and print each node with its peers. The nodes keep running.
+  stop-network   Stop every node of the network.
+  send-message   Submit a message to a node; it spreads to every live node.
+  get-messages   Show a node's messages with the path of every copy that reached it
+                 (all by default), and mark them read.
+  list-peers     Show a node's current peers and their addresses.
+  remove-node    Stop one node; its former peers drop it and link up among themselves.
+  demo           Start a network, send "Hello World" to node 1, watch it spread,
+                 and show the paths it took.
+
+Options:
+  -n N, --nodes N     Number of nodes [default: 16].
+  --max-peers K       Most peers a node may hold [default: 3].
+  --seed S            Seed that makes a random topology reproducible.
+  --port-origin P     Node i listens on port P+i (default 7000, or the one network running).
+  -P, --plot          Also draw the topology to a PNG and print where it is.
+  -r K, --relays K    Copies of a message each node may send to each peer [default: 1].
+  -p                  Paths: -p shortest, -pp longest, -ppp shortest and longest.
+  -t                  Arrival times: -t seconds, -tt milliseconds, -ttt date and delay.
+  -h, --help          Show this help.
+  --version           Show the version.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from docopt import DocoptExit, docopt
+
+from gossip import __version__, network, render, state
+from gossip.client import GossipClient
+from gossip.protocol import MAX_MESSAGE_BYTES, MAX_RELAYS
+from gossip.state import GossipError
+
+TOPOLOGY_KINDS = ("circular", "random", "powerlaw", "turan")
+DEMO_TEXT = "Hello World"
+DEMO_TIMEOUT = 10.0
+
+
+class UsageError(GossipError):
+    """The command line itself is wrong (exit status 2)."""
+
+
+def number(args: dict[str, Any], key: str, lowest: int, highest: int) -> int | None:
+    """A whole-number argument in ``lowest..highest``, None if it was not given."""
+    raw = args[key]
+    if raw is None or raw is False:
+        return None
+    name = key.strip("<>-")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise UsageError(f"{name} must be a whole number, not {raw!r}") from None
+    if not lowest <= value <= highest:
+        raise UsageError(f"{name} must be between {lowest} and {highest}, not {value}")
+    return value
+
+
+def required(args: dict[str, Any], key: str, lowest: int, highest: int) -> int:
+    value = number(args, key, lowest, highest)
+    assert value is not None, f"docopt supplies {key}"
+    return value
+
+
+def target(args: dict[str, Any]) -> tuple[Any, state.NetworkState, state.NodeEntry]:
+    """The network and the node entry a node command addresses."""
+    directory, net = state.find_network(number(args, "--port-origin", 1, 65535))
+    entry = net.node(required(args, "<node>", 1, 1 << 31))
+    return directory, net, entry
+
+
+def launch(args: dict[str, Any]) -> tuple[state.NetworkState, str]:
+    """Build the topology the arguments ask for and start it; the network and a report."""
+    from gossip import topology
+
+    kind = next((k for k in TOPOLOGY_KINDS if args[k]), "random")
+    nodes = required(args, "--nodes", 1, 10_000)
+    max_peers = required(args, "--max-peers", 1, 10_000)
+    graph = topology.build(
+        kind,
+        nodes,
+        max_peers,
+        degree=number(args, "<degree>", 0, 10_000),
+        partitions=number(args, "<partitions>", 0, 10_000),
+        seed=number(args, "--seed", 0, 2**32 - 1),
+    )
+    origin = number(args, "--port-origin", 1, 65535) or state.DEFAULT_PORT_ORIGIN
+    net = network.plan(graph.neighbours, origin, max_peers, graph.description)
+    directory = network.start(net)
+    lines = [render.started(net)]
+    if (parts := graph.components()) > 1:
+        lines.append(
+            f"Note: this graph has {parts} separate parts; a message reaches only its own."
+        )
+    if args["--plot"]:
+        from gossip.plot import draw_topology
+
+        picture = draw_topology(graph, directory / "topology.png", f"gossip: {graph.description}")
+        lines.append(f"Topology picture: {picture}")
+    return net, "\n".join(lines)
+
+
+def start_network(args: dict[str, Any]) -> str:
+    _, report = launch(args)
+    return f'{report}\nNext: gossip send-message 1 "Hello World"'
+
+
+def stop_network(args: dict[str, Any]) -> str:
+    directory, net = state.find_network(number(args, "--port-origin", 1, 65535))
+    count = network.stop(directory, net)
+    return f"Stopped the network on ports {net.port_range()} ({count} nodes were running)."
+
+
+def send_message(args: dict[str, Any]) -> str:
+    text: str = args["<message>"]
+    if not text.strip():
+        raise UsageError("the message is empty: give some text, as in gossip send-message 1 Hi")
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_MESSAGE_BYTES:
+        raise UsageError(f"the message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes")
+    relays = required(args, "--relays", 1, MAX_RELAYS)
+    _, _, entry = target(args)
+    message_id = GossipClient(entry.address).send(text, relays)
+    return f"Sent to {render.node_name(entry.number)}: {text!r} (id {message_id})"
+
+
+def get_messages(args: dict[str, Any]) -> str:
+    which = next((w for w in ("unread", "read") if args[w]), "all")
+    _, _, entry = target(args)
+    views = GossipClient(entry.address).fetch(which)
+    return render.messages(entry.number, views, which, min(args["-p"], 3), min(args["-t"], 3))
+
+
+def list_peers(args: dict[str, Any]) -> str:
+    _, _, entry = target(args)
+    return render.peers(entry.number, GossipClient(entry.address).peers())
+
+
+def remove_node(args: dict[str, Any]) -> str:
+    directory, net, entry = target(args)
+    return render.removed(entry.number, network.remove(directory, net, entry.number))
+
+
+def demo(args: dict[str, Any]) -> str:
+    """Start a network, send one message, show it spreading and the paths it took."""
+    start_args = dict(args, circular=False, random=True, powerlaw=False, turan=False)
+    start_args.update({"<degree>": None, "<partitions>": None, "--seed": None, "--plot": False})
+    net, report = launch(start_args)
+    print(report, flush=True)
+    live = net.live_numbers()
+    sender = live[0]
+    message_id = GossipClient(net.nodes[sender].address).send(DEMO_TEXT)
+    print(f"\nSent {DEMO_TEXT!r} to {render.node_name(sender)}.", flush=True)
+    began = time.monotonic()
+    holders: dict[int, float] = {}
+
+    def everyone_has_it() -> bool:
+        holders.update(network.holders(net, message_id))
+        shown = f"\rSpreading: {len(holders)}/{len(live)} nodes hold it"
+        print(f"{shown} ({(time.monotonic() - began) * 1000:.0f} ms)", end="", flush=True)
+        return len(holders) == len(live)
+
+    if not network.wait_until(everyone_has_it, DEMO_TIMEOUT, interval=0.005):
+        print()
+        missing = state.compress_ranges(sorted(set(live) - set(holders)))
+        raise GossipError(f"the message did not reach nodes {missing} within {DEMO_TIMEOUT:.0f} s")
+    spread_ms = (max(holders.values()) - min(holders.values())) * 1000
+    print(f"\nEvery node holds it; the last copy arrived {spread_ms:.1f} ms after the first.\n")
+    reader = 10 if 10 in live else live[-1]
+    views = GossipClient(net.nodes[reader].address).fetch("all")
+    print(render.messages(reader, views, "all", 0, 0))
+    return (
+        "\nThe network is still running. Try:\n"
+        f"  gossip get-messages {reader} -ppp -tt\n"
+        f"  gossip list-peers {reader}\n"
+        f"  gossip remove-node {live[1]}\n"
+        f'  gossip send-message {live[-1]} "Hello again"\n'
+        "  gossip stop-network"
+    )
+
+
+COMMANDS = {
+    "start-network": start_network,
+    "stop-network": stop_network,
+    "send-message": send_message,
+    "get-messages": get_messages,
+    "list-peers": list_peers,
+    "remove-node": remove_node,
+    "demo": demo,
+}
+
+
+def usage_line(argv: list[str]) -> str:
+    """One line for a command line docopt refused: the right form of the command tried."""
+    usage = __doc__.split("Usage:")[1].split("\n\n")[0]
+    patterns: list[str] = []
+    for line in usage.strip().splitlines():
+        if line.strip().startswith("gossip "):
+            patterns.append(line.strip())
+        else:
+            patterns[-1] += " " + line.strip()
+    for pattern in patterns:
+        if argv and pattern.split()[1] == argv[0]:
+            return f"invalid arguments: usage is {pattern}"
+    if argv:
+        return (
+            f"unknown command {argv[0]!r}: choose one of {', '.join(COMMANDS)} (see gossip --help)"
+        )
+    return "no command given: see gossip --help"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
+    try:
+        args = docopt(__doc__, argv, version=f"gossip {__version__}")
+    except DocoptExit:
+        print(f"gossip: {usage_line(argv)}", file=sys.stderr)
+        return 2
+    command = next(c for c in COMMANDS if args[c])
+    try:
+        print(COMMANDS[command](args))
+    except UsageError as exc:
+        print(f"gossip: {exc}", file=sys.stderr)
+        return 2
+    except GossipError as exc:
+        print(f"gossip: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("gossip: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Talk to one node from Python: the library behind the CLI.
+
+Imports only the standard library and the codec, so a command that just sends or reads
+a message starts fast.
+
+    >>> client = GossipClient("127.0.0.1:7001")
+    >>> client.submit_message("Apple")
+    >>> client.get_messages()
+    ['Apple (Node 1)']
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from gossip.protocol import (
+    Frame,
+    FrameError,
+    MessageView,
+    encode_frame,
+    message_from_payload,
+    read_frame,
+)
+from gossip.state import GossipError
+
+
+class NodeUnreachable(GossipError):
+    """The node did not answer: it is down, or the address is wrong."""
+
+
+@dataclass(frozen=True)
+class Peer:
+    number: int
+    host: str
+    port: int
+
+
+def parse_address(address: str | tuple[str, int]) -> tuple[str, int]:
+    """``"127.0.0.1:7001"`` or ``("127.0.0.1", 7001)`` as a (host, port) pair."""
+    if isinstance(address, tuple):
+        return address
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise GossipError(f"address {address!r} must look like HOST:PORT, as in 127.0.0.1:7001")
+    return host or "127.0.0.1", int(port)
+
+
+def format_path(path: tuple[int, ...]) -> str:
+    return " -> ".join(f"Node {n}" for n in path)
+
+
+class GossipClient:
+    """A client of one node; every call opens its own short connection."""
+
+    def __init__(self, address: str | tuple[str, int], timeout: float = 10.0) -> None:
+        self.address = parse_address(address)
+        self.timeout = timeout
+
+    def request(self, command: str, payload: dict[str, Any] | None = None) -> list[Frame]:
+        """Send one request; return its reply frames, ending with ``/OK``.
+
+        Raises NodeUnreachable if the node does not answer, GossipError if it refuses.
+        """
+        host, port = self.address
+        try:
+            with socket.create_connection(self.address, timeout=self.timeout) as sock:
+                sock.sendall(encode_frame(command, payload))
+                sock.shutdown(socket.SHUT_WR)
+                with sock.makefile("rb") as stream:
+                    frames = []
+                    while (frame := read_frame(stream)) is not None:
+                        frames.append(frame)
+                        if frame.command in ("OK", "ERR"):
+                            break
+        except FrameError as exc:
+            raise GossipError(f"node at {host}:{port} sent a bad reply: {exc}") from exc
+        except OSError as exc:
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            raise NodeUnreachable(f"no answer from {host}:{port} ({reason})") from exc
+        if not frames or frames[-1].command not in ("OK", "ERR"):
+            raise NodeUnreachable(f"node at {host}:{port} closed the connection without a reply")
+        if frames[-1].command == "ERR":
+            raise GossipError(f"node at {host}:{port} refused: {frames[-1].payload.get('error')}")
+        return frames
+
+    def send(self, message: str, relays: int = 1) -> str:
+        """Submit a message and return the id the node gave it."""
+        reply = self.request("NEW", {"text": message, "relays": relays})[-1]
+        return str(reply.payload.get("id", ""))
+
+    def submit_message(self, message: str) -> None:
+        """Submit a message to this node; it spreads to every live node."""
+        self.send(message)
+
+    def fetch(self, which: str = "all", peek: bool = False) -> list[MessageView]:
+        """Messages with every copy's path and arrival time.
+
+        The ones fetched become read, unless ``peek`` (for watching a message spread).
+        """
+        frames = self.request("GET", {"which": which, "peek": peek})
+        try:
+            return [message_from_payload(f.payload) for f in frames if f.command == "MSG"]
+        except FrameError as exc:
+            raise GossipError(
+                f"node at {self.address[0]}:{self.address[1]} sent a bad message: {exc}"
+            ) from exc
+
+    def get_messages(self) -> list[str]:
+        """Every message, oldest first, as ``"Apple (Node 1 -> Node 8 -> Node 10)"``.
+
+        The path is the one of the first copy that arrived.
+        """
+        return [f"{m.text} ({format_path(m.copies[0].path)})" for m in self.fetch("all")]
+
+    def peers(self) -> list[Peer]:
+        payload = self.request("PEERS")[-1].payload
+        return [Peer(int(n), str(h), int(p)) for n, h, p in payload.get("peers", [])]
+
+    def remove(self) -> dict[str, Any]:
+        """Ask the node to leave the network; returns its former peers and the new links."""
+        return self.request("REMOVE")[-1].payload
+
+    def ping(self) -> int:
+        """The node's number, if it answers."""
+        return int(self.request("PING")[-1].payload["node"])

@@ -1,0 +1,157 @@
+"""Start, stop and shrink a network from the command line's side.
+
+Starting writes the plan to the run directory and launches ``gossip.supervisor`` in a
+session of its own; the rest talks to the nodes as any client does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gossip
+from gossip import state
+from gossip.client import GossipClient, NodeUnreachable
+from gossip.state import GossipError, NetworkState, NodeEntry
+
+HOST = "127.0.0.1"
+STOP_TIMEOUT = 10.0
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.01) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass; whether it held."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def plan(
+    neighbours: dict[int, list[int]], port_origin: int, max_peers: int, description: str
+) -> NetworkState:
+    """The state of a network about to start: every node's port and starting peers."""
+    last_port = port_origin + max(neighbours)
+    if port_origin < 1 or last_port > 65535:
+        raise GossipError(
+            f"ports {port_origin + 1}-{last_port} do not exist: choose a --port-origin "
+            f"between 1 and {65535 - max(neighbours)}"
+        )
+    nodes = {
+        n: NodeEntry(number=n, host=HOST, port=port_origin + n, peers=peers)
+        for n, peers in neighbours.items()
+    }
+    return NetworkState(port_origin, max_peers, description, nodes)
+
+
+def start(network: NetworkState) -> Path:
+    """Launch the planned network; return once every node accepts connections."""
+    directory = state.run_dir(network.port_origin)
+    running = state.load(directory)
+    if running is not None and state.pid_alive(running.supervisor_pid):
+        raise GossipError(
+            f"a network is already running on ports {running.port_range()}: stop it with "
+            f"gossip stop-network --port-origin {running.port_origin}, or choose another "
+            "--port-origin"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob("node-*.log"):
+        old.unlink()
+    network.started = time.time()
+    state.save(network, directory)
+    env = dict(os.environ)
+    package_root = str(Path(gossip.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    with open(directory / "supervisor.log", "ab") as errors:
+        supervisor = subprocess.Popen(
+            [sys.executable, "-m", state.SUPERVISOR_MODULE, str(directory)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            cwd=directory,
+            env=env,
+            start_new_session=True,
+        )
+    try:
+        assert supervisor.stdout is not None
+        line = supervisor.stdout.readline()
+        supervisor.stdout.close()
+    except BaseException:
+        supervisor.terminate()
+        supervisor.wait()
+        raise
+    try:
+        result: dict[str, Any] = json.loads(line)
+    except ValueError:
+        result = {"error": f"the supervisor stopped; see {directory / 'supervisor.log'}"}
+    if "pids" not in result:
+        supervisor.wait(timeout=STOP_TIMEOUT)
+        (directory / state.STATE_FILE).unlink(missing_ok=True)
+        raise GossipError(f"could not start the network: {result.get('error')}")
+    network.supervisor_pid = supervisor.pid
+    for number, pid in result["pids"].items():
+        network.nodes[int(number)].pid = int(pid)
+    state.save(network, directory)
+    return directory
+
+
+def stop(directory: Path, network: NetworkState) -> int:
+    """Stop every node and the supervisor; return how many nodes were still running."""
+    pids = [e.pid for e in network.nodes.values() if state.pid_alive(e.pid)]
+    for pid in [network.supervisor_pid, *pids]:
+        _signal(pid, signal.SIGTERM)
+    everyone = [network.supervisor_pid, *pids]
+    if not wait_until(lambda: not any(state.pid_alive(p) for p in everyone), STOP_TIMEOUT):
+        for pid in everyone:
+            _signal(pid, signal.SIGKILL)
+    (directory / state.STATE_FILE).unlink(missing_ok=True)
+    return len(pids)
+
+
+def _signal(pid: int, signum: int) -> None:
+    if state.pid_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+
+def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any]:
+    """Ask a node to leave; return once its process is gone and the state says so."""
+    entry = network.node(number)
+    try:
+        result = GossipClient(entry.address).remove()
+    except NodeUnreachable:
+        if state.pid_alive(entry.pid):
+            raise
+        result = {"former_peers": [], "links": [], "dead": True}
+    if not wait_until(lambda: not state.pid_alive(entry.pid), STOP_TIMEOUT):
+        _signal(entry.pid, signal.SIGKILL)
+    entry.removed = True
+    state.save(network, directory)
+    return result
+
+
+def holders(network: NetworkState, message_id: str) -> dict[int, float]:
+    """When the message first reached each live node that holds it; silent nodes are skipped.
+
+    Peeks, so watching a message spread leaves it unread.
+    """
+    found = {}
+    for number in network.live_numbers():
+        try:
+            views = GossipClient(network.nodes[number].address).fetch("all", peek=True)
+        except GossipError:
+            continue
+        for view in views:
+            if view.id == message_id:
+                found[number] = view.copies[0].arrived
+    return found

@@ -1,0 +1,196 @@
+"""The wire format, with no I/O: one frame per line, ``/COMMAND {json object}``.
+
+A frame is UTF-8 text ending in ``\\n``: a slash, an upper-case command name, and
+optionally a space and a JSON object. Pseudo-IRC keeps frames readable with ``nc``;
+JSON keeps the payload unambiguous whatever the message text holds. Every frame is
+bounded by ``MAX_FRAME_BYTES`` so a peer can never make a node buffer without limit.
+
+Requests a node understands:
+
+``/NEW {"text", "relays"}``                 a client submits a message
+``/RELAY {"id", "text", "path", "relays", "sent"}``  a peer passes a copy on
+``/GET {"which", "peek"}``                  a client reads messages (``all``/``unread``/``read``);
+                                            they become read unless ``peek``
+``/PEERS {}``                               a client asks for the node's peers
+``/REMOVE {}``                              a client asks the node to leave the network
+``/LEAVE {"node"}``                         a leaving peer says goodbye
+``/INTRODUCE {"node", "host", "port"}``     a leaving peer suggests a replacement peer
+``/CONNECT {"node", "host", "port"}``       a node asks to become a peer
+``/PING {}``                                anyone checks the node is up
+
+Replies: zero or more ``/MSG {...}`` frames (for ``/GET``), then ``/OK {...}`` or
+``/ERR {"error"}``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+MAX_FRAME_BYTES = 64 * 1024
+"""Largest frame, newline included; a longer line is refused unread."""
+
+MAX_MESSAGE_BYTES = 8 * 1024
+"""Largest message text in UTF-8; with JSON escaping and a path it still fits a frame."""
+
+MAX_RELAYS = 10
+"""Largest ``--relays``: copies per peer grow the traffic linearly, more teaches nothing."""
+
+READ_FILTERS = ("all", "unread", "read")
+
+
+class FrameError(ValueError):
+    """A frame or payload that does not follow the protocol; the text says what is wrong."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    command: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One copy of a message as it reached a node: the walk it took and when it arrived."""
+
+    path: tuple[int, ...]
+    arrived: float
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """A message as a node reports it: what ``/MSG`` carries."""
+
+    id: str
+    text: str
+    sent: float
+    copies: tuple[Copy, ...]
+    read: bool
+
+
+def encode_frame(command: str, payload: dict[str, Any] | None = None) -> bytes:
+    """One frame as bytes; raises FrameError if it would exceed the size limit."""
+    if not command.isalpha() or not command.isupper():
+        raise FrameError(f"command must be upper-case letters: {command!r}")
+    body = json.dumps(payload or {}, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    data = f"/{command} {body}\n".encode()
+    if len(data) > MAX_FRAME_BYTES:
+        raise FrameError(f"frame of {len(data)} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")
+    return data
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def decode_frame(line: bytes) -> Frame:
+    """Parse one line (with or without its newline) into a Frame, or raise FrameError."""
+    if len(line) > MAX_FRAME_BYTES:
+        raise FrameError(f"frame exceeds the {MAX_FRAME_BYTES}-byte limit")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FrameError("frame is not valid UTF-8") from exc
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not text.startswith("/"):
+        raise FrameError("frame must start with /COMMAND")
+    command, _, body = text[1:].partition(" ")
+    if not command.isascii() or not command.isalpha() or not command.isupper():
+        raise FrameError("command must be upper-case letters, as in /NEW")
+    if not body.strip():
+        return Frame(command, {})
+    try:
+        payload = json.loads(body, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:
+        raise FrameError("payload is not valid JSON") from exc
+    if not isinstance(payload, dict):
+        raise FrameError("payload must be a JSON object")
+    return Frame(command, payload)
+
+
+def read_frame(stream: BinaryIO) -> Frame | None:
+    """Read one frame from a buffered binary stream; None at a clean end of stream.
+
+    Reads at most one byte past the limit, so an endless line costs bounded memory.
+    """
+    line = stream.readline(MAX_FRAME_BYTES + 1)
+    if not line:
+        return None
+    if len(line) > MAX_FRAME_BYTES:
+        raise FrameError(f"frame exceeds the {MAX_FRAME_BYTES}-byte limit")
+    if not line.endswith(b"\n"):
+        raise FrameError("connection closed in the middle of a frame")
+    return decode_frame(line)
+
+
+def field(payload: dict[str, Any], name: str, kind: Any) -> Any:
+    """The payload's ``name`` if it has type ``kind`` (bool never passes as int)."""
+    value = payload.get(name)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise FrameError(f"field {name!r} must be {getattr(kind, '__name__', 'a number')}")
+    return value
+
+
+def positive_int(payload: dict[str, Any], name: str, upper: int) -> int:
+    """An integer field in 1..upper."""
+    value: int = field(payload, name, int)
+    if not 1 <= value <= upper:
+        raise FrameError(f"field {name!r} must be between 1 and {upper}")
+    return value
+
+
+def message_text(payload: dict[str, Any]) -> str:
+    """The ``text`` field, checked against the message size limit."""
+    text: str = field(payload, "text", str)
+    if not text:
+        raise FrameError("message text is empty")
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_MESSAGE_BYTES:
+        raise FrameError(f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes")
+    return text
+
+
+def path_field(payload: dict[str, Any]) -> tuple[int, ...]:
+    """The ``path`` field: a non-empty walk of distinct positive node numbers."""
+    raw = field(payload, "path", list)
+    if not raw or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in raw):
+        raise FrameError("field 'path' must be a non-empty list of node numbers")
+    if len(set(raw)) != len(raw):
+        raise FrameError("field 'path' visits a node twice")
+    return tuple(raw)
+
+
+def address_fields(payload: dict[str, Any]) -> tuple[int, tuple[str, int]]:
+    """A peer's number and address from ``node``, ``host`` and ``port``."""
+    number = positive_int(payload, "node", 1 << 31)
+    host = field(payload, "host", str)
+    port = positive_int(payload, "port", 65535)
+    return number, (host, port)
+
+
+def message_payload(view: MessageView) -> dict[str, Any]:
+    """The ``/MSG`` payload for a message."""
+    return {
+        "id": view.id,
+        "text": view.text,
+        "sent": view.sent,
+        "read": view.read,
+        "copies": [[list(c.path), c.arrived] for c in view.copies],
+    }
+
+
+def message_from_payload(payload: dict[str, Any]) -> MessageView:
+    """Decode a ``/MSG`` payload, checking every field."""
+    copies = []
+    for item in field(payload, "copies", list):
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[1], int | float)):
+            raise FrameError("field 'copies' must hold [path, time] pairs")
+        copies.append(Copy(path_field({"path": item[0]}), float(item[1])))
+    return MessageView(
+        id=field(payload, "id", str),
+        text=field(payload, "text", str),
+        sent=float(field(payload, "sent", int | float)),
+        copies=tuple(copies),
+        read=field(payload, "read", bool),
+    )

@@ -1,0 +1,98 @@
+"""What the CLI prints, as pure functions of what the nodes reported."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from gossip.client import Peer
+from gossip.protocol import Copy, MessageView
+from gossip.state import NetworkState
+
+PATH_MODES = ("all", "shortest", "longest", "shortest and longest")
+
+
+def node_name(number: int) -> str:
+    return f"Gossip-Node-{number}"
+
+
+def select_paths(copies: tuple[Copy, ...], mode: int) -> list[Copy]:
+    """The copies to show: all (0), shortest (1), longest (2), or both (3).
+
+    Among paths of equal length the one that arrived first wins.
+    """
+    if mode == 0 or not copies:
+        return list(copies)
+    shortest = min(copies, key=lambda c: len(c.path))
+    longest = max(copies, key=lambda c: len(c.path))
+    chosen = {1: [shortest], 2: [longest], 3: [shortest, longest]}[mode]
+    return [c for c in copies if c in chosen]
+
+
+def format_time(copy: Copy, sent: float, level: int) -> str:
+    """The arrival time at detail ``level`` (0: none, 3: date, microseconds, delay)."""
+    if level == 0:
+        return ""
+    moment = datetime.fromtimestamp(copy.arrived)
+    if level == 1:
+        return f"  at {moment:%H:%M:%S}"
+    if level == 2:
+        return f"  at {moment:%H:%M:%S}.{moment.microsecond // 1000:03d}"
+    delay_ms = (copy.arrived - sent) * 1000
+    return f"  at {moment:%Y-%m-%d %H:%M:%S.%f} (+{delay_ms:.3f} ms after sending)"
+
+
+def messages(number: int, views: list[MessageView], which: str, mode: int, level: int) -> str:
+    """``get-messages`` output in the original tool's look."""
+    lines = [
+        f"Fetched {which} messages from {node_name(number)}; showing {PATH_MODES[mode]} path(s):"
+    ]
+    if not views:
+        lines += ["", f"No {'' if which == 'all' else which + ' '}messages."]
+    for view in views:
+        text = view.text.replace("\n", "\n  ")
+        lines += ["", f"• {text}"]
+        for copy in select_paths(view.copies, mode):
+            route = " ➜ ".join(str(n) for n in copy.path)
+            lines.append(f"  ↳ {route}{format_time(copy, view.sent, level)}")
+    return "\n".join(lines)
+
+
+def peers(number: int, peer_list: list[Peer]) -> str:
+    """``list-peers`` output."""
+    if not peer_list:
+        return f"{node_name(number)} has no peers."
+    lines = [f"{node_name(number)} has peers:"]
+    lines += [f"* {node_name(p.number)} ({p.host}:{p.port})" for p in peer_list]
+    return "\n".join(lines)
+
+
+def started(network: NetworkState) -> str:
+    """``start-network`` output: the network, then every node with its peers."""
+    entries = sorted(network.nodes.values(), key=lambda e: e.number)
+    width = max(len(f"{node_name(e.number)} ({e.host}:{e.port})") for e in entries)
+    lines = [
+        f"Started {len(entries)} nodes: {network.topology}, at most {network.max_peers} "
+        f"peers each, on ports {network.port_range()}.",
+    ]
+    for e in entries:
+        label = f"{node_name(e.number)} ({e.host}:{e.port})"
+        peer_names = ", ".join(str(p) for p in e.peers) or "none"
+        lines.append(f"* {label:<{width}}  peers: {peer_names}")
+    return "\n".join(lines)
+
+
+def removed(number: int, result: dict[str, Any]) -> str:
+    """``remove-node`` output: who lost a peer and which new links healed the gap."""
+    if result.get("dead"):
+        return f"{node_name(number)} was already down; it is now removed from the network."
+    former = [int(n) for n in result.get("former_peers", [])]
+    links = [(int(a), int(b)) for a, b in result.get("links", [])]
+    lines = [f"Removed {node_name(number)}."]
+    if former:
+        lines.append(f"Its former peers: {', '.join(str(n) for n in former)}.")
+    if links:
+        lines.append("New links: " + ", ".join(f"{a} ⟷ {b}" for a, b in links) + ".")
+    elif len(former) > 1:
+        lines.append("No new links: its former peers could not link without exceeding max-peers.")
+    return "\n".join(lines)

@@ -1,0 +1,177 @@
+"""Where a running network keeps its state: a run directory outside the working directory.
+
+``$GOSSIP_HOME`` if set, else ``$XDG_STATE_HOME/gossip``, else ``~/.local/state/gossip``.
+Each network gets ``network-<port origin>/`` there, holding ``network.json`` (nodes,
+ports, process ids, settings) and the node logs, so every command works from any folder
+and networks with different port origins run side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+DEFAULT_PORT_ORIGIN = 7000
+STATE_FILE = "network.json"
+SUPERVISOR_MODULE = "gossip.supervisor"
+
+
+class GossipError(Exception):
+    """A problem the user can fix; its text is the one line the CLI prints."""
+
+
+@dataclass
+class NodeEntry:
+    number: int
+    host: str
+    port: int
+    peers: list[int]
+    pid: int = 0
+    removed: bool = False
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.host, self.port
+
+
+@dataclass
+class NetworkState:
+    port_origin: int
+    max_peers: int
+    topology: str
+    nodes: dict[int, NodeEntry]
+    supervisor_pid: int = 0
+    started: float = 0.0
+
+    def node(self, number: int) -> NodeEntry:
+        """The entry for ``number``, or a GossipError naming the nodes that exist."""
+        entry = self.nodes.get(number)
+        if entry is None:
+            raise GossipError(
+                f"node {number} does not exist: this network has nodes {self.describe_numbers()}"
+            )
+        if entry.removed:
+            raise GossipError(
+                f"node {number} was removed from this network: live nodes are "
+                f"{compress_ranges(self.live_numbers())}"
+            )
+        return entry
+
+    def live_numbers(self) -> list[int]:
+        return sorted(n for n, e in self.nodes.items() if not e.removed)
+
+    def describe_numbers(self) -> str:
+        return compress_ranges(sorted(self.nodes))
+
+    def port_range(self) -> str:
+        ports = sorted(e.port for e in self.nodes.values())
+        return f"{ports[0]}-{ports[-1]}" if len(ports) > 1 else str(ports[0])
+
+
+def compress_ranges(numbers: list[int]) -> str:
+    """``[1, 2, 3, 5]`` as ``1-3, 5``."""
+    if not numbers:
+        return "none"
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+
+
+def gossip_home() -> Path:
+    if home := os.environ.get("GOSSIP_HOME"):
+        return Path(home)
+    if xdg := os.environ.get("XDG_STATE_HOME"):
+        return Path(xdg) / "gossip"
+    return Path.home() / ".local" / "state" / "gossip"
+
+
+def run_dir(port_origin: int) -> Path:
+    return gossip_home() / f"network-{port_origin}"
+
+
+def save(state: NetworkState, directory: Path) -> None:
+    """Write atomically, so a reader never sees half a file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    data = asdict(state)
+    data["nodes"] = [asdict(e) for e in state.nodes.values()]
+    tmp = directory / f".{STATE_FILE}.{os.getpid()}"
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, directory / STATE_FILE)
+
+
+def load(directory: Path) -> NetworkState | None:
+    """The state in ``directory``, or None if there is none or it cannot be read."""
+    try:
+        data = json.loads((directory / STATE_FILE).read_text())
+        nodes = {e["number"]: NodeEntry(**e) for e in data.pop("nodes")}
+        return NetworkState(nodes=nodes, **data)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    """True if ``pid`` is a live process of a gossip network (not a zombie, not a stranger).
+
+    Checking the command line keeps a stale run directory, after a reboot reused its
+    process ids, from pointing ``stop-network`` at somebody else's process.
+    """
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path(f"/proc/{pid}")
+    try:
+        stat = (proc / "stat").read_text()
+        cmdline = (proc / "cmdline").read_bytes()
+    except FileNotFoundError:
+        return not proc.parent.joinpath("self").exists()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] != "Z" and SUPERVISOR_MODULE.encode() in cmdline
+
+
+def running_networks() -> list[tuple[Path, NetworkState]]:
+    """Networks whose supervisor is alive, by port origin."""
+    home = gossip_home()
+    found = []
+    for directory in sorted(home.glob("network-*")) if home.is_dir() else []:
+        state = load(directory)
+        if state is not None and pid_alive(state.supervisor_pid):
+            found.append((directory, state))
+    return sorted(found, key=lambda item: item[1].port_origin)
+
+
+def find_network(port_origin: int | None) -> tuple[Path, NetworkState]:
+    """The network a command addresses: the one at ``port_origin``, else the only one running.
+
+    Raises GossipError with what to do when there is none or the choice is ambiguous.
+    """
+    if port_origin is not None:
+        directory = run_dir(port_origin)
+        state = load(directory)
+        if state is None or not pid_alive(state.supervisor_pid):
+            raise GossipError(
+                f"no network is running on port origin {port_origin}: start one with "
+                f"gossip start-network --port-origin {port_origin}"
+            )
+        return directory, state
+    networks = running_networks()
+    if not networks:
+        raise GossipError("no network is running: start one with gossip start-network")
+    if len(networks) > 1:
+        origins = ", ".join(str(s.port_origin) for _, s in networks)
+        raise GossipError(
+            f"{len(networks)} networks are running (port origins {origins}): "
+            "choose one with --port-origin"
+        )
+    return networks[0]
