@@ -60,8 +60,8 @@ class UsageError(GossipError):
     """The command line itself is wrong (exit status 2)."""
 
 
-def number(args: dict[str, Any], key: str, lowest: int, highest: int) -> int | None:
-    """A whole-number argument in ``lowest..highest``, None if it was not given."""
+def number(args: dict[str, Any], key: str, lowest: int, highest: int | None) -> int | None:
+    """A whole-number argument in ``lowest..highest`` (no top if None), None if not given."""
     raw = args[key]
     if raw is None or raw is False:
         return None
@@ -70,12 +70,14 @@ def number(args: dict[str, Any], key: str, lowest: int, highest: int) -> int | N
         value = int(raw)
     except ValueError:
         raise UsageError(f"{name} must be a whole number, not {raw!r}") from None
-    if not lowest <= value <= highest:
+    if highest is None and value < lowest:
+        raise UsageError(f"{name} must be {lowest} or more, not {value}")
+    if highest is not None and not lowest <= value <= highest:
         raise UsageError(f"{name} must be between {lowest} and {highest}, not {value}")
     return value
 
 
-def required(args: dict[str, Any], key: str, lowest: int, highest: int) -> int:
+def required(args: dict[str, Any], key: str, lowest: int, highest: int | None) -> int:
     value = number(args, key, lowest, highest)
     assert value is not None, f"docopt supplies {key}"
     return value
@@ -84,7 +86,7 @@ def required(args: dict[str, Any], key: str, lowest: int, highest: int) -> int:
 def target(args: dict[str, Any]) -> tuple[Any, state.NetworkState, state.NodeEntry]:
     """The network and the node entry a node command addresses."""
     directory, net = state.find_network(number(args, "--port-origin", 1, 65535))
-    entry = net.node(required(args, "<node>", 1, 1 << 31))
+    entry = net.node(required(args, "<node>", 1, None))
     return directory, net, entry
 
 

@@ -1,0 +1,196 @@
+"""Fixtures for integration tests: real node processes on real loopback ports, real CLI.
+
+Every test that starts a network gets its own port range and its own ``GOSSIP_HOME``,
+and every process it started is stopped afterwards, even when the test fails.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gossip import state
+from gossip.client import GossipClient
+from gossip.network import holders, wait_until
+from gossip.protocol import MessageView
+
+CLI_TIMEOUT = 60.0
+DELIVERY_TIMEOUT = 15.0
+PORT_BASE = 21000
+PORT_STEP = 300
+
+_origins = itertools.count(PORT_BASE, PORT_STEP)
+
+
+def ports_free(origin: int, count: int) -> bool:
+    for port in range(origin + 1, origin + count + 1):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def free_origin(count: int = PORT_STEP - 1) -> int:
+    """A port origin whose next ``count`` ports nobody listens on, unique in this session."""
+    for origin in _origins:
+        if origin + count >= 65535:
+            break
+        if ports_free(origin, count):
+            return origin
+    raise RuntimeError("no free port range left for tests")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def gossip_cli(*args: str, cwd: Path | None = None) -> Result:
+    """Run the real command line, as a user would, and capture what it prints."""
+    done = subprocess.run(
+        [sys.executable, "-m", "gossip", *args],
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def gossip_processes(marker: str) -> list[int]:
+    """Pids of supervisor and node processes whose command line mentions ``marker``."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ours = state.SUPERVISOR_MODULE.encode() in cmdline and marker.encode() in cmdline
+        if ours and state.pid_alive(int(proc.name)):
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def gossip_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private state directory, so tests never see each other's networks or the user's."""
+    home = tmp_path / "gossip-home"
+    monkeypatch.setenv("GOSSIP_HOME", str(home))
+    return home
+
+
+@dataclass
+class Net:
+    """A running test network."""
+
+    origin: int
+    directory: Path
+    cwd: Path
+
+    @property
+    def state(self) -> state.NetworkState:
+        loaded = state.load(self.directory)
+        assert loaded is not None, "the network has no state file"
+        return loaded
+
+    def cli(self, *args: str) -> Result:
+        return gossip_cli(*args, "--port-origin", str(self.origin), cwd=self.cwd)
+
+    def client(self, number: int) -> GossipClient:
+        return GossipClient(self.state.nodes[number].address)
+
+    def peek(self, number: int) -> list[MessageView]:
+        return self.client(number).fetch("all", peek=True)
+
+    def wait_delivered(self, message_id: str, nodes: list[int] | None = None) -> dict[int, float]:
+        """Wait until every listed (default: every live) node holds the message."""
+        network = self.state
+        expected = set(network.live_numbers() if nodes is None else nodes)
+        seen: dict[int, float] = {}
+
+        def done() -> bool:
+            seen.update(holders(network, message_id))
+            return expected <= set(seen)
+
+        assert wait_until(done, DELIVERY_TIMEOUT), (
+            f"message {message_id} missing at nodes {sorted(expected - set(seen))}"
+        )
+        return seen
+
+    def wait_copies(self, number: int, message_id: str, copies: int) -> MessageView:
+        """Wait until a node holds at least ``copies`` copies of a message."""
+        found: list[MessageView] = []
+
+        def enough() -> bool:
+            found[:] = [v for v in self.peek(number) if v.id == message_id]
+            return bool(found) and len(found[0].copies) >= copies
+
+        assert wait_until(enough, DELIVERY_TIMEOUT), f"node {number} has {found}"
+        return found[0]
+
+
+class Networks:
+    """Starts networks with the real CLI and remembers them, so they can all be stopped."""
+
+    def __init__(self, home: Path, cwd: Path) -> None:
+        self.home = home
+        self.cwd = cwd
+        self.nets: list[Net] = []
+
+    def reserve(self, count: int = PORT_STEP - 1) -> Net:
+        """A port range for a network the test starts itself; it is stopped at the end too."""
+        origin = free_origin(count)
+        net = Net(origin, self.home / f"network-{origin}", self.cwd)
+        self.nets.append(net)
+        return net
+
+    def start(self, *args: str) -> Net:
+        net = self.reserve()
+        result = gossip_cli("start-network", *args, "--port-origin", str(net.origin), cwd=self.cwd)
+        assert result.code == 0, result.err
+        return net
+
+    def stop_all(self) -> None:
+        for net in self.nets:
+            gossip_cli("stop-network", "--port-origin", str(net.origin), cwd=self.cwd)
+        leftovers = gossip_processes(str(self.home))
+        for pid in leftovers:
+            os.kill(pid, signal.SIGKILL)
+        assert not leftovers, f"stop-network left processes running: {leftovers}"
+
+
+@pytest.fixture
+def networks(tmp_path: Path, gossip_home: Path) -> Iterator[Networks]:
+    """Networks for one test; every process they started is gone when the test ends."""
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    starter = Networks(gossip_home, cwd)
+    try:
+        yield starter
+    finally:
+        starter.stop_all()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leaked_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After the whole suite, no node or supervisor started under the test tree is left."""
+    base = tmp_path_factory.getbasetemp()
+    yield
+    leftovers = gossip_processes(str(base))
+    for pid in leftovers:
+        os.kill(pid, signal.SIGKILL)
+    assert not leftovers, f"the test suite leaked gossip processes: {leftovers}"

@@ -1,0 +1,111 @@
+"""Every bad invocation prints one line, no traceback, and exits non-zero (2 for usage)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gossip.protocol import MAX_MESSAGE_BYTES
+from tests.conftest import Net, Networks, gossip_cli
+
+NO_NETWORK = "gossip: no network is running: start one with gossip start-network\n"
+
+
+def assert_one_line_error(result_err: str, result_out: str) -> None:
+    assert result_out == ""
+    assert result_err.count("\n") == 1 and result_err.startswith("gossip: ")
+    assert "Traceback" not in result_err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["stop-network"],
+        ["send-message", "1", "hello"],
+        ["get-messages", "1"],
+        ["list-peers", "1"],
+        ["remove-node", "1"],
+    ],
+)
+def test_commands_without_a_network_say_how_to_start_one(args: list[str]) -> None:
+    result = gossip_cli(*args)
+    assert result.code == 1
+    assert result.err == NO_NETWORK
+    assert_one_line_error(result.err, result.out)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "expected"),
+    [
+        (
+            ["start-network", "random", "-n", "15"],
+            1,
+            "random regular graph needs N x degree to be even: 15 x 3 is odd",
+        ),
+        (["start-network", "random", "16"], 1, "random regular graph needs 1 <= degree < N"),
+        (
+            ["start-network", "turan"],
+            1,
+            "node 1 would have 8 peers in this turan graph but --max-peers is 3: use --max-peers 8",
+        ),
+        (["start-network", "powerlaw", "--seed", "1"], 1, "peers in this powerlaw graph"),
+        (["start-network", "-n", "1"], 1, "a network needs at least 2 nodes"),
+        (["start-network", "-n", "ten"], 2, "nodes must be a whole number, not 'ten'"),
+        (["start-network", "-n", "-4"], 2, "nodes must be between 1 and"),
+        (["start-network", "--max-peers", "0"], 2, "max-peers must be between 1 and"),
+        (["start-network", "--seed", "x"], 2, "seed must be a whole number"),
+        (["start-network", "--port-origin", "70000"], 2, "port-origin must be between"),
+        (["start-network", "--port-origin", "65530"], 1, "choose a --port-origin between"),
+        (["start-network", "ring"], 2, "invalid arguments: usage is gossip start-network"),
+        (["frobnicate"], 2, "unknown command 'frobnicate'"),
+        ([], 2, "no command given: see gossip --help"),
+        (["send-message", "1"], 2, "usage is gossip send-message <node> <message>"),
+        (["get-messages", "1", "-pppp"], 2, "usage is gossip get-messages"),
+        (["send-message", "1", ""], 2, "the message is empty"),
+        (["send-message", "1", "   "], 2, "the message is empty"),
+        (
+            ["send-message", "1", "x" * (MAX_MESSAGE_BYTES + 1)],
+            2,
+            f"the message is {MAX_MESSAGE_BYTES + 1} bytes; the limit is {MAX_MESSAGE_BYTES} bytes",
+        ),
+        (["send-message", "1", "hi", "--relays", "0"], 2, "relays must be between 1 and 10"),
+        (["send-message", "1", "hi", "-r", "many"], 2, "relays must be a whole number"),
+    ],
+)
+def test_bad_arguments_print_one_line(args: list[str], code: int, expected: str) -> None:
+    result = gossip_cli(*args)
+    assert result.code == code, result.err
+    assert expected in result.err
+    assert_one_line_error(result.err, result.out)
+
+
+@pytest.fixture
+def small_net(networks: Networks) -> Net:
+    return networks.start("circular", "-n", "4")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "expected"),
+    [
+        (["get-messages", "42"], 1, "gossip: node 42 does not exist: this network has nodes 1-4"),
+        (["list-peers", "0"], 2, "gossip: node must be 1 or more, not 0\n"),
+        (["send-message", "-1", "hi"], 2, "gossip: node must be 1 or more, not -1\n"),
+        (["send-message", "two", "hi"], 2, "gossip: node must be a whole number, not 'two'\n"),
+        (["remove-node", "5"], 1, "gossip: node 5 does not exist: this network has nodes 1-4\n"),
+    ],
+)
+def test_bad_nodes_on_a_running_network(
+    small_net: Net, args: list[str], code: int, expected: str
+) -> None:
+    result = small_net.cli(*args)
+    assert result.code == code, result.err
+    assert result.err.startswith(expected)
+    assert_one_line_error(result.err, result.out)
+    assert small_net.cli("list-peers", "1").code == 0, "a bad command must not hurt the network"
+
+
+def test_help_and_version() -> None:
+    result = gossip_cli("--help")
+    assert result.code == 0
+    assert "gossip start-network" in result.out and "remove-node" in result.out
+    version = gossip_cli("--version")
+    assert version.code == 0 and version.out.startswith("gossip ")

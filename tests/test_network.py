@@ -1,0 +1,344 @@
+"""Integration tests: real node processes on loopback, driven through the real CLI and client."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import signal
+import socket
+
+import pytest
+
+from gossip import state
+from gossip.client import GossipClient
+from gossip.network import wait_until
+from tests.conftest import Net, Networks, gossip_cli, gossip_processes
+
+MESSAGE_ID = re.compile(r"\(id ([0-9a-f]{32})\)$")
+
+
+def send(net: Net, node: int, text: str, *extra: str) -> str:
+    result = net.cli("send-message", str(node), text, *extra)
+    assert result.code == 0, result.err
+    match = MESSAGE_ID.search(result.out.strip())
+    assert match, result.out
+    return match.group(1)
+
+
+def edges_of(network: state.NetworkState) -> set[frozenset[int]]:
+    return {frozenset((e.number, p)) for e in network.nodes.values() for p in e.peers}
+
+
+def assert_valid_walk(path: tuple[int, ...], origin: int, node: int, edges: set) -> None:
+    assert path[0] == origin and path[-1] == node, path
+    assert len(set(path)) == len(path), f"path repeats a node: {path}"
+    for a, b in itertools.pairwise(path):
+        assert frozenset((a, b)) in edges, f"{a} -> {b} is not a link of the topology: {path}"
+
+
+def live_peer_graph(net: Net) -> dict[int, set[int]]:
+    """Every live node's current peers, as the nodes themselves report them."""
+    return {n: {p.number for p in net.client(n).peers()} for n in net.state.live_numbers()}
+
+
+def is_connected(graph: dict[int, set[int]]) -> bool:
+    start = next(iter(graph))
+    seen, todo = {start}, [start]
+    while todo:
+        for peer in graph[todo.pop()]:
+            if peer not in seen:
+                seen.add(peer)
+                todo.append(peer)
+    return seen == set(graph)
+
+
+TOPOLOGIES = {
+    "circular": ["circular"],
+    "random": ["random", "--seed", "3"],
+    "powerlaw": ["powerlaw", "--seed", "3", "--max-peers", "16"],
+    "turan": ["turan", "4", "--max-peers", "12"],
+}
+
+
+@pytest.mark.parametrize("kind", TOPOLOGIES)
+def test_messages_from_any_node_reach_all_16_along_valid_paths(
+    networks: Networks, kind: str
+) -> None:
+    net = networks.start(*TOPOLOGIES[kind])
+    network = net.state
+    assert sorted(network.nodes) == list(range(1, 17))
+    edges = edges_of(network)
+    sent = {origin: send(net, origin, f"from {origin} on {kind}") for origin in (1, 8, 16)}
+    for origin, message_id in sent.items():
+        net.wait_delivered(message_id)
+        for node in network.nodes:
+            view = next(v for v in net.peek(node) if v.id == message_id)
+            assert view.text == f"from {origin} on {kind}"
+            for copy in view.copies:
+                assert_valid_walk(copy.path, origin, node, edges)
+
+
+def test_start_network_prints_every_node_with_its_peers(networks: Networks) -> None:
+    net = networks.reserve()
+    result = gossip_cli(
+        "start-network", "circular", "-n", "5", "--port-origin", str(net.origin), cwd=net.cwd
+    )
+    assert result.code == 0, result.err
+    o = net.origin
+    assert result.out.splitlines()[:6] == [
+        f"Started 5 nodes: circular (5 nodes), at most 3 peers each, on ports {o + 1}-{o + 5}.",
+        f"* Gossip-Node-1 (127.0.0.1:{o + 1})  peers: 2, 5",
+        f"* Gossip-Node-2 (127.0.0.1:{o + 2})  peers: 1, 3",
+        f"* Gossip-Node-3 (127.0.0.1:{o + 3})  peers: 2, 4",
+        f"* Gossip-Node-4 (127.0.0.1:{o + 4})  peers: 3, 5",
+        f"* Gossip-Node-5 (127.0.0.1:{o + 5})  peers: 1, 4",
+    ]
+    for entry in net.state.nodes.values():
+        with socket.create_connection(entry.address, timeout=2):
+            pass
+
+
+def test_get_messages_shows_paths_in_the_original_format(networks: Networks) -> None:
+    net = networks.start("circular", "-n", "6")
+    message_id = send(net, 1, "Hello World")
+    net.wait_copies(3, message_id, 2)
+    header = "Fetched all messages from Gossip-Node-3; showing {} path(s):"
+    shortest = "  ↳ 1 ➜ 2 ➜ 3"
+    longest = "  ↳ 1 ➜ 6 ➜ 5 ➜ 4 ➜ 3"
+    out = net.cli("get-messages", "3", "-p").out
+    assert out == f"{header.format('shortest')}\n\n• Hello World\n{shortest}\n"
+    out = net.cli("get-messages", "3", "-pp").out
+    assert out == f"{header.format('longest')}\n\n• Hello World\n{longest}\n"
+    lines = net.cli("get-messages", "3").out.splitlines()
+    assert lines[:3] == [header.format("all"), "", "• Hello World"]
+    assert sorted(lines[3:]) == sorted([shortest, longest])
+    lines = net.cli("get-messages", "3", "-ppp").out.splitlines()
+    assert lines[0] == header.format("shortest and longest")
+    assert sorted(lines[3:]) == sorted([shortest, longest])
+
+
+def test_times_are_shown_at_three_levels(networks: Networks) -> None:
+    net = networks.start("circular", "-n", "4")
+    message_id = send(net, 1, "tick")
+    net.wait_copies(2, message_id, 2)
+    patterns = {
+        "-t": r"  ↳ 1 ➜ 2  at \d\d:\d\d:\d\d$",
+        "-tt": r"  ↳ 1 ➜ 2  at \d\d:\d\d:\d\d\.\d{3}$",
+        "-ttt": r"  ↳ 1 ➜ 2  at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} "
+        r"\(\+\d+\.\d{3} ms after sending\)$",
+    }
+    for flag, pattern in patterns.items():
+        lines = net.cli("get-messages", "2", "-p", flag).out.splitlines()
+        assert re.match(pattern, lines[3]), (flag, lines)
+
+
+def test_read_and_unread_filters_and_marking(networks: Networks) -> None:
+    net = networks.start("circular", "-n", "4")
+    first = send(net, 1, "first")
+    net.wait_delivered(first)
+    out = net.cli("get-messages", "3", "unread", "-p").out
+    assert "Fetched unread messages from Gossip-Node-3" in out and "• first" in out
+    assert net.cli("get-messages", "3", "unread").out.endswith("No unread messages.\n")
+    second = send(net, 2, "second")
+    net.wait_delivered(second)
+    unread = net.cli("get-messages", "3", "unread").out
+    assert "• second" in unread and "• first" not in unread
+    read = net.cli("get-messages", "3", "read").out
+    assert read.index("• first") < read.index("• second")
+    third = send(net, 4, "third")
+    net.wait_delivered(third)
+    read = net.cli("get-messages", "3", "read").out
+    assert "• third" not in read
+    everything = net.cli("get-messages", "3", "all").out
+    assert [line for line in everything.splitlines() if line.startswith("•")] == [
+        "• first",
+        "• second",
+        "• third",
+    ]
+    assert net.cli("get-messages", "3", "unread").out.endswith("No unread messages.\n")
+
+
+def test_list_peers_shows_the_peers_with_addresses(networks: Networks) -> None:
+    net = networks.start("random", "--seed", "11")
+    network = net.state
+    entry = network.nodes[4]
+    expected = [f"* Gossip-Node-{p} (127.0.0.1:{net.origin + p})" for p in sorted(entry.peers)]
+    result = net.cli("list-peers", "4")
+    assert result.code == 0
+    assert result.out.splitlines() == ["Gossip-Node-4 has peers:", *expected]
+
+
+def test_python_api_submit_and_get_messages(networks: Networks) -> None:
+    net = networks.start("circular", "-n", "8")
+    GossipClient(f"127.0.0.1:{net.origin + 1}").submit_message("Apple")
+    view = net.wait_copies(5, net.peek(1)[0].id, 1)
+    messages = GossipClient(("127.0.0.1", net.origin + 5)).get_messages()
+    first_path = " -> ".join(f"Node {n}" for n in view.copies[0].path)
+    assert messages == [f"Apple ({first_path})"]
+    assert re.fullmatch(r"Apple \(Node 1( -> Node \d)+ -> Node 5\)", messages[0])
+
+
+def test_same_text_twice_is_two_messages(networks: Networks) -> None:
+    net = networks.start("circular", "-n", "4")
+    ids = [send(net, 1, "same"), send(net, 1, "same")]
+    assert ids[0] != ids[1]
+    for message_id in ids:
+        net.wait_delivered(message_id)
+    assert [v.text for v in net.peek(3)] == ["same", "same"]
+
+
+@pytest.mark.parametrize("relays", [1, 2])
+def test_relays_bound_the_copies_each_node_sends_each_peer(networks: Networks, relays: int) -> None:
+    net = networks.start("random", "--seed", "5")
+    message_id = send(net, 1, "counted", "--relays", str(relays))
+    net.wait_delivered(message_id)
+    network = net.state
+    # Copies stop coming once every node has used its budget; wait for the counts to settle.
+    previous: list[int] = []
+
+    def settled() -> bool:
+        counts = [len(v.copies) for n in network.nodes for v in net.peek(n)]
+        stable = counts == previous
+        previous[:] = counts
+        return stable
+
+    assert wait_until(settled, 10, interval=0.3)
+    most_from_one_peer = 0
+    for node in network.nodes:
+        view = next(v for v in net.peek(node) if v.id == message_id)
+        senders = [c.path[-2] for c in view.copies if len(c.path) > 1]
+        for sender in set(senders):
+            most_from_one_peer = max(most_from_one_peer, senders.count(sender))
+    assert most_from_one_peer <= relays
+    if relays > 1:
+        assert most_from_one_peer == relays, "--relays 2 should let some peer send twice"
+
+
+def test_remove_node_closes_the_ring_and_messages_reach_the_rest(networks: Networks) -> None:
+    net = networks.start("circular", "-n", "8")
+    pid = net.state.nodes[4].pid
+    result = net.cli("remove-node", "4")
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == [
+        "Removed Gossip-Node-4.",
+        "Its former peers: 3, 5.",
+        "New links: 3 ⟷ 5.",
+    ]
+    assert not state.pid_alive(pid)
+    graph = live_peer_graph(net)
+    assert graph[3] == {2, 5} and graph[5] == {3, 6}
+    assert all(len(peers) == 2 for peers in graph.values())
+    message_id = send(net, 2, "after removal")
+    seen = net.wait_delivered(message_id)
+    assert set(seen) == {1, 2, 3, 5, 6, 7, 8}
+    gone = net.cli("get-messages", "4")
+    assert gone.code == 1
+    assert gone.err == "gossip: node 4 was removed from this network: live nodes are 1-3, 5-8\n"
+
+
+def test_remove_node_on_random_graph_keeps_max_peers_and_delivery(networks: Networks) -> None:
+    net = networks.start("random", "--seed", "3")
+    for number in (5, 11):
+        assert net.cli("remove-node", str(number)).code == 0
+    graph = live_peer_graph(net)
+    assert all(len(peers) <= 3 for peers in graph.values())
+    assert all(5 not in peers and 11 not in peers for peers in graph.values())
+    assert is_connected(graph)
+    message_id = send(net, 1, "still spreading")
+    assert len(net.wait_delivered(message_id)) == 14
+
+
+def test_a_dead_peer_does_not_stop_a_message(networks: Networks) -> None:
+    net = networks.start("circular", "-n", "8")
+    victim = net.state.nodes[3].pid
+    os.kill(victim, signal.SIGKILL)
+    assert wait_until(lambda: not state.pid_alive(victim), 5)
+    message_id = send(net, 2, "around the gap")
+    seen = net.wait_delivered(message_id, nodes=[1, 2, 4, 5, 6, 7, 8])
+    assert 3 not in seen
+    down = net.cli("get-messages", "3")
+    assert down.code == 1 and "no answer from" in down.err and down.err[-1] == "\n"
+
+
+def test_stop_network_leaves_nothing_running(networks: Networks) -> None:
+    net = networks.start("circular", "-n", "6")
+    pids = [net.state.supervisor_pid, *(e.pid for e in net.state.nodes.values())]
+    assert all(state.pid_alive(p) for p in pids)
+    result = net.cli("stop-network")
+    assert result.code == 0
+    ports = f"{net.origin + 1}-{net.origin + 6}"
+    assert result.out == f"Stopped the network on ports {ports} (6 nodes were running).\n"
+    assert not any(state.pid_alive(p) for p in pids)
+    assert not gossip_processes(str(net.directory))
+    assert net.cli("stop-network").err == (
+        f"gossip: no network is running on port origin {net.origin}: start one with "
+        f"gossip start-network --port-origin {net.origin}\n"
+    )
+
+
+def test_ports_in_use_give_a_clear_error_and_leave_nothing(networks: Networks) -> None:
+    net = networks.reserve()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", net.origin + 3))
+        squatter.listen()
+        result = gossip_cli(
+            "start-network", "circular", "-n", "6", "--port-origin", str(net.origin), cwd=net.cwd
+        )
+    assert result.code == 1
+    assert result.err == f"gossip: could not start the network: port {net.origin + 3} is in use\n"
+    assert "Traceback" not in result.err
+    assert not gossip_processes(str(net.directory))
+
+
+def test_same_origin_twice_is_refused_and_two_origins_run_side_by_side(
+    networks: Networks,
+) -> None:
+    first = networks.start("circular", "-n", "4")
+    again = gossip_cli(
+        "start-network", "circular", "-n", "4", "--port-origin", str(first.origin), cwd=first.cwd
+    )
+    assert again.code == 1
+    assert again.err.startswith(
+        f"gossip: a network is already running on ports {first.origin + 1}-{first.origin + 4}"
+    )
+    second = networks.start("circular", "-n", "4")
+    ambiguous = gossip_cli("list-peers", "1", cwd=first.cwd)
+    assert ambiguous.code == 1 and "choose one with --port-origin" in ambiguous.err
+    for net in (first, second):
+        message_id = send(net, 1, f"on {net.origin}")
+        net.wait_delivered(message_id)
+        assert [v.text for v in net.peek(3)] == [f"on {net.origin}"]
+
+
+def test_commands_find_the_only_network_without_port_origin(networks: Networks) -> None:
+    net = networks.start("circular", "-n", "4")
+    result = gossip_cli("list-peers", "2", cwd=net.cwd.parent)
+    assert result.code == 0
+    assert result.out.splitlines()[0] == "Gossip-Node-2 has peers:"
+
+
+def test_plot_writes_a_png_of_the_topology(networks: Networks) -> None:
+    net = networks.reserve()
+    result = gossip_cli(
+        "start-network", "circular", "-n", "8", "-P", "--port-origin", str(net.origin), cwd=net.cwd
+    )
+    assert result.code == 0, result.err
+    line = next(x for x in result.out.splitlines() if x.startswith("Topology picture: "))
+    picture = net.directory / "topology.png"
+    assert line == f"Topology picture: {picture}"
+    data = picture.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(data) > 10_000
+
+
+def test_demo_spreads_a_message_and_leaves_the_network_running(networks: Networks) -> None:
+    net = networks.reserve()
+    result = gossip_cli("demo", "--port-origin", str(net.origin), cwd=net.cwd)
+    assert result.code == 0, result.err
+    assert "Every node holds it" in result.out
+    assert "Fetched all messages from Gossip-Node-10; showing all path(s):" in result.out
+    assert "\n• Hello World\n  ↳ 1 ➜ " in result.out
+    assert "gossip stop-network" in result.out
+    assert len(net.state.live_numbers()) == 16
+    assert [v.text for v in net.peek(16)] == ["Hello World"]
