@@ -42,13 +42,14 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from docopt import DocoptExit, docopt
 
 from gossip import __version__, network, render, state
-from gossip.client import GossipClient
-from gossip.protocol import MAX_MESSAGE_BYTES, MAX_RELAYS
+from gossip.client import NodeUnreachable
+from gossip.protocol import MAX_MESSAGE_BYTES, MAX_RELAYS, FrameError, utf8_size
 from gossip.state import GossipError
 
 TOPOLOGY_KINDS = ("circular", "random", "powerlaw", "turan")
@@ -83,7 +84,7 @@ def required(args: dict[str, Any], key: str, lowest: int, highest: int | None) -
     return value
 
 
-def target(args: dict[str, Any]) -> tuple[Any, state.NetworkState, state.NodeEntry]:
+def target(args: dict[str, Any]) -> tuple[Path, state.NetworkState, state.NodeEntry]:
     """The network and the node entry a node command addresses."""
     directory, net = state.find_network(number(args, "--port-origin", 1, 65535))
     entry = net.node(required(args, "<node>", 1, None))
@@ -116,7 +117,8 @@ def launch(args: dict[str, Any]) -> tuple[state.NetworkState, str]:
     if args["--plot"]:
         from gossip.plot import draw_topology
 
-        picture = draw_topology(graph, directory / "topology.png", f"gossip: {graph.description}")
+        title = f"gossip: {nodes} nodes, {graph.description}"
+        picture = draw_topology(graph, directory / "topology.png", title)
         lines.append(f"Topology picture: {picture}")
     return net, "\n".join(lines)
 
@@ -136,25 +138,28 @@ def send_message(args: dict[str, Any]) -> str:
     text: str = args["<message>"]
     if not text.strip():
         raise UsageError("the message is empty: give some text, as in gossip send-message 1 Hi")
-    size = len(text.encode("utf-8", "surrogatepass"))
+    try:
+        size = utf8_size(text)
+    except FrameError:
+        raise UsageError("the message is not valid UTF-8 text: check its encoding") from None
     if size > MAX_MESSAGE_BYTES:
         raise UsageError(f"the message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes")
     relays = required(args, "--relays", 1, MAX_RELAYS)
     _, _, entry = target(args)
-    message_id = GossipClient(entry.address).send(text, relays)
+    message_id = network.client_for(entry).send(text, relays)
     return f"Sent to {render.node_name(entry.number)}: {text!r} (id {message_id})"
 
 
 def get_messages(args: dict[str, Any]) -> str:
     which = next((w for w in ("unread", "read") if args[w]), "all")
     _, _, entry = target(args)
-    views = GossipClient(entry.address).fetch(which)
+    views = network.client_for(entry).fetch(which)
     return render.messages(entry.number, views, which, min(args["-p"], 3), min(args["-t"], 3))
 
 
 def list_peers(args: dict[str, Any]) -> str:
     _, _, entry = target(args)
-    return render.peers(entry.number, GossipClient(entry.address).peers())
+    return render.peers(entry.number, network.client_for(entry).peers())
 
 
 def remove_node(args: dict[str, Any]) -> str:
@@ -170,25 +175,31 @@ def demo(args: dict[str, Any]) -> str:
     print(report, flush=True)
     live = net.live_numbers()
     sender = live[0]
-    message_id = GossipClient(net.nodes[sender].address).send(DEMO_TEXT)
+    message_id = network.client_for(net.nodes[sender]).send(DEMO_TEXT)
     print(f"\nSent {DEMO_TEXT!r} to {render.node_name(sender)}.", flush=True)
     began = time.monotonic()
     holders: dict[int, float] = {}
+    live_progress = sys.stdout.isatty()
+
+    def progress() -> str:
+        elapsed = (time.monotonic() - began) * 1000
+        return f"Spreading: {len(holders)}/{len(live)} nodes hold it ({elapsed:.0f} ms)"
 
     def everyone_has_it() -> bool:
         holders.update(network.holders(net, message_id))
-        shown = f"\rSpreading: {len(holders)}/{len(live)} nodes hold it"
-        print(f"{shown} ({(time.monotonic() - began) * 1000:.0f} ms)", end="", flush=True)
+        if live_progress:
+            print(f"\r{progress()}", end="", flush=True)
         return len(holders) == len(live)
 
-    if not network.wait_until(everyone_has_it, DEMO_TIMEOUT, interval=0.005):
-        print()
+    reached = network.wait_until(everyone_has_it, DEMO_TIMEOUT, interval=0.005)
+    print(f"\r{progress()}" if live_progress else progress())
+    if not reached:
         missing = state.compress_ranges(sorted(set(live) - set(holders)))
         raise GossipError(f"the message did not reach nodes {missing} within {DEMO_TIMEOUT:.0f} s")
-    spread_ms = (max(holders.values()) - min(holders.values())) * 1000
-    print(f"\nEvery node holds it; the last copy arrived {spread_ms:.1f} ms after the first.\n")
+    spread_ms = (max(holders.values()) - holders[sender]) * 1000
+    print(f"Every node holds it: the last one got it {spread_ms:.1f} ms after it was sent.\n")
     reader = 10 if 10 in live else live[-1]
-    views = GossipClient(net.nodes[reader].address).fetch("all")
+    views = network.client_for(net.nodes[reader]).fetch("all")
     print(render.messages(reader, views, "all", 0, 0))
     return (
         "\nThe network is still running. Try:\n"
@@ -243,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     command = next(c for c in COMMANDS if args[c])
     try:
         print(COMMANDS[command](args))
+    except NodeUnreachable as exc:
+        print(f"gossip: {exc}; if it died, take it out with gossip remove-node", file=sys.stderr)
+        return 1
     except UsageError as exc:
         print(f"gossip: {exc}", file=sys.stderr)
         return 2

@@ -42,7 +42,7 @@ def parse_address(address: str | tuple[str, int]) -> tuple[str, int]:
     if isinstance(address, tuple):
         return address
     host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise GossipError(f"address {address!r} must look like HOST:PORT, as in 127.0.0.1:7001")
     return host or "127.0.0.1", int(port)
 
@@ -54,9 +54,13 @@ def format_path(path: tuple[int, ...]) -> str:
 class GossipClient:
     """A client of one node; every call opens its own short connection."""
 
-    def __init__(self, address: str | tuple[str, int], timeout: float = 10.0) -> None:
+    def __init__(
+        self, address: str | tuple[str, int], timeout: float = 10.0, name: str = "node"
+    ) -> None:
         self.address = parse_address(address)
         self.timeout = timeout
+        self.name = name
+        """How errors speak of the node, as in ``node 3``."""
 
     def request(self, command: str, payload: dict[str, Any] | None = None) -> list[Frame]:
         """Send one request; return its reply frames, ending with ``/OK``.
@@ -64,9 +68,14 @@ class GossipClient:
         Raises NodeUnreachable if the node does not answer, GossipError if it refuses.
         """
         host, port = self.address
+        who = f"{self.name} at {host}:{port}"
+        try:
+            request = encode_frame(command, payload)
+        except FrameError as exc:
+            raise GossipError(f"cannot send that to {who}: {exc}") from exc
         try:
             with socket.create_connection(self.address, timeout=self.timeout) as sock:
-                sock.sendall(encode_frame(command, payload))
+                sock.sendall(request)
                 sock.shutdown(socket.SHUT_WR)
                 with sock.makefile("rb") as stream:
                     frames = []
@@ -75,14 +84,14 @@ class GossipClient:
                         if frame.command in ("OK", "ERR"):
                             break
         except FrameError as exc:
-            raise GossipError(f"node at {host}:{port} sent a bad reply: {exc}") from exc
+            raise GossipError(f"{who} sent a bad reply: {exc}") from exc
         except OSError as exc:
-            reason = exc.strerror or str(exc) or type(exc).__name__
-            raise NodeUnreachable(f"no answer from {host}:{port} ({reason})") from exc
+            reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
+            raise NodeUnreachable(f"{who} is not answering ({reason})") from exc
         if not frames or frames[-1].command not in ("OK", "ERR"):
-            raise NodeUnreachable(f"node at {host}:{port} closed the connection without a reply")
+            raise NodeUnreachable(f"{who} closed the connection without a reply")
         if frames[-1].command == "ERR":
-            raise GossipError(f"node at {host}:{port} refused: {frames[-1].payload.get('error')}")
+            raise GossipError(f"{who} refused the request: {frames[-1].payload.get('error')}")
         return frames
 
     def send(self, message: str, relays: int = 1) -> str:
@@ -103,9 +112,8 @@ class GossipClient:
         try:
             return [message_from_payload(f.payload) for f in frames if f.command == "MSG"]
         except FrameError as exc:
-            raise GossipError(
-                f"node at {self.address[0]}:{self.address[1]} sent a bad message: {exc}"
-            ) from exc
+            host, port = self.address
+            raise GossipError(f"{self.name} at {host}:{port} sent a bad message: {exc}") from exc
 
     def get_messages(self) -> list[str]:
         """Every message, oldest first, as ``"Apple (Node 1 -> Node 8 -> Node 10)"``.
@@ -121,7 +129,3 @@ class GossipClient:
     def remove(self) -> dict[str, Any]:
         """Ask the node to leave the network; returns its former peers and the new links."""
         return self.request("REMOVE")[-1].payload
-
-    def ping(self) -> int:
-        """The node's number, if it answers."""
-        return int(self.request("PING")[-1].payload["node"])

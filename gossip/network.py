@@ -26,6 +26,11 @@ HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
 
 
+def client_for(entry: NodeEntry) -> GossipClient:
+    """A client whose errors name the node by its number."""
+    return GossipClient(entry.address, name=f"node {entry.number}")
+
+
 def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.01) -> bool:
     """Poll ``condition`` until it holds or ``timeout`` seconds pass; whether it held."""
     deadline = time.monotonic() + timeout
@@ -128,7 +133,7 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
     """Ask a node to leave; return once its process is gone and the state says so."""
     entry = network.node(number)
     try:
-        result = GossipClient(entry.address).remove()
+        result = client_for(entry).remove()
     except NodeUnreachable:
         if state.pid_alive(entry.pid):
             raise
@@ -148,7 +153,7 @@ def holders(network: NetworkState, message_id: str) -> dict[int, float]:
     found = {}
     for number in network.live_numbers():
         try:
-            views = GossipClient(network.nodes[number].address).fetch("all", peek=True)
+            views = client_for(network.nodes[number]).fetch("all", peek=True)
         except GossipError:
             continue
         for view in views:

@@ -7,6 +7,7 @@ Methods take inputs and return what to send; the server does the sending.
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Callable
@@ -174,11 +175,14 @@ class Node:
         return True
 
     def leave_plan(self) -> list[tuple[int, int]]:
-        """Pairs of this node's peers to introduce to each other when it leaves.
+        """Pairs of this node's peers to introduce to each other when it leaves, in order.
 
-        Every peer loses one slot's worth of peer when this node goes, so introducing
-        them to each other in order fills those slots without any node exceeding
-        ``max_peers``: a ring closes, a star's leaves pair up.
+        Every peer loses one slot's worth of peer when this node goes. Introducing them
+        along a chain first (p1-p2, p2-p3, ...) keeps them connected where slots allow;
+        the other pairs then fill any slots left. Each link is accepted only where both
+        ends have room, so a ring closes and nobody exceeds ``max_peers``.
         """
         peers = sorted(self.peers)
-        return [(a, b) for i, a in enumerate(peers) for b in peers[i + 1 :]]
+        chain = list(itertools.pairwise(peers))
+        rest = [(a, b) for i, a in enumerate(peers) for b in peers[i + 2 :]]
+        return chain + rest

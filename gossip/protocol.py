@@ -25,6 +25,7 @@ Replies: zero or more ``/MSG {...}`` frames (for ``/GET``), then ``/OK {...}`` o
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -69,12 +70,19 @@ class MessageView:
     read: bool
 
 
+def _valid_command(command: str) -> bool:
+    return command.isascii() and command.isalpha() and command.isupper()
+
+
 def encode_frame(command: str, payload: dict[str, Any] | None = None) -> bytes:
-    """One frame as bytes; raises FrameError if it would exceed the size limit."""
-    if not command.isalpha() or not command.isupper():
+    """One frame as bytes; raises FrameError if it cannot be sent or exceeds the size limit."""
+    if not _valid_command(command):
         raise FrameError(f"command must be upper-case letters: {command!r}")
-    body = json.dumps(payload or {}, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    data = f"/{command} {body}\n".encode()
+    try:
+        body = json.dumps(payload or {}, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        data = f"/{command} {body}\n".encode()
+    except (ValueError, TypeError) as exc:
+        raise FrameError(f"payload cannot be encoded: {exc}") from exc
     if len(data) > MAX_FRAME_BYTES:
         raise FrameError(f"frame of {len(data)} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")
     return data
@@ -82,6 +90,14 @@ def encode_frame(command: str, payload: dict[str, Any] | None = None) -> bytes:
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite(text: str) -> float:
+    """Parse a JSON number; one that overflows to infinity is refused like ``Infinity``."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large")
+    return value
 
 
 def decode_frame(line: bytes) -> Frame:
@@ -96,12 +112,12 @@ def decode_frame(line: bytes) -> Frame:
     if not text.startswith("/"):
         raise FrameError("frame must start with /COMMAND")
     command, _, body = text[1:].partition(" ")
-    if not command.isascii() or not command.isalpha() or not command.isupper():
+    if not _valid_command(command):
         raise FrameError("command must be upper-case letters, as in /NEW")
     if not body.strip():
         return Frame(command, {})
     try:
-        payload = json.loads(body, parse_constant=_no_constants)
+        payload = json.loads(body, parse_constant=_no_constants, parse_float=_finite)
     except (ValueError, RecursionError) as exc:
         raise FrameError("payload is not valid JSON") from exc
     if not isinstance(payload, dict):
@@ -145,10 +161,18 @@ def message_text(payload: dict[str, Any]) -> str:
     text: str = field(payload, "text", str)
     if not text:
         raise FrameError("message text is empty")
-    size = len(text.encode("utf-8", "surrogatepass"))
+    size = utf8_size(text)
     if size > MAX_MESSAGE_BYTES:
         raise FrameError(f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes")
     return text
+
+
+def utf8_size(text: str) -> int:
+    """Bytes of ``text`` in UTF-8; FrameError if it holds lone surrogates (not sendable)."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise FrameError("message text is not valid Unicode (it holds lone surrogates)") from exc
 
 
 def path_field(payload: dict[str, Any]) -> tuple[int, ...]:

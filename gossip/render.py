@@ -72,8 +72,8 @@ def started(network: NetworkState) -> str:
     entries = sorted(network.nodes.values(), key=lambda e: e.number)
     width = max(len(f"{node_name(e.number)} ({e.host}:{e.port})") for e in entries)
     lines = [
-        f"Started {len(entries)} nodes: {network.topology}, at most {network.max_peers} "
-        f"peers each, on ports {network.port_range()}.",
+        f"Started {len(entries)} nodes on ports {network.port_range()}: {network.topology}, "
+        f"at most {network.max_peers} peers each.",
     ]
     for e in entries:
         label = f"{node_name(e.number)} ({e.host}:{e.port})"

@@ -107,6 +107,10 @@ class Handler(socketserver.StreamRequestHandler):
             except FrameError as exc:
                 self._refuse(str(exc))
                 continue
+            except Exception as exc:
+                log.error("node %d: /%s failed: %r", self.node.number, frame.command, exc)
+                self._refuse(f"/{frame.command} failed inside the node: {exc}")
+                continue
             try:
                 self.wfile.write(b"".join(replies))
             except OSError:

@@ -111,7 +111,7 @@ def load(directory: Path) -> NetworkState | None:
         data = json.loads((directory / STATE_FILE).read_text())
         nodes = {e["number"]: NodeEntry(**e) for e in data.pop("nodes")}
         return NetworkState(nodes=nodes, **data)
-    except (OSError, ValueError, TypeError, KeyError):
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
 
 

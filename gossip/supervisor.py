@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -28,6 +29,9 @@ from gossip.server import GossipServer
 READY_TIMEOUT = 20.0
 """Seconds every node gets to bind its port before the start is given up."""
 
+ORPHAN_CHECK = 0.5
+"""Seconds between a node's checks that its supervisor still runs."""
+
 
 def node_main(
     entry: state.NodeEntry,
@@ -38,6 +42,7 @@ def node_main(
 ) -> None:
     """Body of one node process: bind, say so, serve until removed or terminated."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    supervisor = os.getppid()
     logging.basicConfig(
         filename=log_path, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
@@ -51,8 +56,16 @@ def node_main(
     logging.getLogger("gossip.node").info(
         "node %d: listening on %s:%d with peers %s", entry.number, *entry.address, sorted(peers)
     )
+    threading.Thread(target=_follow, args=(supervisor, server), daemon=True).start()
     with server:
         server.serve_forever()
+
+
+def _follow(supervisor: int, server: GossipServer) -> None:
+    """Stop serving once the supervisor is gone, so no node outlives its network."""
+    while os.getppid() == supervisor:
+        time.sleep(ORPHAN_CHECK)
+    server.shutdown()
 
 
 def _stop(signum: int, frame: object) -> None:

@@ -48,7 +48,7 @@ def build(
         raise GossipError(f"a network needs at least 2 nodes, not {nodes}: use -n 2 or more")
     if kind == "circular":
         graph = nx.cycle_graph(nodes)
-        description = f"circular ({nodes} nodes)"
+        description = "circular"
     elif kind == "random":
         degree = DEFAULT_DEGREE if degree is None else degree
         if not 1 <= degree < nodes:
@@ -60,14 +60,14 @@ def build(
                 f"random regular graph needs N x degree to be even: {nodes} x {degree} is odd"
             )
         graph = nx.random_regular_graph(degree, nodes, seed=seed)
-        description = f"random regular (degree {degree}, {nodes} nodes)"
+        description = f"random regular graph of degree {degree}"
     elif kind == "powerlaw":
         if nodes <= POWERLAW_EDGES:
             raise GossipError(
                 f"powerlaw graph needs more than {POWERLAW_EDGES} nodes: use -n 3 or more"
             )
         graph = nx.powerlaw_cluster_graph(nodes, POWERLAW_EDGES, POWERLAW_TRIANGLES, seed=seed)
-        description = f"powerlaw cluster ({nodes} nodes)"
+        description = "powerlaw cluster graph"
     elif kind == "turan":
         partitions = DEFAULT_PARTITIONS if partitions is None else partitions
         if not 1 <= partitions <= nodes:
@@ -75,7 +75,7 @@ def build(
                 f"turan graph needs 1 <= partitions <= N: {partitions} partitions, {nodes} nodes"
             )
         graph = nx.turan_graph(nodes, partitions)
-        description = f"turan ({partitions} partitions, {nodes} nodes)"
+        description = f"turan graph of {partitions} partitions"
     else:
         raise GossipError(f"unknown topology {kind!r}: choose one of {', '.join(KINDS)}")
     neighbours = {n + 1: sorted(p + 1 for p in graph.neighbors(n)) for n in sorted(graph.nodes)}

@@ -13,6 +13,7 @@ import pytest
 from gossip import state
 from gossip.client import GossipClient
 from gossip.network import wait_until
+from gossip.state import GossipError
 from tests.conftest import Net, Networks, gossip_cli, gossip_processes
 
 MESSAGE_ID = re.compile(r"\(id ([0-9a-f]{32})\)$")
@@ -87,7 +88,7 @@ def test_start_network_prints_every_node_with_its_peers(networks: Networks) -> N
     assert result.code == 0, result.err
     o = net.origin
     assert result.out.splitlines()[:6] == [
-        f"Started 5 nodes: circular (5 nodes), at most 3 peers each, on ports {o + 1}-{o + 5}.",
+        f"Started 5 nodes on ports {o + 1}-{o + 5}: circular, at most 3 peers each.",
         f"* Gossip-Node-1 (127.0.0.1:{o + 1})  peers: 2, 5",
         f"* Gossip-Node-2 (127.0.0.1:{o + 2})  peers: 1, 3",
         f"* Gossip-Node-3 (127.0.0.1:{o + 3})  peers: 2, 4",
@@ -258,7 +259,8 @@ def test_a_dead_peer_does_not_stop_a_message(networks: Networks) -> None:
     seen = net.wait_delivered(message_id, nodes=[1, 2, 4, 5, 6, 7, 8])
     assert 3 not in seen
     down = net.cli("get-messages", "3")
-    assert down.code == 1 and "no answer from" in down.err and down.err[-1] == "\n"
+    assert down.code == 1 and down.err.count("\n") == 1
+    assert down.err.startswith(f"gossip: node 3 at 127.0.0.1:{net.origin + 3} is not answering")
 
 
 def test_stop_network_leaves_nothing_running(networks: Networks) -> None:
@@ -342,3 +344,23 @@ def test_demo_spreads_a_message_and_leaves_the_network_running(networks: Network
     assert "gossip stop-network" in result.out
     assert len(net.state.live_numbers()) == 16
     assert [v.text for v in net.peek(16)] == ["Hello World"]
+
+
+def test_nodes_do_not_outlive_a_killed_supervisor(networks: Networks) -> None:
+    net = networks.start("circular", "-n", "4")
+    network = net.state
+    os.kill(network.supervisor_pid, signal.SIGKILL)
+    node_pids = [e.pid for e in network.nodes.values()]
+    assert wait_until(lambda: not any(state.pid_alive(p) for p in node_pids), 10)
+    assert net.cli("list-peers", "1").err.startswith("gossip: no network is running")
+
+
+def test_a_node_answers_ping_and_refuses_unknown_commands(networks: Networks) -> None:
+    net = networks.start("circular", "-n", "3")
+    assert net.client(2).request("PING")[-1].payload == {"node": 2}
+    with pytest.raises(GossipError, match="unknown command /FROB"):
+        net.client(2).request("FROB")
+    with socket.create_connection(net.state.nodes[2].address, timeout=5) as raw:
+        raw.sendall(b"not a frame\n")
+        assert raw.recv(4096).startswith(b"/ERR ")
+    assert net.client(2).request("PING")[-1].payload == {"node": 2}

@@ -1,0 +1,527 @@
+"""The sans-IO node core, ``gossip.node.Node``, driven directly and in small simulations."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import Counter, deque
+from collections.abc import Callable
+
+import networkx as nx
+import pytest
+
+from gossip.node import Address, Link, Node, Send
+from gossip.protocol import MAX_RELAYS, Copy, FrameError, decode_frame
+
+
+class FakeClock:
+    """A clock that moves one second each time it is read."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def id_maker(prefix: str = "m") -> Callable[[], str]:
+    counter = itertools.count(1)
+    return lambda: f"{prefix}{next(counter)}"
+
+
+def address(number: int) -> Address:
+    return ("127.0.0.1", 7000 + number)
+
+
+def make_node(
+    number: int,
+    peers: list[int],
+    max_peers: int = 8,
+    clock: FakeClock | None = None,
+) -> Node:
+    return Node(
+        number,
+        max_peers,
+        {p: address(p) for p in peers},
+        new_id=id_maker(f"n{number}-"),
+        clock=clock or FakeClock(),
+    )
+
+
+def relay_payload(send: Send) -> dict:
+    frame = decode_frame(send.frame)
+    assert frame.command == "RELAY"
+    return frame.payload
+
+
+def sent_paths(sends: list[Send]) -> dict[int, tuple[int, ...]]:
+    return {s.peer: tuple(relay_payload(s)["path"]) for s in sends}
+
+
+# Submitting
+
+
+def test_submit_records_origin_and_sends_one_relay_per_peer() -> None:
+    clock = FakeClock(1000.0)
+    node = make_node(1, [2, 5, 9], clock=clock)
+    message_id, sends = node.submit("Apple", relays=2)
+    assert message_id == "n1-1"
+    message = node.messages[message_id]
+    assert message.copies == [Copy((1,), 1001.0)]
+    assert message.sent == 1001.0
+    assert sorted(s.peer for s in sends) == [2, 5, 9]
+    for send in sends:
+        assert send.address == address(send.peer)
+        assert relay_payload(send) == {
+            "id": "n1-1",
+            "text": "Apple",
+            "path": [1],
+            "relays": 2,
+            "sent": 1001.0,
+        }
+    assert message.relayed == {2: 1, 5: 1, 9: 1}
+
+
+def test_submit_without_peers_sends_nothing() -> None:
+    node = make_node(1, [])
+    message_id, sends = node.submit("alone", relays=1)
+    assert sends == []
+    assert [c.path for c in node.messages[message_id].copies] == [(1,)]
+
+
+@pytest.mark.parametrize("relays", [0, -1, MAX_RELAYS + 1])
+def test_submit_relays_out_of_range(relays: int) -> None:
+    node = make_node(1, [2])
+    with pytest.raises(FrameError, match="relays"):
+        node.submit("x", relays)
+    assert node.messages == {}
+
+
+def test_submit_relays_bounds_accepted() -> None:
+    node = make_node(1, [2])
+    assert len(node.submit("a", 1)[1]) == 1
+    assert len(node.submit("b", MAX_RELAYS)[1]) == 1
+    assert len(node.messages) == 2
+
+
+# Relaying
+
+
+def test_relay_records_path_plus_self_and_skips_walk() -> None:
+    node = make_node(5, [1, 3, 7, 9], clock=FakeClock(50.0))
+    sends = node.relay("m1", "Apple", (1, 3), relays=1, sent=42.0)
+    assert node.messages["m1"].copies == [Copy((1, 3, 5), 51.0)]
+    assert node.messages["m1"].sent == 42.0
+    assert sent_paths(sends) == {7: (1, 3, 5), 9: (1, 3, 5)}
+    payload = relay_payload(sends[0])
+    assert payload["id"] == "m1" and payload["text"] == "Apple"
+    assert payload["relays"] == 1 and payload["sent"] == 42.0
+
+
+def test_relay_path_containing_self_is_ignored() -> None:
+    node = make_node(5, [1, 3])
+    assert node.relay("m1", "Apple", (1, 5, 3), relays=1, sent=0.0) == []
+    assert node.messages == {}
+    node.relay("m1", "Apple", (1,), relays=1, sent=0.0)
+    assert node.relay("m1", "Apple", (3, 5), relays=1, sent=0.0) == []
+    assert [c.path for c in node.messages["m1"].copies] == [(1, 5)]
+
+
+def test_relay_dedup_by_id_adds_path_not_message() -> None:
+    node = make_node(5, [1, 2, 3])
+    first = node.relay("m1", "Apple", (1,), relays=1, sent=0.0)
+    assert sorted(s.peer for s in first) == [2, 3]
+    second = node.relay("m1", "Apple", (2,), relays=1, sent=0.0)
+    assert len(node.messages) == 1
+    assert [c.path for c in node.messages["m1"].copies] == [(1, 5), (2, 5)]
+    # Peers 2 and 3 already got their one copy; peer 1 is still owed one and gets it.
+    assert sent_paths(second) == {1: (2, 5)}
+    third = node.relay("m1", "Apple", (3,), relays=1, sent=0.0)
+    assert third == []
+    assert node.messages["m1"].relayed == {1: 1, 2: 1, 3: 1}
+
+
+def test_relays_one_never_sends_a_peer_a_second_copy() -> None:
+    node = make_node(5, [1, 2, 3, 4])
+    total: Counter[int] = Counter()
+    for path in [(1,), (2,), (3,), (4,), (1, 2), (9, 8), (7,)]:
+        total.update(s.peer for s in node.relay("m1", "t", path, relays=1, sent=0.0))
+    assert total == {1: 1, 2: 1, 3: 1, 4: 1}
+
+
+@pytest.mark.parametrize("relays", [2, 3, MAX_RELAYS])
+def test_relays_k_sends_at_most_k_copies_per_peer(relays: int) -> None:
+    node = make_node(5, [1, 2, 3])
+    total: Counter[int] = Counter()
+    for origin in range(10, 10 + 3 * MAX_RELAYS):
+        total.update(s.peer for s in node.relay("m1", "t", (origin,), relays=relays, sent=0.0))
+    assert total == {1: relays, 2: relays, 3: relays}
+    assert node.messages["m1"].relayed == {1: relays, 2: relays, 3: relays}
+    assert len(node.messages["m1"].copies) == 3 * MAX_RELAYS
+
+
+def test_copy_skips_peer_on_its_path_but_later_copy_may_reach_it() -> None:
+    node = make_node(5, [1, 2, 3])
+    first = node.relay("m1", "t", (1, 2), relays=1, sent=0.0)
+    assert sent_paths(first) == {3: (1, 2, 5)}
+    second = node.relay("m1", "t", (1,), relays=1, sent=0.0)
+    assert sent_paths(second) == {2: (1, 5)}
+
+
+def test_relay_budget_is_that_of_the_first_copy() -> None:
+    node = make_node(5, [2, 3])
+    assert len(node.relay("m1", "t", (1,), relays=1, sent=0.0)) == 2
+    assert node.relay("m1", "t", (9,), relays=5, sent=0.0) == []
+    assert node.messages["m1"].relays == 1
+
+
+def test_relay_different_text_same_id_raises() -> None:
+    node = make_node(5, [1, 2])
+    node.relay("m1", "Apple", (1,), relays=1, sent=0.0)
+    with pytest.raises(FrameError, match="another text"):
+        node.relay("m1", "Pear", (2,), relays=1, sent=0.0)
+    assert node.messages["m1"].text == "Apple"
+    assert len(node.messages["m1"].copies) == 1
+
+
+def test_relay_of_own_message_id_with_other_text_raises() -> None:
+    node = make_node(1, [2])
+    message_id, _ = node.submit("Apple", 1)
+    with pytest.raises(FrameError):
+        node.relay(message_id, "Pear", (2,), relays=1, sent=0.0)
+
+
+# Reading
+
+
+def test_read_filters_and_marks() -> None:
+    node = make_node(1, [])
+    a, _ = node.submit("a", 1)
+    b, _ = node.submit("b", 1)
+    assert [v.text for v in node.read("unread")] == ["a", "b"]
+    assert node.read("unread") == []
+    c, _ = node.submit("c", 1)
+    assert [v.text for v in node.read("read")] == ["a", "b"]
+    assert [(v.text, v.read) for v in node.read("unread")] == [("c", False)]
+    assert [(v.text, v.read) for v in node.read("all")] == [("a", True), ("b", True), ("c", True)]
+    assert [v.id for v in node.read("all")] == [a, b, c]
+
+
+def test_read_all_marks_every_message_read() -> None:
+    node = make_node(1, [])
+    node.submit("a", 1)
+    node.submit("b", 1)
+    assert [v.read for v in node.read("all")] == [False, False]
+    assert node.read("unread") == []
+    assert len(node.read("read")) == 2
+
+
+def test_peek_does_not_mark() -> None:
+    node = make_node(1, [])
+    node.submit("a", 1)
+    assert len(node.read("unread", mark=False)) == 1
+    assert len(node.read("all", mark=False)) == 1
+    assert node.read("read", mark=False) == []
+    assert [v.text for v in node.read("unread")] == ["a"]
+
+
+def test_read_oldest_first_with_every_copy() -> None:
+    clock = FakeClock(0.0)
+    node = make_node(5, [1, 2], clock=clock)
+    node.relay("x", "first", (1,), relays=1, sent=0.5)
+    node.submit("second", 1)
+    node.relay("x", "first", (2,), relays=1, sent=0.5)
+    node.relay("y", "third", (2, 1), relays=1, sent=0.7)
+    views = node.read("all")
+    assert [v.text for v in views] == ["first", "second", "third"]
+    assert views[0].copies == (Copy((1, 5), 1.0), Copy((2, 5), 3.0))
+    assert views[0].sent == 0.5
+
+
+# Peers and healing
+
+
+def test_node_refuses_too_many_peers_or_itself() -> None:
+    with pytest.raises(ValueError, match="max_peers is 2"):
+        Node(1, 2, {2: address(2), 3: address(3), 4: address(4)})
+    with pytest.raises(ValueError, match="own peer"):
+        Node(1, 3, {1: address(1), 2: address(2)})
+    assert len(Node(1, 2, {2: address(2), 3: address(3)}).peers) == 2
+
+
+def test_node_copies_peer_dict() -> None:
+    peers = {2: address(2)}
+    node = Node(1, 2, peers)
+    node.drop_peer(2)
+    assert peers == {2: address(2)}
+
+
+def test_drop_peer() -> None:
+    node = make_node(1, [2, 3])
+    assert node.drop_peer(2) is True
+    assert node.drop_peer(2) is False
+    assert node.drop_peer(9) is False
+    assert node.peers == {3: address(3)}
+    _, sends = node.submit("x", 1)
+    assert [s.peer for s in sends] == [3]
+
+
+def test_plan_link_already_and_self() -> None:
+    node = make_node(1, [2], max_peers=3)
+    assert node.plan_link(2) is Link.ALREADY
+    assert node.plan_link(1) is Link.ALREADY
+    assert node.pending == set()
+
+
+def test_plan_link_reserves_slot_and_full_counts_pending() -> None:
+    node = make_node(1, [2], max_peers=3)
+    assert node.free_slots() == 2
+    assert node.plan_link(3) is Link.TRY
+    assert node.pending == {3}
+    assert node.free_slots() == 1
+    assert node.plan_link(4) is Link.TRY
+    assert node.free_slots() == 0
+    assert node.plan_link(5) is Link.FULL
+    assert node.pending == {3, 4}
+    # A request from someone else finds no room either: the pending ones hold the slots.
+    assert node.accept_link(6, address(6)) is False
+    assert 6 not in node.peers
+
+
+def test_finish_link_accepted_and_refused() -> None:
+    node = make_node(1, [], max_peers=2)
+    assert node.plan_link(2) is Link.TRY
+    assert node.plan_link(3) is Link.TRY
+    node.finish_link(2, address(2), accepted=True)
+    node.finish_link(3, address(3), accepted=False)
+    assert node.peers == {2: address(2)}
+    assert node.pending == set()
+    assert node.free_slots() == 1
+    assert node.plan_link(4) is Link.TRY
+
+
+def test_accept_link() -> None:
+    node = make_node(1, [2], max_peers=2)
+    assert node.accept_link(1, address(1)) is False
+    assert node.accept_link(2, address(2)) is True
+    assert node.accept_link(3, address(3)) is True
+    assert node.peers == {2: address(2), 3: address(3)}
+    assert node.accept_link(4, address(4)) is False
+    assert node.accept_link(2, address(2)) is True
+    assert len(node.peers) == 2
+
+
+def test_simultaneous_mutual_link_request() -> None:
+    a = make_node(1, [], max_peers=1)
+    b = make_node(2, [], max_peers=1)
+    assert a.plan_link(2) is Link.TRY
+    assert b.plan_link(1) is Link.TRY
+    # Each one's CONNECT reaches the other while both still wait for their own answer.
+    assert a.accept_link(2, address(2)) is True
+    assert b.accept_link(1, address(1)) is True
+    a.finish_link(2, address(2), accepted=True)
+    b.finish_link(1, address(1), accepted=True)
+    for node, other in ((a, 2), (b, 1)):
+        assert node.peers == {other: address(other)}
+        assert node.pending == set()
+        assert len(node.peers) <= node.max_peers
+        assert node.free_slots() == 0
+
+
+def test_leave_plan_chains_the_peers_then_pairs_the_rest() -> None:
+    assert make_node(1, []).leave_plan() == []
+    assert make_node(1, [4]).leave_plan() == []
+    assert make_node(1, [9, 3]).leave_plan() == [(3, 9)]
+    assert make_node(1, [7, 2, 5, 3]).leave_plan() == [
+        (2, 3),
+        (3, 5),
+        (5, 7),
+        (2, 5),
+        (2, 7),
+        (3, 7),
+    ]
+
+
+# Simulations
+
+
+def build_network(graph: nx.Graph, max_peers: int, clock: FakeClock) -> dict[int, Node]:
+    """Nodes for ``graph``, whose nodes are numbered 1..N."""
+    return {
+        n: Node(
+            n,
+            max_peers,
+            {p: address(p) for p in graph.neighbors(n)},
+            new_id=id_maker(f"n{n}-"),
+            clock=clock,
+        )
+        for n in graph.nodes
+    }
+
+
+def numbered(graph: nx.Graph) -> nx.Graph:
+    return nx.relabel_nodes(graph, {n: n + 1 for n in graph.nodes})
+
+
+def spread(
+    nodes: dict[int, Node], origin: int, relays: int, rng: random.Random | None = None
+) -> tuple[str, Counter[tuple[int, int]]]:
+    """Submit at ``origin`` and deliver every copy; return the id and sends per (node, peer).
+
+    Copies go through a queue in order, or in random order when ``rng`` is given.
+    """
+    message_id, first = nodes[origin].submit("Apple", relays)
+    queue: deque[tuple[int, Send]] = deque((origin, s) for s in first)
+    sends: Counter[tuple[int, int]] = Counter()
+    while queue:
+        if rng is not None:
+            queue.rotate(-rng.randrange(len(queue)))
+        sender, send = queue.popleft()
+        sends[sender, send.peer] += 1
+        assert send.address == address(send.peer)
+        payload = decode_frame(send.frame).payload
+        target = nodes[send.peer]
+        path = tuple(payload["path"])
+        produced = target.relay(
+            payload["id"], payload["text"], path, payload["relays"], payload["sent"]
+        )
+        queue.extend((send.peer, s) for s in produced)
+    return message_id, sends
+
+
+def check_spread(
+    graph: nx.Graph,
+    nodes: dict[int, Node],
+    message_id: str,
+    origin: int,
+    relays: int,
+    sends: Counter[tuple[int, int]],
+) -> None:
+    for number, node in nodes.items():
+        assert message_id in node.messages, f"node {number} never got the message"
+        for copy in node.messages[message_id].copies:
+            path = copy.path
+            assert path[0] == origin and path[-1] == number
+            assert len(set(path)) == len(path), f"path {path} repeats a node"
+            for a, b in itertools.pairwise(path):
+                assert graph.has_edge(a, b), f"path {path} uses {a}-{b}, not an edge"
+    for (sender, peer), count in sends.items():
+        assert graph.has_edge(sender, peer)
+        assert count <= relays, f"node {sender} sent {count} copies to {peer}"
+        assert nodes[sender].messages[message_id].relayed[peer] == count
+    # Every copy sent was recorded once (no sender sends to a peer already on the walk).
+    recorded = sum(len(node.messages[message_id].copies) for node in nodes.values())
+    assert recorded == sum(sends.values()) + 1
+
+
+GRAPHS = {
+    "cycle8": lambda: numbered(nx.cycle_graph(8)),
+    "regular3x16": lambda: numbered(nx.random_regular_graph(3, 16, seed=7)),
+}
+
+
+@pytest.mark.parametrize("graph_name", sorted(GRAPHS))
+@pytest.mark.parametrize("relays", [1, 2, 3])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_simulated_spread(graph_name: str, relays: int, shuffle: bool) -> None:
+    graph = GRAPHS[graph_name]()
+    assert sorted(graph.nodes) == list(range(1, graph.number_of_nodes() + 1))
+    nodes = build_network(graph, max_peers=3, clock=FakeClock())
+    origin = 1
+    rng = random.Random(relays) if shuffle else None
+    message_id, sends = spread(nodes, origin, relays, rng)
+    check_spread(graph, nodes, message_id, origin, relays, sends)
+    assert [c.path for c in nodes[origin].messages[message_id].copies] == [(origin,)]
+
+
+def test_simulated_spread_on_cycle_relays_1_takes_both_ways() -> None:
+    graph = numbered(nx.cycle_graph(8))
+    nodes = build_network(graph, max_peers=2, clock=FakeClock())
+    message_id, sends = spread(nodes, 1, relays=1)
+    # Node 5, opposite node 1, hears from both sides; the others once each way round.
+    paths_at_5 = sorted(c.path for c in nodes[5].messages[message_id].copies)
+    assert paths_at_5 == [(1, 2, 3, 4, 5), (1, 8, 7, 6, 5)]
+    assert sends[1, 2] == sends[1, 8] == 1
+
+
+def heal(nodes: dict[int, Node], leaving: int) -> list[tuple[int, int]]:
+    """Remove ``leaving`` the way the server does: goodbyes, then introductions."""
+    node = nodes.pop(leaving)
+    former = dict(node.peers)
+    plan = node.leave_plan()
+    node.peers.clear()
+    for peer in former:
+        assert nodes[peer].drop_peer(leaving)
+    links = []
+    for a, b in plan:
+        if nodes[a].plan_link(b) is not Link.TRY:
+            continue
+        accepted = nodes[b].accept_link(a, address(a))
+        nodes[a].finish_link(b, address(b), accepted)
+        if accepted:
+            links.append((a, b))
+    return links
+
+
+def peer_graph(nodes: dict[int, Node]) -> nx.Graph:
+    graph = nx.Graph()
+    graph.add_nodes_from(nodes)
+    for number, node in nodes.items():
+        for peer in node.peers:
+            assert number in nodes[peer].peers, f"{number}-{peer} is one-sided"
+            graph.add_edge(number, peer)
+    return graph
+
+
+@pytest.mark.parametrize("leaving", [1, 4, 8])
+def test_leaving_a_ring_closes_it(leaving: int) -> None:
+    nodes = build_network(numbered(nx.cycle_graph(8)), max_peers=2, clock=FakeClock())
+    links = heal(nodes, leaving)
+    assert len(links) == 1
+    graph = peer_graph(nodes)
+    assert sorted(graph.nodes) == sorted(set(range(1, 9)) - {leaving})
+    assert all(degree == 2 for _, degree in graph.degree)
+    assert nx.is_connected(graph)
+    assert graph.number_of_edges() == 7
+    for node in nodes.values():
+        assert len(node.peers) <= node.max_peers
+        assert node.pending == set()
+        assert leaving not in node.peers
+
+
+def test_ring_keeps_healing_down_to_three() -> None:
+    nodes = build_network(numbered(nx.cycle_graph(8)), max_peers=2, clock=FakeClock())
+    for leaving in [3, 7, 1, 5, 8]:
+        heal(nodes, leaving)
+        graph = peer_graph(nodes)
+        assert nx.is_connected(graph)
+        assert all(degree == 2 for _, degree in graph.degree)
+    assert sorted(nodes) == [2, 4, 6]
+
+
+def test_leaving_a_star_pairs_up_leaves_within_max_peers() -> None:
+    nodes = build_network(numbered(nx.star_graph(5)), max_peers=5, clock=FakeClock())
+    for node in nodes.values():
+        node.max_peers = 5 if node.number == 1 else 2
+    links = heal(nodes, 1)
+    assert links == [(2, 3), (3, 4), (4, 5), (5, 6), (2, 6)]
+    graph = peer_graph(nodes)
+    for node in nodes.values():
+        assert len(node.peers) <= node.max_peers
+    assert nx.number_connected_components(graph) == 1
+
+
+def test_leaving_random_regular_stays_within_max_peers() -> None:
+    graph = numbered(nx.random_regular_graph(3, 16, seed=11))
+    nodes = build_network(graph, max_peers=3, clock=FakeClock())
+    for leaving in [1, 2, 3, 4]:
+        heal(nodes, leaving)
+        for node in nodes.values():
+            assert len(node.peers) <= node.max_peers
+            assert node.pending == set()
+        peer_graph(nodes)
+    message_id, sends = spread(nodes, 16, relays=2)
+    reachable = nx.node_connected_component(peer_graph(nodes), 16)
+    assert {n for n, node in nodes.items() if message_id in node.messages} == reachable
+    assert max(sends.values()) <= 2

@@ -1,0 +1,402 @@
+"""The frame codec and payload validators of ``gossip.protocol``, with no I/O."""
+
+from __future__ import annotations
+
+import io
+import string
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gossip.protocol import (
+    MAX_FRAME_BYTES,
+    MAX_MESSAGE_BYTES,
+    Copy,
+    Frame,
+    FrameError,
+    MessageView,
+    address_fields,
+    decode_frame,
+    encode_frame,
+    field,
+    message_from_payload,
+    message_payload,
+    message_text,
+    path_field,
+    positive_int,
+    read_frame,
+)
+
+# Frame overhead of ``/X {"t":"..."}\n`` around the text: 12 bytes.
+OVERHEAD = len(b'/X {"t":""}\n')
+
+
+def frame_of_size(size: int) -> bytes:
+    """A valid one-line frame of exactly ``size`` bytes, newline included."""
+    return b'/X {"t":"' + b"a" * (size - OVERHEAD) + b'"}\n'
+
+
+# Encoding and decoding
+
+
+def test_encode_frame_exact_bytes() -> None:
+    assert encode_frame("NEW", {"text": "hé", "relays": 2}) == (
+        '/NEW {"text":"hé","relays":2}\n'.encode()
+    )
+
+
+def test_encode_frame_without_payload_sends_empty_object() -> None:
+    assert encode_frame("PING") == b"/PING {}\n"
+    assert encode_frame("PING", {}) == b"/PING {}\n"
+
+
+def test_round_trip_simple() -> None:
+    payload = {"id": "abc", "text": "line one\nline two ➜", "path": [1, 8, 10], "sent": 1.5}
+    assert decode_frame(encode_frame("RELAY", payload)) == Frame("RELAY", payload)
+
+
+def test_decode_without_newline_and_with_crlf() -> None:
+    assert decode_frame(b'/OK {"a":1}') == Frame("OK", {"a": 1})
+    assert decode_frame(b'/OK {"a":1}\r\n') == Frame("OK", {"a": 1})
+
+
+@pytest.mark.parametrize("line", [b"/PING", b"/PING\n", b"/PING \n", b"/PING    \n"])
+def test_decode_bare_command_has_empty_payload(line: bytes) -> None:
+    assert decode_frame(line) == Frame("PING", {})
+
+
+@pytest.mark.parametrize("command", ["new", "New", "NEW1", "NE W", "", "NEW!"])
+def test_encode_refuses_bad_command(command: str) -> None:
+    with pytest.raises(FrameError, match="upper-case"):
+        encode_frame(command, {})
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b"PING {}\n", "must start with /COMMAND"),
+        (b"\n", "must start with /COMMAND"),
+        (b"/ping {}\n", "upper-case letters"),
+        (b"/Ping {}\n", "upper-case letters"),
+        (b"/ {}\n", "upper-case letters"),
+        (b"/P1NG {}\n", "upper-case letters"),
+        ("/NÉW {}\n".encode(), "upper-case letters"),
+        (b"/NEW [1, 2]\n", "must be a JSON object"),
+        (b'/NEW "text"\n', "must be a JSON object"),
+        (b"/NEW 3\n", "must be a JSON object"),
+        (b"/NEW null\n", "must be a JSON object"),
+        (b"/NEW {not json}\n", "not valid JSON"),
+        (b'/NEW {"a":1} trailing\n', "not valid JSON"),
+        (b"/NEW \xff\xfe\n", "not valid UTF-8"),
+        (b"/\xc3\n", "not valid UTF-8"),
+    ],
+)
+def test_decode_refuses(line: bytes, reason: str) -> None:
+    with pytest.raises(FrameError, match=reason):
+        decode_frame(line)
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_decode_refuses_nan_and_infinity(constant: str) -> None:
+    with pytest.raises(FrameError, match="not valid JSON"):
+        decode_frame(f'/RELAY {{"sent":{constant}}}\n'.encode())
+
+
+def test_decode_refuses_overflowing_float() -> None:
+    # 1e999 overflows to inf: accepted, a node could store it and never encode it again.
+    with pytest.raises(FrameError):
+        decode_frame(b'/RELAY {"sent":1e999}\n')
+
+
+def test_decode_refuses_deep_nesting() -> None:
+    with pytest.raises(FrameError, match="not valid JSON"):
+        decode_frame(b'/NEW {"a":' + b"[" * 20_000 + b"]" * 20_000 + b"}\n")
+
+
+def test_encode_refuses_nan() -> None:
+    with pytest.raises(ValueError):
+        encode_frame("RELAY", {"sent": float("nan")})
+
+
+# Size limits
+
+
+def test_encode_exactly_at_limit_and_one_over() -> None:
+    at_limit = encode_frame("X", {"t": "a" * (MAX_FRAME_BYTES - OVERHEAD)})
+    assert len(at_limit) == MAX_FRAME_BYTES
+    with pytest.raises(FrameError, match="exceeds"):
+        encode_frame("X", {"t": "a" * (MAX_FRAME_BYTES - OVERHEAD + 1)})
+
+
+def test_encode_limit_counts_utf8_bytes_not_characters() -> None:
+    # "é" is two bytes: half as many characters already reach the limit.
+    chars = (MAX_FRAME_BYTES - OVERHEAD) // 2 + 1
+    with pytest.raises(FrameError, match="exceeds"):
+        encode_frame("X", {"t": "é" * chars})
+
+
+def test_decode_exactly_at_limit_and_one_over() -> None:
+    line = frame_of_size(MAX_FRAME_BYTES)
+    assert len(line) == MAX_FRAME_BYTES
+    assert decode_frame(line).payload["t"] == "a" * (MAX_FRAME_BYTES - OVERHEAD)
+    with pytest.raises(FrameError, match="exceeds"):
+        decode_frame(frame_of_size(MAX_FRAME_BYTES + 1))
+
+
+# read_frame on a stream
+
+
+def test_read_frame_clean_eof_is_none() -> None:
+    assert read_frame(io.BytesIO(b"")) is None
+
+
+def test_read_frame_reads_frames_in_order_then_none() -> None:
+    stream = io.BytesIO(encode_frame("PING") + encode_frame("OK", {"node": 3}))
+    assert read_frame(stream) == Frame("PING", {})
+    assert read_frame(stream) == Frame("OK", {"node": 3})
+    assert read_frame(stream) is None
+
+
+def test_read_frame_truncated_line() -> None:
+    stream = io.BytesIO(encode_frame("PING") + b'/OK {"node":')
+    assert read_frame(stream) == Frame("PING", {})
+    with pytest.raises(FrameError, match="middle of a frame"):
+        read_frame(stream)
+
+
+def test_read_frame_at_limit() -> None:
+    stream = io.BytesIO(frame_of_size(MAX_FRAME_BYTES) + b"/PING\n")
+    assert read_frame(stream) == Frame("X", {"t": "a" * (MAX_FRAME_BYTES - OVERHEAD)})
+    assert read_frame(stream) == Frame("PING", {})
+
+
+def test_read_frame_oversize_reads_at_most_limit_plus_one() -> None:
+    stream = io.BytesIO(frame_of_size(MAX_FRAME_BYTES + 1) + b"a" * 100_000)
+    with pytest.raises(FrameError, match="exceeds"):
+        read_frame(stream)
+    assert stream.tell() == MAX_FRAME_BYTES + 1
+
+
+def test_read_frame_endless_line_without_newline() -> None:
+    stream = io.BytesIO(b"/" + b"A" * (3 * MAX_FRAME_BYTES))
+    with pytest.raises(FrameError, match="exceeds"):
+        read_frame(stream)
+    assert stream.tell() == MAX_FRAME_BYTES + 1
+
+
+# Property tests
+
+commands = st.text(alphabet=string.ascii_uppercase, min_size=1, max_size=12)
+json_values = st.one_of(st.text(max_size=40), st.integers(min_value=-(10**30), max_value=10**30))
+payloads = st.dictionaries(st.text(max_size=20), json_values, max_size=8)
+
+
+def frame_like_bytes() -> st.SearchStrategy[bytes]:
+    """Raw bytes, and bytes that start like a frame so the parser gets past the prefix."""
+    body = st.one_of(
+        st.binary(max_size=200),
+        st.text(alphabet='{}[]":,0123456789.eE+-truefalsnNaIiy \\u', max_size=60).map(str.encode),
+    )
+    framed = st.tuples(commands.map(str.encode), st.sampled_from([b" ", b""]), body).map(
+        lambda parts: b"/" + parts[0] + parts[1] + parts[2]
+    )
+    return st.one_of(st.binary(max_size=300), framed)
+
+
+@settings(max_examples=300, deadline=None)
+@given(frame_like_bytes())
+def test_decode_any_bytes_gives_frame_or_frame_error(line: bytes) -> None:
+    try:
+        frame = decode_frame(line)
+    except FrameError:
+        return
+    assert isinstance(frame, Frame)
+    assert frame.command.isascii() and frame.command.isupper() and frame.command.isalpha()
+    assert isinstance(frame.payload, dict)
+
+
+@settings(max_examples=200, deadline=None)
+@given(commands, payloads)
+def test_encode_decode_round_trip(command: str, payload: dict[str, Any]) -> None:
+    data = encode_frame(command, payload)
+    assert data.endswith(b"\n") and data.count(b"\n") == 1
+    assert decode_frame(data) == Frame(command, payload)
+    assert read_frame(io.BytesIO(data + data)) == Frame(command, payload)
+
+
+# Field validation
+
+
+def test_field_returns_value_of_right_kind() -> None:
+    assert field({"a": "x"}, "a", str) == "x"
+    assert field({"a": 3}, "a", int) == 3
+    assert field({"a": True}, "a", bool) is True
+    assert field({"a": [1]}, "a", list) == [1]
+    assert field({"a": 2.5}, "a", int | float) == 2.5
+    assert field({"a": 2}, "a", int | float) == 2
+
+
+@pytest.mark.parametrize(
+    ("payload", "kind", "message"),
+    [
+        ({}, str, "field 'a' must be str"),
+        ({"a": None}, str, "field 'a' must be str"),
+        ({"a": 1}, str, "field 'a' must be str"),
+        ({"a": "1"}, int, "field 'a' must be int"),
+        ({"a": True}, int, "field 'a' must be int"),
+        ({"a": False}, int, "field 'a' must be int"),
+        ({"a": 1}, bool, "field 'a' must be bool"),
+        ({"a": True}, int | float, "field 'a' must be a number"),
+        ({"a": "1.5"}, int | float, "field 'a' must be a number"),
+    ],
+)
+def test_field_refuses(payload: dict[str, Any], kind: Any, message: str) -> None:
+    with pytest.raises(FrameError) as caught:
+        field(payload, "a", kind)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("value", [1, 5, 10])
+def test_positive_int_in_range(value: int) -> None:
+    assert positive_int({"n": value}, "n", 10) == value
+
+
+@pytest.mark.parametrize("value", [0, -1, 11, True, 1.0, "3", None])
+def test_positive_int_refuses(value: Any) -> None:
+    with pytest.raises(FrameError, match="'n'"):
+        positive_int({"n": value}, "n", 10)
+
+
+def test_positive_int_range_message() -> None:
+    with pytest.raises(FrameError) as caught:
+        positive_int({"relays": 11}, "relays", 10)
+    assert str(caught.value) == "field 'relays' must be between 1 and 10"
+
+
+def test_message_text_limits() -> None:
+    assert message_text({"text": "Apple"}) == "Apple"
+    assert message_text({"text": "a" * MAX_MESSAGE_BYTES}) == "a" * MAX_MESSAGE_BYTES
+    with pytest.raises(FrameError) as caught:
+        message_text({"text": "a" * (MAX_MESSAGE_BYTES + 1)})
+    assert str(caught.value) == (
+        f"message is {MAX_MESSAGE_BYTES + 1} bytes; the limit is {MAX_MESSAGE_BYTES} bytes"
+    )
+
+
+def test_message_text_counts_bytes() -> None:
+    text = "é" * (MAX_MESSAGE_BYTES // 2)
+    assert message_text({"text": text}) == text
+    with pytest.raises(FrameError, match=f"message is {MAX_MESSAGE_BYTES + 2} bytes"):
+        message_text({"text": text + "é"})
+
+
+@pytest.mark.parametrize("payload", [{}, {"text": ""}, {"text": 3}, {"text": None}])
+def test_message_text_refuses(payload: dict[str, Any]) -> None:
+    with pytest.raises(FrameError):
+        message_text(payload)
+
+
+def test_message_text_refuses_lone_surrogate() -> None:
+    # JSON can carry a lone surrogate; such text could never be encoded again to relay it.
+    frame = decode_frame(b'/NEW {"text":"\\ud800","relays":1}\n')
+    with pytest.raises(FrameError):
+        message_text(frame.payload)
+
+
+def test_path_field_valid() -> None:
+    assert path_field({"path": [1, 8, 10]}) == (1, 8, 10)
+    assert path_field({"path": [4]}) == (4,)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [None, "1,2", [], [0], [-1], [1, True], [1.0], [1, "2"], [[1]], (1, 2)],
+)
+def test_path_field_refuses(path: Any) -> None:
+    with pytest.raises(FrameError, match="'path'"):
+        path_field({"path": path})
+
+
+def test_path_field_refuses_repeats() -> None:
+    with pytest.raises(FrameError, match="visits a node twice"):
+        path_field({"path": [1, 2, 1]})
+
+
+def test_address_fields_valid() -> None:
+    payload = {"node": 9, "host": "127.0.0.1", "port": 7009}
+    assert address_fields(payload) == (9, ("127.0.0.1", 7009))
+    assert address_fields({"node": 1, "host": "h", "port": 65535}) == (1, ("h", 65535))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"node": True, "host": "h", "port": 7000},
+        {"node": 0, "host": "h", "port": 7000},
+        {"node": 1 << 32, "host": "h", "port": 7000},
+        {"node": 1, "host": 7, "port": 7000},
+        {"node": 1, "port": 7000},
+        {"node": 1, "host": "h", "port": 0},
+        {"node": 1, "host": "h", "port": 65536},
+        {"node": 1, "host": "h", "port": True},
+        {"node": 1, "host": "h", "port": "7000"},
+    ],
+)
+def test_address_fields_refuses(payload: dict[str, Any]) -> None:
+    with pytest.raises(FrameError):
+        address_fields(payload)
+
+
+# /MSG payloads
+
+
+def sample_view() -> MessageView:
+    copies = (Copy((1,), 100.0), Copy((1, 8, 10), 100.25), Copy((1, 2), 100.5))
+    return MessageView("abc", "Apple\npie", 99.5, copies, True)
+
+
+def test_message_payload_shape() -> None:
+    assert message_payload(sample_view()) == {
+        "id": "abc",
+        "text": "Apple\npie",
+        "sent": 99.5,
+        "read": True,
+        "copies": [[[1], 100.0], [[1, 8, 10], 100.25], [[1, 2], 100.5]],
+    }
+
+
+def test_message_payload_round_trip_through_a_frame() -> None:
+    view = sample_view()
+    frame = decode_frame(encode_frame("MSG", message_payload(view)))
+    assert message_from_payload(frame.payload) == view
+
+
+def test_message_from_payload_converts_int_times_to_float() -> None:
+    payload = {"id": "x", "text": "t", "sent": 5, "read": False, "copies": [[[2, 3], 7]]}
+    view = message_from_payload(payload)
+    assert view == MessageView("x", "t", 5.0, (Copy((2, 3), 7.0),), False)
+    assert isinstance(view.sent, float) and isinstance(view.copies[0].arrived, float)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"copies": [[[1], "now"]]},
+        {"copies": [[[1]]]},
+        {"copies": [[[1], 1.0, 2.0]]},
+        {"copies": [[[], 1.0]]},
+        {"copies": [[[1, 1], 1.0]]},
+        {"copies": "none"},
+        {"id": 3},
+        {"text": None},
+        {"sent": "yesterday"},
+        {"sent": True},
+        {"read": 1},
+    ],
+)
+def test_message_from_payload_refuses(change: dict[str, Any]) -> None:
+    payload = {**message_payload(sample_view()), **change}
+    with pytest.raises(FrameError):
+        message_from_payload(payload)

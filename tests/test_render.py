@@ -1,0 +1,258 @@
+"""What the CLI prints: ``gossip.render``'s pure formatting functions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from gossip import render
+from gossip.client import Peer
+from gossip.protocol import Copy, MessageView
+from gossip.state import NetworkState, NodeEntry
+
+# Exactly representable in binary: 125 ms past the second, 125 ms after SENT.
+SENT = 1_700_000_000.0
+ARRIVED = 1_700_000_000.125
+
+
+def view(
+    text: str,
+    *paths: tuple[int, ...],
+    sent: float = SENT,
+    read: bool = False,
+    message_id: str = "m1",
+) -> MessageView:
+    """A message whose copies arrived one second apart, in the order given."""
+    copies = tuple(Copy(path, ARRIVED + i) for i, path in enumerate(paths))
+    return MessageView(message_id, text, sent, copies, read)
+
+
+# Headers and bodies
+
+
+@pytest.mark.parametrize("which", ["all", "unread", "read"])
+@pytest.mark.parametrize(
+    ("mode", "wording"),
+    [(0, "all"), (1, "shortest"), (2, "longest"), (3, "shortest and longest")],
+)
+def test_header_wording(which: str, mode: int, wording: str) -> None:
+    out = render.messages(4, [view("x", (4,))], which, mode, 0)
+    assert out.splitlines()[0] == (
+        f"Fetched {which} messages from Gossip-Node-4; showing {wording} path(s):"
+    )
+
+
+def test_one_message_all_paths() -> None:
+    out = render.messages(10, [view("Apple", (1, 8, 10), (1, 2, 3, 10))], "all", 0, 0)
+    assert out == (
+        "Fetched all messages from Gossip-Node-10; showing all path(s):\n"
+        "\n"
+        "• Apple\n"
+        "  ↳ 1 ➜ 8 ➜ 10\n"
+        "  ↳ 1 ➜ 2 ➜ 3 ➜ 10"
+    )
+
+
+def test_several_messages_in_order() -> None:
+    views = [view("Apple", (1, 8, 10)), view("Pear", (10,), message_id="m2")]
+    out = render.messages(10, views, "unread", 1, 0)
+    assert out == (
+        "Fetched unread messages from Gossip-Node-10; showing shortest path(s):\n"
+        "\n"
+        "• Apple\n"
+        "  ↳ 1 ➜ 8 ➜ 10\n"
+        "\n"
+        "• Pear\n"
+        "  ↳ 10"
+    )
+
+
+@pytest.mark.parametrize(
+    ("which", "empty"),
+    [("all", "No messages."), ("unread", "No unread messages."), ("read", "No read messages.")],
+)
+def test_no_messages(which: str, empty: str) -> None:
+    assert render.messages(3, [], which, 2, 1) == (
+        f"Fetched {which} messages from Gossip-Node-3; showing longest path(s):\n\n{empty}"
+    )
+
+
+def test_multi_line_text_is_indented() -> None:
+    out = render.messages(2, [view("line one\nline two\n\nend", (1, 2))], "all", 0, 0)
+    assert out == (
+        "Fetched all messages from Gossip-Node-2; showing all path(s):\n"
+        "\n"
+        "• line one\n"
+        "  line two\n"
+        "  \n"
+        "  end\n"
+        "  ↳ 1 ➜ 2"
+    )
+
+
+def test_modes_pick_paths() -> None:
+    message = view("m", (1, 2, 3, 9), (1, 9), (1, 5, 9))
+    lines = {
+        mode: [line for line in render.messages(9, [message], "all", mode, 0).splitlines()[3:]]
+        for mode in range(4)
+    }
+    assert lines[0] == ["  ↳ 1 ➜ 2 ➜ 3 ➜ 9", "  ↳ 1 ➜ 9", "  ↳ 1 ➜ 5 ➜ 9"]
+    assert lines[1] == ["  ↳ 1 ➜ 9"]
+    assert lines[2] == ["  ↳ 1 ➜ 2 ➜ 3 ➜ 9"]
+    # Both, in the order they arrived.
+    assert lines[3] == ["  ↳ 1 ➜ 2 ➜ 3 ➜ 9", "  ↳ 1 ➜ 9"]
+
+
+# Times
+
+
+def test_time_suffix_levels() -> None:
+    moment = datetime.fromtimestamp(ARRIVED)
+    assert moment.microsecond == 125_000
+    hms = f"{moment:%H:%M:%S}"
+    day = f"{moment:%Y-%m-%d}"
+    expected = {
+        0: "",
+        1: f"  at {hms}",
+        2: f"  at {hms}.125",
+        3: f"  at {day} {hms}.125000 (+125.000 ms after sending)",
+    }
+    for level, suffix in expected.items():
+        out = render.messages(8, [view("x", (1, 8))], "all", 0, level)
+        assert out.splitlines()[-1] == "  ↳ 1 ➜ 8" + suffix, level
+
+
+def test_time_level_2_pads_milliseconds() -> None:
+    arrived = 1_700_000_000.0 + 0.0078125  # 7.8125 ms, exact in binary
+    copy = Copy((1,), arrived)
+    moment = datetime.fromtimestamp(arrived)
+    assert render.format_time(copy, SENT, 2) == f"  at {moment:%H:%M:%S}.007"
+    assert render.format_time(copy, SENT, 3) == (
+        f"  at {moment:%Y-%m-%d %H:%M:%S}.007812 (+7.812 ms after sending)"
+    )
+
+
+def test_time_level_3_delay_of_each_copy() -> None:
+    message = view("x", (1,), (2, 1), sent=ARRIVED)
+    lines = render.messages(1, [message], "all", 0, 3).splitlines()
+    assert lines[-2].endswith("(+0.000 ms after sending)")
+    assert lines[-1].endswith("(+1000.000 ms after sending)")
+
+
+# select_paths
+
+
+def copies(*paths: tuple[int, ...]) -> tuple[Copy, ...]:
+    return tuple(Copy(path, float(i)) for i, path in enumerate(paths))
+
+
+def test_select_paths_all_and_empty() -> None:
+    some = copies((1, 2), (1, 3, 2))
+    assert render.select_paths(some, 0) == list(some)
+    for mode in range(4):
+        assert render.select_paths((), mode) == []
+
+
+def test_select_paths_ties_first_arrived_wins() -> None:
+    some = copies((1, 2, 9), (1, 9), (1, 3, 9), (1, 4, 9), (1, 5, 6, 9), (1, 7, 8, 9))
+    assert render.select_paths(some, 1) == [some[1]]
+    assert render.select_paths(some, 2) == [some[4]]
+    assert render.select_paths(some, 3) == [some[1], some[4]]
+
+
+def test_select_paths_all_same_length() -> None:
+    some = copies((1, 2, 9), (1, 3, 9), (1, 4, 9))
+    assert render.select_paths(some, 1) == [some[0]]
+    assert render.select_paths(some, 2) == [some[0]]
+    assert render.select_paths(some, 3) == [some[0]]
+
+
+def test_select_paths_mode_3_single_copy_once() -> None:
+    one = copies((4,))
+    assert render.select_paths(one, 3) == [one[0]]
+    out = render.messages(4, [view("x", (4,))], "all", 3, 0)
+    assert out.count("↳") == 1
+
+
+def test_select_paths_mode_3_keeps_arrival_order() -> None:
+    some = copies((1, 2, 3, 9), (1, 9))
+    assert render.select_paths(some, 3) == [some[0], some[1]]
+
+
+# Peers, removal, start
+
+
+def test_peers_listed() -> None:
+    peer_list = [Peer(9, "127.0.0.1", 7009), Peer(12, "10.0.0.2", 7012)]
+    assert render.peers(4, peer_list) == (
+        "Gossip-Node-4 has peers:\n"
+        "* Gossip-Node-9 (127.0.0.1:7009)\n"
+        "* Gossip-Node-12 (10.0.0.2:7012)"
+    )
+
+
+def test_single_peer() -> None:
+    assert render.peers(4, [Peer(9, "127.0.0.1", 7009)]) == (
+        "Gossip-Node-4 has peers:\n* Gossip-Node-9 (127.0.0.1:7009)"
+    )
+
+
+def test_no_peers() -> None:
+    assert render.peers(4, []) == "Gossip-Node-4 has no peers."
+
+
+def test_node_name() -> None:
+    assert render.node_name(16) == "Gossip-Node-16"
+
+
+def test_removed_dead() -> None:
+    assert render.removed(3, {"dead": True}) == (
+        "Gossip-Node-3 was already down; it is now removed from the network."
+    )
+
+
+def test_removed_with_links() -> None:
+    result = {"node": 3, "former_peers": [2, 4], "links": [[2, 4]]}
+    assert render.removed(3, result) == (
+        "Removed Gossip-Node-3.\nIts former peers: 2, 4.\nNew links: 2 ⟷ 4."
+    )
+
+
+def test_removed_with_several_links() -> None:
+    result = {"former_peers": [2, 4, 7], "links": [[2, 4], [4, 7]]}
+    assert render.removed(3, result) == (
+        "Removed Gossip-Node-3.\nIts former peers: 2, 4, 7.\nNew links: 2 ⟷ 4, 4 ⟷ 7."
+    )
+
+
+def test_removed_without_possible_links() -> None:
+    result = {"former_peers": [2, 4], "links": []}
+    assert render.removed(3, result) == (
+        "Removed Gossip-Node-3.\n"
+        "Its former peers: 2, 4.\n"
+        "No new links: its former peers could not link without exceeding max-peers."
+    )
+
+
+def test_removed_with_one_or_no_former_peer() -> None:
+    assert render.removed(3, {"former_peers": [2], "links": []}) == (
+        "Removed Gossip-Node-3.\nIts former peers: 2."
+    )
+    assert render.removed(3, {"former_peers": [], "links": []}) == "Removed Gossip-Node-3."
+    assert render.removed(3, {}) == "Removed Gossip-Node-3."
+
+
+def test_started() -> None:
+    nodes = {
+        10: NodeEntry(10, "127.0.0.1", 7010, [1, 9]),
+        1: NodeEntry(1, "127.0.0.1", 7001, [2, 10]),
+        2: NodeEntry(2, "127.0.0.1", 7002, []),
+    }
+    network = NetworkState(7000, 3, "circular", nodes)
+    assert render.started(network) == (
+        "Started 3 nodes on ports 7001-7010: circular, at most 3 peers each.\n"
+        "* Gossip-Node-1 (127.0.0.1:7001)   peers: 2, 10\n"
+        "* Gossip-Node-2 (127.0.0.1:7002)   peers: none\n"
+        "* Gossip-Node-10 (127.0.0.1:7010)  peers: 1, 9"
+    )

@@ -1,0 +1,325 @@
+"""Run-directory state (``gossip.state``) and the client's pure helpers (``gossip.client``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gossip import state
+from gossip.client import format_path, parse_address
+from gossip.state import (
+    GossipError,
+    NetworkState,
+    NodeEntry,
+    compress_ranges,
+    find_network,
+    gossip_home,
+    load,
+    pid_alive,
+    run_dir,
+    save,
+)
+
+
+def network(count: int = 16, supervisor_pid: int = 0, port_origin: int = 7000) -> NetworkState:
+    nodes = {
+        n: NodeEntry(n, "127.0.0.1", port_origin + n, [n % count + 1], pid=1000 + n)
+        for n in range(1, count + 1)
+    }
+    return NetworkState(port_origin, 3, f"circular ({count} nodes)", nodes, supervisor_pid, 12.5)
+
+
+# compress_ranges
+
+
+@pytest.mark.parametrize(
+    ("numbers", "text"),
+    [
+        ([], "none"),
+        ([4], "4"),
+        ([1, 2, 3, 5], "1-3, 5"),
+        ([1, 3, 5], "1, 3, 5"),
+        ([1, 2], "1-2"),
+        ([1, 2, 4, 5, 6, 9, 11, 12], "1-2, 4-6, 9, 11-12"),
+        (list(range(1, 17)), "1-16"),
+    ],
+)
+def test_compress_ranges(numbers: list[int], text: str) -> None:
+    assert compress_ranges(numbers) == text
+
+
+# NetworkState
+
+
+def test_node_returns_entry() -> None:
+    net = network()
+    assert net.node(7) is net.nodes[7]
+    assert net.node(7).address == ("127.0.0.1", 7007)
+
+
+@pytest.mark.parametrize("number", [42, 0, 17, -1])
+def test_node_unknown(number: int) -> None:
+    with pytest.raises(GossipError) as caught:
+        network().node(number)
+    assert str(caught.value) == f"node {number} does not exist: this network has nodes 1-16"
+
+
+def test_node_removed() -> None:
+    net = network()
+    net.nodes[3].removed = True
+    net.nodes[9].removed = True
+    with pytest.raises(GossipError) as caught:
+        net.node(3)
+    assert str(caught.value) == (
+        "node 3 was removed from this network: live nodes are 1-2, 4-8, 10-16"
+    )
+    # A removed node still exists, so an unknown number names every node.
+    with pytest.raises(GossipError, match=r"this network has nodes 1-16$"):
+        net.node(42)
+
+
+def test_live_numbers_and_describe() -> None:
+    net = network(5)
+    net.nodes[2].removed = True
+    assert net.live_numbers() == [1, 3, 4, 5]
+    assert net.describe_numbers() == "1-5"
+
+
+def test_port_range() -> None:
+    assert network(16).port_range() == "7001-7016"
+    assert network(1).port_range() == "7001"
+
+
+# save and load
+
+
+def test_save_load_round_trip(tmp_path: Path) -> None:
+    net = network(4, supervisor_pid=4321)
+    net.nodes[2].removed = True
+    directory = tmp_path / "deep" / "network-7000"
+    save(net, directory)
+    assert load(directory) == net
+    assert sorted(p.name for p in directory.iterdir()) == [state.STATE_FILE]
+
+
+def test_save_overwrites(tmp_path: Path) -> None:
+    save(network(4), tmp_path)
+    newer = network(6, supervisor_pid=9)
+    save(newer, tmp_path)
+    assert load(tmp_path) == newer
+
+
+def test_load_missing(tmp_path: Path) -> None:
+    assert load(tmp_path) is None
+    assert load(tmp_path / "nowhere") is None
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "",
+        "not json",
+        "{",
+        "[]",
+        "{}",
+        '{"nodes": []}',
+        '{"nodes": [{"number": 1}]}',
+        '{"nodes": {"1": {}}}',
+        '{"nodes": [1]}',
+        '{"port_origin": 7000, "max_peers": 3, "topology": "x", "nodes": [], "extra": 1}',
+    ],
+)
+def test_load_garbage(tmp_path: Path, content: str) -> None:
+    (tmp_path / state.STATE_FILE).write_text(content)
+    assert load(tmp_path) is None
+
+
+@pytest.mark.parametrize("content", ["null", "3"])
+def test_load_json_that_is_not_an_object(tmp_path: Path, content: str) -> None:
+    # Valid JSON that is not an object is as unreadable as garbage.
+    (tmp_path / state.STATE_FILE).write_text(content)
+    assert load(tmp_path) is None
+
+
+def test_load_binary_garbage(tmp_path: Path) -> None:
+    (tmp_path / state.STATE_FILE).write_bytes(b"\xff\xfe\x00garbage")
+    assert load(tmp_path) is None
+
+
+# gossip_home
+
+
+def test_gossip_home_prefers_gossip_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOSSIP_HOME", str(tmp_path / "g"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "x"))
+    assert gossip_home() == tmp_path / "g"
+    assert run_dir(7100) == tmp_path / "g" / "network-7100"
+
+
+def test_gossip_home_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GOSSIP_HOME", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "x"))
+    assert gossip_home() == tmp_path / "x" / "gossip"
+    monkeypatch.setenv("GOSSIP_HOME", "")
+    assert gossip_home() == tmp_path / "x" / "gossip"
+
+
+def test_gossip_home_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GOSSIP_HOME", raising=False)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert gossip_home() == tmp_path / ".local" / "state" / "gossip"
+    assert run_dir(7000) == tmp_path / ".local" / "state" / "gossip" / "network-7000"
+
+
+# pid_alive and find_network
+
+
+@pytest.fixture
+def fake_supervisor() -> Iterator[subprocess.Popen[bytes]]:
+    """A live process whose command line names the supervisor module; it waits on stdin."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()", state.SUPERVISOR_MODULE],
+        stdin=subprocess.PIPE,
+    )
+    try:
+        yield process
+    finally:
+        if process.stdin is not None and not process.stdin.closed:
+            process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_pid_alive_refuses_non_positive() -> None:
+    assert pid_alive(0) is False
+    assert pid_alive(-1) is False
+
+
+def test_pid_alive_of_this_process_is_false() -> None:
+    # Alive, but not a gossip supervisor: its command line lacks gossip.supervisor.
+    assert pid_alive(os.getpid()) is False
+
+
+def test_pid_alive_of_dead_process() -> None:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    assert pid_alive(process.pid) is False
+
+
+def test_pid_alive_of_supervisor_then_zombie_then_gone(
+    fake_supervisor: subprocess.Popen[bytes],
+) -> None:
+    pid = fake_supervisor.pid
+    assert pid_alive(pid) is True
+    assert fake_supervisor.stdin is not None
+    fake_supervisor.stdin.close()
+    # Wait for it to exit without reaping it: it stays a zombie.
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    assert pid_alive(pid) is False
+    fake_supervisor.wait(timeout=10)
+    assert pid_alive(pid) is False
+
+
+def test_find_network_none_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOSSIP_HOME", str(tmp_path / "empty"))
+    with pytest.raises(GossipError) as caught:
+        find_network(None)
+    assert str(caught.value) == "no network is running: start one with gossip start-network"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GossipError, match=r"^no network is running: start one"):
+        find_network(None)
+
+
+def test_find_network_port_origin_none_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOSSIP_HOME", str(tmp_path))
+    with pytest.raises(GossipError) as caught:
+        find_network(7100)
+    assert str(caught.value) == (
+        "no network is running on port origin 7100: "
+        "start one with gossip start-network --port-origin 7100"
+    )
+
+
+def test_find_network_ignores_stale_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOSSIP_HOME", str(tmp_path))
+    # The supervisor pid is this test process: alive, but not a gossip supervisor.
+    save(network(supervisor_pid=os.getpid()), run_dir(7000))
+    with pytest.raises(GossipError, match=r"^no network is running: start one"):
+        find_network(None)
+    with pytest.raises(GossipError, match="on port origin 7000"):
+        find_network(7000)
+
+
+def test_find_network_finds_the_running_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_supervisor: subprocess.Popen[bytes]
+) -> None:
+    monkeypatch.setenv("GOSSIP_HOME", str(tmp_path))
+    live = network(supervisor_pid=fake_supervisor.pid, port_origin=7200)
+    save(live, run_dir(7200))
+    save(network(supervisor_pid=os.getpid(), port_origin=7100), run_dir(7100))
+    (tmp_path / "network-7300").mkdir()
+    assert find_network(None) == (run_dir(7200), live)
+    assert find_network(7200) == (run_dir(7200), live)
+    with pytest.raises(GossipError, match="port origin 7100"):
+        find_network(7100)
+    # A second live network makes the choice ambiguous.
+    save(network(supervisor_pid=fake_supervisor.pid, port_origin=7050), run_dir(7050))
+    with pytest.raises(GossipError) as caught:
+        find_network(None)
+    assert str(caught.value) == (
+        "2 networks are running (port origins 7050, 7200): choose one with --port-origin"
+    )
+    assert find_network(7050)[1].port_origin == 7050
+
+
+# client helpers
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("127.0.0.1:7001", ("127.0.0.1", 7001)),
+        ("localhost:1", ("localhost", 1)),
+        ("example.org:65535", ("example.org", 65535)),
+        (":7001", ("127.0.0.1", 7001)),
+        ("::1:7001", ("::1", 7001)),
+        (("10.0.0.1", 7005), ("10.0.0.1", 7005)),
+    ],
+)
+def test_parse_address(address: str | tuple[str, int], expected: tuple[str, int]) -> None:
+    assert parse_address(address) == expected
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["", "7001", "localhost", "host:", "host:0", "host:65536", "host:-1", "host:70a", "host: 70"],
+)
+def test_parse_address_bad(address: str) -> None:
+    with pytest.raises(GossipError) as caught:
+        parse_address(address)
+    assert str(caught.value) == (
+        f"address {address!r} must look like HOST:PORT, as in 127.0.0.1:7001"
+    )
+
+
+def test_parse_address_non_ascii_digit() -> None:
+    # str.isdigit() accepts "²", which int() cannot parse.
+    with pytest.raises(GossipError):
+        parse_address("host:7²")
+
+
+def test_format_path() -> None:
+    assert format_path((1, 8, 10)) == "Node 1 -> Node 8 -> Node 10"
+    assert format_path((4,)) == "Node 4"
+    assert format_path(()) == ""
