@@ -109,7 +109,7 @@ def main() -> None:
                 arrivals.update(holders(network, message_id))
                 return len(arrivals) == len(senders)
 
-            if not wait_until(everywhere, 10):
+            if not wait_until(everywhere, 10, interval=0.02):
                 raise SystemExit(f"message {i} did not reach every node")
             sent = arrivals[origin_node]
             latencies.append((max(arrivals.values()) - sent) * 1000)

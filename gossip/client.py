@@ -67,32 +67,40 @@ class GossipClient:
 
         Raises NodeUnreachable if the node does not answer, GossipError if it refuses.
         """
-        host, port = self.address
-        who = f"{self.name} at {host}:{port}"
         try:
-            request = encode_frame(command, payload)
+            frame = encode_frame(command, payload)
         except FrameError as exc:
-            raise GossipError(f"cannot send that to {who}: {exc}") from exc
+            raise GossipError(f"cannot send that to {self.who}: {exc}") from exc
+        return self.exchange(frame)
+
+    def exchange(self, frame: bytes) -> list[Frame]:
+        """Send one encoded request frame on a fresh connection; return its reply frames."""
         try:
             with socket.create_connection(self.address, timeout=self.timeout) as sock:
-                sock.sendall(request)
+                sock.sendall(frame)
                 sock.shutdown(socket.SHUT_WR)
                 with sock.makefile("rb") as stream:
                     frames = []
-                    while (frame := read_frame(stream)) is not None:
-                        frames.append(frame)
-                        if frame.command in ("OK", "ERR"):
+                    while (reply := read_frame(stream)) is not None:
+                        frames.append(reply)
+                        if reply.command in ("OK", "ERR"):
                             break
         except FrameError as exc:
-            raise GossipError(f"{who} sent a bad reply: {exc}") from exc
+            raise GossipError(f"{self.who} sent a bad reply: {exc}") from exc
         except OSError as exc:
             reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
-            raise NodeUnreachable(f"{who} is not answering ({reason})") from exc
+            raise NodeUnreachable(f"{self.who} is not answering ({reason})") from exc
         if not frames or frames[-1].command not in ("OK", "ERR"):
-            raise NodeUnreachable(f"{who} closed the connection without a reply")
+            raise NodeUnreachable(f"{self.who} closed the connection without a reply")
         if frames[-1].command == "ERR":
-            raise GossipError(f"{who} refused the request: {frames[-1].payload.get('error')}")
+            raise GossipError(f"{self.who} refused the request: {frames[-1].payload.get('error')}")
         return frames
+
+    @property
+    def who(self) -> str:
+        """The node as errors name it, as in ``node 3 at 127.0.0.1:7003``."""
+        host, port = self.address
+        return f"{self.name} at {host}:{port}"
 
     def send(self, message: str, relays: int = 1) -> str:
         """Submit a message and return the id the node gave it."""
@@ -112,8 +120,7 @@ class GossipClient:
         try:
             return [message_from_payload(f.payload) for f in frames if f.command == "MSG"]
         except FrameError as exc:
-            host, port = self.address
-            raise GossipError(f"{self.name} at {host}:{port} sent a bad message: {exc}") from exc
+            raise GossipError(f"{self.who} sent a bad message: {exc}") from exc
 
     def get_messages(self) -> list[str]:
         """Every message, oldest first, as ``"Apple (Node 1 -> Node 8 -> Node 10)"``.

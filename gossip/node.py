@@ -174,6 +174,12 @@ class Node:
         self.peers[number] = address
         return True
 
+    def leave(self) -> tuple[dict[int, Address], list[tuple[int, int]]]:
+        """Stop being anyone's peer: the former peers, and which pairs of them to introduce."""
+        plan = self.leave_plan()
+        former, self.peers = self.peers, {}
+        return former, plan
+
     def leave_plan(self) -> list[tuple[int, int]]:
         """Pairs of this node's peers to introduce to each other when it leaves, in order.
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import socketserver
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from gossip.client import GossipClient
 from gossip.node import Address, Link, Node, Send
 from gossip.protocol import (
     MAX_MESSAGE_BYTES,
@@ -31,6 +31,7 @@ from gossip.protocol import (
     positive_int,
     read_frame,
 )
+from gossip.state import GossipError
 
 PEER_TIMEOUT = 2.0
 """Seconds to connect to and hear back from a peer before giving up on that copy."""
@@ -38,23 +39,9 @@ PEER_TIMEOUT = 2.0
 log = logging.getLogger("gossip.node")
 
 
-class PeerError(OSError):
-    """A peer could not be reached or answered with an error."""
-
-
 def call_peer(address: Address, frame: bytes) -> dict[str, Any]:
-    """Send one frame to a peer on a fresh connection and return its ``/OK`` payload."""
-    with socket.create_connection(address, timeout=PEER_TIMEOUT) as sock:
-        sock.sendall(frame)
-        with sock.makefile("rb") as stream:
-            try:
-                reply = read_frame(stream)
-            except FrameError as exc:
-                raise PeerError(f"bad reply from {address}: {exc}") from exc
-    if reply is None or reply.command != "OK":
-        error = reply.payload.get("error") if reply else "connection closed"
-        raise PeerError(f"{address} answered: {error}")
-    return reply.payload
+    """Send one frame to a peer and return its ``/OK`` payload; GossipError if it fails."""
+    return GossipClient(address, timeout=PEER_TIMEOUT, name="peer").exchange(frame)[-1].payload
 
 
 class GossipServer(socketserver.ThreadingTCPServer):
@@ -77,7 +64,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
     def _deliver_one(self, send: Send) -> None:
         try:
             call_peer(send.address, send.frame)
-        except OSError as exc:
+        except GossipError as exc:
             log.warning("node %d: copy to node %d lost: %s", self.node.number, send.peer, exc)
 
     def server_close(self) -> None:
@@ -211,7 +198,7 @@ class Handler(socketserver.StreamRequestHandler):
         request = encode_frame("CONNECT", {"node": self.node.number, "host": me[0], "port": me[1]})
         try:
             accepted = bool(call_peer(address, request).get("accepted"))
-        except OSError as exc:
+        except GossipError as exc:
             log.warning("node %d: could not reach %d to link: %s", self.node.number, number, exc)
             accepted = False
         with self.server.lock:
@@ -221,14 +208,12 @@ class Handler(socketserver.StreamRequestHandler):
     def do_REMOVE(self, payload: dict[str, Any]) -> list[bytes]:
         """Leave the network: say goodbye to every peer, then introduce them to each other."""
         with self.server.lock:
-            peers = dict(self.node.peers)
-            plan = self.node.leave_plan()
-            self.node.peers.clear()
+            peers, plan = self.node.leave()
         goodbye = encode_frame("LEAVE", {"node": self.node.number})
         for number, address in peers.items():
             try:
                 call_peer(address, goodbye)
-            except OSError as exc:
+            except GossipError as exc:
                 log.warning(
                     "node %d: peer %d missed the goodbye: %s", self.node.number, number, exc
                 )
@@ -238,7 +223,7 @@ class Handler(socketserver.StreamRequestHandler):
             introduce = encode_frame("INTRODUCE", {"node": b, "host": host, "port": port})
             try:
                 result = call_peer(peers[a], introduce).get("result")
-            except OSError as exc:
+            except GossipError as exc:
                 log.warning(
                     "node %d: could not introduce %d to %d: %s", self.node.number, a, b, exc
                 )

@@ -7,6 +7,8 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -364,3 +366,30 @@ def test_a_node_answers_ping_and_refuses_unknown_commands(networks: Networks) ->
         raw.sendall(b"not a frame\n")
         assert raw.recv(4096).startswith(b"/ERR ")
     assert net.client(2).request("PING")[-1].payload == {"node": 2}
+
+
+def imported_modules(*args: str) -> str:
+    """What ``python -X importtime`` reports for a command: every module it imported."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *args], capture_output=True, text=True, timeout=60
+    )
+    return done.stderr
+
+
+HEAVY = ("networkx", "matplotlib", "numpy")
+
+
+def test_message_commands_and_nodes_import_nothing_heavy(networks: Networks) -> None:
+    net = networks.start("circular", "-n", "3")
+    origin = str(net.origin)
+    send_report = imported_modules(
+        "-m", "gossip", "send-message", "1", "hi", "--port-origin", origin
+    )
+    get_report = imported_modules("-m", "gossip", "get-messages", "2", "--port-origin", origin)
+    node_report = imported_modules("-c", "import gossip.supervisor")
+    for report in (send_report, get_report, node_report):
+        assert "gossip.client" in report, "importtime reported nothing"
+        for heavy in HEAVY:
+            assert f" {heavy}" not in report, f"{heavy} imported"
+    start_report = imported_modules("-c", "import gossip.topology")
+    assert " networkx" in start_report, "the check above must be able to see networkx"

@@ -329,6 +329,15 @@ def test_simultaneous_mutual_link_request() -> None:
         assert node.free_slots() == 0
 
 
+def test_leave_forgets_every_peer_and_returns_them_with_the_plan() -> None:
+    node = make_node(1, [7, 2, 5])
+    former, plan = node.leave()
+    assert former == {7: address(7), 2: address(2), 5: address(5)}
+    assert plan == [(2, 5), (5, 7), (2, 7)]
+    assert node.peers == {}
+    assert node.free_slots() == node.max_peers
+
+
 def test_leave_plan_chains_the_peers_then_pairs_the_rest() -> None:
     assert make_node(1, []).leave_plan() == []
     assert make_node(1, [4]).leave_plan() == []
