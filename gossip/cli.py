@@ -191,7 +191,7 @@ def demo(args: dict[str, Any]) -> str:
             print(f"\r{progress()}", end="", flush=True)
         return len(holders) == len(live)
 
-    reached = network.wait_until(everyone_has_it, DEMO_TIMEOUT, interval=0.005)
+    reached = network.wait_until(everyone_has_it, DEMO_TIMEOUT, interval=0.025)
     print(f"\r{progress()}" if live_progress else progress())
     if not reached:
         missing = state.compress_ranges(sorted(set(live) - set(holders)))

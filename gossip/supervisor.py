@@ -9,6 +9,7 @@ not), then stays to reap nodes that leave and to stop them all on SIGTERM.
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import logging
 import multiprocessing
@@ -107,6 +108,7 @@ def supervise(directory: Path) -> int:
         _report({"error": f"no readable plan in {directory}"})
         return 1
     signal.signal(signal.SIGTERM, _stop)
+    gc.freeze()  # the collector would otherwise touch, and so copy, every inherited page
     ctx = multiprocessing.get_context("fork")
     ready = ctx.SimpleQueue()
     processes: dict[int, BaseProcess] = {}
