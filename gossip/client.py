@@ -136,3 +136,24 @@ class GossipClient:
     def remove(self) -> dict[str, Any]:
         """Ask the node to leave the network; returns its former peers and the new links."""
         return self.request("REMOVE")[-1].payload
+
+
+def introduce(
+    former: dict[int, tuple[str, int]], plan: list[tuple[int, int]], timeout: float = 10.0
+) -> list[list[int]]:
+    """Ask each pair ``(a, b)`` of a leaving node's former peers to link; the links made.
+
+    Node ``a`` learns ``b``'s address only now, when it is about to use it as a peer; it
+    links only if both have a free slot. A pair that cannot be reached is skipped.
+    """
+    links = []
+    for a, b in plan:
+        host, port = former[b]
+        peer = GossipClient(former[a], timeout=timeout, name=f"node {a}")
+        try:
+            reply = peer.request("INTRODUCE", {"node": b, "host": host, "port": port})
+        except GossipError:
+            continue
+        if reply[-1].payload.get("result") == "linked":
+            links.append([a, b])
+    return links

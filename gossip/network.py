@@ -19,7 +19,8 @@ from typing import Any
 
 import gossip
 from gossip import state
-from gossip.client import GossipClient, NodeUnreachable
+from gossip.client import GossipClient, NodeUnreachable, introduce
+from gossip.node import leave_plan
 from gossip.state import GossipError, NetworkState, NodeEntry
 
 HOST = "127.0.0.1"
@@ -137,12 +138,35 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
     except NodeUnreachable:
         if state.pid_alive(entry.pid):
             raise
-        result = {"former_peers": [], "links": [], "dead": True}
+        result = stand_in_for_dead(network, number)
     if not wait_until(lambda: not state.pid_alive(entry.pid), STOP_TIMEOUT):
         _signal(entry.pid, signal.SIGKILL)
     entry.removed = True
     state.save(network, directory)
     return result
+
+
+def stand_in_for_dead(network: NetworkState, number: int) -> dict[str, Any]:
+    """Do what a dead node can no longer do when it is removed: say goodbye for it.
+
+    Only the command line knows every node, so it asks each live one to drop the dead
+    node; those that had it as a peer are its former peers, and get introduced to each
+    other just as a leaving node would introduce them.
+    """
+    goodbye = {"node": number}
+    former = {}
+    for other in network.live_numbers():
+        if other == number:
+            continue
+        entry = network.nodes[other]
+        try:
+            dropped = client_for(entry).request("LEAVE", goodbye)[-1].payload.get("dropped")
+        except GossipError:
+            continue
+        if dropped:
+            former[other] = entry.address
+    links = introduce(former, leave_plan(former))
+    return {"node": number, "former_peers": sorted(former), "links": links, "dead": True}
 
 
 def holders(network: NetworkState, message_id: str) -> dict[int, float]:

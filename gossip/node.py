@@ -8,9 +8,9 @@ Methods take inputs and return what to send; the server does the sending.
 from __future__ import annotations
 
 import itertools
+import os
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -62,7 +62,7 @@ class Node:
         max_peers: int,
         peers: dict[int, Address],
         *,
-        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        new_id: Callable[[], str] = lambda: os.urandom(16).hex(),
         clock: Callable[[], float] = time.time,
     ) -> None:
         if len(peers) > max_peers:
@@ -176,19 +176,19 @@ class Node:
 
     def leave(self) -> tuple[dict[int, Address], list[tuple[int, int]]]:
         """Stop being anyone's peer: the former peers, and which pairs of them to introduce."""
-        plan = self.leave_plan()
         former, self.peers = self.peers, {}
-        return former, plan
+        return former, leave_plan(former)
 
-    def leave_plan(self) -> list[tuple[int, int]]:
-        """Pairs of this node's peers to introduce to each other when it leaves, in order.
 
-        Every peer loses one slot's worth of peer when this node goes. Introducing them
-        along a chain first (p1-p2, p2-p3, ...) keeps them connected where slots allow;
-        the other pairs then fill any slots left. Each link is accepted only where both
-        ends have room, so a ring closes and nobody exceeds ``max_peers``.
-        """
-        peers = sorted(self.peers)
-        chain = list(itertools.pairwise(peers))
-        rest = [(a, b) for i, a in enumerate(peers) for b in peers[i + 2 :]]
-        return chain + rest
+def leave_plan(former_peers: Iterable[int]) -> list[tuple[int, int]]:
+    """Pairs of a leaving node's former peers to introduce to each other, in order.
+
+    Every former peer loses one slot's worth of peer when the node goes. Introducing them
+    along a chain first (p1-p2, p2-p3, ...) keeps them connected where slots allow; the
+    other pairs then fill any slots left. Each link is accepted only where both ends have
+    room, so a ring closes and nobody exceeds ``max_peers``.
+    """
+    peers = sorted(former_peers)
+    chain = list(itertools.pairwise(peers))
+    rest = [(a, b) for i, a in enumerate(peers) for b in peers[i + 2 :]]
+    return chain + rest

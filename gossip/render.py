@@ -84,11 +84,12 @@ def started(network: NetworkState) -> str:
 
 def removed(number: int, result: dict[str, Any]) -> str:
     """``remove-node`` output: who lost a peer and which new links healed the gap."""
-    if result.get("dead"):
-        return f"{node_name(number)} was already down; it is now removed from the network."
     former = [int(n) for n in result.get("former_peers", [])]
     links = [(int(a), int(b)) for a, b in result.get("links", [])]
-    lines = [f"Removed {node_name(number)}."]
+    if result.get("dead"):
+        lines = [f"Removed {node_name(number)}, which was already down."]
+    else:
+        lines = [f"Removed {node_name(number)}."]
     if former:
         lines.append(f"Its former peers: {', '.join(str(n) for n in former)}.")
     if links:

@@ -14,7 +14,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from gossip.client import GossipClient
+from gossip.client import GossipClient, introduce
 from gossip.node import Address, Link, Node, Send
 from gossip.protocol import (
     MAX_MESSAGE_BYTES,
@@ -217,19 +217,7 @@ class Handler(socketserver.StreamRequestHandler):
                 log.warning(
                     "node %d: peer %d missed the goodbye: %s", self.node.number, number, exc
                 )
-        links = []
-        for a, b in plan:
-            host, port = peers[b]
-            introduce = encode_frame("INTRODUCE", {"node": b, "host": host, "port": port})
-            try:
-                result = call_peer(peers[a], introduce).get("result")
-            except GossipError as exc:
-                log.warning(
-                    "node %d: could not introduce %d to %d: %s", self.node.number, a, b, exc
-                )
-                continue
-            if result == "linked":
-                links.append([a, b])
+        links = introduce(peers, plan, timeout=PEER_TIMEOUT)
         log.info("node %d: left the network; new links %s", self.node.number, links)
         return [
             encode_frame(

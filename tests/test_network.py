@@ -393,3 +393,23 @@ def test_message_commands_and_nodes_import_nothing_heavy(networks: Networks) -> 
             assert f" {heavy}" not in report, f"{heavy} imported"
     start_report = imported_modules("-c", "import gossip.topology")
     assert " networkx" in start_report, "the check above must be able to see networkx"
+
+
+def test_removing_a_dead_node_makes_its_former_peers_drop_it_and_link(
+    networks: Networks,
+) -> None:
+    net = networks.start("circular", "-n", "8")
+    victim = net.state.nodes[5].pid
+    os.kill(victim, signal.SIGKILL)
+    assert wait_until(lambda: not state.pid_alive(victim), 5)
+    result = net.cli("remove-node", "5")
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == [
+        "Removed Gossip-Node-5, which was already down.",
+        "Its former peers: 4, 6.",
+        "New links: 4 ⟷ 6.",
+    ]
+    graph = live_peer_graph(net)
+    assert graph[4] == {3, 6} and graph[6] == {4, 7}
+    message_id = send(net, 1, "ring closed again")
+    assert set(net.wait_delivered(message_id)) == {1, 2, 3, 4, 6, 7, 8}

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import networkx as nx
 import pytest
 
-from gossip.node import Address, Link, Node, Send
+from gossip.node import Address, Link, Node, Send, leave_plan
 from gossip.protocol import MAX_RELAYS, Copy, FrameError, decode_frame
 
 
@@ -339,10 +339,10 @@ def test_leave_forgets_every_peer_and_returns_them_with_the_plan() -> None:
 
 
 def test_leave_plan_chains_the_peers_then_pairs_the_rest() -> None:
-    assert make_node(1, []).leave_plan() == []
-    assert make_node(1, [4]).leave_plan() == []
-    assert make_node(1, [9, 3]).leave_plan() == [(3, 9)]
-    assert make_node(1, [7, 2, 5, 3]).leave_plan() == [
+    assert leave_plan([]) == []
+    assert leave_plan([4]) == []
+    assert leave_plan({9: address(9), 3: address(3)}) == [(3, 9)]
+    assert leave_plan([7, 2, 5, 3]) == [
         (2, 3),
         (3, 5),
         (5, 7),
@@ -456,10 +456,7 @@ def test_simulated_spread_on_cycle_relays_1_takes_both_ways() -> None:
 
 def heal(nodes: dict[int, Node], leaving: int) -> list[tuple[int, int]]:
     """Remove ``leaving`` the way the server does: goodbyes, then introductions."""
-    node = nodes.pop(leaving)
-    former = dict(node.peers)
-    plan = node.leave_plan()
-    node.peers.clear()
+    former, plan = nodes.pop(leaving).leave()
     for peer in former:
         assert nodes[peer].drop_peer(leaving)
     links = []

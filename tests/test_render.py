@@ -207,8 +207,10 @@ def test_node_name() -> None:
 
 
 def test_removed_dead() -> None:
-    assert render.removed(3, {"dead": True}) == (
-        "Gossip-Node-3 was already down; it is now removed from the network."
+    assert render.removed(3, {"dead": True}) == "Removed Gossip-Node-3, which was already down."
+    result = {"dead": True, "former_peers": [2, 4], "links": [[2, 4]]}
+    assert render.removed(3, result) == (
+        "Removed Gossip-Node-3, which was already down.\nIts former peers: 2, 4.\nNew links: 2 ⟷ 4."
     )
 
 
