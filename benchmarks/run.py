@@ -22,7 +22,7 @@ from pathlib import Path
 
 from gossip import state
 from gossip.client import GossipClient
-from gossip.network import holders, wait_until
+from gossip.network import await_spread
 
 
 def cli(*args: str) -> float:
@@ -105,13 +105,8 @@ def main() -> None:
             message_id = client.send(f"latency {i}")
             # Polling all nodes competes with them for the 2 cores: give the spread a head start.
             time.sleep(0.05)
-            arrivals: dict[int, float] = {}
-
-            def everywhere(message_id: str = message_id, arrivals: dict = arrivals) -> bool:
-                arrivals.update(holders(network, message_id))
-                return len(arrivals) == len(senders)
-
-            if not wait_until(everywhere, 10, interval=0.02):
+            arrivals = await_spread(network, message_id, 10, interval=0.02)
+            if len(arrivals) < len(senders):
                 raise SystemExit(f"message {i} did not reach every node")
             sent = arrivals[origin_node]
             latencies.append((max(arrivals.values()) - sent) * 1000)

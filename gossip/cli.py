@@ -84,9 +84,13 @@ def required(args: dict[str, Any], key: str, lowest: int, highest: int | None) -
     return value
 
 
+def port_origin(args: dict[str, Any]) -> int | None:
+    return number(args, "--port-origin", 1, 65535)
+
+
 def target(args: dict[str, Any]) -> tuple[Path, state.NetworkState, state.NodeEntry]:
     """The network and the node entry a node command addresses."""
-    directory, net = state.find_network(number(args, "--port-origin", 1, 65535))
+    directory, net = state.find_network(port_origin(args))
     entry = net.node(required(args, "<node>", 1, None))
     return directory, net, entry
 
@@ -106,7 +110,7 @@ def launch(args: dict[str, Any]) -> tuple[state.NetworkState, str]:
         partitions=number(args, "<partitions>", 0, 10_000),
         seed=number(args, "--seed", 0, 2**32 - 1),
     )
-    origin = number(args, "--port-origin", 1, 65535) or state.DEFAULT_PORT_ORIGIN
+    origin = port_origin(args) or state.DEFAULT_PORT_ORIGIN
     net = network.plan(graph.neighbours, origin, max_peers, graph.description)
     directory = network.start(net)
     lines = [render.started(net)]
@@ -129,7 +133,7 @@ def start_network(args: dict[str, Any]) -> str:
 
 
 def stop_network(args: dict[str, Any]) -> str:
-    directory, net = state.find_network(number(args, "--port-origin", 1, 65535))
+    directory, net = state.find_network(port_origin(args))
     count = network.stop(directory, net)
     return f"Stopped the network on ports {net.port_range()} ({count} nodes were running)."
 
@@ -178,22 +182,18 @@ def demo(args: dict[str, Any]) -> str:
     message_id = network.client_for(net.nodes[sender]).send(DEMO_TEXT)
     print(f"\nSent {DEMO_TEXT!r} to {render.node_name(sender)}.", flush=True)
     began = time.monotonic()
-    holders: dict[int, float] = {}
-    live_progress = sys.stdout.isatty()
 
-    def progress() -> str:
+    on_terminal = sys.stdout.isatty()
+
+    def progress(seen: dict[int, float], end: str = "") -> None:
         elapsed = (time.monotonic() - began) * 1000
-        return f"Spreading: {len(holders)}/{len(live)} nodes hold it ({elapsed:.0f} ms)"
+        line = f"Spreading: {len(seen)}/{len(live)} nodes hold it ({elapsed:.0f} ms)"
+        print(f"\r{line}" if on_terminal else line, end=end, flush=True)
 
-    def everyone_has_it() -> bool:
-        holders.update(network.holders(net, message_id))
-        if live_progress:
-            print(f"\r{progress()}", end="", flush=True)
-        return len(holders) == len(live)
-
-    reached = network.wait_until(everyone_has_it, DEMO_TIMEOUT, interval=0.025)
-    print(f"\r{progress()}" if live_progress else progress())
-    if not reached:
+    watch = progress if on_terminal else None
+    holders = network.await_spread(net, message_id, DEMO_TIMEOUT, interval=0.025, progress=watch)
+    progress(holders, end="\n")
+    if len(holders) < len(live):
         missing = state.compress_ranges(sorted(set(live) - set(holders)))
         raise GossipError(f"the message did not reach nodes {missing} within {DEMO_TIMEOUT:.0f} s")
     spread_ms = (max(holders.values()) - holders[sender]) * 1000

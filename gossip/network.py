@@ -169,18 +169,33 @@ def stand_in_for_dead(network: NetworkState, number: int) -> dict[str, Any]:
     return {"node": number, "former_peers": sorted(former), "links": links, "dead": True}
 
 
-def holders(network: NetworkState, message_id: str) -> dict[int, float]:
-    """When the message first reached each live node that holds it; silent nodes are skipped.
+def await_spread(
+    network: NetworkState,
+    message_id: str,
+    timeout: float,
+    nodes: list[int] | None = None,
+    interval: float = 0.01,
+    progress: Callable[[dict[int, float]], None] | None = None,
+) -> dict[int, float]:
+    """Watch a message spread until every listed node (default: every live one) holds it.
 
-    Peeks, so watching a message spread leaves it unread.
+    Returns when each first got it, by node: all of them, or those that had it when
+    ``timeout`` ran out. Peeks, so watching leaves the message unread. ``progress`` is
+    called after each look.
     """
-    found = {}
-    for number in network.live_numbers():
-        try:
-            views = client_for(network.nodes[number]).fetch("all", peek=True)
-        except GossipError:
-            continue
-        for view in views:
-            if view.id == message_id:
-                found[number] = view.copies[0].arrived
-    return found
+    expected = set(network.live_numbers() if nodes is None else nodes)
+    seen: dict[int, float] = {}
+
+    def everywhere() -> bool:
+        for number in expected - set(seen):
+            try:
+                views = client_for(network.nodes[number]).fetch("all", peek=True)
+            except GossipError:
+                continue
+            seen.update((number, v.copies[0].arrived) for v in views if v.id == message_id)
+        if progress:
+            progress(seen)
+        return expected <= set(seen)
+
+    wait_until(everywhere, timeout, interval)
+    return seen

@@ -20,7 +20,7 @@ import pytest
 
 from gossip import state
 from gossip.client import GossipClient
-from gossip.network import holders, wait_until
+from gossip.network import await_spread, wait_until
 from gossip.protocol import MessageView
 
 CLI_TIMEOUT = 60.0
@@ -119,16 +119,9 @@ class Net:
     def wait_delivered(self, message_id: str, nodes: list[int] | None = None) -> dict[int, float]:
         """Wait until every listed (default: every live) node holds the message."""
         network = self.state
-        expected = set(network.live_numbers() if nodes is None else nodes)
-        seen: dict[int, float] = {}
-
-        def done() -> bool:
-            seen.update(holders(network, message_id))
-            return expected <= set(seen)
-
-        assert wait_until(done, DELIVERY_TIMEOUT), (
-            f"message {message_id} missing at nodes {sorted(expected - set(seen))}"
-        )
+        seen = await_spread(network, message_id, DELIVERY_TIMEOUT, nodes=nodes)
+        missing = set(network.live_numbers() if nodes is None else nodes) - set(seen)
+        assert not missing, f"message {message_id} missing at nodes {sorted(missing)}"
         return seen
 
     def wait_copies(self, number: int, message_id: str, copies: int) -> MessageView:
