@@ -101,7 +101,10 @@ def start(network: NetworkState) -> Path:
     except ValueError:
         result = {"error": f"the supervisor stopped; see {directory / 'supervisor.log'}"}
     if "pids" not in result:
-        supervisor.wait(timeout=STOP_TIMEOUT)
+        try:
+            supervisor.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            supervisor.kill()
         (directory / state.STATE_FILE).unlink(missing_ok=True)
         raise GossipError(f"could not start the network: {result.get('error')}")
     network.supervisor_pid = supervisor.pid
@@ -114,9 +117,9 @@ def start(network: NetworkState) -> Path:
 def stop(directory: Path, network: NetworkState) -> int:
     """Stop every node and the supervisor; return how many nodes were still running."""
     pids = [e.pid for e in network.nodes.values() if state.pid_alive(e.pid)]
-    for pid in [network.supervisor_pid, *pids]:
-        _signal(pid, signal.SIGTERM)
     everyone = [network.supervisor_pid, *pids]
+    for pid in everyone:
+        _signal(pid, signal.SIGTERM)
     if not wait_until(lambda: not any(state.pid_alive(p) for p in everyone), STOP_TIMEOUT):
         for pid in everyone:
             _signal(pid, signal.SIGKILL)
