@@ -15,6 +15,7 @@ import pytest
 from gossip import state
 from gossip.client import GossipClient
 from gossip.network import wait_until
+from gossip.protocol import MAX_FRAME_BYTES
 from gossip.state import GossipError
 from tests.conftest import Net, Networks, gossip_cli, gossip_processes
 
@@ -365,7 +366,16 @@ def test_a_node_answers_ping_and_refuses_unknown_commands(networks: Networks) ->
     with socket.create_connection(net.state.nodes[2].address, timeout=5) as raw:
         raw.sendall(b"not a frame\n")
         assert raw.recv(4096).startswith(b"/ERR ")
+    with socket.create_connection(net.state.nodes[2].address, timeout=5) as raw:
+        try:
+            raw.sendall(b"/NEW " + b"x" * (MAX_FRAME_BYTES + 10))
+            answer = raw.recv(4096)
+        except ConnectionResetError:
+            answer = b"(reset)"
+    assert answer.startswith(b"/ERR ") or answer == b"(reset)", answer
     assert net.client(2).request("PING")[-1].payload == {"node": 2}
+    log = (net.directory / "node-2.log").read_text()
+    assert "refused a frame" in log and "exceeds the" in log
 
 
 def imported_modules(*args: str) -> str:
