@@ -110,20 +110,24 @@ class Node:
     def _accept_copy(self, message: Message, path: tuple[int, ...], now: float) -> list[Send]:
         walk = (*path, self.number)
         message.copies.append(Copy(walk, now))
-        sends = []
-        for peer, address in self.peers.items():
-            if peer in walk or message.relayed.get(peer, 0) >= message.relays:
-                continue
+        targets = [
+            (peer, address)
+            for peer, address in self.peers.items()
+            if peer not in walk and message.relayed.get(peer, 0) < message.relays
+        ]
+        if not targets:
+            return []
+        payload = {
+            "id": message.id,
+            "text": message.text,
+            "path": list(walk),
+            "relays": message.relays,
+            "sent": message.sent,
+        }
+        frame = encode_frame("RELAY", payload)
+        for peer, _ in targets:
             message.relayed[peer] = message.relayed.get(peer, 0) + 1
-            payload = {
-                "id": message.id,
-                "text": message.text,
-                "path": list(walk),
-                "relays": message.relays,
-                "sent": message.sent,
-            }
-            sends.append(Send(peer, address, encode_frame("RELAY", payload)))
-        return sends
+        return [Send(peer, address, frame) for peer, address in targets]
 
     def read(self, which: str, mark: bool = True) -> list[MessageView]:
         """Messages oldest first, filtered by read state; with ``mark`` they are now read."""

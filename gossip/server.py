@@ -95,8 +95,7 @@ class Handler(socketserver.StreamRequestHandler):
                 self._refuse(str(exc))
                 continue
             except Exception as exc:
-                log.error("node %d: /%s failed: %r", self.node.number, frame.command, exc)
-                self._refuse(f"/{frame.command} failed inside the node: {exc}")
+                self._refuse(f"/{frame.command} failed inside the node: {exc!r}")
                 continue
             try:
                 self.wfile.write(b"".join(replies))

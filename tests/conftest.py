@@ -116,6 +116,12 @@ class Net:
     def peek(self, number: int) -> list[MessageView]:
         return self.client(number).fetch("all", peek=True)
 
+    def kill(self, number: int) -> None:
+        """Kill a node the hard way (no goodbye) and wait until it is gone."""
+        pid = self.state.nodes[number].pid
+        os.kill(pid, signal.SIGKILL)
+        assert wait_until(lambda: not state.pid_alive(pid), 5), f"node {number} survived"
+
     def wait_delivered(self, message_id: str, nodes: list[int] | None = None) -> dict[int, float]:
         """Wait until every listed (default: every live) node holds the message."""
         network = self.state

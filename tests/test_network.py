@@ -255,9 +255,7 @@ def test_remove_node_on_random_graph_keeps_max_peers_and_delivery(networks: Netw
 
 def test_a_dead_peer_does_not_stop_a_message(networks: Networks) -> None:
     net = networks.start("circular", "-n", "8")
-    victim = net.state.nodes[3].pid
-    os.kill(victim, signal.SIGKILL)
-    assert wait_until(lambda: not state.pid_alive(victim), 5)
+    net.kill(3)
     message_id = send(net, 2, "around the gap")
     seen = net.wait_delivered(message_id, nodes=[1, 2, 4, 5, 6, 7, 8])
     assert 3 not in seen
@@ -409,9 +407,7 @@ def test_removing_a_dead_node_makes_its_former_peers_drop_it_and_link(
     networks: Networks,
 ) -> None:
     net = networks.start("circular", "-n", "8")
-    victim = net.state.nodes[5].pid
-    os.kill(victim, signal.SIGKILL)
-    assert wait_until(lambda: not state.pid_alive(victim), 5)
+    net.kill(5)
     result = net.cli("remove-node", "5")
     assert result.code == 0, result.err
     assert result.out.splitlines() == [
