@@ -25,6 +25,7 @@ from gossip.state import GossipError, NetworkState, NodeEntry
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
+EPHEMERAL_PORTS = "/proc/sys/net/ipv4/ip_local_port_range"
 
 
 def client_for(entry: NodeEntry) -> GossipClient:
@@ -106,12 +107,27 @@ def start(network: NetworkState) -> Path:
         except subprocess.TimeoutExpired:
             supervisor.kill()
         (directory / state.STATE_FILE).unlink(missing_ok=True)
-        raise GossipError(f"could not start the network: {result.get('error')}")
+        raise GossipError(f"could not start the network: {result.get('error')}{hint(network)}")
     network.supervisor_pid = supervisor.pid
     for number, pid in result["pids"].items():
         network.nodes[int(number)].pid = int(pid)
     state.save(network, directory)
     return directory
+
+
+def hint(network: NetworkState) -> str:
+    """Advice for a start that failed on ports the kernel also hands to outgoing connections."""
+    try:
+        low, high = map(int, Path(EPHEMERAL_PORTS).read_text().split())
+    except (OSError, ValueError):
+        return ""
+    ports = [e.port for e in network.nodes.values()]
+    if max(ports) < low or min(ports) > high:
+        return ""
+    return (
+        f" (ports {low}-{high} also serve outgoing connections here: "
+        f"choose a --port-origin below {low - len(ports)})"
+    )
 
 
 def stop(directory: Path, network: NetworkState) -> int:

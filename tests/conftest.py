@@ -25,8 +25,9 @@ from gossip.protocol import MessageView
 
 CLI_TIMEOUT = 60.0
 DELIVERY_TIMEOUT = 15.0
-PORT_BASE = 21000
-PORT_STEP = 300
+PORT_BASE = 20000
+PORT_STEP = 40
+"""Each test network gets 40 ports of its own, all well below the kernel's ephemeral range."""
 
 _origins = itertools.count(PORT_BASE, PORT_STEP)
 
@@ -44,7 +45,7 @@ def ports_free(origin: int, count: int) -> bool:
 def free_origin(count: int = PORT_STEP - 1) -> int:
     """A port origin whose next ``count`` ports nobody listens on, unique in this session."""
     for origin in _origins:
-        if origin + count >= 65535:
+        if origin + count >= 32768:
             break
         if ports_free(origin, count):
             return origin

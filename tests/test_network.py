@@ -9,15 +9,16 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from gossip import state
 from gossip.client import GossipClient
-from gossip.network import wait_until
+from gossip.network import EPHEMERAL_PORTS, wait_until
 from gossip.protocol import MAX_FRAME_BYTES
 from gossip.state import GossipError
-from tests.conftest import Net, Networks, gossip_cli, gossip_processes
+from tests.conftest import Net, Networks, gossip_cli, gossip_processes, ports_free
 
 MESSAGE_ID = re.compile(r"\(id ([0-9a-f]{32})\)$")
 
@@ -419,3 +420,25 @@ def test_removing_a_dead_node_makes_its_former_peers_drop_it_and_link(
     assert graph[4] == {3, 6} and graph[6] == {4, 7}
     message_id = send(net, 1, "ring closed again")
     assert set(net.wait_delivered(message_id)) == {1, 2, 3, 4, 6, 7, 8}
+
+
+def test_ports_in_use_in_the_ephemeral_range_get_advice(networks: Networks) -> None:
+    try:
+        low, _ = map(int, Path(EPHEMERAL_PORTS).read_text().split())
+    except OSError:
+        pytest.skip("this system does not say which ports it uses for outgoing connections")
+    origin = next(o for o in range(low, low + 2000, 40) if ports_free(o, 8))
+    net = Net(origin, networks.home / f"network-{origin}", networks.cwd)
+    networks.nets.append(net)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", origin + 2))
+        squatter.listen()
+        result = gossip_cli(
+            "start-network", "circular", "-n", "6", "--port-origin", str(origin), cwd=net.cwd
+        )
+    assert result.code == 1
+    assert result.err.startswith(
+        f"gossip: could not start the network: port {origin + 2} is in use"
+    )
+    assert f"choose a --port-origin below {low - 6}" in result.err
+    assert result.err.count("\n") == 1
