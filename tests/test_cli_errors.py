@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from gossip.protocol import MAX_MESSAGE_BYTES
@@ -109,3 +113,10 @@ def test_help_and_version() -> None:
     assert "gossip start-network" in result.out and "remove-node" in result.out
     version = gossip_cli("--version")
     assert version.code == 0 and version.out.startswith("gossip ")
+
+
+def test_the_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "gossip"
+    done = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert done.stdout == gossip_cli("--version").out
