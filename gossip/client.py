@@ -138,6 +138,25 @@ class GossipClient:
         return self.request("REMOVE")[-1].payload
 
 
+def farewell(
+    leaver: int, nodes: dict[int, tuple[str, int]], timeout: float = 10.0
+) -> dict[int, tuple[str, int]]:
+    """Tell ``nodes`` that node ``leaver`` is gone; those that had it as a peer, by number.
+
+    A node that cannot be reached is skipped: it learns of the loss when a copy fails.
+    """
+    dropped = {}
+    for number, address in nodes.items():
+        node = GossipClient(address, timeout=timeout, name=f"node {number}")
+        try:
+            reply = node.request("LEAVE", {"node": leaver})
+        except GossipError:
+            continue
+        if reply[-1].payload.get("dropped"):
+            dropped[number] = address
+    return dropped
+
+
 def introduce(
     former: dict[int, tuple[str, int]], plan: list[tuple[int, int]], timeout: float = 10.0
 ) -> list[list[int]]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import gossip
 from gossip import state
-from gossip.client import GossipClient, NodeUnreachable, introduce
+from gossip.client import GossipClient, NodeUnreachable, farewell, introduce
 from gossip.node import leave_plan
 from gossip.state import GossipError, NetworkState, NodeEntry
 
@@ -172,18 +172,8 @@ def stand_in_for_dead(network: NetworkState, number: int) -> dict[str, Any]:
     node; those that had it as a peer are its former peers, and get introduced to each
     other just as a leaving node would introduce them.
     """
-    goodbye = {"node": number}
-    former = {}
-    for other in network.live_numbers():
-        if other == number:
-            continue
-        entry = network.nodes[other]
-        try:
-            dropped = client_for(entry).request("LEAVE", goodbye)[-1].payload.get("dropped")
-        except GossipError:
-            continue
-        if dropped:
-            former[other] = entry.address
+    others = {n: network.nodes[n].address for n in network.live_numbers() if n != number}
+    former = farewell(number, others)
     links = introduce(former, leave_plan(former))
     return {"node": number, "former_peers": sorted(former), "links": links, "dead": True}
 

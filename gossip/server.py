@@ -14,7 +14,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from gossip.client import GossipClient, introduce
+from gossip.client import GossipClient, farewell, introduce
 from gossip.node import Address, Link, Node, Send
 from gossip.protocol import (
     MAX_MESSAGE_BYTES,
@@ -208,16 +208,15 @@ class Handler(socketserver.StreamRequestHandler):
         """Leave the network: say goodbye to every peer, then introduce them to each other."""
         with self.server.lock:
             peers, plan = self.node.leave()
-        goodbye = encode_frame("LEAVE", {"node": self.node.number})
-        for number, address in peers.items():
-            try:
-                call_peer(address, goodbye)
-            except GossipError as exc:
-                log.warning(
-                    "node %d: peer %d missed the goodbye: %s", self.node.number, number, exc
-                )
+        heard = farewell(self.node.number, peers, timeout=PEER_TIMEOUT)
         links = introduce(peers, plan, timeout=PEER_TIMEOUT)
-        log.info("node %d: left the network; new links %s", self.node.number, links)
+        log.info(
+            "node %d: left the network; former peers %s, %s heard the goodbye; new links %s",
+            self.node.number,
+            sorted(peers),
+            sorted(heard),
+            links,
+        )
         return [
             encode_frame(
                 "OK", {"node": self.node.number, "former_peers": sorted(peers), "links": links}
