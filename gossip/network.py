@@ -107,7 +107,8 @@ def start(network: NetworkState) -> Path:
         except subprocess.TimeoutExpired:
             supervisor.kill()
         (directory / state.STATE_FILE).unlink(missing_ok=True)
-        raise GossipError(f"could not start the network: {result.get('error')}{hint(network)}")
+        advice = hint(network) if result.get("port_in_use") else ""
+        raise GossipError(f"could not start the network: {result.get('error')}{advice}")
     network.supervisor_pid = supervisor.pid
     for number, pid in result["pids"].items():
         network.nodes[int(number)].pid = int(pid)

@@ -50,8 +50,9 @@ def node_main(
     try:
         server = GossipServer(Node(entry.number, max_peers, peers), entry.address)
     except OSError as exc:
-        reason = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used: {exc.strerror}"
-        ready.put((entry.number, f"port {entry.port} {reason}"))
+        in_use = exc.errno == errno.EADDRINUSE
+        reason = "is in use" if in_use else f"cannot be used: {exc.strerror}"
+        ready.put((entry.number, {"error": f"port {entry.port} {reason}", "port_in_use": in_use}))
         return
     ready.put((entry.number, None))
     logging.getLogger("gossip.node").info(
@@ -82,22 +83,24 @@ def _report(result: dict[str, Any]) -> None:
     os.close(devnull)
 
 
-def _await_ready(processes: dict[int, BaseProcess], ready: Any) -> str | None:
-    """Wait until every node listens; the first failure's reason, or None."""
+def _await_ready(processes: dict[int, BaseProcess], ready: Any) -> dict[str, Any] | None:
+    """Wait until every node listens; the first failure, as reported to the CLI, or None."""
     waiting = set(processes)
     deadline = time.monotonic() + READY_TIMEOUT
     while waiting:
         if time.monotonic() > deadline:
-            return f"nodes {state.compress_ranges(sorted(waiting))} did not start in time"
+            return {
+                "error": f"nodes {state.compress_ranges(sorted(waiting))} did not start in time"
+            }
         if not ready.empty():
-            number, error = ready.get()
-            if error:
-                return error
+            number, failure = ready.get()
+            if failure:
+                return failure
             waiting.discard(number)
             continue
         dead = [n for n in waiting if processes[n].exitcode is not None]
         if dead:
-            return f"node {dead[0]} exited during start-up"
+            return {"error": f"node {dead[0]} exited during start-up"}
         time.sleep(0.01)
     return None
 
@@ -124,9 +127,9 @@ def supervise(directory: Path) -> int:
             )
             process.start()
             processes[number] = process
-        error = _await_ready(processes, ready)
-        if error:
-            _report({"error": error})
+        failure = _await_ready(processes, ready)
+        if failure:
+            _report(failure)
             return 1
         _report({"pids": {str(n): p.pid for n, p in processes.items()}})
         while live := [p.sentinel for p in processes.values() if p.exitcode is None]:
