@@ -1,4 +1,4 @@
-"""Measure gossip on this machine: start-up, CLI wall time, delivery latency, memory.
+"""Measure gossip on this machine: start-up, CLI wall time, latency, memory, healing.
 
 Starts its own network on a free port range with a private GOSSIP_HOME, stops it at the
 end, and prints a table (and ``--json FILE`` writes the figures). Run by hand:
@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import socket
 import statistics
 import subprocess
@@ -22,7 +23,8 @@ from pathlib import Path
 
 from gossip import state
 from gossip.client import GossipClient
-from gossip.network import await_spread
+from gossip.network import await_spread, live_links, parts, status, wait_until
+from gossip.state import GossipError
 
 
 def cli(*args: str) -> float:
@@ -70,12 +72,78 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
+def peers_of(network: state.NetworkState, number: int) -> set[int]:
+    try:
+        return {p.number for p in GossipClient(network.nodes[number].address).peers()}
+    except GossipError:
+        return set()
+
+
+def kill(network: state.NetworkState, number: int) -> float:
+    """SIGKILL a node; the moment it was sent (monotonic)."""
+    os.kill(network.nodes[number].pid, signal.SIGKILL)
+    return time.monotonic()
+
+
+def healing(port: list[str], results: dict[str, float | str | int]) -> None:
+    """Heal and catch-up times on a ring of 16 and a random 3-regular graph of 16."""
+    cli("start-network", "circular", *port)
+    try:
+        _, ring = state.find_network(int(port[1]))
+        detect, closed = [], []
+        for victim in (3, 7, 11, 15):
+            left, right = victim - 1, victim + 1
+            began = kill(ring, victim)
+            wait_until(
+                lambda v=victim, a=left, b=right: v not in peers_of(ring, a) | peers_of(ring, b),
+                10,
+                0.005,
+            )
+            detect.append((time.monotonic() - began) * 1000)
+            wait_until(lambda a=left, b=right: b in peers_of(ring, a), 10, 0.005)
+            closed.append((time.monotonic() - began) * 1000)
+        results["detect_dead_peer_ms"] = statistics.median(detect)
+        results["ring_closed_after_crash_ms"] = statistics.median(closed)
+        live = [n for n in ring.live_numbers() if n not in (3, 7, 11, 15)]
+        missed = []
+        for i in range(100):
+            client = GossipClient(ring.nodes[live[i % len(live)]].address)
+            missed.append(client.send(f"while node 3 was down {i}"))
+        began = time.monotonic()
+        cli("restart-node", "3", *port)
+        results["restart_node_cli_ms"] = (time.monotonic() - began) * 1000
+        holder = GossipClient(ring.nodes[3].address)
+        wait_until(lambda: set(missed) <= {v.id for v in holder.fetch("all", peek=True)}, 30, 0.02)
+        results["catch_up_100_messages_ms"] = (time.monotonic() - began) * 1000
+    finally:
+        cli("stop-network", *port)
+    cli("start-network", "random", "--seed", "2", *port)
+    try:
+        _, graph = state.find_network(int(port[1]))
+        heals = []
+        for victim in (4, 9, 14):
+            began = kill(graph, victim)
+
+            def whole(gone: int = victim) -> bool:
+                links = live_links(status(graph))
+                one_way = any(a not in links.get(b, [a]) for a, ps in links.items() for b in ps)
+                lost = any(gone in ps for ps in links.values())
+                return not one_way and not lost and len(parts(links)) == 1
+
+            wait_until(whole, 10, 0.005)
+            heals.append((time.monotonic() - began) * 1000)
+        results["random_graph_healed_ms"] = statistics.median(heals)
+    finally:
+        cli("stop-network", *port)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=16)
     parser.add_argument("--messages", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=10, help="runs of each CLI command")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--no-healing", action="store_true", help="skip the crash measurements")
     options = parser.parse_args()
 
     os.environ["GOSSIP_HOME"] = tempfile.mkdtemp(prefix="gossip-bench-")
@@ -117,6 +185,8 @@ def main() -> None:
         results["node_pss_mib"] = statistics.median(m[1] for m in memory) / 1024
     finally:
         cli("stop-network", *port)
+    if not options.no_healing:
+        healing(port, results)
 
     print(f"gossip benchmark on {results['machine']}")
     rows = [
@@ -131,8 +201,19 @@ def main() -> None:
         ("submit -> every node holds it, p99", "latency_all_nodes_p99_ms", "ms"),
         ("memory per node, unique (USS), median", "node_uss_mib", "MiB"),
         ("memory per node, proportional (PSS), median", "node_pss_mib", "MiB"),
+        ("kill -9 -> its ring neighbours dropped it (median of 4)", "detect_dead_peer_ms", "ms"),
+        (
+            "kill -9 -> the ring of 16 closed again (median of 4)",
+            "ring_closed_after_crash_ms",
+            "ms",
+        ),
+        ("kill -9 -> random graph whole again (median of 3)", "random_graph_healed_ms", "ms"),
+        ("gossip restart-node wall", "restart_node_cli_ms", "ms"),
+        ("restart-node -> holds the 100 messages it missed", "catch_up_100_messages_ms", "ms"),
     ]
     for label, key, unit in rows:
+        if key not in results:
+            continue
         print(f"| {label:<56} | {results[key]:>8.1f} {unit:<3} |")
     if options.json:
         options.json.write_text(json.dumps(results, indent=2))

@@ -9,6 +9,10 @@ Usage:
                       [--port-origin P]
   gossip list-peers <node> [--port-origin P]
   gossip remove-node <node> [--port-origin P]
+  gossip restart-node <node> [--port-origin P]
+  gossip add-node [--port-origin P]
+  gossip status [--port-origin P]
+  gossip draw [-o FILE] [--port-origin P]
   gossip demo [-n N] [--port-origin P]
   gossip -h | --help
   gossip --version
@@ -22,6 +26,11 @@ Commands:
                  (all by default), and mark them read.
   list-peers     Show a node's current peers and their addresses.
   remove-node    Stop one node; its former peers drop it and link up among themselves.
+  restart-node   Bring back a node that died or was removed, with the messages it held;
+                 it rejoins through its old peers and catches up on what it missed.
+  add-node       Grow the network by one node, which takes over a link to join.
+  status         A table of every node: up or down, peers, messages, port, uptime.
+  draw           Draw the live topology, as the nodes report it, to a PNG.
   demo           Start a network, send "Hello World" to node 1, watch it spread,
                  and show the paths it took.
 
@@ -31,6 +40,7 @@ Options:
   --seed S            Seed that makes a random topology reproducible.
   --port-origin P     Node i listens on port P+i (default 7000, or the one network running).
   -P, --plot          Also draw the topology to a PNG and print where it is.
+  -o FILE, --output FILE  Where draw writes its PNG (default: in the run directory).
   -r K, --relays K    Copies of a message each node may send to each peer [default: 1].
   -p                  Paths: -p shortest, -pp longest, -ppp shortest and longest.
   -t                  Arrival times: -t seconds, -tt milliseconds, -ttt date and delay.
@@ -171,6 +181,47 @@ def remove_node(args: dict[str, Any]) -> str:
     return render.removed(entry.number, network.remove(directory, net, entry.number))
 
 
+def restart_node(args: dict[str, Any]) -> str:
+    directory, net = state.find_network(port_origin(args))
+    number = required(args, "<node>", 1, None)
+    entry = network.restart(directory, net, number)
+    return render.rejoined(entry, network.client_for(entry).status(), restarted=True)
+
+
+def add_node(args: dict[str, Any]) -> str:
+    directory, net = state.find_network(port_origin(args))
+    entry = network.add(directory, net)
+    return render.rejoined(entry, network.client_for(entry).status(), restarted=False)
+
+
+def status(args: dict[str, Any]) -> str:
+    _, net = state.find_network(port_origin(args))
+    rows = network.status(net)
+    return render.status(net, rows, network.parts(network.live_links(rows)), time.time())
+
+
+def draw(args: dict[str, Any]) -> str:
+    """Draw the topology the live nodes report (after removals and healing)."""
+    directory, net = state.find_network(port_origin(args))
+    links = network.live_links(network.status(net))
+    if not links:
+        raise GossipError("no node of this network is answering: there is nothing to draw")
+    output = Path(args["--output"]) if args["--output"] else directory / "live-topology.png"
+    if output.suffix.lower() != ".png":
+        raise UsageError(f"the picture is a PNG: give a file name ending in .png, not {output}")
+    from gossip.plot import draw_topology
+    from gossip.topology import KINDS, Topology
+
+    kind = net.topology.split()[0] if net.topology.split()[0] in KINDS else "random"
+    live = Topology(kind, net.topology, links)
+    title = f"gossip: live topology of {len(links)} nodes, {len(live.edges())} links"
+    try:
+        picture = draw_topology(live, output, title)
+    except OSError as exc:
+        raise GossipError(f"cannot write {output}: {exc.strerror}") from None
+    return f"Live topology picture: {picture}"
+
+
 def demo(args: dict[str, Any]) -> str:
     """Start a network, send one message, show it spreading and the paths it took."""
     start_args = dict(args, circular=False, random=True, powerlaw=False, turan=False)
@@ -218,6 +269,10 @@ COMMANDS = {
     "get-messages": get_messages,
     "list-peers": list_peers,
     "remove-node": remove_node,
+    "restart-node": restart_node,
+    "add-node": add_node,
+    "status": status,
+    "draw": draw,
     "demo": demo,
 }
 

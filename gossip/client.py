@@ -133,6 +133,10 @@ class GossipClient:
         payload = self.request("PEERS")[-1].payload
         return [Peer(int(n), str(h), int(p)) for n, h, p in payload.get("peers", [])]
 
+    def status(self) -> dict[str, Any]:
+        """The node's peers, how many it aims for, messages held and unread, start time."""
+        return self.request("STATUS")[-1].payload
+
     def remove(self) -> dict[str, Any]:
         """Ask the node to leave the network; returns its former peers and the new links."""
         return self.request("REMOVE")[-1].payload

@@ -7,24 +7,29 @@ session of its own; the rest talks to the nodes as any client does.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gossip
 from gossip import state
-from gossip.client import GossipClient, NodeUnreachable, farewell, introduce
+from gossip.client import GossipClient, NodeUnreachable, Peer, farewell, introduce
 from gossip.node import leave_plan
 from gossip.state import GossipError, NetworkState, NodeEntry
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
+JOIN_TIMEOUT = 5.0
+"""Seconds a rejoining node gets to find peers before the command reports it anyway."""
 EPHEMERAL_PORTS = "/proc/sys/net/ipv4/ip_local_port_range"
 
 
@@ -72,16 +77,33 @@ def start(network: NetworkState) -> Path:
             "--port-origin"
         )
     directory.mkdir(parents=True, exist_ok=True)
-    for old in directory.glob("node-*.log"):
+    for old in [*directory.glob("node-*.log"), *directory.glob("node-*.db*")]:
         old.unlink()
     network.started = time.time()
     state.save(network, directory)
+    supervisor, result = _launch(directory, [])
+    if "pids" not in result:
+        (directory / state.STATE_FILE).unlink(missing_ok=True)
+        advice = hint(network) if result.get("port_in_use") else ""
+        raise GossipError(f"could not start the network: {result.get('error')}{advice}")
+    network.supervisor_pid = supervisor
+    for number, pid in result["pids"].items():
+        network.nodes[int(number)].pid = int(pid)
+    state.save(network, directory)
+    return directory
+
+
+def _launch(directory: Path, args: list[str]) -> tuple[int, dict[str, Any]]:
+    """Start a supervisor in a session of its own; its pid and the report it gave.
+
+    A report without ``pids`` says why the start failed; that supervisor is gone.
+    """
     env = dict(os.environ)
     package_root = str(Path(gossip.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     with open(directory / "supervisor.log", "ab") as errors:
         supervisor = subprocess.Popen(
-            [sys.executable, "-m", state.SUPERVISOR_MODULE, str(directory)],
+            [sys.executable, "-m", state.SUPERVISOR_MODULE, str(directory), *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=errors,
@@ -106,14 +128,69 @@ def start(network: NetworkState) -> Path:
             supervisor.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             supervisor.kill()
-        (directory / state.STATE_FILE).unlink(missing_ok=True)
+    return supervisor.pid, result
+
+
+def rejoin(directory: Path, network: NetworkState, number: int) -> NodeEntry:
+    """Start node ``number`` again (or for the first time, for add-node) in the running network.
+
+    It keeps whatever history its store holds and asks its last peers to take it in; a
+    live node picked at random is its contact if it has none to ask.
+    """
+    entry = network.nodes[number]
+    others = [
+        n for n in network.live_numbers() if n != number and state.pid_alive(network.nodes[n].pid)
+    ]
+    contact = [str(random.choice(others))] if others else []
+    supervisor, result = _launch(directory, [str(number), *contact])
+    if "pids" not in result:
         advice = hint(network) if result.get("port_in_use") else ""
-        raise GossipError(f"could not start the network: {result.get('error')}{advice}")
-    network.supervisor_pid = supervisor.pid
-    for number, pid in result["pids"].items():
-        network.nodes[int(number)].pid = int(pid)
+        raise GossipError(f"could not start node {number}: {result.get('error')}{advice}")
+    entry.pid = int(result["pids"][str(number)])
+    entry.supervisor = supervisor
+    entry.removed = False
     state.save(network, directory)
-    return directory
+    wait_until(lambda: bool(_peers_of(entry)), JOIN_TIMEOUT, interval=0.02)
+    return entry
+
+
+def _peers_of(entry: NodeEntry) -> list[Peer]:
+    try:
+        return client_for(entry).peers()
+    except GossipError:
+        return []
+
+
+def restart(directory: Path, network: NetworkState, number: int) -> NodeEntry:
+    """Bring back a node that died or was removed, with the messages it held."""
+    entry = network.nodes.get(number)
+    if entry is None:
+        raise GossipError(
+            f"node {number} does not exist: this network has nodes {network.describe_numbers()}"
+        )
+    if state.pid_alive(entry.pid):
+        raise GossipError(
+            f"node {number} is running: stop it first with gossip remove-node {number}"
+        )
+    return rejoin(directory, network, number)
+
+
+def add(directory: Path, network: NetworkState) -> NodeEntry:
+    """Grow the network by one node, numbered and placed after the last one."""
+    number = max(network.nodes) + 1
+    port = network.port_origin + number
+    if port > 65535:
+        raise GossipError(f"node {number} would need port {port}, which does not exist")
+    if not any(state.pid_alive(network.nodes[n].pid) for n in network.live_numbers()):
+        raise GossipError("no node of this network is running for a new node to join")
+    network.nodes[number] = NodeEntry(number=number, host=HOST, port=port, peers=[])
+    state.save(network, directory)
+    try:
+        return rejoin(directory, network, number)
+    except GossipError:
+        del network.nodes[number]
+        state.save(network, directory)
+        raise
 
 
 def hint(network: NetworkState) -> str:
@@ -134,7 +211,8 @@ def hint(network: NetworkState) -> str:
 def stop(directory: Path, network: NetworkState) -> int:
     """Stop every node and the supervisor; return how many nodes were still running."""
     pids = [e.pid for e in network.nodes.values() if state.pid_alive(e.pid)]
-    everyone = [network.supervisor_pid, *pids]
+    supervisors = {network.supervisor_pid, *(e.supervisor for e in network.nodes.values())}
+    everyone = [*sorted(supervisors - {0}), *pids]
     for pid in everyone:
         _signal(pid, signal.SIGTERM)
     if not wait_until(lambda: not any(state.pid_alive(p) for p in everyone), STOP_TIMEOUT):
@@ -176,7 +254,31 @@ def stand_in_for_dead(network: NetworkState, number: int) -> dict[str, Any]:
     others = {n: network.nodes[n].address for n in network.live_numbers() if n != number}
     former = farewell(number, others)
     links = introduce(former, leave_plan(former))
+    links += bridge(network, number)
     return {"node": number, "former_peers": sorted(former), "links": links, "dead": True}
+
+
+def bridge(network: NetworkState, gone: int) -> list[list[int]]:
+    """Join the parts a dead node left the live nodes split into; the links made.
+
+    Nodes heal by walking over the links they have, so when the dead node was the only
+    bridge between two parts, they cannot find each other. The command line knows every
+    node: it introduces a node with a free slot in each part to one in the next.
+    """
+    rows = [r for r in status(network) if r.entry.number != gone]
+    split = parts(live_links(rows))
+    free = {
+        r.entry.number: r.entry.address
+        for r in rows
+        if r.state == "up" and len(r.report.get("peers", [])) < network.max_peers
+    }
+    links = []
+    for here, there in itertools.pairwise(split):
+        a = next((n for n in here if n in free), None)
+        b = next((n for n in there if n in free), None)
+        if a is not None and b is not None:
+            links += introduce({a: free[a], b: free[b]}, [(a, b)])
+    return links
 
 
 def await_spread(
@@ -209,3 +311,54 @@ def await_spread(
 
     wait_until(everywhere, timeout, interval)
     return seen
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """One row of ``gossip status``: what the node says of itself, or that it is down."""
+
+    entry: NodeEntry
+    state: str
+    """``up``, ``down`` (not answering) or ``removed``."""
+    report: dict[str, Any]
+
+
+def status(network: NetworkState) -> list[NodeStatus]:
+    """Ask every node of the network how it is, in node order."""
+    rows = []
+    for number in sorted(network.nodes):
+        entry = network.nodes[number]
+        try:
+            report = client_for(entry).status()
+        except GossipError:
+            rows.append(NodeStatus(entry, "removed" if entry.removed else "down", {}))
+        else:
+            rows.append(NodeStatus(entry, "up", report))
+    return rows
+
+
+def live_links(rows: list[NodeStatus]) -> dict[int, list[int]]:
+    """The topology as the live nodes report it: each up node and the peers it holds."""
+    return {r.entry.number: list(r.report.get("peers", [])) for r in rows if r.state == "up"}
+
+
+def parts(links: dict[int, list[int]]) -> list[list[int]]:
+    """The connected parts of a reported topology, a link counting whichever end reports it."""
+    around: dict[int, set[int]] = {n: set() for n in links}
+    for node, peers in links.items():
+        for peer in peers:
+            if peer in around:
+                around[node].add(peer)
+                around[peer].add(node)
+    found: list[list[int]] = []
+    unseen = set(around)
+    while unseen:
+        part, frontier = set(), [min(unseen)]
+        while frontier:
+            node = frontier.pop()
+            if node not in part:
+                part.add(node)
+                frontier.extend(around[node] - part)
+        unseen -= part
+        found.append(sorted(part))
+    return found

@@ -1,31 +1,86 @@
 """A node's state and decisions, with no I/O (the sans-IO core).
 
 Everything a node decides lives here: which copies to record, which peers to pass a
-copy to, which peers it holds, and how it helps the network heal when it leaves.
-Methods take inputs and return what to send; the server does the sending.
+copy to, when a silent peer counts as dead, how to find a replacement, which messages
+to trade with a peer during catch-up, and how a newcomer is taken in. Methods take
+inputs (frames' fields, the time, how an earlier send went) and return what to send;
+the server does the sending and reports back with ``sent`` or ``failed``.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
-from gossip.protocol import MAX_RELAYS, Copy, FrameError, MessageView, encode_frame
+from gossip.digest import Digest, bucket_of
+from gossip.protocol import (
+    MAX_RELAYS,
+    Copy,
+    FrameError,
+    MessageView,
+    address_fields,
+    encode_frame,
+)
 
 Address = tuple[str, int]
+
+PING_EVERY = 0.3
+"""Seconds of silence from a peer before the node pings it."""
+
+MISSES_TO_DROP = 3
+"""Failed exchanges in a row after which a peer counts as dead (about a second of pings)."""
+
+WALK_FIRST = 0.25
+"""Seconds between losing a peer and the first walk, leaving room for a leaving peer's
+introductions, which restore the old shape exactly."""
+
+WALK_EVERY = 0.4
+WALK_MAX = 5.0
+"""A node that keeps failing to find a peer walks again, each time waiting twice as long,
+up to this many seconds."""
+
+WALK_HOPS = 64
+"""How far a walk goes before it gives up."""
+
+ANY_SLOT_AFTER = 3
+"""Walks that only a node short of peers itself may accept, before any free slot will do.
+Pairing nodes that lost a peer first keeps the shape: a broken ring closes again."""
+
+SYNC_EVERY = 1.0
+"""Seconds between catch-up rounds, each with the next peer in turn."""
+
+SETTLE = 1.0
+"""Seconds a message is held before catch-up offers it, so catch-up does not race gossip."""
+
+MAX_LISTED_IDS = 1000
+"""Most ids one catch-up reply lists (with quoting, well inside a frame)."""
+
+MAX_TRADED = 100
+"""Most messages pulled or pushed in one catch-up round; the next round does the rest."""
 
 
 @dataclass(frozen=True)
 class Send:
-    """A frame the node wants delivered to one peer."""
+    """A frame the node wants delivered, and the command it carries."""
 
     peer: int
     address: Address
     frame: bytes
+    kind: str
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """Time to compare messages with this peer (a conversation the server drives)."""
+
+    peer: int
+    address: Address
 
 
 @dataclass
@@ -45,12 +100,44 @@ class Message:
         return MessageView(self.id, self.text, self.sent, tuple(self.copies), self.read)
 
 
+class Journal:
+    """Where a node writes down what it must not forget; this one forgets everything.
+
+    ``gossip.store.Store`` keeps it in SQLite, so a restarted node has its history.
+    """
+
+    def message_added(self, message: Message) -> None:
+        """A message this node did not hold before (its copies follow)."""
+
+    def copy_added(self, message_id: str, copy: Copy) -> None:
+        """Another copy of a held message arrived."""
+
+    def marked_read(self, ids: list[str]) -> None:
+        """A client read these messages."""
+
+    def peers_changed(self, peers: dict[int, Address], wanted: int) -> None:
+        """The node's peers now, and how many it aims to hold."""
+
+
 class Link(Enum):
     """What a node does when asked to link with a suggested peer."""
 
     ALREADY = "already"
     FULL = "full"
     TRY = "try"
+
+
+@dataclass(frozen=True)
+class Splice:
+    """How a contact takes in a newcomer.
+
+    With a ``partner``, the contact hands over its link with that peer: contact and
+    partner each link with the newcomer instead of each other, so nobody gains a peer
+    but the newcomer, and a ring grows by one. Without one, the contact links directly.
+    """
+
+    partner: int | None = None
+    address: Address | None = None
 
 
 class Node:
@@ -62,8 +149,14 @@ class Node:
         max_peers: int,
         peers: dict[int, Address],
         *,
+        address: Address = ("127.0.0.1", 0),
+        wanted: int | None = None,
+        messages: Iterable[Message] = (),
+        contacts: Sequence[tuple[int, Address]] = (),
+        journal: Journal | None = None,
         new_id: Callable[[], str] = lambda: os.urandom(16).hex(),
         clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
     ) -> None:
         if len(peers) > max_peers:
             raise ValueError(f"node {number} given {len(peers)} peers, max_peers is {max_peers}")
@@ -71,12 +164,31 @@ class Node:
             raise ValueError(f"node {number} cannot be its own peer")
         self.number = number
         self.max_peers = max_peers
+        self.address = address
         self.peers: dict[int, Address] = dict(peers)
         self.pending: set[int] = set()
         """Peers this node has asked to link with and not heard back from: they hold a slot."""
-        self.messages: dict[str, Message] = {}
+        self.wanted = len(peers) if wanted is None else min(wanted, max_peers)
+        """How many peers the node aims to hold: what it started with, or came to hold."""
+        self.contacts = [c for c in contacts if c[0] != number]
+        """Nodes to ask to take this node in while it has no peer (a restart, a new node)."""
+        self.messages: dict[str, Message] = {m.id: m for m in messages}
+        self.digest = Digest(self.messages)
+        self.journal = journal or Journal()
         self._new_id = new_id
         self._clock = clock
+        self._rng = rng or random.Random()
+        self.started = clock()
+        self.left = False
+        self.heard: dict[int, float] = {}
+        self.pinged: dict[int, float] = {}
+        self.misses: dict[int, int] = {}
+        self.walks = 0
+        self.next_walk = self.started + WALK_FIRST
+        self.next_sync = self.started + self._rng.uniform(0, SYNC_EVERY)
+        self.syncs = 0
+        self.joining = False
+        self.next_join = self.started
 
     # Messages
 
@@ -85,8 +197,7 @@ class Node:
         if not 1 <= relays <= MAX_RELAYS:
             raise FrameError(f"relays must be between 1 and {MAX_RELAYS}")
         now = self._clock()
-        message = Message(self._new_id(), text, now, relays, [])
-        self.messages[message.id] = message
+        message = self._new_message(self._new_id(), text, now, relays)
         return message.id, self._accept_copy(message, (), now)
 
     def relay(
@@ -101,15 +212,25 @@ class Node:
             return []
         message = self.messages.get(message_id)
         if message is None:
-            message = Message(message_id, text, sent, relays, [])
-            self.messages[message_id] = message
+            message = self._new_message(message_id, text, sent, relays)
         elif message.text != text:
             raise FrameError(f"message {message_id} already held with another text")
+        elif any(c.path[:-1] == path for c in message.copies):
+            return []  # the same walk again (catch-up crossing gossip): one copy took it
         return self._accept_copy(message, path, self._clock())
+
+    def _new_message(self, message_id: str, text: str, sent: float, relays: int) -> Message:
+        message = Message(message_id, text, sent, relays, [])
+        self.digest.add(message_id)
+        self.messages[message_id] = message
+        self.journal.message_added(message)
+        return message
 
     def _accept_copy(self, message: Message, path: tuple[int, ...], now: float) -> list[Send]:
         walk = (*path, self.number)
-        message.copies.append(Copy(walk, now))
+        copy = Copy(walk, now)
+        message.copies.append(copy)
+        self.journal.copy_added(message.id, copy)
         targets = [
             (peer, address)
             for peer, address in self.peers.items()
@@ -117,17 +238,10 @@ class Node:
         ]
         if not targets:
             return []
-        payload = {
-            "id": message.id,
-            "text": message.text,
-            "path": list(walk),
-            "relays": message.relays,
-            "sent": message.sent,
-        }
-        frame = encode_frame("RELAY", payload)
+        frame = encode_frame("RELAY", _relay_payload(message, walk))
         for peer, _ in targets:
             message.relayed[peer] = message.relayed.get(peer, 0) + 1
-        return [Send(peer, address, frame) for peer, address in targets]
+        return [Send(peer, address, frame, "RELAY") for peer, address in targets]
 
     def read(self, which: str, mark: bool = True) -> list[MessageView]:
         """Messages oldest first, filtered by read state; with ``mark`` they are now read."""
@@ -136,37 +250,151 @@ class Node:
         ]
         views = [m.view() for m in chosen]
         if mark:
+            fresh = [m.id for m in chosen if not m.read]
             for message in chosen:
                 message.read = True
+            if fresh:
+                self.journal.marked_read(fresh)
         return views
 
-    # Peers and healing
+    # Catch-up: compare holdings with a peer, then trade what one side lacks
+
+    def settled_ids(
+        self, buckets: Iterable[int], now: float, after: str = ""
+    ) -> tuple[list[str], bool]:
+        """Ids in these digest buckets held long enough to offer, in id order after ``after``.
+
+        At most MAX_LISTED_IDS of them; the flag says whether that was the last of them.
+        The caller pages on from the last id listed.
+        """
+        ids = self._settled(buckets, now, after)
+        return ids[:MAX_LISTED_IDS], len(ids) <= MAX_LISTED_IDS
+
+    def _settled(self, buckets: Iterable[int], now: float, after: str) -> list[str]:
+        wanted = set(buckets)
+        return sorted(
+            m.id
+            for m in self.messages.values()
+            if m.id > after and now - m.copies[0].arrived >= SETTLE and bucket_of(m.id) in wanted
+        )
+
+    def compare(
+        self,
+        theirs: list[str],
+        complete: bool,
+        buckets: Iterable[int],
+        now: float,
+        after: str = "",
+    ) -> tuple[list[str], list[str]]:
+        """From one page of a peer's ids: the ones to pull, and the ones to push to it.
+
+        The page covers the ids after ``after`` up to its last one (or on, if it is the
+        last page); what this node holds in that span and the page lacks, the peer lacks.
+        """
+        lack = [i for i in theirs if i not in self.messages][:MAX_TRADED]
+        mine = self._settled(buckets, now, after)
+        if not complete:
+            mine = [i for i in mine if theirs and i <= theirs[-1]]
+        known = set(theirs)
+        return lack, [i for i in mine if i not in known][:MAX_TRADED]
+
+    def offer(self, ids: Iterable[str], to: int) -> list[dict[str, Any]]:
+        """``/RELAY`` payloads handing these messages to node ``to`` during catch-up.
+
+        Each carries the path of the first copy that did not pass through ``to``, so
+        the receiver records a path the message really took: here, then to it.
+        """
+        payloads = []
+        for message_id in ids:
+            message = self.messages.get(message_id)
+            if message is None:
+                continue
+            copy = next((c for c in message.copies if to not in c.path), None)
+            if copy is not None:
+                payloads.append(_relay_payload(message, copy.path))
+        return payloads
+
+    # Peers: who they are, whether they live, how to replace one
 
     def free_slots(self) -> int:
         return self.max_peers - len(self.peers) - len(self.pending)
 
+    def looking(self) -> bool:
+        """Short of the peers it aims for (it lost some), so it walks to find more."""
+        return not self.left and len(self.peers) + len(self.pending) < self.wanted
+
+    def _add_peer(self, number: int, address: Address) -> None:
+        self.peers[number] = address
+        self.heard[number] = self._clock()
+        self.wanted = max(self.wanted, len(self.peers))
+        self.journal.peers_changed(self.peers, self.wanted)
+
     def drop_peer(self, number: int) -> bool:
-        """Forget a peer that left; True if it was one."""
-        return self.peers.pop(number, None) is not None
+        """Forget a peer that left or died; True if it was one. The node starts looking."""
+        if self.peers.pop(number, None) is None:
+            return False
+        for table in (self.heard, self.pinged, self.misses):
+            table.pop(number, None)
+        self.walks = 0
+        self.next_walk = self._clock() + WALK_FIRST
+        self.journal.peers_changed(self.peers, self.wanted)
+        return True
+
+    def heard_from(self, number: int, now: float) -> None:
+        if number in self.peers:
+            self.heard[number] = now
+            self.misses[number] = 0
+
+    def missed(self, number: int, now: float) -> bool:
+        """An exchange with a peer failed; True if that made the node drop it as dead."""
+        if number not in self.peers:
+            return False
+        self.misses[number] = self.misses.get(number, 0) + 1
+        return self.misses[number] >= MISSES_TO_DROP and self.drop_peer(number)
+
+    def sent(self, send: Send, reply: dict[str, Any], now: float) -> list[Send]:
+        """A send went through and this was the reply; what follows from it."""
+        self.heard_from(send.peer, now)
+        if send.kind == "CONNECT":
+            self.finish_link(send.peer, send.address, reply.get("accepted") is True)
+        elif send.kind == "PING" and reply.get("peer") is False and send.peer in self.peers:
+            self.drop_peer(send.peer)  # it dropped this node: keep links two-way
+        elif send.kind == "JOIN":
+            self.joining = False
+            links = reply.get("peers")
+            self.joined(links if isinstance(links, list) else [])
+        return []
+
+    def failed(self, send: Send, now: float) -> list[Send]:
+        """A send did not go through; a peer dropped as dead is told so, in case it lives."""
+        if send.kind == "CONNECT":
+            self.finish_link(send.peer, send.address, False)
+        elif send.kind == "JOIN":
+            self.joining = False
+        if self.missed(send.peer, now):
+            leave = encode_frame("LEAVE", {"node": self.number})
+            return [Send(send.peer, send.address, leave, "LEAVE")]
+        return []
 
     def plan_link(self, number: int) -> Link:
         """Before asking ``number`` to link: reserve a slot, or say why not to ask."""
         if number in self.peers or number == self.number:
             return Link.ALREADY
-        if self.free_slots() <= 0:
+        if self.free_slots() <= 0 or self.left:
             return Link.FULL
         self.pending.add(number)
         return Link.TRY
 
     def finish_link(self, number: int, address: Address, accepted: bool) -> None:
         """The answer to a link request: release the reserved slot, keep the peer if accepted."""
+        was_pending = number in self.pending
         self.pending.discard(number)
-        if accepted:
-            self.peers[number] = address
+        if accepted and was_pending and number not in self.peers and not self.left:
+            self._add_peer(number, address)
 
     def accept_link(self, number: int, address: Address) -> bool:
         """Another node asks to become a peer: yes if there is room (or it already is one)."""
-        if number == self.number:
+        if number == self.number or self.left:
             return False
         if number in self.peers:
             return True
@@ -175,13 +403,199 @@ class Node:
             self.pending.discard(number)
         elif self.free_slots() <= 0:
             return False
-        self.peers[number] = address
+        self._add_peer(number, address)
         return True
+
+    def walk(
+        self,
+        origin: int,
+        address: Address,
+        hops: int,
+        visited: Sequence[int],
+        any_slot: bool,
+    ) -> list[Send]:
+        """A walk from a node looking for a peer: offer it a link, or pass the walk on.
+
+        A node takes the walker if it has a free slot, is not already its peer, and
+        is short of peers itself (or the walker has given up on those: ``any_slot``).
+        Otherwise the walk goes to a peer it has not visited, while hops remain.
+        """
+        if origin == self.number or self.left:
+            return []
+        taken = origin in self.peers or origin in self.pending
+        if not taken and self.free_slots() > 0 and (any_slot or self.looking()):
+            self.pending.add(origin)
+            return [Send(origin, address, self._connect_frame(), "CONNECT")]
+        if hops <= 1:
+            return []
+        came_from = visited[-1] if visited else origin
+        seen = {*visited, origin, self.number}
+        choices = sorted(p for p in self.peers if p not in seen) or sorted(
+            p for p in self.peers if p not in (came_from, origin)
+        )
+        if not choices:
+            return []
+        nxt = self._rng.choice(choices)
+        frame = _walk_frame(origin, address, hops - 1, [*visited, self.number], any_slot)
+        return [Send(nxt, self.peers[nxt], frame, "WALK")]
+
+    def plan_join(
+        self, newcomer: int, address: Address, prefer: Sequence[int], slots: int
+    ) -> Splice | None:
+        """A node without peers asks to be taken in; how, or None to refuse.
+
+        A newcomer with two free slots takes over one of this node's links (with a peer
+        it names in ``prefer`` if there is one: a restarted node's old neighbours), so
+        nobody exceeds ``max_peers`` even in a network where every slot is taken.
+        """
+        if newcomer == self.number or self.left:
+            return None
+        if newcomer in self.peers:
+            return Splice()
+        candidates = sorted(p for p in self.peers if p != newcomer)
+        if slots >= 2 and candidates:
+            liked = [p for p in prefer if p in candidates]
+            partner = liked[0] if liked else self._rng.choice(candidates)
+            return Splice(partner, self.peers[partner])
+        if slots >= 1 and self.free_slots() > 0:
+            self._add_peer(newcomer, address)
+            return Splice()
+        return None
+
+    def finish_join(
+        self, newcomer: int, address: Address, splice: Splice, swapped: bool
+    ) -> list[tuple[int, Address]]:
+        """After asking the partner to swap this node for the newcomer: the newcomer's peers."""
+        linked: list[tuple[int, Address]] = []
+        if splice.partner is not None and splice.address is not None and swapped:
+            linked.append((splice.partner, splice.address))
+            if self.peers.pop(splice.partner, None) is not None:
+                self.heard.pop(splice.partner, None)
+                self.misses.pop(splice.partner, None)
+        if newcomer in self.peers or self.free_slots() > 0:
+            if newcomer not in self.peers:
+                self._add_peer(newcomer, address)
+            linked.insert(0, (self.number, self.address))
+        return linked
+
+    def swap(self, old: int, new: int, address: Address) -> bool:
+        """A peer hands over its link with this node to a newcomer: ``new`` replaces ``old``."""
+        if old not in self.peers or new in self.peers or new == self.number or self.left:
+            return False
+        del self.peers[old]
+        self.heard.pop(old, None)
+        self.misses.pop(old, None)
+        self._add_peer(new, address)
+        return True
+
+    def joined(self, links: Iterable[Any]) -> None:
+        """The contact's answer to a join: the peers this node now has, as [n, host, port]."""
+        for item in links:
+            try:
+                fields = dict(zip(("node", "host", "port"), item, strict=True))
+                number, address = address_fields(fields)
+            except (FrameError, TypeError, ValueError):
+                continue
+            fresh = number != self.number and number not in self.peers and not self.left
+            if fresh and self.free_slots() > 0:
+                self._add_peer(number, address)
+        if self.peers:
+            self.contacts = []
 
     def leave(self) -> tuple[dict[int, Address], list[tuple[int, int]]]:
         """Stop being anyone's peer: the former peers, and which pairs of them to introduce."""
         former, self.peers = self.peers, {}
+        self.pending.clear()
+        self.left = True
+        self.wanted = 0
+        self.journal.peers_changed(self.peers, self.wanted)
         return former, leave_plan(former)
+
+    # Time passes
+
+    def tick(self, now: float) -> list[Send | CatchUp]:
+        """What the node should do of its own accord now: ping, walk, join, catch up."""
+        if self.left:
+            return []
+        chores: list[Send | CatchUp] = []
+        ping = encode_frame("PING", {"node": self.number})
+        for peer, address in self.peers.items():
+            last = max(self.heard.get(peer, self.started), self.pinged.get(peer, 0.0))
+            if now - last >= PING_EVERY:
+                self.pinged[peer] = now
+                chores.append(Send(peer, address, ping, "PING"))
+        if not self.peers and self.contacts and not self.joining and now >= self.next_join:
+            number, address = self.contacts[0]
+            self.contacts.append(self.contacts.pop(0))
+            self.joining = True
+            self.next_join = now + WALK_EVERY
+            chores.append(Send(number, address, self._join_frame(), "JOIN"))
+        if self.peers and self.looking() and now >= self.next_walk:
+            self.walks += 1
+            self.next_walk = now + min(WALK_MAX, WALK_EVERY * 2 ** (self.walks - 1))
+            peer = self._rng.choice(sorted(self.peers))
+            any_slot = self.walks > ANY_SLOT_AFTER
+            frame = _walk_frame(self.number, self.address, WALK_HOPS, [], any_slot)
+            chores.append(Send(peer, self.peers[peer], frame, "WALK"))
+        if self.peers and now >= self.next_sync:
+            self.next_sync = now + SYNC_EVERY
+            order = sorted(self.peers)
+            peer = order[self.syncs % len(order)]
+            self.syncs += 1
+            chores.append(CatchUp(peer, self.peers[peer]))
+        return chores
+
+    def status(self) -> dict[str, Any]:
+        """What ``gossip status`` shows of this node."""
+        unread = sum(1 for m in self.messages.values() if not m.read)
+        return {
+            "node": self.number,
+            "peers": sorted(self.peers),
+            "wanted": self.wanted,
+            "messages": len(self.messages),
+            "unread": unread,
+            "started": self.started,
+        }
+
+    def _connect_frame(self) -> bytes:
+        host, port = self.address
+        return encode_frame("CONNECT", {"node": self.number, "host": host, "port": port})
+
+    def _join_frame(self) -> bytes:
+        host, port = self.address
+        payload = {
+            "node": self.number,
+            "host": host,
+            "port": port,
+            "prefer": [n for n, _ in self.contacts],
+            "slots": self.free_slots(),
+        }
+        return encode_frame("JOIN", payload)
+
+
+def _relay_payload(message: Message, path: tuple[int, ...]) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "text": message.text,
+        "path": list(path),
+        "relays": message.relays,
+        "sent": message.sent,
+    }
+
+
+def _walk_frame(
+    origin: int, address: Address, hops: int, visited: list[int], any_slot: bool
+) -> bytes:
+    host, port = address
+    payload = {
+        "node": origin,
+        "host": host,
+        "port": port,
+        "hops": hops,
+        "visited": visited,
+        "any": any_slot,
+    }
+    return encode_frame("WALK", payload)
 
 
 def leave_plan(former_peers: Iterable[int]) -> list[tuple[int, int]]:

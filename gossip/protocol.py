@@ -16,9 +16,19 @@ Requests a node understands:
 ``/LEAVE {"node"}``                         a leaving peer says goodbye
 ``/INTRODUCE {"node", "host", "port"}``     a leaving peer suggests a replacement peer
 ``/CONNECT {"node", "host", "port"}``       a node asks to become a peer
-``/PING {}``                                anyone checks the node is up
+``/PING {"node"?}``                          anyone checks the node is up; a peer's ping
+                                            learns whether the link is still two-way
+``/WALK {"node", "host", "port", "hops", "visited", "any"}``
+                                            a node short of peers looks for one with a slot
+``/JOIN {"node", "host", "port", "prefer", "slots"}``
+                                            a node with no peers (restarted, added) asks in
+``/SWAP {"old", "node", "host", "port"}``   a peer hands its link with this node to ``node``
+``/SYNC {"total"}``, ``/IDS {"buckets"}``, ``/PULL {"node", "ids"}``
+                                            catch-up: compare digests, list ids, fetch copies
+                                            (answered with ``/COPY`` frames shaped like ``/RELAY``)
+``/STATUS {}``                              a client asks for the node's numbers
 
-Replies: zero or more ``/MSG {...}`` frames (for ``/GET``), then ``/OK {...}`` or
+Replies: zero or more ``/MSG`` or ``/COPY`` frames (for ``/GET``, ``/PULL``), then ``/OK {...}`` or
 ``/ERR {"error"}``.
 """
 
@@ -26,6 +36,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -218,3 +229,46 @@ def message_from_payload(payload: dict[str, Any]) -> MessageView:
         copies=tuple(copies),
         read=field(payload, "read", bool),
     )
+
+
+def relay_fields(payload: dict[str, Any]) -> tuple[str, str, tuple[int, ...], int, float]:
+    """A copy of a message as ``/RELAY`` and ``/COPY`` carry it: id, text, path, relays, sent."""
+    message_id = message_id_field(payload, "id")
+    text = message_text(payload)
+    path = path_field(payload)
+    relays = positive_int(payload, "relays", MAX_RELAYS)
+    sent = float(field(payload, "sent", int | float))
+    return message_id, text, path, relays, sent
+
+
+MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _is_message_id(value: object) -> bool:
+    """1 to 64 ASCII letters, digits, ``-`` or ``_`` (nodes make 32 hex digits)."""
+    return isinstance(value, str) and MESSAGE_ID.fullmatch(value) is not None
+
+
+def message_id_field(payload: dict[str, Any], name: str) -> str:
+    value = payload.get(name)
+    if not _is_message_id(value):
+        raise FrameError(f"field {name!r} must be a message id: 1 to 64 letters, digits, - or _")
+    return str(value)
+
+
+def int_list(payload: dict[str, Any], name: str, limit: int) -> list[int]:
+    """A list of at most ``limit`` non-negative integers."""
+    raw = field(payload, name, list)
+    if len(raw) > limit or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in raw
+    ):
+        raise FrameError(f"field {name!r} must be a list of at most {limit} whole numbers")
+    return raw
+
+
+def id_list(payload: dict[str, Any], name: str, limit: int) -> list[str]:
+    """A list of at most ``limit`` message ids."""
+    raw = field(payload, name, list)
+    if len(raw) > limit or not all(_is_message_id(i) for i in raw):
+        raise FrameError(f"field {name!r} must be a list of at most {limit} message ids")
+    return raw

@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from gossip.client import Peer
+from gossip.network import NodeStatus
 from gossip.protocol import Copy, MessageView
-from gossip.state import NetworkState
+from gossip.state import NetworkState, NodeEntry, compress_ranges
 
 PATH_MODES = ("all", "shortest", "longest", "shortest and longest")
 
@@ -92,8 +93,64 @@ def removed(number: int, result: dict[str, Any]) -> str:
         lines = [f"Removed {node_name(number)}."]
     if former:
         lines.append(f"Its former peers: {', '.join(str(n) for n in former)}.")
+    elif result.get("dead"):
+        lines.append("Its peers had already noticed and healed around it.")
     if links:
         lines.append("New links: " + ", ".join(f"{a} ⟷ {b}" for a, b in links) + ".")
     elif len(former) > 1:
         lines.append("No new links: its former peers could not link without exceeding max-peers.")
     return "\n".join(lines)
+
+
+def duration(seconds: float) -> str:
+    """An uptime as ``42s``, ``3m 05s`` or ``2h 10m``."""
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    return f"{whole // 3600}h {whole // 60 % 60:02d}m"
+
+
+def status(
+    network: NetworkState, rows: list[NodeStatus], parts: list[list[int]], now: float
+) -> str:
+    """``gossip status``: a table of every node, then whether the live ones hang together."""
+    up = [r for r in rows if r.state == "up"]
+    lines = [
+        f"Network on ports {network.port_range()}: {network.topology}, at most "
+        f"{network.max_peers} peers each; {len(up)} of {len(rows)} nodes up.",
+        "",
+    ]
+    table = [("Node", "State", "Peers", "Messages", "Unread", "Port", "Uptime")]
+    for row in rows:
+        report = row.report
+        number, port = str(row.entry.number), str(row.entry.port)
+        if row.state == "up":
+            peer_list = ", ".join(str(p) for p in report.get("peers", [])) or "none"
+            uptime = duration(now - float(report.get("started", now)))
+            held, unread = str(report.get("messages")), str(report.get("unread"))
+            table.append((number, row.state, peer_list, held, unread, port, uptime))
+        else:
+            table.append((number, row.state, "-", "-", "-", port, "-"))
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table]
+    links = {tuple(sorted((r.entry.number, p))) for r in up for p in r.report.get("peers", [])}
+    if len(parts) == 1:
+        lines += ["", f"The {len(up)} live nodes are connected by {len(links)} links."]
+    elif parts:
+        shown = "; ".join(compress_ranges(p) for p in parts)
+        lines += ["", f"The live nodes are split into {len(parts)} parts: {shown}."]
+    return "\n".join(lines)
+
+
+def rejoined(entry: NodeEntry, report: dict[str, Any], restarted: bool) -> str:
+    """``restart-node`` and ``add-node`` output: the node, its history, its new peers."""
+    peer_list = ", ".join(str(p) for p in report.get("peers", [])) or "none yet"
+    held = int(report.get("messages", 0))
+    history = f" with the {held} message{'' if held == 1 else 's'} it held" if restarted else ""
+    return (
+        f"{'Restarted' if restarted else 'Added'} {node_name(entry.number)} "
+        f"({entry.host}:{entry.port}){history}; peers: {peer_list}.\n"
+        "It catches up on the messages it missed from its peers within seconds."
+    )

@@ -1,8 +1,11 @@
 """A node's TCP server: thin I/O around ``gossip.node.Node``.
 
 One ``ThreadingTCPServer`` per node process. Each connection may carry several
-request frames; each gets its reply frames. Copies for peers go out from a small
-thread pool, so a slow or dead peer never holds up the others or the sender.
+request frames; each gets its reply frames. Frames for other nodes go out from a
+small thread pool, so a slow or dead peer never holds up the others or the sender,
+and how each went is reported back to the node. A housekeeping thread gives the node
+the time every ``TICK`` seconds and carries out what it decides: pings, walks, joins
+and catch-up rounds.
 """
 
 from __future__ import annotations
@@ -11,11 +14,14 @@ import contextlib
 import logging
 import socketserver
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from gossip.client import GossipClient, farewell, introduce
-from gossip.node import Address, Link, Node, Send
+from gossip.client import GossipClient, NodeUnreachable, farewell, introduce
+from gossip.digest import BUCKETS
+from gossip.node import MAX_LISTED_IDS, MAX_TRADED, WALK_HOPS, Address, CatchUp, Link, Node, Send
 from gossip.protocol import (
     MAX_MESSAGE_BYTES,
     MAX_RELAYS,
@@ -25,49 +31,174 @@ from gossip.protocol import (
     address_fields,
     encode_frame,
     field,
+    id_list,
+    int_list,
     message_payload,
     message_text,
-    path_field,
     positive_int,
     read_frame,
+    relay_fields,
 )
 from gossip.state import GossipError
+from gossip.store import Store
 
 PEER_TIMEOUT = 2.0
-"""Seconds to connect to and hear back from a peer before giving up on that copy."""
+"""Seconds to connect to and hear back from a peer before giving up on that frame."""
+
+PING_TIMEOUT = 0.5
+"""Seconds a ping may take; a peer this slow three times in a row counts as dead."""
+
+TICK = 0.05
+"""Seconds between the housekeeping thread's looks at the clock."""
 
 log = logging.getLogger("gossip.node")
 
 
-def call_peer(address: Address, frame: bytes) -> dict[str, Any]:
-    """Send one frame to a peer and return its ``/OK`` payload; GossipError if it fails."""
-    return GossipClient(address, timeout=PEER_TIMEOUT, name="peer").exchange(frame)[-1].payload
+def call_peer(address: Address, frame: bytes, timeout: float = PEER_TIMEOUT) -> list[Frame]:
+    """Send one frame to another node; its reply frames. GossipError if that fails."""
+    return GossipClient(address, timeout=timeout, name="peer").exchange(frame)
 
 
 class GossipServer(socketserver.ThreadingTCPServer):
-    """Holds the node state, its lock, and the pool that carries copies to peers."""
+    """Holds the node state, its lock, its store, and the pool that carries frames out."""
 
     allow_reuse_address = True
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, node: Node, address: Address) -> None:
+    def __init__(self, node: Node, address: Address, store: Store | None = None) -> None:
         self.node = node
+        self.store = store
         self.lock = threading.Lock()
-        self.outbox = ThreadPoolExecutor(max_workers=8, thread_name_prefix="relay")
+        self.outbox = ThreadPoolExecutor(max_workers=8, thread_name_prefix="send")
+        self.closing = threading.Event()
         super().__init__(address, Handler)
+        if node.address[1] == 0:
+            node.address = self.server_address[:2]
 
-    def deliver(self, sends: list[Send]) -> None:
-        for send in sends:
-            self.outbox.submit(self._deliver_one, send)
+    @contextlib.contextmanager
+    def changing(self, durable: bool = False) -> Iterator[Node]:
+        """The node, locked; what it wrote down is committed when the block ends."""
+        with self.lock:
+            try:
+                yield self.node
+            finally:
+                if self.store is not None:
+                    self.store.commit(durable)
 
-    def _deliver_one(self, send: Send) -> None:
+    def keep_house(self, go: Any) -> None:
+        """Once ``go`` is set (every node of the network listens), act on the node's chores.
+
+        Waiting for the whole network keeps a node from counting a neighbour that is
+        still starting as dead.
+        """
+        go.wait()
+        while not self.closing.wait(TICK):
+            with self.changing() as node:
+                chores = node.tick(time.time())
+            for chore in chores:
+                if isinstance(chore, CatchUp):
+                    self.outbox.submit(self._catch_up, chore)
+                else:
+                    self.deliver([chore])
+
+    def deliver(self, sends: list[Send]) -> list[Future[bool]]:
+        """Send each frame from the pool; each future says whether it arrived."""
+        if self.closing.is_set():
+            return []
+        return [self.outbox.submit(self._deliver_one, send) for send in sends]
+
+    def _deliver_one(self, send: Send) -> bool:
+        timeout = PING_TIMEOUT if send.kind == "PING" else PEER_TIMEOUT
+        reply: dict[str, Any] = {}
+        arrived = True
         try:
-            call_peer(send.address, send.frame)
+            reply = call_peer(send.address, send.frame, timeout)[-1].payload
+        except NodeUnreachable as exc:
+            arrived = False
+            log.warning(
+                "node %d: /%s to node %d failed: %s", self.number, send.kind, send.peer, exc
+            )
         except GossipError as exc:
-            log.warning("node %d: copy to node %d lost: %s", self.node.number, send.peer, exc)
+            log.warning("node %d: node %d refused /%s: %s", self.number, send.peer, send.kind, exc)
+        with self.changing() as node:
+            if arrived:
+                more = node.sent(send, reply, time.time())
+            else:
+                more = node.failed(send, time.time())
+                self._log_death(send.peer, bool(more))
+        self.deliver(more)
+        return arrived
+
+    def _log_death(self, peer: int, dropped: bool) -> None:
+        if dropped:
+            log.warning("node %d: peer %d is dead; dropped it", self.number, peer)
+
+    def _catch_up(self, chore: CatchUp) -> None:
+        """One catch-up round with a peer: compare digests, then pull and push what differs."""
+        peer = GossipClient(chore.address, timeout=PEER_TIMEOUT, name=f"node {chore.peer}")
+        try:
+            with self.lock:
+                total = self.node.digest.total
+            reply = peer.request("SYNC", {"total": total})[-1].payload
+            with self.lock:
+                self.node.heard_from(chore.peer, time.time())
+            if reply.get("same") is not False:
+                return
+            theirs = reply.get("buckets")
+            with self.lock:
+                buckets = self.node.digest.differing(theirs if isinstance(theirs, list) else [])
+            pulled, pushed, after = 0, 0, ""
+            while pulled + pushed < MAX_TRADED:
+                request = {"buckets": buckets, "after": after}
+                listing = peer.request("IDS", request)[-1].payload
+                ids = id_list(listing, "ids", MAX_LISTED_IDS)
+                complete = listing.get("complete") is True or not ids
+                budget = MAX_TRADED - pulled - pushed
+                with self.lock:
+                    lack, extra = self.node.compare(ids, complete, buckets, time.time(), after)
+                    lack = lack[:budget]
+                    gifts = self.node.offer(extra[: budget - len(lack)], chore.peer)
+                pulled += self._pull(peer, lack)
+                for gift in gifts:
+                    peer.request("RELAY", gift)
+                pushed += len(gifts)
+                if complete or ids[-1] <= after:
+                    break  # the last page, or a peer that does not page: stop either way
+                after = ids[-1]
+            if pulled or pushed:
+                log.info(
+                    "node %d: caught up with node %d: pulled %d, pushed %d",
+                    self.number,
+                    chore.peer,
+                    pulled,
+                    pushed,
+                )
+        except NodeUnreachable:
+            with self.changing() as node:
+                self._log_death(chore.peer, node.missed(chore.peer, time.time()))
+        except (GossipError, FrameError) as exc:
+            log.warning("node %d: catch-up with node %d failed: %s", self.number, chore.peer, exc)
+
+    def _pull(self, peer: GossipClient, ids: list[str]) -> int:
+        """Fetch these messages from a peer and take each as a copy it relayed; how many."""
+        if not ids:
+            return 0
+        taken = 0
+        for frame in peer.request("PULL", {"node": self.number, "ids": ids}):
+            if frame.command == "COPY":
+                with self.changing() as node:
+                    sends = node.relay(*relay_fields(frame.payload))
+                self.deliver(sends)
+                taken += 1
+        return taken
+
+    @property
+    def number(self) -> int:
+        return self.node.number
 
     def server_close(self) -> None:
+        self.closing.set()
         super().server_close()
         self.outbox.shutdown(wait=False, cancel_futures=True)
 
@@ -106,13 +237,9 @@ class Handler(socketserver.StreamRequestHandler):
                 return
 
     def _refuse(self, reason: str) -> None:
-        log.warning("node %d: refused a frame from %s: %s", self.node.number, self.peer, reason)
+        log.warning("node %d: refused a frame from %s: %s", self.server.number, self.peer, reason)
         with contextlib.suppress(OSError):
             self.wfile.write(encode_frame("ERR", {"error": reason}))
-
-    @property
-    def node(self) -> Node:
-        return self.server.node
 
     @property
     def peer(self) -> str:
@@ -126,27 +253,39 @@ class Handler(socketserver.StreamRequestHandler):
         return handler(frame.payload)
 
     def do_PING(self, payload: dict[str, Any]) -> list[bytes]:
-        return [encode_frame("OK", {"node": self.node.number})]
+        reply: dict[str, Any] = {"node": self.server.number}
+        if "node" in payload:
+            asker = positive_int(payload, "node", 1 << 31)
+            with self.server.lock:
+                node = self.server.node
+                reply["peer"] = asker in node.peers or asker in node.pending
+                node.heard_from(asker, time.time())
+        return [encode_frame("OK", reply)]
 
     def do_NEW(self, payload: dict[str, Any]) -> list[bytes]:
+        """Store the message durably, then answer once a peer holds it too (or none answers).
+
+        So a message the client saw accepted survives this node dying at once: it is on
+        this node's disk, and with a peer that is already passing it on.
+        """
         text = message_text(payload)
         relays = positive_int(payload, "relays", MAX_RELAYS)
-        with self.server.lock:
-            message_id, sends = self.node.submit(text, relays)
-        self.server.deliver(sends)
-        log.info("node %d: new message %s (%d bytes)", self.node.number, message_id, len(text))
+        with self.server.changing(durable=True) as node:
+            message_id, sends = node.submit(text, relays)
+        pending = set(self.server.deliver(sends))
+        reached = 0
+        while pending and not reached:
+            done, pending = wait(pending, timeout=PEER_TIMEOUT, return_when=FIRST_COMPLETED)
+            if not done:
+                break
+            reached += sum(f.result() for f in done)
+        log.info("node %d: new message %s (%d bytes)", self.server.number, message_id, len(text))
         return [encode_frame("OK", {"id": message_id, "max_bytes": MAX_MESSAGE_BYTES})]
 
     def do_RELAY(self, payload: dict[str, Any]) -> list[bytes]:
-        message_id = field(payload, "id", str)
-        if not 0 < len(message_id) <= 64:
-            raise FrameError("field 'id' must be 1 to 64 characters")
-        text = message_text(payload)
-        path = path_field(payload)
-        relays = positive_int(payload, "relays", MAX_RELAYS)
-        sent = float(field(payload, "sent", int | float))
-        with self.server.lock:
-            sends = self.node.relay(message_id, text, path, relays, sent)
+        fields = relay_fields(payload)
+        with self.server.changing() as node:
+            sends = node.relay(*fields)
         self.server.deliver(sends)
         return [encode_frame("OK")]
 
@@ -157,31 +296,36 @@ class Handler(socketserver.StreamRequestHandler):
         peek = payload.get("peek", False)
         if not isinstance(peek, bool):
             raise FrameError("field 'peek' must be true or false")
-        with self.server.lock:
-            views = self.node.read(which, mark=not peek)
+        with self.server.changing() as node:
+            views = node.read(which, mark=not peek)
         frames = [encode_frame("MSG", message_payload(view)) for view in views]
-        return [*frames, encode_frame("OK", {"node": self.node.number, "count": len(views)})]
+        return [*frames, encode_frame("OK", {"node": self.server.number, "count": len(views)})]
 
     def do_PEERS(self, payload: dict[str, Any]) -> list[bytes]:
         with self.server.lock:
-            peers = [[n, host, port] for n, (host, port) in sorted(self.node.peers.items())]
-        return [encode_frame("OK", {"node": self.node.number, "peers": peers})]
+            peers = [[n, host, port] for n, (host, port) in sorted(self.server.node.peers.items())]
+        return [encode_frame("OK", {"node": self.server.number, "peers": peers})]
+
+    def do_STATUS(self, payload: dict[str, Any]) -> list[bytes]:
+        with self.server.lock:
+            status = self.server.node.status()
+        return [encode_frame("OK", status)]
 
     def do_LEAVE(self, payload: dict[str, Any]) -> list[bytes]:
         number = positive_int(payload, "node", 1 << 31)
-        with self.server.lock:
-            dropped = self.node.drop_peer(number)
+        with self.server.changing() as node:
+            dropped = node.drop_peer(number)
         if dropped:
-            log.info("node %d: peer %d left", self.node.number, number)
+            log.info("node %d: peer %d left", self.server.number, number)
         return [encode_frame("OK", {"dropped": dropped})]
 
     def do_CONNECT(self, payload: dict[str, Any]) -> list[bytes]:
         number, address = address_fields(payload)
-        with self.server.lock:
-            accepted = self.node.accept_link(number, address)
+        with self.server.changing() as node:
+            accepted = node.accept_link(number, address)
         log.info(
             "node %d: link request from %d %s",
-            self.node.number,
+            self.server.number,
             number,
             "accepted" if accepted else "refused",
         )
@@ -190,35 +334,100 @@ class Handler(socketserver.StreamRequestHandler):
     def do_INTRODUCE(self, payload: dict[str, Any]) -> list[bytes]:
         number, address = address_fields(payload)
         with self.server.lock:
-            plan = self.node.plan_link(number)
+            plan = self.server.node.plan_link(number)
         if plan is not Link.TRY:
             return [encode_frame("OK", {"result": plan.value})]
-        me = self.server.server_address
-        request = encode_frame("CONNECT", {"node": self.node.number, "host": me[0], "port": me[1]})
+        host, port = self.server.node.address
+        request = encode_frame("CONNECT", {"node": self.server.number, "host": host, "port": port})
         try:
-            accepted = bool(call_peer(address, request).get("accepted"))
+            accepted = call_peer(address, request)[-1].payload.get("accepted") is True
         except GossipError as exc:
-            log.warning("node %d: could not reach %d to link: %s", self.node.number, number, exc)
+            log.warning("node %d: could not reach %d to link: %s", self.server.number, number, exc)
             accepted = False
-        with self.server.lock:
-            self.node.finish_link(number, address, accepted)
+        with self.server.changing() as node:
+            node.finish_link(number, address, accepted)
         return [encode_frame("OK", {"result": "linked" if accepted else "refused"})]
+
+    def do_WALK(self, payload: dict[str, Any]) -> list[bytes]:
+        origin, address = address_fields(payload)
+        hops = positive_int(payload, "hops", WALK_HOPS)
+        visited = int_list(payload, "visited", WALK_HOPS)
+        any_slot = field(payload, "any", bool)
+        with self.server.changing() as node:
+            sends = node.walk(origin, address, hops, visited, any_slot)
+        self.server.deliver(sends)
+        return [encode_frame("OK")]
+
+    def do_JOIN(self, payload: dict[str, Any]) -> list[bytes]:
+        """Take in a node that has no peers, handing it one of this node's links if need be."""
+        newcomer, address = address_fields(payload)
+        prefer = int_list(payload, "prefer", 64)
+        slots = field(payload, "slots", int)
+        with self.server.changing() as node:
+            splice = node.plan_join(newcomer, address, prefer, slots)
+        if splice is None:
+            return [encode_frame("OK", {"peers": []})]
+        swapped = False
+        if splice.partner is not None and splice.address is not None:
+            host, port = address
+            swap = {"old": self.server.number, "node": newcomer, "host": host, "port": port}
+            try:
+                reply = call_peer(splice.address, encode_frame("SWAP", swap))[-1].payload
+                swapped = reply.get("accepted") is True
+            except GossipError as exc:
+                log.warning("node %d: swap with %d failed: %s", self.server.number, newcomer, exc)
+        with self.server.changing() as node:
+            linked = node.finish_join(newcomer, address, splice, swapped)
+        log.info("node %d: took in node %d, now linked to %s", self.server.number, newcomer, linked)
+        peers = [[n, host, port] for n, (host, port) in linked]
+        return [encode_frame("OK", {"peers": peers})]
+
+    def do_SWAP(self, payload: dict[str, Any]) -> list[bytes]:
+        old = positive_int(payload, "old", 1 << 31)
+        new, address = address_fields(payload)
+        with self.server.changing() as node:
+            accepted = node.swap(old, new, address)
+        return [encode_frame("OK", {"accepted": accepted})]
+
+    def do_SYNC(self, payload: dict[str, Any]) -> list[bytes]:
+        theirs = field(payload, "total", str)
+        with self.server.lock:
+            digest = self.server.node.digest
+            if digest.total == theirs:
+                return [encode_frame("OK", {"same": True})]
+            return [encode_frame("OK", {"same": False, "buckets": digest.bucket_hashes()})]
+
+    def do_IDS(self, payload: dict[str, Any]) -> list[bytes]:
+        buckets = int_list(payload, "buckets", BUCKETS)
+        after = payload.get("after", "")
+        if not isinstance(after, str) or len(after) > 64:
+            raise FrameError("field 'after' must be a message id or empty")
+        with self.server.lock:
+            ids, complete = self.server.node.settled_ids(buckets, time.time(), after)
+        return [encode_frame("OK", {"ids": ids, "complete": complete})]
+
+    def do_PULL(self, payload: dict[str, Any]) -> list[bytes]:
+        asker = positive_int(payload, "node", 1 << 31)
+        ids = id_list(payload, "ids", MAX_LISTED_IDS)
+        with self.server.lock:
+            gifts = self.server.node.offer(ids, asker)
+        return [*(encode_frame("COPY", g) for g in gifts), encode_frame("OK")]
 
     def do_REMOVE(self, payload: dict[str, Any]) -> list[bytes]:
         """Leave the network: say goodbye to every peer, then introduce them to each other."""
-        with self.server.lock:
-            peers, plan = self.node.leave()
-        heard = farewell(self.node.number, peers, timeout=PEER_TIMEOUT)
+        with self.server.changing() as node:
+            peers, plan = node.leave()
+        heard = farewell(self.server.number, peers, timeout=PEER_TIMEOUT)
         links = introduce(peers, plan, timeout=PEER_TIMEOUT)
         log.info(
             "node %d: left the network; former peers %s, %s heard the goodbye; new links %s",
-            self.node.number,
+            self.server.number,
             sorted(peers),
             sorted(heard),
             links,
         )
         return [
             encode_frame(
-                "OK", {"node": self.node.number, "former_peers": sorted(peers), "links": links}
+                "OK", {"node": self.server.number, "former_peers": sorted(peers), "links": links}
             )
         ]

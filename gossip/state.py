@@ -30,6 +30,8 @@ class NodeEntry:
     peers: list[int]
     pid: int = 0
     removed: bool = False
+    supervisor: int = 0
+    """The supervisor of a node that rejoined (restart-node, add-node); 0: the network's."""
 
     @property
     def address(self) -> tuple[str, int]:

@@ -1,9 +1,14 @@
-"""The process that owns a network's node processes (run as ``python -m gossip.supervisor``).
+"""The process that owns node processes (run as ``python -m gossip.supervisor``).
 
 ``gossip start-network`` writes the plan to the run directory and starts this process in
 a session of its own, so the network outlives the command. It forks one process per node
 with ``multiprocessing``, reports on stdout once every node listens (or why one could
 not), then stays to reap nodes that leave and to stop them all on SIGTERM.
+
+``python -m gossip.supervisor DIR NODE [CONTACT]`` does the same for one node that
+rejoins a running network (``restart-node``, ``add-node``): the node loads its history
+from its store and asks its old peers, or else node CONTACT, to take it in. This
+supervisor lives as long as its node.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 from gossip import state
 from gossip.node import Node
 from gossip.server import GossipServer
+from gossip.store import Store, store_path
 
 READY_TIMEOUT = 20.0
 """Seconds every node gets to bind its port before the start is given up."""
@@ -36,19 +42,45 @@ ORPHAN_CHECK = 0.5
 
 def node_main(
     entry: state.NodeEntry,
-    peers: dict[int, tuple[str, int]],
+    peers: dict[int, tuple[str, int]] | None,
+    contact: tuple[int, tuple[str, int]] | None,
     max_peers: int,
-    log_path: Path,
+    directory: Path,
     ready: Any,
+    go: Any,
 ) -> None:
-    """Body of one node process: bind, say so, serve until removed or terminated."""
+    """Body of one node process: bind, say so, serve until removed or terminated.
+
+    With ``peers`` the node starts fresh with those peers; without, it rejoins: it keeps
+    the messages in its store and asks its last peers (or ``contact``) to take it in.
+    """
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     supervisor = os.getppid()
     logging.basicConfig(
-        filename=log_path, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+        filename=directory / f"node-{entry.number}.log",
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
     )
+    store = Store(store_path(directory, entry.number))
+    messages, last_peers, wanted = store.load()
+    if peers is None:
+        contacts = list(last_peers.items()) or ([contact] if contact else [])
+        node = Node(
+            entry.number,
+            max_peers,
+            {},
+            address=entry.address,
+            wanted=wanted,
+            messages=messages,
+            contacts=contacts,
+            journal=store,
+        )
+    else:
+        node = Node(entry.number, max_peers, peers, address=entry.address, journal=store)
+        store.peers_changed(node.peers, node.wanted)
+        store.commit()
     try:
-        server = GossipServer(Node(entry.number, max_peers, peers), entry.address)
+        server = GossipServer(node, entry.address, store)
     except OSError as exc:
         in_use = exc.errno == errno.EADDRINUSE
         reason = "is in use" if in_use else f"cannot be used: {exc.strerror}"
@@ -56,11 +88,18 @@ def node_main(
         return
     ready.put((entry.number, None))
     logging.getLogger("gossip.node").info(
-        "node %d: listening on %s:%d with peers %s", entry.number, *entry.address, sorted(peers)
+        "node %d: listening on %s:%d with peers %s, %d messages held, contacts %s",
+        entry.number,
+        *entry.address,
+        sorted(node.peers),
+        len(node.messages),
+        [n for n, _ in node.contacts],
     )
     threading.Thread(target=_follow, args=(supervisor, server), daemon=True).start()
+    threading.Thread(target=server.keep_house, args=(go,), daemon=True).start()
     with server:
         server.serve_forever()
+    store.close()
 
 
 def _follow(supervisor: int, server: GossipServer) -> None:
@@ -105,7 +144,8 @@ def _await_ready(processes: dict[int, BaseProcess], ready: Any) -> dict[str, Any
     return None
 
 
-def supervise(directory: Path) -> int:
+def supervise(directory: Path, rejoin: int | None = None, contact: int | None = None) -> int:
+    """Start the plan's nodes (or just node ``rejoin``), report, and reap them."""
     plan = state.load(directory)
     if plan is None:
         _report({"error": f"no readable plan in {directory}"})
@@ -114,26 +154,31 @@ def supervise(directory: Path) -> int:
     gc.freeze()  # the collector would otherwise touch, and so copy, every inherited page
     ctx = multiprocessing.get_context("fork")
     ready = ctx.SimpleQueue()
+    go = ctx.Event()
     processes: dict[int, BaseProcess] = {}
+    chosen = [plan.nodes[rejoin]] if rejoin is not None else list(plan.nodes.values())
+    helper = (contact, plan.nodes[contact].address) if contact is not None else None
     try:
-        for number, entry in plan.nodes.items():
-            peers = {p: plan.nodes[p].address for p in entry.peers}
-            log_path = directory / f"node-{number}.log"
+        for entry in chosen:
+            peers = None if rejoin else {p: plan.nodes[p].address for p in entry.peers}
             process = ctx.Process(
                 target=node_main,
-                args=(entry, peers, plan.max_peers, log_path, ready),
-                name=f"Gossip-Node-{number}",
+                args=(entry, peers, helper, plan.max_peers, directory, ready, go),
+                name=f"Gossip-Node-{entry.number}",
                 daemon=True,
             )
             process.start()
-            processes[number] = process
+            processes[entry.number] = process
         failure = _await_ready(processes, ready)
         if failure:
             _report(failure)
             return 1
+        go.set()
         _report({"pids": {str(n): p.pid for n, p in processes.items()}})
         while live := [p.sentinel for p in processes.values() if p.exitcode is None]:
             wait(live)
+        while rejoin is None:
+            signal.pause()  # the network lives on, as nodes may rejoin, until stop-network
         return 0
     finally:
         for process in processes.values():
@@ -147,4 +192,5 @@ def supervise(directory: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(supervise(Path(sys.argv[1])))
+    numbers = [int(a) for a in sys.argv[2:4]]
+    sys.exit(supervise(Path(sys.argv[1]), *numbers))

@@ -28,6 +28,10 @@ def assert_one_line_error(result_err: str, result_out: str) -> None:
         ["get-messages", "1"],
         ["list-peers", "1"],
         ["remove-node", "1"],
+        ["restart-node", "1"],
+        ["add-node"],
+        ["status"],
+        ["draw"],
     ],
 )
 def test_commands_without_a_network_say_how_to_start_one(args: list[str]) -> None:
@@ -73,6 +77,9 @@ def test_commands_without_a_network_say_how_to_start_one(args: list[str]) -> Non
         ),
         (["send-message", "1", "hi", "--relays", "0"], 2, "relays must be between 1 and 10"),
         (["send-message", "1", "hi", "-r", "many"], 2, "relays must be a whole number"),
+        (["restart-node"], 2, "usage is gossip restart-node <node>"),
+        (["add-node", "3"], 2, "usage is gossip add-node"),
+        (["draw", "-o"], 2, "usage is gossip draw"),
     ],
 )
 def test_bad_arguments_print_one_line(args: list[str], code: int, expected: str) -> None:
@@ -95,6 +102,16 @@ def small_net(networks: Networks) -> Net:
         (["send-message", "-1", "hi"], 2, "gossip: node must be 1 or more, not -1\n"),
         (["send-message", "two", "hi"], 2, "gossip: node must be a whole number, not 'two'\n"),
         (["remove-node", "5"], 1, "gossip: node 5 does not exist: this network has nodes 1-4\n"),
+        (["restart-node", "0"], 2, "gossip: node must be 1 or more, not 0\n"),
+        (["restart-node", "x"], 2, "gossip: node must be a whole number, not 'x'\n"),
+        (["restart-node", "3"], 1, "gossip: node 3 is running: stop it first with"),
+        (["restart-node", "9"], 1, "gossip: node 9 does not exist: this network has nodes 1-4\n"),
+        (["draw", "-o", "picture.svg"], 2, "gossip: the picture is a PNG: give a file name"),
+        (
+            ["draw", "-o", "/nonexistent/dir/p.png"],
+            1,
+            "gossip: cannot write /nonexistent/dir/p.png",
+        ),
     ],
 )
 def test_bad_nodes_on_a_running_network(

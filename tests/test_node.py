@@ -63,13 +63,14 @@ def sent_paths(sends: list[Send]) -> dict[int, tuple[int, ...]]:
 
 
 def test_submit_records_origin_and_sends_one_relay_per_peer() -> None:
+    # The node reads the clock once when it starts, at 1001.0.
     clock = FakeClock(1000.0)
     node = make_node(1, [2, 5, 9], clock=clock)
     message_id, sends = node.submit("Apple", relays=2)
     assert message_id == "n1-1"
     message = node.messages[message_id]
-    assert message.copies == [Copy((1,), 1001.0)]
-    assert message.sent == 1001.0
+    assert message.copies == [Copy((1,), 1002.0)]
+    assert message.sent == 1002.0
     assert sorted(s.peer for s in sends) == [2, 5, 9]
     for send in sends:
         assert send.address == address(send.peer)
@@ -78,7 +79,7 @@ def test_submit_records_origin_and_sends_one_relay_per_peer() -> None:
             "text": "Apple",
             "path": [1],
             "relays": 2,
-            "sent": 1001.0,
+            "sent": 1002.0,
         }
     assert message.relayed == {2: 1, 5: 1, 9: 1}
 
@@ -111,7 +112,7 @@ def test_submit_relays_bounds_accepted() -> None:
 def test_relay_records_path_plus_self_and_skips_walk() -> None:
     node = make_node(5, [1, 3, 7, 9], clock=FakeClock(50.0))
     sends = node.relay("m1", "Apple", (1, 3), relays=1, sent=42.0)
-    assert node.messages["m1"].copies == [Copy((1, 3, 5), 51.0)]
+    assert node.messages["m1"].copies == [Copy((1, 3, 5), 52.0)]
     assert node.messages["m1"].sent == 42.0
     assert sent_paths(sends) == {7: (1, 3, 5), 9: (1, 3, 5)}
     payload = relay_payload(sends[0])
@@ -235,7 +236,7 @@ def test_read_oldest_first_with_every_copy() -> None:
     node.relay("y", "third", (2, 1), relays=1, sent=0.7)
     views = node.read("all")
     assert [v.text for v in views] == ["first", "second", "third"]
-    assert views[0].copies == (Copy((1, 5), 1.0), Copy((2, 5), 3.0))
+    assert views[0].copies == (Copy((1, 5), 2.0), Copy((2, 5), 4.0))
     assert views[0].sent == 0.5
 
 
@@ -531,3 +532,15 @@ def test_leaving_random_regular_stays_within_max_peers() -> None:
     reachable = nx.node_connected_component(peer_graph(nodes), 16)
     assert {n for n, node in nodes.items() if message_id in node.messages} == reachable
     assert max(sends.values()) <= 2
+
+
+def test_the_same_walk_twice_is_one_copy() -> None:
+    """Catch-up can hand over a copy gossip already brought by the same walk: keep one."""
+    node = make_node(5, [1, 3, 7])
+    first = node.relay("m1", "Apple", (1, 3), relays=2, sent=1.0)
+    assert node.relay("m1", "Apple", (1, 3), relays=2, sent=1.0) == []
+    assert [c.path for c in node.messages["m1"].copies] == [(1, 3, 5)]
+    assert {s.peer for s in first} == {7}
+    again = node.relay("m1", "Apple", (3,), relays=2, sent=1.0)
+    assert [c.path for c in node.messages["m1"].copies] == [(1, 3, 5), (3, 5)]
+    assert {s.peer for s in again} == {1, 7}

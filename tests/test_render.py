@@ -8,6 +8,7 @@ import pytest
 
 from gossip import render
 from gossip.client import Peer
+from gossip.network import NodeStatus
 from gossip.protocol import Copy, MessageView
 from gossip.state import NetworkState, NodeEntry
 
@@ -207,7 +208,10 @@ def test_node_name() -> None:
 
 
 def test_removed_dead() -> None:
-    assert render.removed(3, {"dead": True}) == "Removed Gossip-Node-3, which was already down."
+    assert render.removed(3, {"dead": True}) == (
+        "Removed Gossip-Node-3, which was already down.\n"
+        "Its peers had already noticed and healed around it."
+    )
     result = {"dead": True, "former_peers": [2, 4], "links": [[2, 4]]}
     assert render.removed(3, result) == (
         "Removed Gossip-Node-3, which was already down.\nIts former peers: 2, 4.\nNew links: 2 ⟷ 4."
@@ -257,4 +261,58 @@ def test_started() -> None:
         "* Gossip-Node-1 (127.0.0.1:7001)   peers: 2, 10\n"
         "* Gossip-Node-2 (127.0.0.1:7002)   peers: none\n"
         "* Gossip-Node-10 (127.0.0.1:7010)  peers: 1, 9"
+    )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(-3, "0s"), (0, "0s"), (59.9, "59s"), (60, "1m 00s"), (185, "3m 05s"), (7830, "2h 10m")],
+)
+def test_duration(seconds: float, shown: str) -> None:
+    assert render.duration(seconds) == shown
+
+
+def _status_rows() -> tuple[NetworkState, list[NodeStatus]]:
+    nodes = {n: NodeEntry(n, "127.0.0.1", 7000 + n, []) for n in (1, 2, 3, 10)}
+    nodes[3].removed = True
+    net = NetworkState(7000, 3, "circular", nodes)
+    up = {"peers": [2, 10], "messages": 4, "unread": 1, "started": 1000.0}
+    rows = [
+        NodeStatus(nodes[1], "up", up),
+        NodeStatus(nodes[2], "down", {}),
+        NodeStatus(nodes[3], "removed", {}),
+        NodeStatus(nodes[10], "up", dict(up, peers=[1], started=1130.0)),
+    ]
+    return net, rows
+
+
+def test_status_table_aligns_columns_and_dashes_nodes_that_are_not_up() -> None:
+    net, rows = _status_rows()
+    assert render.status(net, rows, [[1, 10]], now=1190.0).splitlines() == [
+        "Network on ports 7001-7010: circular, at most 3 peers each; 2 of 4 nodes up.",
+        "",
+        "Node  State    Peers  Messages  Unread  Port  Uptime",
+        "1     up       2, 10  4         1       7001  3m 10s",
+        "2     down     -      -         -       7002  -",
+        "3     removed  -      -         -       7003  -",
+        "10    up       1      4         1       7010  1m 00s",
+        "",
+        "The 2 live nodes are connected by 2 links.",
+    ]
+
+
+def test_status_names_the_parts_of_a_split_network() -> None:
+    net, rows = _status_rows()
+    text = render.status(net, rows, [[1, 2, 3], [5], [7, 8]], now=1190.0)
+    assert text.splitlines()[-1] == "The live nodes are split into 3 parts: 1-3; 5; 7-8."
+
+
+def test_rejoined_says_what_the_node_brought_back() -> None:
+    entry = NodeEntry(5, "127.0.0.1", 7005, [])
+    assert render.rejoined(entry, {"messages": 1, "peers": [4, 6]}, restarted=True) == (
+        "Restarted Gossip-Node-5 (127.0.0.1:7005) with the 1 message it held; peers: 4, 6.\n"
+        "It catches up on the messages it missed from its peers within seconds."
+    )
+    assert render.rejoined(entry, {"messages": 0, "peers": []}, restarted=False).startswith(
+        "Added Gossip-Node-5 (127.0.0.1:7005); peers: none yet."
     )

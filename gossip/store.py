@@ -1,0 +1,100 @@
+"""A node's memory on disk: its messages, every copy's path, read marks and peers, in SQLite.
+
+One database per node in the network's run directory, so a node that is restarted
+(``gossip restart-node``) comes back with its history. Writes go to SQLite's
+write-ahead log, which survives the process being killed; a message a client submits
+is also flushed to the disk before the node acknowledges it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+from gossip.node import Address, Journal, Message
+from gossip.protocol import Copy
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY, text TEXT NOT NULL, sent REAL NOT NULL,
+    relays INTEGER NOT NULL, read INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS copies (
+    message_id TEXT NOT NULL REFERENCES messages(id), path TEXT NOT NULL, arrived REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS peers (number INTEGER PRIMARY KEY, host TEXT NOT NULL, port INTEGER);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+def store_path(directory: Path, number: int) -> Path:
+    return directory / f"node-{number}.db"
+
+
+class Store(Journal):
+    """The journal of one node, kept in SQLite; the server commits after each change."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = sqlite3.connect(path, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def load(self) -> tuple[list[Message], dict[int, Address], int | None]:
+        """Everything a restarted node needs: its messages, its last peers, its aim."""
+        copies: dict[str, list[Copy]] = {}
+        for message_id, path, arrived in self.db.execute(
+            "SELECT message_id, path, arrived FROM copies ORDER BY rowid"
+        ):
+            copies.setdefault(message_id, []).append(Copy(tuple(json.loads(path)), arrived))
+        messages = [
+            Message(message_id, text, sent, relays, copies.get(message_id, []), bool(read))
+            for message_id, text, sent, relays, read in self.db.execute(
+                "SELECT id, text, sent, relays, read FROM messages ORDER BY rowid"
+            )
+        ]
+        peers = {n: (h, p) for n, h, p in self.db.execute("SELECT number, host, port FROM peers")}
+        row = self.db.execute("SELECT value FROM settings WHERE key = 'wanted'").fetchone()
+        return [m for m in messages if m.copies], peers, row[0] if row else None
+
+    def message_added(self, message: Message) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO messages (id, text, sent, relays, read) VALUES (?, ?, ?, ?, ?)",
+            (message.id, message.text, message.sent, message.relays, int(message.read)),
+        )
+
+    def copy_added(self, message_id: str, copy: Copy) -> None:
+        self.db.execute(
+            "INSERT INTO copies (message_id, path, arrived) VALUES (?, ?, ?)",
+            (message_id, json.dumps(list(copy.path)), copy.arrived),
+        )
+
+    def marked_read(self, ids: list[str]) -> None:
+        self.db.executemany("UPDATE messages SET read = 1 WHERE id = ?", [(i,) for i in ids])
+
+    def peers_changed(self, peers: dict[int, Address], wanted: int) -> None:
+        self.db.execute("DELETE FROM peers")
+        self.db.executemany(
+            "INSERT INTO peers (number, host, port) VALUES (?, ?, ?)",
+            [(n, host, port) for n, (host, port) in peers.items()],
+        )
+        self.db.execute(
+            "INSERT OR REPLACE INTO settings (key, value) VALUES ('wanted', ?)", (wanted,)
+        )
+
+    def commit(self, durable: bool = False) -> None:
+        """Make the changes so far permanent; ``durable`` also waits for the disk."""
+        if not self.db.in_transaction:
+            return
+        self.db.commit()
+        if durable:
+            wal = os.open(f"{self.path}-wal", os.O_RDONLY)
+            try:
+                os.fsync(wal)
+            finally:
+                os.close(wal)
+
+    def close(self) -> None:
+        self.db.commit()
+        self.db.close()

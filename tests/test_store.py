@@ -1,0 +1,256 @@
+"""The SQLite journal on real files: what a restarted node gets back, and when it is safe."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from gossip.node import Address, Message, Node
+from gossip.protocol import Copy
+from gossip.store import Store, store_path
+
+Loaded = tuple[list[Message], dict[int, Address], int | None]
+
+
+class Clock:
+    """A clock like ``time.time``: large values with fractions, so REAL columns are tested."""
+
+    def __init__(self, start: float = 1_700_000_000.123456) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        self.now += 0.1
+        return self.now
+
+
+def id_maker(prefix: str) -> Callable[[], str]:
+    counter = itertools.count(1)
+    return lambda: f"{prefix}{next(counter)}"
+
+
+def address(number: int) -> Address:
+    return ("127.0.0.1", 7000 + number)
+
+
+def make_node(store: Store, peers: Iterable[int] = (2, 3)) -> Node:
+    return Node(
+        1,
+        3,
+        {p: address(p) for p in peers},
+        journal=store,
+        new_id=id_maker("n1-"),
+        clock=Clock(),
+    )
+
+
+def live_a_little(node: Node) -> None:
+    """Everything the journal records: new messages, more copies, reads, peers coming and going."""
+    node.submit("first", 2)
+    node.relay("x", "from 5", (5, 2), 1, 12.5)
+    node.relay("x", "from 5", (6, 3), 1, 12.5)
+    node.read("all")
+    node.submit("second", 1)
+    node.relay("y", "unread", (3,), 3, 13.25)
+    node.relay("x", "from 5", (3,), 1, 12.5)  # a copy of an older message, after newer ones
+    node.read("unread", mark=False)  # a peek marks nothing
+    node.drop_peer(2)
+    node.accept_link(4, address(4))
+    node.accept_link(5, address(5))
+
+
+def reload(path: Path) -> Loaded:
+    """What a restarted node reads, through a connection of its own."""
+    store = Store(path)
+    try:
+        return store.load()
+    finally:
+        store.close()
+
+
+def held(messages: Iterable[Message]) -> list[tuple[object, ...]]:
+    """What the journal must keep of each message, in order (``relayed`` is not kept)."""
+    return [(m.id, m.text, m.sent, m.relays, m.copies, m.read) for m in messages]
+
+
+def test_reload_gives_back_what_the_node_held(tmp_path: Path) -> None:
+    path = store_path(tmp_path, 1)
+    store = Store(path)
+    node = make_node(store)
+    live_a_little(node)
+    store.commit()
+    store.close()
+
+    messages, peers, wanted = reload(path)
+    assert held(messages) == held(node.messages.values())
+    assert [m.id for m in messages] == ["n1-1", "x", "n1-2", "y"]
+    assert [m.read for m in messages] == [True, True, False, False]
+    assert [c.path for c in messages[1].copies] == [(5, 2, 1), (6, 3, 1), (3, 1)]
+    assert peers == node.peers == {3: address(3), 4: address(4), 5: address(5)}
+    assert wanted == node.wanted == 3
+
+    restarted = Node(1, 3, {}, messages=messages, wanted=wanted)
+    assert restarted.digest.total == node.digest.total
+    assert restarted.wanted == 3
+    assert restarted.read("all", mark=False) == node.read("all", mark=False)
+
+
+def test_restarted_node_keeps_journaling(tmp_path: Path) -> None:
+    path = tmp_path / "node.db"
+    first = Store(path)
+    live_a_little(make_node(first))
+    first.close()
+
+    messages, peers, wanted = reload(path)
+    second = Store(path)
+    node = Node(1, 3, {}, messages=messages, wanted=wanted, journal=second, clock=Clock(2e9))
+    node.relay("x", "from 5", (7,), 1, 12.5)
+    node.relay("z", "after the restart", (4,), 1, 2e9)
+    node.read("unread")
+    second.close()
+
+    again, peers_again, wanted_again = reload(path)
+    assert held(again) == held(node.messages.values())
+    assert [c.path for c in again[1].copies] == [(5, 2, 1), (6, 3, 1), (3, 1), (7, 1)]
+    assert all(m.read for m in again)
+    # No peer changed after the restart: the last ones known stay on record.
+    assert (peers_again, wanted_again) == (peers, wanted)
+
+
+def test_uncommitted_changes_are_invisible_until_commit(tmp_path: Path) -> None:
+    path = tmp_path / "node.db"
+    writer = Store(path)
+    reader = Store(path)
+    node = make_node(writer)
+    live_a_little(node)
+    assert reader.load() == ([], {}, None)
+    writer.commit()
+    messages, peers, wanted = reader.load()
+    assert held(messages) == held(node.messages.values())
+    assert (peers, wanted) == (node.peers, node.wanted)
+    writer.close()
+    reader.close()
+
+
+def test_committed_changes_survive_an_abandoned_connection(tmp_path: Path) -> None:
+    path = tmp_path / "node.db"
+    abandoned = Store(path)
+    node = make_node(abandoned)
+    node.submit("kept", 1)
+    abandoned.commit()
+    node.submit("not committed", 1)
+    node.drop_peer(2)
+
+    def texts_and_peers() -> tuple[list[str], list[int]]:
+        messages, peers, _ = reload(path)
+        return [m.text for m in messages], sorted(peers)
+
+    # Nobody calls close: the process is gone as far as the next one can tell.
+    assert texts_and_peers() == (["kept"], [])
+    # The connection dying drops its uncommitted rest, as a crash would.
+    abandoned.db.close()
+    assert texts_and_peers() == (["kept"], [])
+
+
+CRASHING_NODE = """
+import os, sys
+from pathlib import Path
+from gossip.node import Node
+from gossip.store import Store
+
+store = Store(Path(sys.argv[1]))
+node = Node(1, 2, {}, journal=store)
+node.submit("kept", 1)
+store.commit(durable=True)
+node.submit("lost", 1)
+os._exit(1)
+"""
+
+
+def test_committed_changes_survive_the_process_dying(tmp_path: Path) -> None:
+    path = tmp_path / "node.db"
+    done = subprocess.run(
+        [sys.executable, "-c", CRASHING_NODE, str(path)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 1, done.stderr
+    # Never checkpointed: the message is only in the write-ahead log.
+    assert Path(f"{path}-wal").stat().st_size > 0
+    messages, _, _ = reload(path)
+    assert [m.text for m in messages] == ["kept"]
+
+
+def test_durable_commit_writes_the_log_and_is_visible(tmp_path: Path) -> None:
+    path = tmp_path / "node.db"
+    store = Store(path)
+    node = make_node(store)
+    message_id, _ = node.submit("on disk before the client hears OK", 1)
+    store.commit(durable=True)
+    assert Path(f"{path}-wal").exists()
+    messages, _, _ = reload(path)
+    assert [m.id for m in messages] == [message_id]
+    store.close()
+
+
+def test_commit_with_nothing_pending_is_harmless(tmp_path: Path) -> None:
+    path = tmp_path / "node.db"
+    store = Store(path)
+    store.commit()
+    store.commit(durable=True)
+    make_node(store).submit("once", 1)
+    store.commit(durable=True)
+    store.commit(durable=True)
+    store.commit()
+    assert [m.text for m in store.load()[0]] == ["once"]
+    store.close()
+
+
+def test_store_path_names_one_file_per_node(tmp_path: Path) -> None:
+    assert store_path(tmp_path, 7) == tmp_path / "node-7.db"
+    assert store_path(tmp_path, 12) != store_path(tmp_path, 1)
+
+
+def test_new_database_loads_empty(tmp_path: Path) -> None:
+    path = store_path(tmp_path, 3)
+    assert reload(path) == ([], {}, None)
+    assert path.exists()
+    assert reload(path) == ([], {}, None)
+
+
+def test_messages_without_copies_are_not_returned(tmp_path: Path) -> None:
+    path = tmp_path / "node.db"
+    store = Store(path)
+    store.message_added(Message("bare", "no copy was written", 1.0, 1, []))
+    store.message_added(Message("full", "with a copy", 2.0, 1, []))
+    store.copy_added("full", Copy((2, 1), 3.0))
+    store.close()
+    messages, _, _ = reload(path)
+    assert held(messages) == [("full", "with a copy", 2.0, 1, [Copy((2, 1), 3.0)], False)]
+
+
+TEXTS = [
+    "Grüße, 世界, مرحبا 😀",
+    "line one\nline two\r\nline three\r",
+    "quotes ' \" ` and a \\ backslash",
+    "a NUL \x00 inside",
+    "tab\tform feed\fline separator\u2028end",
+    "\u202eright to left",
+    "'); DROP TABLE messages; --",
+    '{"json": [1, 2]}',
+    "  spaces around  ",
+]
+
+
+def test_text_round_trips_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "node.db"
+    store = Store(path)
+    node = make_node(store)
+    ids = [node.submit(text, 1)[0] for text in TEXTS]
+    store.close()
+    messages, _, _ = reload(path)
+    assert [(m.id, m.text) for m in messages] == list(zip(ids, TEXTS, strict=True))
