@@ -23,7 +23,6 @@ from typing import Any
 import gossip
 from gossip import state
 from gossip.client import GossipClient, NodeUnreachable, Peer, farewell, introduce
-from gossip.node import leave_plan
 from gossip.state import GossipError, NetworkState, NodeEntry
 
 HOST = "127.0.0.1"
@@ -251,6 +250,8 @@ def stand_in_for_dead(network: NetworkState, number: int) -> dict[str, Any]:
     node; those that had it as a peer are its former peers, and get introduced to each
     other just as a leaving node would introduce them.
     """
+    from gossip.node import leave_plan  # the node core is not needed by everyday commands
+
     others = {n: network.nodes[n].address for n in network.live_numbers() if n != number}
     former = farewell(number, others)
     links = introduce(former, leave_plan(former))

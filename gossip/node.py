@@ -333,12 +333,16 @@ class Node:
         """Forget a peer that left or died; True if it was one. The node starts looking."""
         if self.peers.pop(number, None) is None:
             return False
-        for table in (self.heard, self.pinged, self.misses):
-            table.pop(number, None)
+        self._forget(number)
         self.walks = 0
         self.next_walk = self._clock() + WALK_FIRST
         self.journal.peers_changed(self.peers, self.wanted)
         return True
+
+    def _forget(self, number: int) -> None:
+        """Drop what the node tracked of a peer's health."""
+        for table in (self.heard, self.pinged, self.misses):
+            table.pop(number, None)
 
     def heard_from(self, number: int, now: float) -> None:
         if number in self.peers:
@@ -352,8 +356,8 @@ class Node:
         self.misses[number] = self.misses.get(number, 0) + 1
         return self.misses[number] >= MISSES_TO_DROP and self.drop_peer(number)
 
-    def sent(self, send: Send, reply: dict[str, Any], now: float) -> list[Send]:
-        """A send went through and this was the reply; what follows from it."""
+    def sent(self, send: Send, reply: dict[str, Any], now: float) -> None:
+        """A send went through and this was the reply: learn from it."""
         self.heard_from(send.peer, now)
         if send.kind == "CONNECT":
             self.finish_link(send.peer, send.address, reply.get("accepted") is True)
@@ -363,7 +367,6 @@ class Node:
             self.joining = False
             links = reply.get("peers")
             self.joined(links if isinstance(links, list) else [])
-        return []
 
     def failed(self, send: Send, now: float) -> list[Send]:
         """A send did not go through; a peer dropped as dead is told so, in case it lives."""
@@ -470,8 +473,7 @@ class Node:
         if splice.partner is not None and splice.address is not None and swapped:
             linked.append((splice.partner, splice.address))
             if self.peers.pop(splice.partner, None) is not None:
-                self.heard.pop(splice.partner, None)
-                self.misses.pop(splice.partner, None)
+                self._forget(splice.partner)
         if newcomer in self.peers or self.free_slots() > 0:
             if newcomer not in self.peers:
                 self._add_peer(newcomer, address)
@@ -483,8 +485,7 @@ class Node:
         if old not in self.peers or new in self.peers or new == self.number or self.left:
             return False
         del self.peers[old]
-        self.heard.pop(old, None)
-        self.misses.pop(old, None)
+        self._forget(old)
         self._add_peer(new, address)
         return True
 

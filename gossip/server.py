@@ -123,12 +123,12 @@ class GossipServer(socketserver.ThreadingTCPServer):
             log.warning("node %d: node %d refused /%s: %s", self.number, send.peer, send.kind, exc)
         with self.changing() as node:
             if arrived:
-                more = node.sent(send, reply, time.time())
-            else:
-                more = node.failed(send, time.time())
-                self._log_death(send.peer, bool(more))
-        self.deliver(more)
-        return arrived
+                node.sent(send, reply, time.time())
+                return True
+            goodbye = node.failed(send, time.time())
+        self._log_death(send.peer, bool(goodbye))
+        self.deliver(goodbye)
+        return False
 
     def _log_death(self, peer: int, dropped: bool) -> None:
         if dropped:

@@ -164,7 +164,7 @@ def test_sent_refreshes_the_peer_and_clears_its_misses() -> None:
     node = make_node(1, [2], Clock(10.0))
     [ping] = sends_of(node.tick(11.0), "PING")
     node.failed(ping, 11.0)
-    assert node.sent(ping, {"node": 2, "peer": True}, 12.0) == []
+    node.sent(ping, {"node": 2, "peer": True}, 12.0)
     assert node.misses[2] == 0 and node.heard[2] == 12.0
     assert sorted(node.peers) == [2]
 
@@ -403,7 +403,7 @@ def test_walk_answered_by_connect_links_both_ends() -> None:
     walker = make_node(5, [4], clock, max_peers=3, wanted=2)
     [connect] = walker.walk(9, address(9), 10, [8], False)
     accepted = origin.accept_link(5, address(5))
-    assert walker.sent(connect, {"accepted": accepted}, 1.0) == []
+    walker.sent(connect, {"accepted": accepted}, 1.0)
     assert sorted(origin.peers) == [5, 8] and sorted(walker.peers) == [4, 9]
     assert walker.pending == set()
     assert not origin.looking() and not walker.looking()
@@ -414,7 +414,7 @@ def test_walk_refused_by_a_full_origin_frees_the_slot() -> None:
     origin = make_node(9, [6, 7, 8], clock, max_peers=3)
     walker = make_node(5, [4], clock, max_peers=3, wanted=2)
     [connect] = walker.walk(9, address(9), 10, [8], False)
-    assert walker.sent(connect, {"accepted": origin.accept_link(5, address(5))}, 1.0) == []
+    walker.sent(connect, {"accepted": origin.accept_link(5, address(5))}, 1.0)
     assert sorted(walker.peers) == [4] and walker.pending == set() and walker.looking()
     # A walker that cannot reach the origin frees its slot as well.
     [connect] = walker.walk(9, address(9), 10, [8], False)
@@ -460,7 +460,7 @@ def test_join_answer_gives_the_node_its_peers_and_ends_the_joining() -> None:
     [join] = sends_of(node.tick(10.0), "JOIN")
     clock.now = 10.1
     links = [[2, "127.0.0.1", 7002], [5, "127.0.0.1", 7005]]
-    assert node.sent(join, {"peers": links}, 10.1) == []
+    node.sent(join, {"peers": links}, 10.1)
     assert node.peers == {2: address(2), 5: address(5)}
     assert node.contacts == [] and not node.joining
     assert node.wanted == 2 and not node.looking()
@@ -637,7 +637,7 @@ def test_a_join_reply_without_a_list_of_peers_is_a_refusal(peers: object) -> Non
     clock = Clock(10.0)
     node = join_node(clock)
     [join] = sends_of(node.tick(10.0), "JOIN")
-    assert node.sent(join, {"peers": peers}, 10.1) == []
+    node.sent(join, {"peers": peers}, 10.1)
     assert node.peers == {} and not node.joining
 
 
@@ -707,10 +707,9 @@ class Sim:
             reply = self.call(send.peer, send.frame)
             node = self.nodes[sender]
             if reply is None:
-                more = node.failed(send, self.now)
+                self.queue.extend((sender, s) for s in node.failed(send, self.now))
             else:
-                more = node.sent(send, reply, self.now)
-            self.queue.extend((sender, s) for s in more)
+                node.sent(send, reply, self.now)
             self.check(sender)
 
     def call(self, target: int, frame: bytes) -> dict[str, Any] | None:
