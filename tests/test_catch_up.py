@@ -11,7 +11,7 @@ import itertools
 import random
 import string
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,6 @@ from gossip.node import (
     MAX_TRADED,
     SETTLE,
     SYNC_EVERY,
-    Address,
     CatchUp,
     Journal,
     Message,
@@ -42,34 +41,16 @@ from gossip.protocol import (
     message_id_field,
     relay_fields,
 )
+from tests.core import StillClock, address, id_maker
 
 # Ids as a peer may send them: 1 to 64 ASCII letters, digits, - or _.
 ids = st.text(string.ascii_letters + string.digits + "-_", min_size=1, max_size=64)
 
 
-class Clock:
-    """A clock that stands still until the test moves it, so ages against SETTLE are exact."""
-
-    def __init__(self, now: float = 0.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def id_maker(prefix: str) -> Callable[[], str]:
-    counter = itertools.count(1)
-    return lambda: f"{prefix}{next(counter)}"
-
-
-def address(number: int) -> Address:
-    return ("127.0.0.1", 7000 + number)
-
-
 def make_node(
     number: int,
     peers: Iterable[int],
-    clock: Clock,
+    clock: StillClock,
     messages: Iterable[Message] = (),
     journal: Journal | None = None,
 ) -> Node:
@@ -259,7 +240,7 @@ def test_settled_ids_only_held_long_enough_and_in_the_buckets() -> None:
     node = make_node(
         1,
         [],
-        Clock(),
+        StillClock(),
         [held(i, ((2, 1), now - SETTLE)) for i in old]
         + [held("young", ((2, 1), now - SETTLE / 2))]
         # Age counts from the first copy: a later one does not make the message young.
@@ -280,7 +261,7 @@ def test_settled_ids_only_held_long_enough_and_in_the_buckets() -> None:
 )
 def test_settled_ids_caps_the_list_and_says_so(count: int, complete: bool) -> None:
     messages = [held(f"m{i}", ((2, 1), 0.0)) for i in range(count)]
-    node = make_node(1, [], Clock(), messages)
+    node = make_node(1, [], StillClock(), messages)
     listed, done = node.settled_ids(range(BUCKETS), 100.0)
     assert done is complete
     # In id order, not the order held: "m10" comes before "m2".
@@ -288,7 +269,7 @@ def test_settled_ids_caps_the_list_and_says_so(count: int, complete: bool) -> No
 
 
 def test_settled_ids_lists_only_ids_after_the_given_one() -> None:
-    node = make_node(1, [], Clock(), [held(i, ((2, 1), 0.0)) for i in ["b", "d", "a", "c"]])
+    node = make_node(1, [], StillClock(), [held(i, ((2, 1), 0.0)) for i in ["b", "d", "a", "c"]])
     every = range(BUCKETS)
     assert node.settled_ids(every, 10.0, "") == node.settled_ids(every, 10.0)
     assert node.settled_ids(every, 10.0, "b") == (["c", "d"], True)
@@ -313,7 +294,7 @@ def test_paging_through_settled_ids_sees_every_id_exactly_once(
     node = make_node(
         1,
         [],
-        Clock(),
+        StillClock(),
         [held(i, ((2, 1), 0.0)) for i in settled] + [held(i, ((2, 1), 9.5)) for i in young],
     )
     found = pages(node, range(BUCKETS), 10.0)
@@ -331,7 +312,7 @@ def test_compare_pulls_what_it_lacks_and_pushes_what_they_lack() -> None:
     node = make_node(
         1,
         [],
-        Clock(),
+        StillClock(),
         [
             held("both", ((1,), 0.0)),
             held("mine", ((1,), 0.0)),
@@ -348,7 +329,7 @@ def test_compare_pulls_what_it_lacks_and_pushes_what_they_lack() -> None:
 def test_compare_pushes_only_within_the_span_of_the_page() -> None:
     now = 10.0
     held_ids = ["a", "c", "e", "g", "i"]
-    node = make_node(1, [], Clock(), [held(i, ((1,), 0.0)) for i in held_ids])
+    node = make_node(1, [], StillClock(), [held(i, ((1,), 0.0)) for i in held_ids])
     every = list(range(BUCKETS))
     # A page that is not the last covers ids up to its last one only: past "e" the peer
     # may well hold "g" and "i", on a page still to come.
@@ -363,7 +344,7 @@ def test_compare_pushes_only_within_the_span_of_the_page() -> None:
 def test_compare_caps_both_lists_at_max_traded() -> None:
     mine = [held(f"mine{i}", ((1,), 0.0)) for i in range(MAX_TRADED + 5)]
     theirs = sorted(f"theirs{i}" for i in range(MAX_TRADED + 5))
-    node = make_node(1, [], Clock(), mine)
+    node = make_node(1, [], StillClock(), mine)
     lack, extra = node.compare(theirs, True, range(BUCKETS), 10.0)
     assert lack == theirs[:MAX_TRADED]
     assert extra == sorted(m.id for m in mine)[:MAX_TRADED]
@@ -378,10 +359,10 @@ def test_comparing_page_by_page_finds_every_difference_exactly_once() -> None:
     mine_only = set(every_id[::30])
     now = 10.0
     asker = make_node(
-        1, [], Clock(), [held(i, ((1,), 0.0)) for i in every_id if i not in theirs_only]
+        1, [], StillClock(), [held(i, ((1,), 0.0)) for i in every_id if i not in theirs_only]
     )
     giver = make_node(
-        2, [], Clock(), [held(i, ((2,), 0.0)) for i in every_id if i not in mine_only]
+        2, [], StillClock(), [held(i, ((2,), 0.0)) for i in every_id if i not in mine_only]
     )
     every = range(BUCKETS)
     pulled: list[str] = []
@@ -405,8 +386,8 @@ def test_compare_pushes_from_past_its_own_first_max_listed_ids() -> None:
     """
     common = [f"c{i:04d}" for i in range(MAX_LISTED_IDS)]
     now = 10.0
-    node = make_node(1, [], Clock(), [held(i, ((1,), 0.0)) for i in [*common, "zz"]])
-    peer = make_node(2, [], Clock(), [held(i, ((2,), 0.0)) for i in common])
+    node = make_node(1, [], StillClock(), [held(i, ((1,), 0.0)) for i in [*common, "zz"]])
+    peer = make_node(2, [], StillClock(), [held(i, ((2,), 0.0)) for i in common])
     listed, complete = peer.settled_ids(range(BUCKETS), now)
     assert complete
     assert node.compare(listed, complete, range(BUCKETS), now) == ([], ["zz"])
@@ -416,7 +397,7 @@ def test_offer_gives_the_first_path_avoiding_the_receiver() -> None:
     node = make_node(
         1,
         [],
-        Clock(),
+        StillClock(),
         [
             Message("x", "Apple", 3.5, 2, [Copy((9, 1), 4.0), Copy((7, 1), 5.0)]),
             held("via7", ((7, 1), 4.0), ((2, 7, 1), 5.0)),
@@ -434,7 +415,7 @@ def test_offer_gives_the_first_path_avoiding_the_receiver() -> None:
 
 
 def test_node_digest_follows_its_messages() -> None:
-    clock = Clock()
+    clock = StillClock()
     node = make_node(1, [2], clock, [held("a", ((2, 1), 0.0)), held("b", ((3, 1), 0.0))])
     assert node.digest.total == Digest(["a", "b"]).total
     submitted, _ = node.submit("hello", 1)
@@ -459,7 +440,7 @@ class Notes(Journal):
 
 
 def test_relay_frame_with_unencodable_id_is_refused_and_leaves_the_node_as_it_was() -> None:
-    node = make_node(5, [1], Clock(10.0))
+    node = make_node(5, [1], StillClock(10.0))
     frame = decode_frame(b'/RELAY {"id":"\\ud800","text":"hi","path":[1],"relays":1,"sent":1}')
     assert frame.payload["id"] == "\ud800"  # valid JSON, but no UTF-8 text
     with pytest.raises(FrameError, match="message id"):
@@ -472,7 +453,7 @@ def test_relay_frame_with_unencodable_id_is_refused_and_leaves_the_node_as_it_wa
 def test_node_relay_given_an_unencodable_id_leaves_no_trace() -> None:
     """Node.relay trusts its caller; still, a refused id must not leave a copy-less message."""
     notes = Notes()
-    node = make_node(5, [1, 2], Clock(10.0), journal=notes)
+    node = make_node(5, [1, 2], StillClock(10.0), journal=notes)
     with pytest.raises(ValueError):
         node.relay("\ud800", "hi", (1,), 1, 1.0)
     assert node.messages == {}
@@ -489,7 +470,7 @@ def test_node_relay_given_an_unencodable_id_leaves_no_trace() -> None:
 
 
 def test_round_trades_both_ways_along_real_paths() -> None:
-    clock = Clock()
+    clock = StillClock()
     a = make_node(1, [2, 9], clock)
     b = make_node(2, [1, 8], clock)
     # The copies they sent each other were lost.
@@ -511,7 +492,7 @@ def test_round_trades_both_ways_along_real_paths() -> None:
 
 
 def test_pulled_copy_extends_a_path_that_avoids_the_puller() -> None:
-    clock = Clock(10.0)
+    clock = StillClock(10.0)
     a = make_node(1, [2], clock)
     b = make_node(
         2,
@@ -532,7 +513,7 @@ def test_pulled_copy_extends_a_path_that_avoids_the_puller() -> None:
 
 
 def test_messages_younger_than_settle_wait_for_a_later_round() -> None:
-    clock = Clock()
+    clock = StillClock()
     a = make_node(1, [2], clock)
     b = make_node(2, [1], clock)
     a.relay("x", "t", (9,), 1, 0.0)
@@ -551,7 +532,7 @@ def test_messages_younger_than_settle_wait_for_a_later_round() -> None:
 
 
 def test_round_between_identical_nodes_changes_nothing() -> None:
-    clock = Clock(10.0)
+    clock = StillClock(10.0)
     a = make_node(1, [2], clock, [held(f"m{i}", ((3, 1), 0.0)) for i in range(30)])
     b = make_node(2, [1], clock, [held(f"m{i}", ((4, 2), 0.0)) for i in reversed(range(30))])
     before = (
@@ -567,7 +548,7 @@ def test_round_between_identical_nodes_changes_nothing() -> None:
 
 
 def test_more_than_max_traded_takes_several_rounds() -> None:
-    clock = Clock(10.0)
+    clock = StillClock(10.0)
     missing = 2 * MAX_TRADED + MAX_TRADED // 2
     a = make_node(1, [2], clock)
     b = make_node(2, [1], clock, [held(f"m{i}", ((2,), 0.0)) for i in range(missing)])
@@ -579,7 +560,7 @@ def test_more_than_max_traded_takes_several_rounds() -> None:
 def test_round_pages_on_until_max_traded_were_traded() -> None:
     # a lacks a run of 60 of b's ids on each of b's three pages. The cap is looked at
     # between pages, as the server does, so the round that reaches it may pass it.
-    clock = Clock(10.0)
+    clock = StillClock(10.0)
     b_ids = [f"m{i:04d}" for i in range(2500)]
     gaps = [b_ids[start : start + 60] for start in (0, 1200, 2400)]
     lacking = {i for gap in gaps for i in gap}
@@ -605,7 +586,7 @@ def test_catch_up_converges_when_the_differing_buckets_hold_many_ids(
     # After a partition: many messages in common, a few new on each side. The new ones
     # fall in most buckets, so the ids listed there fill more than one page: a round
     # that trades little reads on, and with 30 new on each side one round is enough.
-    clock = Clock(10.0)
+    clock = StillClock(10.0)
     shared = hex_ids(common, seed=1)
 
     def holding(number: int, own: list[str]) -> Node:
@@ -650,7 +631,7 @@ def deliver(nodes: dict[int, Node], queue: deque[tuple[int, Send]], lost: set[in
 
 @pytest.mark.parametrize("forward", [False, True], ids=["catch-up-alone", "with-gossip"])
 def test_ring_catches_up_nodes_that_were_cut_off(forward: bool) -> None:
-    clock = Clock()
+    clock = StillClock()
     nodes = {n: make_node(n, ring_peers(n), clock) for n in range(1, RING + 1)}
     origins: dict[str, int] = {}
     for origin in itertools.islice(itertools.cycle(sorted(set(nodes) - CUT_OFF)), 20):

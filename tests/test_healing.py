@@ -31,29 +31,16 @@ from gossip.node import (
     Splice,
 )
 from gossip.protocol import decode_frame, encode_frame
+from tests.core import StillClock, address
 
 STEP = 0.05
 """Simulated seconds between two looks at the clock, as the server's housekeeping thread."""
 
 
-class Clock:
-    """Simulated time: it moves only when the test moves it, and every node reads it."""
-
-    def __init__(self, now: float = 0.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def address(number: int) -> Address:
-    return ("127.0.0.1", 7000 + number)
-
-
 def make_node(
     number: int,
     peers: Iterable[int],
-    clock: Clock,
+    clock: StillClock,
     max_peers: int = 3,
     seed: int = 0,
     **options: Any,
@@ -89,7 +76,7 @@ def drain(node: Node) -> None:
 
 
 def test_tick_pings_each_peer_after_ping_every_of_silence() -> None:
-    clock = Clock(10.0)
+    clock = StillClock(10.0)
     node = make_node(1, [2, 3], clock)
     assert sends_of(node.tick(10.0 + PING_EVERY - 0.01), "PING") == []
     pings = sends_of(node.tick(10.0 + PING_EVERY + 1e-6), "PING")
@@ -106,7 +93,7 @@ def test_tick_pings_each_peer_after_ping_every_of_silence() -> None:
 
 
 def test_tick_does_not_ping_a_peer_just_linked() -> None:
-    clock = Clock(10.0)
+    clock = StillClock(10.0)
     node = make_node(1, [], clock, wanted=1)
     clock.now = 50.0
     assert node.accept_link(2, address(2))
@@ -115,7 +102,7 @@ def test_tick_does_not_ping_a_peer_just_linked() -> None:
 
 
 def test_missed_drops_a_peer_after_misses_in_a_row() -> None:
-    clock = Clock(10.0)
+    clock = StillClock(10.0)
     node = make_node(1, [2, 3], clock)
     outcomes = [node.missed(2, 20.0 + i) for i in range(MISSES_TO_DROP)]
     assert outcomes == [False] * (MISSES_TO_DROP - 1) + [True]
@@ -125,7 +112,7 @@ def test_missed_drops_a_peer_after_misses_in_a_row() -> None:
 
 
 def test_heard_from_between_misses_starts_the_count_again() -> None:
-    node = make_node(1, [2], Clock(10.0))
+    node = make_node(1, [2], StillClock(10.0))
     for _ in range(MISSES_TO_DROP - 1):
         assert not node.missed(2, 20.0)
     node.heard_from(2, 21.0)
@@ -138,7 +125,7 @@ def test_heard_from_between_misses_starts_the_count_again() -> None:
 
 
 def test_missed_and_heard_from_ignore_strangers() -> None:
-    node = make_node(1, [2], Clock(10.0))
+    node = make_node(1, [2], StillClock(10.0))
     for _ in range(MISSES_TO_DROP + 1):
         assert not node.missed(9, 20.0)
     node.heard_from(9, 20.0)
@@ -147,7 +134,7 @@ def test_missed_and_heard_from_ignore_strangers() -> None:
 
 
 def test_failed_sends_drop_a_dead_peer_and_say_leave_to_it() -> None:
-    clock = Clock(10.0)
+    clock = StillClock(10.0)
     node = make_node(1, [2, 3], clock)
     [ping] = [s for s in sends_of(node.tick(11.0), "PING") if s.peer == 2]
     answers = [node.failed(ping, 11.0 + i) for i in range(MISSES_TO_DROP)]
@@ -161,7 +148,7 @@ def test_failed_sends_drop_a_dead_peer_and_say_leave_to_it() -> None:
 
 
 def test_sent_refreshes_the_peer_and_clears_its_misses() -> None:
-    node = make_node(1, [2], Clock(10.0))
+    node = make_node(1, [2], StillClock(10.0))
     [ping] = sends_of(node.tick(11.0), "PING")
     node.failed(ping, 11.0)
     node.sent(ping, {"node": 2, "peer": True}, 12.0)
@@ -170,7 +157,7 @@ def test_sent_refreshes_the_peer_and_clears_its_misses() -> None:
 
 
 def test_ping_reply_not_a_peer_drops_it_to_keep_links_two_way() -> None:
-    node = make_node(1, [2, 3], Clock(10.0))
+    node = make_node(1, [2, 3], StillClock(10.0))
     pings = {s.peer: s for s in sends_of(node.tick(11.0), "PING")}
     node.sent(pings[3], {"node": 3}, 11.0)  # a reply that says nothing keeps the link
     node.sent(pings[2], {"node": 2, "peer": False}, 11.0)
@@ -182,7 +169,7 @@ def test_ping_reply_not_a_peer_drops_it_to_keep_links_two_way() -> None:
 
 
 def test_plan_link_reserves_a_slot_or_says_why_not() -> None:
-    node = make_node(1, [2], Clock(), max_peers=3)
+    node = make_node(1, [2], StillClock(), max_peers=3)
     assert node.plan_link(2) is Link.ALREADY
     assert node.plan_link(1) is Link.ALREADY
     assert node.plan_link(5) is Link.TRY
@@ -193,7 +180,7 @@ def test_plan_link_reserves_a_slot_or_says_why_not() -> None:
 
 
 def test_finish_link_keeps_an_accepted_peer_only_if_it_asked() -> None:
-    node = make_node(1, [2], Clock(), wanted=3)
+    node = make_node(1, [2], StillClock(), wanted=3)
     node.plan_link(5)
     node.plan_link(6)
     node.finish_link(5, address(5), True)
@@ -205,7 +192,7 @@ def test_finish_link_keeps_an_accepted_peer_only_if_it_asked() -> None:
 
 
 def test_accept_link_only_with_a_free_slot_counting_pending() -> None:
-    node = make_node(1, [2, 3], Clock(), max_peers=3)
+    node = make_node(1, [2, 3], StillClock(), max_peers=3)
     assert not node.accept_link(1, address(1))
     assert node.accept_link(2, address(2))  # already a peer: yes, and still one link
     assert node.plan_link(7) is Link.TRY
@@ -218,7 +205,7 @@ def test_accept_link_only_with_a_free_slot_counting_pending() -> None:
 
 
 def test_simultaneous_mutual_connect_makes_one_link_within_max_peers() -> None:
-    clock = Clock()
+    clock = StillClock()
     a = make_node(1, [10, 11], clock, max_peers=3)
     b = make_node(2, [20, 21], clock, max_peers=3)
     assert a.plan_link(2) is Link.TRY and b.plan_link(1) is Link.TRY
@@ -233,7 +220,7 @@ def test_simultaneous_mutual_connect_makes_one_link_within_max_peers() -> None:
 
 
 def test_drop_peer_makes_the_node_look_for_another() -> None:
-    node = make_node(1, [2, 3, 4], Clock(), max_peers=3)
+    node = make_node(1, [2, 3, 4], StillClock(), max_peers=3)
     assert not node.looking()
     assert not node.drop_peer(9)
     assert node.drop_peer(4)
@@ -245,7 +232,7 @@ def test_drop_peer_makes_the_node_look_for_another() -> None:
 
 
 def test_walks_back_off_and_then_accept_any_slot() -> None:
-    clock = Clock(100.0)
+    clock = StillClock(100.0)
     node = make_node(1, [2, 3, 4], clock, max_peers=3)
     clock.now = 200.0
     node.drop_peer(4)
@@ -276,7 +263,7 @@ def test_walks_back_off_and_then_accept_any_slot() -> None:
 
 
 def test_losing_another_peer_starts_the_walks_afresh() -> None:
-    clock = Clock(100.0)
+    clock = StillClock(100.0)
     node = make_node(1, [2, 3, 4], clock, max_peers=3)
     node.drop_peer(4)
     for t in range(101, 120):
@@ -290,7 +277,7 @@ def test_losing_another_peer_starts_the_walks_afresh() -> None:
 
 
 def test_no_walk_once_the_gap_is_filled_or_without_peers() -> None:
-    clock = Clock(100.0)
+    clock = StillClock(100.0)
     node = make_node(1, [2, 3], clock, max_peers=3)
     assert all(sends_of(node.tick(100.0 + t), "WALK") == [] for t in range(10))
     node.drop_peer(3)
@@ -303,7 +290,7 @@ def test_no_walk_once_the_gap_is_filled_or_without_peers() -> None:
 
 
 def test_walk_taken_by_a_looking_node_with_a_free_slot() -> None:
-    node = make_node(5, [4, 6], Clock(), max_peers=3, wanted=3)
+    node = make_node(5, [4, 6], StillClock(), max_peers=3, wanted=3)
     origin_address = ("10.0.0.9", 9009)
     [connect] = node.walk(9, origin_address, 10, [4], False)
     assert (connect.peer, connect.address) == (9, origin_address)
@@ -312,7 +299,7 @@ def test_walk_taken_by_a_looking_node_with_a_free_slot() -> None:
 
 
 def test_walk_at_a_node_not_looking_needs_any_slot() -> None:
-    node = make_node(5, [4, 6], Clock(), max_peers=3)
+    node = make_node(5, [4, 6], StillClock(), max_peers=3)
     [forward] = node.walk(9, address(9), 10, [4], False)
     assert forward.kind == "WALK" and node.pending == set()
     [connect] = node.walk(9, address(9), 10, [4], True)
@@ -322,7 +309,7 @@ def test_walk_at_a_node_not_looking_needs_any_slot() -> None:
 def test_walk_forwarded_to_an_unvisited_peer_with_one_hop_less() -> None:
     targets = set()
     for seed in range(20):
-        node = make_node(5, [1, 2, 3], Clock(), max_peers=3, seed=seed)
+        node = make_node(5, [1, 2, 3], StillClock(), max_peers=3, seed=seed)
         [forward] = node.walk(9, ("10.0.0.9", 9009), 10, [1], True)
         targets.add(forward.peer)
         assert forward.address == address(forward.peer)
@@ -340,20 +327,20 @@ def test_walk_forwarded_to_an_unvisited_peer_with_one_hop_less() -> None:
 def test_walk_falls_back_to_a_visited_peer_but_not_back() -> None:
     targets = set()
     for seed in range(20):
-        node = make_node(5, [1, 2, 3], Clock(), max_peers=3, seed=seed)
+        node = make_node(5, [1, 2, 3], StillClock(), max_peers=3, seed=seed)
         [forward] = node.walk(9, address(9), 10, [1, 2, 3], False)
         targets.add(forward.peer)
     assert targets == {1, 2}  # never 3, which it came from
 
 
 def test_walk_dropped_where_it_can_only_go_back() -> None:
-    node = make_node(5, [3], Clock(), max_peers=1)
+    node = make_node(5, [3], StillClock(), max_peers=1)
     assert node.walk(9, address(9), 10, [3], True) == []
     assert node.pending == set()
 
 
 def test_walk_at_a_node_linked_to_the_origin_passes_it_on() -> None:
-    node = make_node(5, [9, 3], Clock(), max_peers=3, wanted=3)
+    node = make_node(5, [9, 3], StillClock(), max_peers=3, wanted=3)
     [forward] = node.walk(9, address(9), 10, [], True)
     assert forward.kind == "WALK" and forward.peer == 3
     assert node.pending == set()
@@ -362,34 +349,34 @@ def test_walk_at_a_node_linked_to_the_origin_passes_it_on() -> None:
 
 
 def test_walk_at_a_node_with_a_pending_link_to_the_origin_passes_it_on() -> None:
-    node = make_node(5, [3], Clock(), max_peers=3, wanted=3)
+    node = make_node(5, [3], StillClock(), max_peers=3, wanted=3)
     assert node.plan_link(9) is Link.TRY
     [forward] = node.walk(9, address(9), 10, [], True)
     assert forward.kind == "WALK" and node.pending == {9}
 
 
 def test_walk_back_at_its_origin_is_dropped() -> None:
-    node = make_node(9, [3], Clock(), max_peers=3, wanted=3)
+    node = make_node(9, [3], StillClock(), max_peers=3, wanted=3)
     assert node.walk(9, address(9), 10, [3], True) == []
     assert node.pending == set() and sorted(node.peers) == [3]
 
 
 def test_walk_with_one_hop_left_is_taken_or_dropped() -> None:
-    looking = make_node(5, [4], Clock(), max_peers=3, wanted=2)
+    looking = make_node(5, [4], StillClock(), max_peers=3, wanted=2)
     assert [s.kind for s in looking.walk(9, address(9), 1, [], False)] == ["CONNECT"]
-    full = make_node(6, [1, 2, 3], Clock(), max_peers=3)
+    full = make_node(6, [1, 2, 3], StillClock(), max_peers=3)
     assert full.walk(9, address(9), 1, [], True) == []
     assert [s.kind for s in full.walk(9, address(9), 2, [], True)] == ["WALK"]
 
 
 def test_walk_at_a_full_node_is_passed_on() -> None:
-    node = make_node(5, [1, 2, 3], Clock(), max_peers=3, wanted=3)
+    node = make_node(5, [1, 2, 3], StillClock(), max_peers=3, wanted=3)
     [forward] = node.walk(9, address(9), 10, [1], True)
     assert forward.kind == "WALK" and node.pending == set()
 
 
 def test_walk_counts_pending_links_as_taken_slots() -> None:
-    node = make_node(5, [1, 2], Clock(), max_peers=3, wanted=3)
+    node = make_node(5, [1, 2], StillClock(), max_peers=3, wanted=3)
     [connect] = node.walk(8, address(8), 10, [1], False)
     assert connect.kind == "CONNECT" and node.pending == {8}
     [forward] = node.walk(9, address(9), 10, [1], True)
@@ -398,7 +385,7 @@ def test_walk_counts_pending_links_as_taken_slots() -> None:
 
 
 def test_walk_answered_by_connect_links_both_ends() -> None:
-    clock = Clock()
+    clock = StillClock()
     origin = make_node(9, [8], clock, max_peers=3, wanted=2)
     walker = make_node(5, [4], clock, max_peers=3, wanted=2)
     [connect] = walker.walk(9, address(9), 10, [8], False)
@@ -410,7 +397,7 @@ def test_walk_answered_by_connect_links_both_ends() -> None:
 
 
 def test_walk_refused_by_a_full_origin_frees_the_slot() -> None:
-    clock = Clock()
+    clock = StillClock()
     origin = make_node(9, [6, 7, 8], clock, max_peers=3)
     walker = make_node(5, [4], clock, max_peers=3, wanted=2)
     [connect] = walker.walk(9, address(9), 10, [8], False)
@@ -425,12 +412,12 @@ def test_walk_refused_by_a_full_origin_frees_the_slot() -> None:
 # Joining: a node with no peers asks a contact to take it in
 
 
-def join_node(clock: Clock, contacts: Iterable[int] = (2, 3), **options: Any) -> Node:
+def join_node(clock: StillClock, contacts: Iterable[int] = (2, 3), **options: Any) -> Node:
     return make_node(9, [], clock, contacts=[(c, address(c)) for c in contacts], **options)
 
 
 def test_tick_asks_one_contact_at_a_time() -> None:
-    clock = Clock(10.0)
+    clock = StillClock(10.0)
     node = join_node(clock, contacts=(2, 9, 3), wanted=2)
     assert [c for c, _ in node.contacts] == [2, 3]  # never itself
     [join] = sends_of(node.tick(10.0), "JOIN")
@@ -455,7 +442,7 @@ def test_tick_asks_one_contact_at_a_time() -> None:
 
 
 def test_join_answer_gives_the_node_its_peers_and_ends_the_joining() -> None:
-    clock = Clock(10.0)
+    clock = StillClock(10.0)
     node = join_node(clock, wanted=2)
     [join] = sends_of(node.tick(10.0), "JOIN")
     clock.now = 10.1
@@ -468,7 +455,7 @@ def test_join_answer_gives_the_node_its_peers_and_ends_the_joining() -> None:
 
 
 def test_no_join_with_peers_or_without_contacts() -> None:
-    clock = Clock(10.0)
+    clock = StillClock(10.0)
     alone = make_node(9, [], clock)
     linked = make_node(8, [1], clock, contacts=[(2, address(2))])
     assert all(alone.tick(10.0 + t) == [] for t in range(10))
@@ -476,7 +463,7 @@ def test_no_join_with_peers_or_without_contacts() -> None:
 
 
 def test_joined_ignores_malformed_entries_itself_and_known_peers() -> None:
-    node = join_node(Clock(), max_peers=3)
+    node = join_node(StillClock(), max_peers=3)
     node.joined(
         [
             "2 127.0.0.1 7002",
@@ -497,13 +484,13 @@ def test_joined_ignores_malformed_entries_itself_and_known_peers() -> None:
 
 
 def test_joined_stops_at_max_peers() -> None:
-    node = join_node(Clock(), max_peers=2)
+    node = join_node(StillClock(), max_peers=2)
     node.joined([[n, "127.0.0.1", 7000 + n] for n in (4, 5, 6)])
     assert sorted(node.peers) == [4, 5]
 
 
 def test_plan_join_hands_over_a_link_with_a_preferred_peer() -> None:
-    contact = make_node(2, [1, 3, 4], Clock(), max_peers=3)
+    contact = make_node(2, [1, 3, 4], StillClock(), max_peers=3)
     assert contact.plan_join(9, address(9), [7, 4, 3], slots=3) == Splice(4, address(4))
     assert contact.peers.keys() == {1, 3, 4} and contact.pending == set()
 
@@ -511,7 +498,7 @@ def test_plan_join_hands_over_a_link_with_a_preferred_peer() -> None:
 def test_plan_join_picks_any_partner_when_none_is_preferred() -> None:
     partners = set()
     for seed in range(20):
-        contact = make_node(2, [1, 3, 4], Clock(), max_peers=3, seed=seed)
+        contact = make_node(2, [1, 3, 4], StillClock(), max_peers=3, seed=seed)
         splice = contact.plan_join(9, address(9), [7], slots=2)
         assert splice is not None and splice.address == address(splice.partner)
         partners.add(splice.partner)
@@ -519,7 +506,7 @@ def test_plan_join_picks_any_partner_when_none_is_preferred() -> None:
 
 
 def test_plan_join_links_directly_or_refuses() -> None:
-    clock = Clock()
+    clock = StillClock()
     loner = make_node(2, [], clock, max_peers=3)
     assert loner.plan_join(9, address(9), [], slots=3) == Splice()
     assert sorted(loner.peers) == [9]
@@ -537,7 +524,7 @@ def test_plan_join_links_directly_or_refuses() -> None:
 
 
 def test_swap_replaces_the_old_peer_by_the_newcomer() -> None:
-    partner = make_node(4, [2, 5, 6], Clock(), max_peers=3)
+    partner = make_node(4, [2, 5, 6], StillClock(), max_peers=3)
     assert not partner.swap(7, 9, address(9))  # 7 is not its peer
     assert not partner.swap(2, 5, address(5))  # 5 already is
     assert not partner.swap(2, 4, address(4))  # itself
@@ -547,7 +534,7 @@ def test_swap_replaces_the_old_peer_by_the_newcomer() -> None:
 
 
 def test_finish_join_names_the_newcomers_peers() -> None:
-    clock = Clock()
+    clock = StillClock()
     contact = make_node(2, [1, 3, 4], clock, max_peers=3)
     splice = Splice(4, address(4))
     assert contact.finish_join(9, address(9), splice, swapped=True) == [
@@ -565,7 +552,7 @@ def test_finish_join_names_the_newcomers_peers() -> None:
 
 
 def test_join_through_a_full_contact_changes_nobody_elses_peer_count() -> None:
-    clock = Clock()
+    clock = StillClock()
     contact = make_node(2, [1, 3, 4], clock, max_peers=3)
     partner = make_node(4, [2, 5, 6], clock, max_peers=3)
     newcomer = join_node(clock, contacts=(2, 4))
@@ -584,7 +571,7 @@ def test_join_through_a_full_contact_changes_nobody_elses_peer_count() -> None:
 
 
 def test_a_left_node_does_nothing_and_takes_nothing() -> None:
-    clock = Clock(10.0)
+    clock = StillClock(10.0)
     stayer, leaver = (make_node(1, [2], clock, contacts=[(5, address(5))]) for _ in "ab")
     for node in (stayer, leaver):
         node.drop_peer(2)  # with no peer left, it asks node 5 to take it in
@@ -604,7 +591,7 @@ LATE_ANSWERS = ["connect answer", "join answer", "introduction"]
 
 @pytest.mark.parametrize("route", LATE_ANSWERS)
 def test_a_left_node_takes_no_peer_from_a_late_answer(route: str) -> None:
-    clock = Clock(10.0)
+    clock = StillClock(10.0)
     node = make_node(1, [], clock, max_peers=3, wanted=2, contacts=[(5, address(5))])
     if route == "connect answer":
         [connect] = node.walk(7, address(7), 10, [], True)
@@ -627,14 +614,14 @@ def test_a_left_node_takes_no_peer_from_a_late_answer(route: str) -> None:
     ids=["bool", "zero", "negative", "port0"],
 )
 def test_joined_ignores_numbers_the_protocol_refuses(entry: list[Any]) -> None:
-    node = join_node(Clock())
+    node = join_node(StillClock())
     node.joined([entry])
     assert node.peers == {}
 
 
 @pytest.mark.parametrize("peers", [None, 5])
 def test_a_join_reply_without_a_list_of_peers_is_a_refusal(peers: object) -> None:
-    clock = Clock(10.0)
+    clock = StillClock(10.0)
     node = join_node(clock)
     [join] = sends_of(node.tick(10.0), "JOIN")
     node.sent(join, {"peers": peers}, 10.1)
@@ -666,7 +653,7 @@ class Sim:
     """
 
     def __init__(self, graph: nx.Graph, max_peers: int = 3, seed: int = 0) -> None:
-        self.clock = Clock()
+        self.clock = StillClock()
         self.max_peers = max_peers
         self.seed = seed
         self.nodes = {

@@ -5,13 +5,13 @@ from __future__ import annotations
 import itertools
 import random
 from collections import Counter, deque
-from collections.abc import Callable
 
 import networkx as nx
 import pytest
 
-from gossip.node import Address, Link, Node, Send, leave_plan
+from gossip.node import Link, Node, Send, leave_plan
 from gossip.protocol import MAX_RELAYS, Copy, FrameError, decode_frame
+from tests.core import address, id_maker
 
 
 class FakeClock:
@@ -23,15 +23,6 @@ class FakeClock:
     def __call__(self) -> float:
         self.now += 1.0
         return self.now
-
-
-def id_maker(prefix: str = "m") -> Callable[[], str]:
-    counter = itertools.count(1)
-    return lambda: f"{prefix}{next(counter)}"
-
-
-def address(number: int) -> Address:
-    return ("127.0.0.1", 7000 + number)
 
 
 def make_node(

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from gossip.node import Address, Message, Node
 from gossip.protocol import Copy
 from gossip.store import Store, store_path
+from tests.core import address, id_maker
 
 Loaded = tuple[list[Message], dict[int, Address], int | None]
 
@@ -24,15 +24,6 @@ class Clock:
     def __call__(self) -> float:
         self.now += 0.1
         return self.now
-
-
-def id_maker(prefix: str) -> Callable[[], str]:
-    counter = itertools.count(1)
-    return lambda: f"{prefix}{next(counter)}"
-
-
-def address(number: int) -> Address:
-    return ("127.0.0.1", 7000 + number)
 
 
 def make_node(store: Store, peers: Iterable[int] = (2, 3)) -> Node:
