@@ -428,7 +428,7 @@ class Node:
         taken = origin in self.peers or origin in self.pending
         if not taken and self.free_slots() > 0 and (any_slot or self.looking()):
             self.pending.add(origin)
-            return [Send(origin, address, self._connect_frame(), "CONNECT")]
+            return [Send(origin, address, self.connect_frame(), "CONNECT")]
         if hops <= 1:
             return []
         came_from = visited[-1] if visited else origin
@@ -558,7 +558,8 @@ class Node:
             "started": self.started,
         }
 
-    def _connect_frame(self) -> bytes:
+    def connect_frame(self) -> bytes:
+        """The request to link with this node, as a walk's end or an introduction sends it."""
         host, port = self.address
         return encode_frame("CONNECT", {"node": self.number, "host": host, "port": port})
 

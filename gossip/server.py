@@ -337,10 +337,9 @@ class Handler(socketserver.StreamRequestHandler):
             plan = self.server.node.plan_link(number)
         if plan is not Link.TRY:
             return [encode_frame("OK", {"result": plan.value})]
-        host, port = self.server.node.address
-        request = encode_frame("CONNECT", {"node": self.server.number, "host": host, "port": port})
         try:
-            accepted = call_peer(address, request)[-1].payload.get("accepted") is True
+            reply = call_peer(address, self.server.node.connect_frame())[-1].payload
+            accepted = reply.get("accepted") is True
         except GossipError as exc:
             log.warning("node %d: could not reach %d to link: %s", self.server.number, number, exc)
             accepted = False
