@@ -6,13 +6,13 @@ Usage:
   gossip stop-network [--port-origin P]
   gossip send-message <node> <message> [-r K] [--port-origin P]
   gossip get-messages <node> [unread | read | all] [-p | -pp | -ppp] [-t | -tt | -ttt]
-                      [--port-origin P]
-  gossip list-peers <node> [--port-origin P]
+                      [--json] [--port-origin P]
+  gossip list-peers <node> [--json] [--port-origin P]
   gossip remove-node <node> [--port-origin P]
   gossip restart-node <node> [--port-origin P]
   gossip add-node [--port-origin P]
-  gossip status [--port-origin P]
-  gossip draw [-o FILE] [--port-origin P]
+  gossip status [--json] [--port-origin P]
+  gossip draw [--message TEXT] [-o FILE] [--port-origin P]
   gossip demo [-n N] [--port-origin P]
   gossip -h | --help
   gossip --version
@@ -30,7 +30,8 @@ Commands:
                  it rejoins through its old peers and catches up on what it missed.
   add-node       Grow the network by one node, which takes over a link to join.
   status         A table of every node: up or down, peers, messages, port, uptime.
-  draw           Draw the live topology, as the nodes report it, to a PNG.
+  draw           Draw the live topology, as the nodes report it, to a PNG; or how a
+                 message spread (--message): who got it first from whom, and when.
   demo           Start a network, send "Hello World" to node 1, watch it spread,
                  and show the paths it took.
 
@@ -41,6 +42,8 @@ Options:
   --port-origin P     Node i listens on port P+i (default 7000, or the one network running).
   -P, --plot          Also draw the topology to a PNG and print where it is.
   -o FILE, --output FILE  Where draw writes its PNG (default: in the run directory).
+  --message TEXT      The text of the message whose spread draw shows (the newest one).
+  --json              Print JSON, for scripts, instead of text.
   -r K, --relays K    Copies of a message each node may send to each peer [default: 1].
   -p                  Paths: -p shortest, -pp longest, -ppp shortest and longest.
   -t                  Arrival times: -t seconds, -tt milliseconds, -ttt date and delay.
@@ -50,6 +53,7 @@ Options:
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -57,7 +61,7 @@ from typing import Any
 
 from docopt import DocoptExit, docopt
 
-from gossip import __version__, network, render, state
+from gossip import __version__, network, render, spread, state
 from gossip.client import NodeUnreachable
 from gossip.protocol import MAX_MESSAGE_BYTES, MAX_RELAYS, FrameError, utf8_size
 from gossip.state import GossipError
@@ -168,12 +172,24 @@ def get_messages(args: dict[str, Any]) -> str:
     which = next((w for w in ("unread", "read") if args[w]), "all")
     _, _, entry = target(args)
     views = network.client_for(entry).fetch(which)
-    return render.messages(entry.number, views, which, min(args["-p"], 3), min(args["-t"], 3))
+    mode, level = min(args["-p"], 3), min(args["-t"], 3)
+    if args["--json"]:
+        found = [render.view_json(v, mode) for v in views]
+        return as_json({"node": entry.number, "which": which, "messages": found})
+    return render.messages(entry.number, views, which, mode, level)
 
 
 def list_peers(args: dict[str, Any]) -> str:
     _, _, entry = target(args)
-    return render.peers(entry.number, network.client_for(entry).peers())
+    peers = network.client_for(entry).peers()
+    if args["--json"]:
+        found = [{"node": p.number, "host": p.host, "port": p.port} for p in peers]
+        return as_json({"node": entry.number, "peers": found})
+    return render.peers(entry.number, peers)
+
+
+def as_json(data: object) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False)
 
 
 def remove_node(args: dict[str, Any]) -> str:
@@ -197,29 +213,28 @@ def add_node(args: dict[str, Any]) -> str:
 def status(args: dict[str, Any]) -> str:
     _, net = state.find_network(port_origin(args))
     rows = network.status(net)
-    return render.status(net, rows, network.parts(network.live_links(rows)), time.time())
+    split = network.parts(network.live_links(rows))
+    if args["--json"]:
+        return as_json(render.status_json(net, rows, split, time.time()))
+    return render.status(net, rows, split, time.time())
 
 
 def draw(args: dict[str, Any]) -> str:
-    """Draw the topology the live nodes report (after removals and healing)."""
+    """Draw the live topology (after removals and healing), or one message's spread."""
     directory, net = state.find_network(port_origin(args))
-    links = network.live_links(network.status(net))
-    if not links:
-        raise GossipError("no node of this network is answering: there is nothing to draw")
-    output = Path(args["--output"]) if args["--output"] else directory / "live-topology.png"
+    text = args["--message"]
+    default = "spread.png" if text is not None else "live-topology.png"
+    output = Path(args["--output"]) if args["--output"] else directory / default
     if output.suffix.lower() != ".png":
         raise UsageError(f"the picture is a PNG: give a file name ending in .png, not {output}")
-    from gossip.plot import draw_topology
-    from gossip.topology import KINDS, Topology
+    from gossip import pictures
 
-    kind = net.topology.split()[0] if net.topology.split()[0] in KINDS else "random"
-    live = Topology(kind, net.topology, links)
-    title = f"gossip: live topology of {len(links)} nodes, {len(live.edges())} links"
-    try:
-        picture = draw_topology(live, output, title)
-    except OSError as exc:
-        raise GossipError(f"cannot write {output}: {exc.strerror}") from None
-    return f"Live topology picture: {picture}"
+    if text is None:
+        return f"Live topology picture: {pictures.draw_live(net, output)}"
+    picture, arrivals = pictures.draw_message(net, text, output)
+    lines = [f"{text!r} reached {len(arrivals)} nodes; first arrivals:"]
+    lines += ["  " + line for line in spread.timeline(arrivals)]
+    return "\n".join([*lines, f"Spread picture: {picture}"])
 
 
 def demo(args: dict[str, Any]) -> str:
@@ -248,16 +263,26 @@ def demo(args: dict[str, Any]) -> str:
         missing = state.compress_ranges(sorted(set(live) - set(holders)))
         raise GossipError(f"the message did not reach nodes {missing} within {DEMO_TIMEOUT:.0f} s")
     spread_ms = (max(holders.values()) - holders[sender]) * 1000
-    print(f"Every node holds it: the last one got it {spread_ms:.1f} ms after it was sent.\n")
+    print(f"Every node holds it: the last one got it {spread_ms:.1f} ms after it was sent.")
+    from gossip import pictures
+
+    directory = state.run_dir(net.port_origin)
+    topology_png = pictures.draw_live(net, directory / "live-topology.png")
+    spread_png, arrivals = pictures.draw_message(net, DEMO_TEXT, directory / "spread.png")
+    print("First arrivals, node (+ms after sending):")
+    print("\n".join("  " + line for line in spread.timeline(arrivals)), end="\n\n")
     reader = 10 if 10 in live else live[-1]
     views = network.client_for(net.nodes[reader]).fetch("all")
     print(render.messages(reader, views, "all", 0, 0))
     return (
+        f"\nPictures: {topology_png}\n          {spread_png}\n"
         "\nThe network is still running. Try:\n"
         f"  gossip get-messages {reader} -ppp -tt\n"
         f"  gossip list-peers {reader}\n"
+        "  gossip status\n"
         f"  gossip remove-node {live[1]}\n"
         f'  gossip send-message {live[-1]} "Hello again"\n'
+        f'  gossip draw --message "Hello again"\n'
         "  gossip stop-network"
     )
 

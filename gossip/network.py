@@ -23,6 +23,7 @@ from typing import Any
 import gossip
 from gossip import state
 from gossip.client import GossipClient, NodeUnreachable, Peer, farewell, introduce
+from gossip.protocol import MessageView
 from gossip.state import GossipError, NetworkState, NodeEntry
 
 HOST = "127.0.0.1"
@@ -363,3 +364,22 @@ def parts(links: dict[int, list[int]]) -> list[list[int]]:
         unseen -= part
         found.append(sorted(part))
     return found
+
+
+def holders_of(network: NetworkState, text: str) -> dict[int, MessageView]:
+    """Every answering node's record of the newest message with this text, by node.
+
+    Peeks, so looking leaves the message unread. Empty if no node holds such a message.
+    """
+    found: dict[int, list[MessageView]] = {}
+    for number in network.live_numbers():
+        try:
+            views = client_for(network.nodes[number]).fetch("all", peek=True)
+        except GossipError:
+            continue
+        found[number] = [v for v in views if v.text == text]
+    candidates = [v for views in found.values() for v in views]
+    if not candidates:
+        return {}
+    newest = max(candidates, key=lambda v: v.sent).id
+    return {n: v for n, views in found.items() for v in views if v.id == newest}

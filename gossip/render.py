@@ -154,3 +154,45 @@ def rejoined(entry: NodeEntry, report: dict[str, Any], restarted: bool) -> str:
         f"({entry.host}:{entry.port}){history}; peers: {peer_list}.\n"
         "It catches up on the messages it missed from its peers within seconds."
     )
+
+
+def view_json(view: MessageView, mode: int = 0) -> dict[str, Any]:
+    """A message for ``--json``: its copies' paths (as ``-p`` selects them) and times."""
+    return {
+        "id": view.id,
+        "text": view.text,
+        "sent": view.sent,
+        "read": view.read,
+        "copies": [
+            {"path": list(c.path), "arrived": c.arrived} for c in select_paths(view.copies, mode)
+        ],
+    }
+
+
+def status_json(
+    network: NetworkState, rows: list[NodeStatus], parts: list[list[int]], now: float
+) -> dict[str, Any]:
+    """``gossip status --json``: the same facts as the table, for scripts."""
+    nodes = []
+    for row in rows:
+        report = row.report
+        up = row.state == "up"
+        nodes.append(
+            {
+                "node": row.entry.number,
+                "state": row.state,
+                "host": row.entry.host,
+                "port": row.entry.port,
+                "peers": report.get("peers", []) if up else None,
+                "messages": report.get("messages") if up else None,
+                "unread": report.get("unread") if up else None,
+                "uptime": round(now - float(report.get("started", now)), 3) if up else None,
+            }
+        )
+    return {
+        "port_origin": network.port_origin,
+        "topology": network.topology,
+        "max_peers": network.max_peers,
+        "nodes": nodes,
+        "parts": parts,
+    }

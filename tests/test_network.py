@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import signal
@@ -326,29 +327,47 @@ def test_commands_find_the_only_network_without_port_origin(networks: Networks) 
     assert result.out.splitlines()[0] == "Gossip-Node-2 has peers:"
 
 
-def test_plot_writes_a_png_of_the_topology(networks: Networks) -> None:
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height of a PNG, after checking it is one."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    assert data[12:16] == b"IHDR"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+@pytest.mark.parametrize("kind", TOPOLOGIES)
+def test_plot_writes_a_png_of_each_topology(networks: Networks, kind: str) -> None:
     net = networks.reserve()
-    result = gossip_cli(
-        "start-network", "circular", "-n", "8", "-P", "--port-origin", str(net.origin), cwd=net.cwd
-    )
+    start = ["start-network", *TOPOLOGIES[kind], "-P", "--port-origin", str(net.origin)]
+    result = gossip_cli(*start, cwd=net.cwd)
     assert result.code == 0, result.err
     line = next(x for x in result.out.splitlines() if x.startswith("Topology picture: "))
     picture = net.directory / "topology.png"
     assert line == f"Topology picture: {picture}"
     data = picture.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(data) > 10_000
+    assert png_size(data) == (840, 840)
+    assert len(data) > 20_000
 
 
-def test_demo_spreads_a_message_and_leaves_the_network_running(networks: Networks) -> None:
+def test_demo_spreads_a_message_and_leaves_the_network_as_it_says(networks: Networks) -> None:
     net = networks.reserve()
     result = gossip_cli("demo", "--port-origin", str(net.origin), cwd=net.cwd)
     assert result.code == 0, result.err
-    assert "Every node holds it" in result.out
-    assert "Fetched all messages from Gossip-Node-10; showing all path(s):" in result.out
-    assert "\n• Hello World\n  ↳ 1 ➜ " in result.out
-    assert "gossip stop-network" in result.out
-    assert len(net.state.live_numbers()) == 16
+    out = result.out
+    assert "Every node holds it" in out
+    arrivals = out.split("First arrivals, node (+ms after sending):\n")[1].split("\n\n")[0]
+    assert re.match(r"  1 \(\+0\.0 ms\), \d+ \(\+", arrivals), arrivals
+    assert len(re.findall(r"\d+ \(\+\d+\.\d ms\)", arrivals)) == 16
+    assert "Fetched all messages from Gossip-Node-10; showing all path(s):" in out
+    assert "\n• Hello World\n  ↳ 1 ➜ " in out
+    for name in ("live-topology.png", "spread.png"):
+        picture = net.directory / name
+        assert str(picture) in out
+        assert png_size(picture.read_bytes()) == (840, 840)
+    assert "The network is still running." in out and "gossip stop-network" in out
+    status = json.loads(net.cli("status", "--json").out)
+    assert [n["state"] for n in status["nodes"]] == ["up"] * 16
+    assert status["parts"] == [list(range(1, 17))]
+    assert all(n["messages"] == 1 for n in status["nodes"])
     assert [v.text for v in net.peek(16)] == ["Hello World"]
 
 

@@ -316,3 +316,36 @@ def test_rejoined_says_what_the_node_brought_back() -> None:
     assert render.rejoined(entry, {"messages": 0, "peers": []}, restarted=False).startswith(
         "Added Gossip-Node-5 (127.0.0.1:7005); peers: none yet."
     )
+
+
+def test_view_json_selects_paths_as_p_does() -> None:
+    message = MessageView("m1", "hi", 10.0, (Copy((1, 5), 10.5), Copy((1, 3, 5), 10.2)), True)
+    assert render.view_json(message) == {
+        "id": "m1",
+        "text": "hi",
+        "sent": 10.0,
+        "read": True,
+        "copies": [{"path": [1, 5], "arrived": 10.5}, {"path": [1, 3, 5], "arrived": 10.2}],
+    }
+    assert render.view_json(message, 2)["copies"] == [{"path": [1, 3, 5], "arrived": 10.2}]
+
+
+def test_status_json_has_the_table_facts_and_nulls_for_nodes_not_up() -> None:
+    net, rows = _status_rows()
+    data = render.status_json(net, rows, [[1, 10]], now=1190.0)
+    assert (data["port_origin"], data["topology"], data["max_peers"]) == (7000, "circular", 3)
+    assert data["parts"] == [[1, 10]]
+    first, down, removed, last = data["nodes"]
+    assert first == {
+        "node": 1,
+        "state": "up",
+        "host": "127.0.0.1",
+        "port": 7001,
+        "peers": [2, 10],
+        "messages": 4,
+        "unread": 1,
+        "uptime": 190.0,
+    }
+    assert down["state"] == "down" and removed["state"] == "removed"
+    assert down["peers"] is down["messages"] is down["uptime"] is None
+    assert last["uptime"] == 60.0

@@ -1,0 +1,61 @@
+"""The pictures the CLI draws of a running network: its live topology, a message's spread.
+
+Asks the nodes, then hands the answers to ``gossip.plot``; NetworkX and matplotlib are
+imported only here, when a picture is asked for.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gossip import network
+from gossip.spread import Arrival, first_arrivals
+from gossip.state import GossipError, NetworkState
+
+if TYPE_CHECKING:
+    from gossip.topology import Topology
+
+
+def _live(net: NetworkState) -> Topology:
+    from gossip.topology import KINDS, Topology
+
+    links = network.live_links(network.status(net))
+    if not links:
+        raise GossipError("no node of this network is answering: there is nothing to draw")
+    kind = net.topology.split()[0]
+    return Topology(kind if kind in KINDS else "random", net.topology, links)
+
+
+def draw_live(net: NetworkState, output: Path) -> Path:
+    """A PNG of the topology as the live nodes report it now."""
+    from gossip.plot import draw_topology
+
+    live = _live(net)
+    title = f"gossip: live topology of {len(live.neighbours)} nodes, {len(live.edges())} links"
+    try:
+        return draw_topology(live, output, title)
+    except OSError as exc:
+        raise GossipError(f"cannot write {output}: {exc.strerror}") from None
+
+
+def draw_message(net: NetworkState, text: str, output: Path) -> tuple[Path, list[Arrival]]:
+    """A PNG of how the newest message with this text spread; and its first arrivals."""
+    from gossip.plot import draw_spread
+
+    held = network.holders_of(net, text)
+    if not held:
+        raise GossipError(
+            f"no live node holds a message {text!r}: send it first, as in "
+            f"gossip send-message 1 {text!r}"
+        )
+    live = _live(net)
+    arrivals = first_arrivals(held)
+    title = (
+        f"gossip: {text!r} reached {len(held)} of {len(live.neighbours)} live nodes "
+        f"in {arrivals[-1].delay_ms:.1f} ms"
+    )
+    try:
+        return draw_spread(live, arrivals, output, title), arrivals
+    except OSError as exc:
+        raise GossipError(f"cannot write {output}: {exc.strerror}") from None
