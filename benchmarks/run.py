@@ -3,7 +3,8 @@
 Starts its own network on a free port range with a private GOSSIP_HOME, stops it at the
 end, and prints a table (and ``--json FILE`` writes the figures). Run by hand:
 
-    uv run python benchmarks/run.py [--nodes N] [--messages M] [--json FILE]
+    uv run python benchmarks/run.py [--nodes N] [--messages M] [--throughput T]
+        [--sizes 16,32,...] [--plot PNG] [--json FILE] [--no-healing]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from gossip import state
@@ -70,6 +72,106 @@ def machine() -> str:
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def latency(network: state.NetworkState, count: int) -> list[float]:
+    """Milliseconds from submit until the last node got each message (node timestamps)."""
+    latencies = []
+    senders = network.live_numbers()
+    for i in range(count):
+        origin_node = senders[i % len(senders)]
+        client = GossipClient(network.nodes[origin_node].address)
+        message_id = client.send(f"latency {i}")
+        # Polling all nodes competes with them for the 2 cores: give the spread a head start.
+        time.sleep(0.05)
+        arrivals = await_spread(network, message_id, 30, interval=0.02)
+        if len(arrivals) < len(senders):
+            raise SystemExit(f"message {i} did not reach every node")
+        latencies.append((max(arrivals.values()) - arrivals[origin_node]) * 1000)
+    return latencies
+
+
+def counts(network: state.NetworkState) -> tuple[dict[int, int], int]:
+    """Messages each node holds, and copies received by all nodes together."""
+    reports = {n: GossipClient(e.address).status() for n, e in network.nodes.items()}
+    return {n: int(r["messages"]) for n, r in reports.items()}, sum(
+        int(r["received"]) for r in reports.values()
+    )
+
+
+def throughput(network: state.NetworkState, count: int, senders: int = 4) -> dict[str, float]:
+    """Submit ``count`` messages from parallel clients; how fast all nodes hold them all."""
+    held_before, received_before = counts(network)
+    numbers = network.live_numbers()
+
+    def submit(first: int) -> None:
+        for i in range(first, count, senders):
+            node = network.nodes[numbers[i % len(numbers)]]
+            GossipClient(node.address).send(f"throughput {i}")
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(senders) as pool:
+        list(pool.map(submit, range(senders)))
+    submitted = time.perf_counter()
+
+    def everywhere() -> bool:
+        held, _ = counts(network)
+        return all(held[n] - held_before[n] >= count for n in numbers)
+
+    wait_until(everywhere, 120, 0.05)
+    finished = time.perf_counter()
+    held, received = counts(network)
+    lost = max(count - (held[n] - held_before[n]) for n in numbers)
+    return {
+        "throughput_messages": count,
+        "submit_per_s": count / (submitted - began),
+        "delivered_to_all_per_s": count / (finished - began),
+        "messages_lost": lost,
+        "transmissions_per_delivered_copy": (received - received_before)
+        / (count * (len(numbers) - 1)),
+    }
+
+
+def scaling(sizes: list[int], per_size: int, picture: Path | None) -> dict[str, float]:
+    """Start-up time and latency to every node for growing networks; optionally a plot."""
+    found: dict[str, float] = {}
+    medians = []
+    for size in sizes:
+        origin = free_origin(size)
+        port = ["--port-origin", str(origin)]
+        found[f"start_{size}_nodes_ms"] = cli(
+            "start-network", "-n", str(size), "--seed", "1", *port
+        )
+        try:
+            _, network = state.find_network(origin)
+            latencies = latency(network, per_size)
+        finally:
+            cli("stop-network", *port)
+        found[f"latency_{size}_nodes_p50_ms"] = percentile(latencies, 0.5)
+        found[f"latency_{size}_nodes_p99_ms"] = percentile(latencies, 0.99)
+        medians.append((size, percentile(latencies, 0.5), percentile(latencies, 0.99)))
+    if picture is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
+        xs = [m[0] for m in medians]
+        axes.plot(xs, [m[1] for m in medians], "o-", color="#2f6db5", label="p50")
+        axes.plot(xs, [m[2] for m in medians], "s--", color="#e67e22", label="p99 (slowest)")
+        axes.set_xscale("log", base=2)
+        axes.set_yscale("log")
+        axes.set_xticks(xs, [str(x) for x in xs])
+        axes.set_xlabel("nodes (random 3-regular graph)")
+        axes.set_ylabel("submit until every node holds it (ms)")
+        axes.set_title(f"gossip delivery latency against network size ({per_size} messages each)")
+        axes.grid(alpha=0.3)
+        axes.legend()
+        figure.tight_layout()
+        figure.savefig(picture)
+        plt.close(figure)
+    return found
 
 
 def peers_of(network: state.NetworkState, number: int) -> set[int]:
@@ -144,6 +246,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10, help="runs of each CLI command")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--no-healing", action="store_true", help="skip the crash measurements")
+    parser.add_argument(
+        "--throughput", type=int, default=2000, help="messages in the throughput run"
+    )
+    parser.add_argument(
+        "--sizes", default="16,32,64,128,256", help="network sizes for the scaling run"
+    )
+    parser.add_argument("--plot", type=Path, help="write latency against size to this PNG")
     options = parser.parse_args()
 
     os.environ["GOSSIP_HOME"] = tempfile.mkdtemp(prefix="gossip-bench-")
@@ -165,21 +274,10 @@ def main() -> None:
         results["get_messages_cli_ms"] = statistics.median(
             cli("get-messages", "2", *port) for _ in range(options.repeat)
         )
-        latencies = []
-        senders = network.live_numbers()
-        for i in range(options.messages):
-            origin_node = senders[i % len(senders)]
-            client = GossipClient(network.nodes[origin_node].address)
-            message_id = client.send(f"latency {i}")
-            # Polling all nodes competes with them for the 2 cores: give the spread a head start.
-            time.sleep(0.05)
-            arrivals = await_spread(network, message_id, 10, interval=0.02)
-            if len(arrivals) < len(senders):
-                raise SystemExit(f"message {i} did not reach every node")
-            sent = arrivals[origin_node]
-            latencies.append((max(arrivals.values()) - sent) * 1000)
+        latencies = latency(network, options.messages)
         results["latency_all_nodes_p50_ms"] = percentile(latencies, 0.5)
         results["latency_all_nodes_p99_ms"] = percentile(latencies, 0.99)
+        results.update(throughput(network, options.throughput))
         memory = [unique_memory_kib(e.pid) for e in network.nodes.values()]
         results["node_uss_mib"] = statistics.median(m[0] for m in memory) / 1024
         results["node_pss_mib"] = statistics.median(m[1] for m in memory) / 1024
@@ -187,6 +285,8 @@ def main() -> None:
         cli("stop-network", *port)
     if not options.no_healing:
         healing(port, results)
+    sizes = [int(n) for n in options.sizes.split(",") if n]
+    results.update(scaling(sizes, 10, options.plot))
 
     print(f"gossip benchmark on {results['machine']}")
     rows = [
@@ -199,6 +299,10 @@ def main() -> None:
         (f"gossip get-messages wall (median of {options.repeat})", "get_messages_cli_ms", "ms"),
         ("submit -> every node holds it, p50", "latency_all_nodes_p50_ms", "ms"),
         ("submit -> every node holds it, p99", "latency_all_nodes_p99_ms", "ms"),
+        ("sustained: messages fully delivered per second", "delivered_to_all_per_s", "/s"),
+        ("sustained: messages submitted per second", "submit_per_s", "/s"),
+        ("sustained: messages lost", "messages_lost", ""),
+        ("transmissions per delivered copy", "transmissions_per_delivered_copy", ""),
         ("memory per node, unique (USS), median", "node_uss_mib", "MiB"),
         ("memory per node, proportional (PSS), median", "node_pss_mib", "MiB"),
         ("kill -9 -> its ring neighbours dropped it (median of 4)", "detect_dead_peer_ms", "ms"),
@@ -211,6 +315,11 @@ def main() -> None:
         ("gossip restart-node wall", "restart_node_cli_ms", "ms"),
         ("restart-node -> holds the 100 messages it missed", "catch_up_100_messages_ms", "ms"),
     ]
+    for size in sizes:
+        rows.append((f"start-network, {size} nodes", f"start_{size}_nodes_ms", "ms"))
+        rows.append(
+            (f"{size} nodes: submit -> all hold it, p50", f"latency_{size}_nodes_p50_ms", "ms")
+        )
     for label, key, unit in rows:
         if key not in results:
             continue

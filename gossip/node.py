@@ -30,8 +30,9 @@ from gossip.protocol import (
 
 Address = tuple[str, int]
 
-PING_EVERY = 0.3
-"""Seconds of silence from a peer before the node pings it."""
+PING_EVERY = 1.0
+"""Seconds of silence from a peer before the node pings it. A dead peer is noticed sooner:
+its link breaks and its port refuses; pings are for a peer that hangs."""
 
 MISSES_TO_DROP = 3
 """Failed exchanges in a row after which a peer counts as dead (about a second of pings)."""
@@ -180,6 +181,8 @@ class Node:
         self._rng = rng or random.Random()
         self.started = clock()
         self.left = False
+        self.received = 0
+        """Copies that reached this node, recorded or not: what the network spent on it."""
         self.heard: dict[int, float] = {}
         self.pinged: dict[int, float] = {}
         self.misses: dict[int, int] = {}
@@ -208,6 +211,7 @@ class Node:
         A path that already holds this node is neither recorded nor forwarded, which is
         what bounds the spread: every path is a walk without repeats.
         """
+        self.received += 1
         if self.number in path:
             return []
         message = self.messages.get(message_id)
@@ -368,13 +372,17 @@ class Node:
             links = reply.get("peers")
             self.joined(links if isinstance(links, list) else [])
 
-    def failed(self, send: Send, now: float) -> list[Send]:
-        """A send did not go through; a peer dropped as dead is told so, in case it lives."""
+    def failed(self, send: Send, now: float, counted: bool = True) -> list[Send]:
+        """A send did not go through; a peer dropped as dead is told so, in case it lives.
+
+        Not ``counted`` when the link that carried it reports the loss once for all the
+        sends it lost (a broken connection is one sign of death, however busy it was).
+        """
         if send.kind == "CONNECT":
             self.finish_link(send.peer, send.address, False)
         elif send.kind == "JOIN":
             self.joining = False
-        if self.missed(send.peer, now):
+        if counted and self.missed(send.peer, now):
             leave = encode_frame("LEAVE", {"node": self.number})
             return [Send(send.peer, send.address, leave, "LEAVE")]
         return []
@@ -519,11 +527,11 @@ class Node:
         if self.left:
             return []
         chores: list[Send | CatchUp] = []
-        ping = encode_frame("PING", {"node": self.number})
         for peer, address in self.peers.items():
             last = max(self.heard.get(peer, self.started), self.pinged.get(peer, 0.0))
             if now - last >= PING_EVERY:
                 self.pinged[peer] = now
+                ping = encode_frame("PING", {"node": self.number})
                 chores.append(Send(peer, address, ping, "PING"))
         if not self.peers and self.contacts and not self.joining and now >= self.next_join:
             number, address = self.contacts[0]
@@ -555,6 +563,7 @@ class Node:
             "wanted": self.wanted,
             "messages": len(self.messages),
             "unread": unread,
+            "received": self.received,
             "started": self.started,
         }
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from gossip.client import GossipClient, NodeUnreachable, farewell, introduce
 from gossip.digest import BUCKETS
+from gossip.links import PeerLink
 from gossip.node import MAX_LISTED_IDS, MAX_TRADED, WALK_HOPS, Address, CatchUp, Link, Node, Send
 from gossip.protocol import (
     MAX_MESSAGE_BYTES,
@@ -48,8 +49,11 @@ PEER_TIMEOUT = 2.0
 PING_TIMEOUT = 0.5
 """Seconds a ping may take; a peer this slow three times in a row counts as dead."""
 
-TICK = 0.05
+TICK = 0.1
 """Seconds between the housekeeping thread's looks at the clock."""
+
+LINKED = frozenset({"RELAY", "PING", "WALK", "SYNC"})
+"""What a node sends its peers over their long-lived links."""
 
 log = logging.getLogger("gossip.node")
 
@@ -72,18 +76,25 @@ class GossipServer(socketserver.ThreadingTCPServer):
         self.lock = threading.Lock()
         self.outbox = ThreadPoolExecutor(max_workers=8, thread_name_prefix="send")
         self.closing = threading.Event()
+        self.links: dict[int, PeerLink] = {}
+        self.links_lock = threading.Lock()
         super().__init__(address, Handler)
         if node.address[1] == 0:
             node.address = self.server_address[:2]
 
     @contextlib.contextmanager
-    def changing(self, durable: bool = False) -> Iterator[Node]:
-        """The node, locked; what it wrote down is committed when the block ends."""
+    def changing(self, durable: bool = False, defer: bool = False) -> Iterator[Node]:
+        """The node, locked; what it wrote down is committed when the block ends.
+
+        ``durable`` also waits for the disk (a client's new message). ``defer`` leaves
+        the commit to the next housekeeping tick, a tenth of a second later: relayed
+        copies are the hot path, and one a crash loses then, catch-up brings back.
+        """
         with self.lock:
             try:
                 yield self.node
             finally:
-                if self.store is not None:
+                if self.store is not None and not defer:
                     self.store.commit(durable)
 
     def keep_house(self, go: Any) -> None:
@@ -94,57 +105,113 @@ class GossipServer(socketserver.ThreadingTCPServer):
         """
         go.wait()
         while not self.closing.wait(TICK):
-            with self.changing() as node:
+            with self.changing() as node:  # also commits what relays deferred
                 chores = node.tick(time.time())
             for chore in chores:
                 if isinstance(chore, CatchUp):
                     self.outbox.submit(self._catch_up, chore)
                 else:
                     self.deliver([chore])
+            self._tend_links()
 
     def deliver(self, sends: list[Send]) -> list[Future[bool]]:
-        """Send each frame from the pool; each future says whether it arrived."""
+        """Send each frame; each future says whether it arrived.
+
+        Frames for a current peer go on its long-lived link; the rest (a link request
+        to a walk's origin, a join, a goodbye to a dropped peer) on a connection of
+        their own, from the pool.
+        """
         if self.closing.is_set():
             return []
-        return [self.outbox.submit(self._deliver_one, send) for send in sends]
+        futures = []
+        for send in sends:
+            link = self._link(send)
+            if link is None:
+                futures.append(self.outbox.submit(self._deliver_one, send))
+                continue
+            arrived: Future[bool] = Future()
+            link.submit(send).add_done_callback(
+                lambda reply, send=send, arrived=arrived: arrived.set_result(
+                    self._settle(send, reply.result(), counted=False)
+                )
+            )
+            futures.append(arrived)
+        return futures
+
+    def _link(self, send: Send) -> PeerLink | None:
+        """The link to carry ``send``, opened if need be; None if it is not for a peer."""
+        if send.kind not in LINKED or self.node.peers.get(send.peer) != send.address:
+            return None
+        with self.links_lock:
+            link = self.links.get(send.peer)
+            if link is None or link.address != send.address:
+                if link is not None:
+                    link.close()
+                link = PeerLink(send.address, lambda peer=send.peer: self._unreachable(peer))
+                self.links[send.peer] = link
+            return link
+
+    def _unreachable(self, peer: int) -> None:
+        with self.changing() as node:
+            self._log_death(peer, node.missed(peer, time.time()), "its link broke or refused")
+
+    def _tend_links(self) -> None:
+        """Close the links of nodes that are no longer peers; break those owing replies."""
+        now = time.monotonic()
+        with self.lock:
+            peers = dict(self.node.peers)
+        with self.links_lock:
+            gone = [n for n, link in self.links.items() if peers.get(n) != link.address]
+            stale = [self.links.pop(n) for n in gone]
+            live = list(self.links.values())
+        for link in stale:
+            link.close()
+        for link in live:
+            link.check(now)
 
     def _deliver_one(self, send: Send) -> bool:
         timeout = PING_TIMEOUT if send.kind == "PING" else PEER_TIMEOUT
-        reply: dict[str, Any] = {}
-        arrived = True
         try:
-            reply = call_peer(send.address, send.frame, timeout)[-1].payload
+            reply: dict[str, Any] | None = call_peer(send.address, send.frame, timeout)[-1].payload
         except NodeUnreachable as exc:
-            arrived = False
+            reply = None
             log.warning(
                 "node %d: /%s to node %d failed: %s", self.number, send.kind, send.peer, exc
             )
         except GossipError as exc:
+            reply = {}
             log.warning("node %d: node %d refused /%s: %s", self.number, send.peer, send.kind, exc)
+        return self._settle(send, reply)
+
+    def _settle(self, send: Send, reply: dict[str, Any] | None, counted: bool = True) -> bool:
+        """Tell the node how a send went (``reply`` None: it did not arrive); whether it did."""
         with self.changing() as node:
-            if arrived:
+            if reply is not None:
                 node.sent(send, reply, time.time())
                 return True
-            goodbye = node.failed(send, time.time())
-        self._log_death(send.peer, bool(goodbye))
+            goodbye = node.failed(send, time.time(), counted)
+        self._log_death(send.peer, bool(goodbye), f"/{send.kind} did not arrive")
         self.deliver(goodbye)
         return False
 
-    def _log_death(self, peer: int, dropped: bool) -> None:
+    def _log_death(self, peer: int, dropped: bool, why: str) -> None:
         if dropped:
-            log.warning("node %d: peer %d is dead; dropped it", self.number, peer)
+            log.warning("node %d: peer %d is dead (%s); dropped it", self.number, peer, why)
 
     def _catch_up(self, chore: CatchUp) -> None:
-        """One catch-up round with a peer: compare digests, then pull and push what differs."""
+        """One catch-up round with a peer: compare digests, then pull and push what differs.
+
+        Best effort: a round that fails says nothing of the peer's health (its link does).
+        """
         peer = GossipClient(chore.address, timeout=PEER_TIMEOUT, name=f"node {chore.peer}")
         try:
             with self.lock:
-                total = self.node.digest.total
-            reply = peer.request("SYNC", {"total": total})[-1].payload
-            with self.lock:
-                self.node.heard_from(chore.peer, time.time())
-            if reply.get("same") is not False:
-                return
+                sync = encode_frame("SYNC", {"total": self.node.digest.total})
+            send = Send(chore.peer, chore.address, sync, "SYNC")
+            link = self._link(send)
+            reply = link.request(send, PEER_TIMEOUT) if link else peer.exchange(sync)[-1].payload
+            if reply is None or reply.get("same") is not False:
+                return  # the same messages (almost always), or a link that says why not
             theirs = reply.get("buckets")
             with self.lock:
                 buckets = self.node.digest.differing(theirs if isinstance(theirs, list) else [])
@@ -174,9 +241,6 @@ class GossipServer(socketserver.ThreadingTCPServer):
                     pulled,
                     pushed,
                 )
-        except NodeUnreachable:
-            with self.changing() as node:
-                self._log_death(chore.peer, node.missed(chore.peer, time.time()))
         except (GossipError, FrameError) as exc:
             log.warning("node %d: catch-up with node %d failed: %s", self.number, chore.peer, exc)
 
@@ -187,7 +251,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
         taken = 0
         for frame in peer.request("PULL", {"node": self.number, "ids": ids}):
             if frame.command == "COPY":
-                with self.changing() as node:
+                with self.changing(defer=True) as node:
                     sends = node.relay(*relay_fields(frame.payload))
                 self.deliver(sends)
                 taken += 1
@@ -199,6 +263,10 @@ class GossipServer(socketserver.ThreadingTCPServer):
 
     def server_close(self) -> None:
         self.closing.set()
+        with self.links_lock:
+            links, self.links = list(self.links.values()), {}
+        for link in links:
+            link.close()
         super().server_close()
         self.outbox.shutdown(wait=False, cancel_futures=True)
 
@@ -284,7 +352,7 @@ class Handler(socketserver.StreamRequestHandler):
 
     def do_RELAY(self, payload: dict[str, Any]) -> list[bytes]:
         fields = relay_fields(payload)
-        with self.server.changing() as node:
+        with self.server.changing(defer=True) as node:
             sends = node.relay(*fields)
         self.server.deliver(sends)
         return [encode_frame("OK")]

@@ -85,11 +85,12 @@ def test_tick_pings_each_peer_after_ping_every_of_silence() -> None:
         assert ping.address == address(ping.peer)
         assert payload(ping, "PING") == {"node": 1}
     # Peer 2 answers a little later; peer 3 stays silent and is pinged again first.
-    node.heard_from(2, 10.4)
+    answered = 10.0 + PING_EVERY + 0.1
+    node.heard_from(2, answered)
     t = 10.0 + PING_EVERY
     assert sends_of(node.tick(t + PING_EVERY - 0.01), "PING") == []
     assert [s.peer for s in sends_of(node.tick(t + PING_EVERY + 1e-6), "PING")] == [3]
-    assert [s.peer for s in sends_of(node.tick(10.4 + PING_EVERY + 1e-6), "PING")] == [2]
+    assert [s.peer for s in sends_of(node.tick(answered + PING_EVERY + 1e-6), "PING")] == [2]
 
 
 def test_tick_does_not_ping_a_peer_just_linked() -> None:
@@ -680,6 +681,10 @@ class Sim:
         for _ in range(round(seconds / STEP)):
             self.clock.now = round(self.clock.now + STEP, 6)
             for number, node in sorted(self.live().items()):
+                # A dead peer's link breaks and its port refuses each reconnect, as the
+                # server's PeerLink reports once a step.
+                for peer in sorted(node.peers.keys() & self.dead):
+                    node.missed(peer, self.now)
                 for chore in sends_of_any(node.tick(self.now)):
                     self.send(number, chore)
 
@@ -948,3 +953,16 @@ def test_ring_closes_after_three_neighbours_crash_at_once(seed: int) -> None:
     assert nx.is_connected(graph) and len(graph) == 13
     assert is_ring(graph) and graph.has_edge(4, 8)
     spread_reaches_everyone(sim, 12)
+
+
+def test_a_send_lost_with_its_link_is_not_counted_again() -> None:
+    """A broken link reports itself once; the sends it carried must not add a miss each."""
+    node = make_node(1, [2, 3], StillClock(10.0))
+    relay = Send(2, address(2), encode_frame("PING", {"node": 1}), "PING")
+    for _ in range(MISSES_TO_DROP):
+        assert node.failed(relay, 11.0, counted=False) == []
+    assert 2 in node.peers
+    connect = Send(4, address(4), node.connect_frame(), "CONNECT")
+    assert node.walk(4, address(4), 3, [], any_slot=True) == [connect]
+    node.failed(connect, 11.0, counted=False)
+    assert node.pending == set() and 4 not in node.peers

@@ -535,3 +535,13 @@ def test_the_same_walk_twice_is_one_copy() -> None:
     again = node.relay("m1", "Apple", (3,), relays=2, sent=1.0)
     assert [c.path for c in node.messages["m1"].copies] == [(1, 3, 5), (3, 5)]
     assert {s.peer for s in again} == {1, 7}
+
+
+def test_received_counts_every_copy_that_arrives_recorded_or_not() -> None:
+    node = make_node(5, [1, 3])
+    node.relay("m1", "Apple", (1,), relays=1, sent=1.0)
+    node.relay("m1", "Apple", (1,), relays=1, sent=1.0)  # the same walk again
+    node.relay("m1", "Apple", (3, 5, 1), relays=1, sent=1.0)  # passed through this node
+    assert node.received == 3
+    assert node.status()["received"] == 3
+    assert len(node.messages["m1"].copies) == 1

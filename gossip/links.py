@@ -1,0 +1,188 @@
+"""Long-lived TCP links to a node's peers: a hop costs a write, not a connection.
+
+Each peer gets one connection, a send queue and two threads: one writes whatever is
+queued in a single system call, the other reads the replies, which a node writes in
+the order the requests came, and settles each request's future. A broken link is
+reconnected with backoff; requests that were in flight on it fail (a copy sent twice
+is harmless, as nodes ignore a walk they already recorded), queued ones go out on the
+new connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from gossip.client import LINGER_ABORT
+from gossip.node import Address, Send
+from gossip.protocol import FrameError, read_frame
+
+REPLY_TIMEOUT = 3.0
+"""Seconds a link may owe replies without one coming before it counts as broken: long
+enough for a node of a large network still busy starting up."""
+
+BACKOFF_FIRST = 0.05
+BACKOFF_MAX = 1.0
+"""Seconds between attempts to reconnect a broken link: doubling from first to max."""
+
+Reply = dict[str, Any] | None
+"""A reply's payload, or None when the request did not arrive."""
+
+
+class PeerLink:
+    """The connection to one peer; ``submit`` queues a request and returns its future."""
+
+    def __init__(self, address: Address, unreachable: Callable[[], None]) -> None:
+        self.address = address
+        self._unreachable = unreachable
+        """Called, outside any lock, each time the link breaks or connecting fails: one
+        sign that the peer is dead."""
+        self._queue: deque[tuple[Send, Future[Reply]]] = deque()
+        self._inflight: deque[tuple[Send, Future[Reply]]] = deque()
+        self._oldest = 0.0
+        """When the oldest request in flight was written (monotonic)."""
+        self._wake = threading.Condition()
+        self._closed = False
+        self._retry = False
+        """The link broke: reconnect even with nothing to send."""
+        self._sock: socket.socket | None = None
+        threading.Thread(target=self._write, daemon=True, name="link").start()
+
+    def submit(self, send: Send) -> Future[Reply]:
+        future: Future[Reply] = Future()
+        with self._wake:
+            if self._closed:
+                future.set_result(None)
+                return future
+            self._queue.append((send, future))
+            self._wake.notify()
+        return future
+
+    def check(self, now: float) -> None:
+        """Count the link as broken if a reply is overdue (``now`` is monotonic).
+
+        Reads never time out, as an idle link owes nothing; this watchdog, called by
+        the node's housekeeping, is what notices a peer that stopped answering.
+        """
+        with self._wake:
+            overdue = bool(self._inflight) and now - self._oldest > REPLY_TIMEOUT
+        if overdue:
+            self._drop()
+
+    def close(self) -> None:
+        """Stop for good: fail whatever is queued, drop the connection."""
+        with self._wake:
+            self._closed = True
+            pending, self._queue = list(self._queue), deque()
+            self._wake.notify()
+        for _, future in pending:
+            future.set_result(None)
+        self._drop()
+
+    def request(self, send: Send, timeout: float) -> Reply:
+        """Send one request and wait for its reply (None if it did not come in time)."""
+        try:
+            return self.submit(send).result(timeout)
+        except TimeoutError:
+            return None
+
+    def _write(self) -> None:
+        backoff = BACKOFF_FIRST
+        while True:
+            with self._wake:
+                while not (self._queue or self._retry) and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+            if self._sock is None:
+                if not self._connect():
+                    self._unreachable()
+                    self._fail_queued()
+                    with self._wake:
+                        self._wake.wait(backoff)
+                    backoff = min(BACKOFF_MAX, backoff * 2)
+                    continue
+                self._retry = False
+            backoff = BACKOFF_FIRST
+            with self._wake:
+                batch, self._queue = list(self._queue), deque()
+                if not self._inflight:
+                    self._oldest = time.monotonic()
+                self._inflight.extend(batch)
+                sock = self._sock
+            if not batch or sock is None:
+                continue
+            try:
+                sock.sendall(b"".join(send.frame for send, _ in batch))
+            except OSError:
+                self._drop(sock)
+
+    def _connect(self) -> bool:
+        try:
+            sock = socket.create_connection(self.address, timeout=REPLY_TIMEOUT)
+        except OSError:
+            return False
+        sock.settimeout(None)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ABORT)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._wake:
+            if self._closed:
+                sock.close()
+                return False
+            self._sock = sock
+        threading.Thread(target=self._read, args=(sock,), daemon=True, name="link-read").start()
+        return True
+
+    def _read(self, sock: socket.socket) -> None:
+        """Settle in-flight requests in order as their replies come; stop when the link breaks."""
+        with sock.makefile("rb") as stream:
+            while True:
+                try:
+                    frame = read_frame(stream)
+                except (OSError, FrameError):
+                    break
+                if frame is None:
+                    break
+                if frame.command not in ("OK", "ERR"):
+                    continue  # /MSG-like frames belong to the reply that follows
+                with self._wake:
+                    if not self._inflight:
+                        break
+                    _, future = self._inflight.popleft()
+                    self._oldest = time.monotonic()
+                future.set_result(frame.payload if frame.command == "OK" else {})
+        self._drop(sock)
+
+    def _drop(self, sock: socket.socket | None = None) -> None:
+        """The link broke: forget the connection (if it is still ``sock``), fail what was
+        in flight on it, report it once, and reconnect at once to see whether the peer
+        is still there (a killed peer's port refuses, which is the quickest sign of death).
+        """
+        with self._wake:
+            current = self._sock
+            if (sock is not None and current is not sock) or current is None:
+                return
+            self._sock = None
+            lost, self._inflight = list(self._inflight), deque()
+            self._retry = not self._closed
+            self._wake.notify()
+        with contextlib.suppress(OSError):
+            current.shutdown(socket.SHUT_RDWR)  # wakes a reader or writer blocked on it
+        with contextlib.suppress(OSError):
+            current.close()
+        for _, future in lost:
+            future.set_result(None)
+        if not self._closed:
+            self._unreachable()
+
+    def _fail_queued(self) -> None:
+        with self._wake:
+            pending, self._queue = list(self._queue), deque()
+        for _, future in pending:
+            future.set_result(None)
