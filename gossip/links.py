@@ -100,23 +100,26 @@ class PeerLink:
                     self._wake.wait()
                 if self._closed:
                     return
-            if self._sock is None:
-                if not self._connect():
-                    self._unreachable()
-                    self._fail_queued()
-                    with self._wake:
-                        self._wake.wait(backoff)
-                    backoff = min(BACKOFF_MAX, backoff * 2)
-                    continue
-                self._retry = False
+            if self._sock is None and not self._connect():
+                if self._closed:
+                    return
+                self._unreachable()
+                self._fail_queued()
+                with self._wake:
+                    self._wake.wait(backoff)
+                backoff = min(BACKOFF_MAX, backoff * 2)
+                continue
             backoff = BACKOFF_FIRST
             with self._wake:
+                sock = self._sock
+                if sock is None:
+                    continue  # it broke again before anything went out on it
+                self._retry = False
                 batch, self._queue = list(self._queue), deque()
                 if not self._inflight:
                     self._oldest = time.monotonic()
                 self._inflight.extend(batch)
-                sock = self._sock
-            if not batch or sock is None:
+            if not batch:
                 continue
             try:
                 sock.sendall(b"".join(send.frame for send, _ in batch))
@@ -152,8 +155,8 @@ class PeerLink:
                 if frame.command not in ("OK", "ERR"):
                     continue  # /MSG-like frames belong to the reply that follows
                 with self._wake:
-                    if not self._inflight:
-                        break
+                    if self._sock is not sock or not self._inflight:
+                        break  # a connection given up on: its replies settle nothing
                     _, future = self._inflight.popleft()
                     self._oldest = time.monotonic()
                 future.set_result(frame.payload if frame.command == "OK" else {})
