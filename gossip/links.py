@@ -46,7 +46,8 @@ class PeerLink:
         self._queue: deque[tuple[Send, Future[Reply]]] = deque()
         self._inflight: deque[tuple[Send, Future[Reply]]] = deque()
         self._oldest = 0.0
-        """When the oldest request in flight was written (monotonic)."""
+        """When the link last made progress while owing replies: the write that started
+        owing, or the latest reply (monotonic)."""
         self._wake = threading.Condition()
         self._closed = False
         self._retry = False

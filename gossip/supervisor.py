@@ -55,6 +55,7 @@ def node_main(
     the messages in its store and asks its last peers (or ``contact``) to take it in.
     """
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     supervisor = os.getppid()
     logging.basicConfig(
         filename=directory / f"node-{entry.number}.log",
@@ -158,6 +159,8 @@ def supervise(directory: Path, rejoin: int | None = None, contact: int | None = 
     processes: dict[int, BaseProcess] = {}
     chosen = [plan.nodes[rejoin]] if rejoin is not None else list(plan.nodes.values())
     helper = (contact, plan.nodes[contact].address) if contact is not None else None
+    # A node forked while SIGTERM is blocked gets it only once it has its own handler.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
         for entry in chosen:
             peers = None if rejoin else {p: plan.nodes[p].address for p in entry.peers}
@@ -169,6 +172,7 @@ def supervise(directory: Path, rejoin: int | None = None, contact: int | None = 
             )
             process.start()
             processes[entry.number] = process
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         failure = _await_ready(processes, ready)
         if failure:
             _report(failure)
