@@ -46,9 +46,6 @@ from gossip.store import Store
 PEER_TIMEOUT = 2.0
 """Seconds to connect to and hear back from a peer before giving up on that frame."""
 
-PING_TIMEOUT = 0.5
-"""Seconds a ping may take; a peer this slow three times in a row counts as dead."""
-
 TICK = 0.1
 """Seconds between the housekeeping thread's looks at the clock."""
 
@@ -170,9 +167,8 @@ class GossipServer(socketserver.ThreadingTCPServer):
             link.check(now)
 
     def _deliver_one(self, send: Send) -> bool:
-        timeout = PING_TIMEOUT if send.kind == "PING" else PEER_TIMEOUT
         try:
-            reply: dict[str, Any] | None = call_peer(send.address, send.frame, timeout)[-1].payload
+            reply: dict[str, Any] | None = call_peer(send.address, send.frame)[-1].payload
         except NodeUnreachable as exc:
             reply = None
             log.warning(
