@@ -229,11 +229,12 @@ def draw(args: dict[str, Any]) -> str:
         raise UsageError(f"the picture is a PNG: give a file name ending in .png, not {output}")
     from gossip import pictures
 
+    live = pictures.live_topology(net)
     if text is None:
-        return f"Live topology picture: {pictures.draw_live(net, output)}"
-    picture, arrivals = pictures.draw_message(net, text, output)
+        return f"Live topology picture: {pictures.draw_live(live, output)}"
+    picture, arrivals = pictures.draw_message(net, live, text, output)
     lines = [f"{text!r} reached {len(arrivals)} nodes; first arrivals:"]
-    lines += ["  " + line for line in spread.timeline(arrivals)]
+    lines += spread.timeline(arrivals, indent="  ")
     return "\n".join([*lines, f"Spread picture: {picture}"])
 
 
@@ -267,10 +268,11 @@ def demo(args: dict[str, Any]) -> str:
     from gossip import pictures
 
     directory = state.run_dir(net.port_origin)
-    topology_png = pictures.draw_live(net, directory / "live-topology.png")
-    spread_png, arrivals = pictures.draw_message(net, DEMO_TEXT, directory / "spread.png")
+    live_net = pictures.live_topology(net)
+    topology_png = pictures.draw_live(live_net, directory / "live-topology.png")
+    spread_png, arrivals = pictures.draw_message(net, live_net, DEMO_TEXT, directory / "spread.png")
     print("First arrivals, node (+ms after sending):")
-    print("\n".join("  " + line for line in spread.timeline(arrivals)), end="\n\n")
+    print("\n".join(spread.timeline(arrivals, indent="  ")), end="\n\n")
     reader = 10 if 10 in live else live[-1]
     views = network.client_for(net.nodes[reader]).fetch("all")
     print(render.messages(reader, views, "all", 0, 0))

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from gossip.topology import Topology
 
 
-def _live(net: NetworkState) -> Topology:
+def live_topology(net: NetworkState) -> Topology:
+    """The topology as the live nodes report it now, with its starting kind for the layout."""
     from gossip.topology import KINDS, Topology
 
     links = network.live_links(network.status(net))
@@ -27,11 +28,10 @@ def _live(net: NetworkState) -> Topology:
     return Topology(kind if kind in KINDS else "random", net.topology, links)
 
 
-def draw_live(net: NetworkState, output: Path) -> Path:
-    """A PNG of the topology as the live nodes report it now."""
+def draw_live(live: Topology, output: Path) -> Path:
+    """A PNG of the live topology."""
     from gossip.plot import draw_topology
 
-    live = _live(net)
     title = f"gossip: live topology of {len(live.neighbours)} nodes, {len(live.edges())} links"
     try:
         return draw_topology(live, output, title)
@@ -39,8 +39,10 @@ def draw_live(net: NetworkState, output: Path) -> Path:
         raise GossipError(f"cannot write {output}: {exc.strerror}") from None
 
 
-def draw_message(net: NetworkState, text: str, output: Path) -> tuple[Path, list[Arrival]]:
-    """A PNG of how the newest message with this text spread; and its first arrivals."""
+def draw_message(
+    net: NetworkState, live: Topology, text: str, output: Path
+) -> tuple[Path, list[Arrival]]:
+    """A PNG of how the newest message with this text spread over ``live``; its arrivals."""
     from gossip.plot import draw_spread
 
     held = network.holders_of(net, text)
@@ -49,7 +51,6 @@ def draw_message(net: NetworkState, text: str, output: Path) -> tuple[Path, list
             f"no live node holds a message {text!r}: send it first, as in "
             f"gossip send-message 1 {text!r}"
         )
-    live = _live(net)
     arrivals = first_arrivals(held)
     title = (
         f"gossip: {text!r} reached {len(held)} of {len(live.neighbours)} live nodes "

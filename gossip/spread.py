@@ -36,8 +36,8 @@ def first_arrivals(held: dict[int, MessageView]) -> list[Arrival]:
     return sorted(arrivals, key=lambda a: (a.delay_ms, a.hops, a.node))
 
 
-def timeline(arrivals: list[Arrival], width: int = 100) -> list[str]:
-    """``node (+ms)`` entries in arrival order, wrapped into lines of at most ``width``."""
+def timeline(arrivals: list[Arrival], width: int = 100, indent: str = "") -> list[str]:
+    """``node (+ms)`` entries in arrival order, in lines of at most ``width`` after ``indent``."""
     lines: list[str] = []
     current = ""
     for arrival in arrivals:
@@ -49,4 +49,4 @@ def timeline(arrivals: list[Arrival], width: int = 100) -> list[str]:
         current = candidate
     if current:
         lines.append(current)
-    return lines
+    return [indent + line for line in lines]

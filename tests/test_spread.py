@@ -39,6 +39,7 @@ def test_timeline_wraps_between_entries() -> None:
     assert joined.startswith("1 (+1.2 ms), 2 (+2.5 ms)")
     assert joined.endswith("12 (+15.0 ms)")
     assert joined.count(" ms)") == 12
+    assert timeline(arrivals, width=40, indent="  ") == ["  " + line for line in lines]
 
 
 def test_timeline_of_nothing_is_empty() -> None:
