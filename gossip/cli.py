@@ -2,7 +2,7 @@
 
 Usage:
   gossip start-network [circular | random [<degree>] | powerlaw | turan [<partitions>]]
-                       [-n N] [--max-peers K] [--seed S] [--port-origin P] [-P]
+                       [-n N] [--max-peers K] [--seed S] [--port-origin P] [-P] [--insecure]
   gossip stop-network [--port-origin P]
   gossip send-message <node> <message> [-r K] [--port-origin P]
   gossip get-messages <node> [unread | read | all] [-p | -pp | -ppp] [-t | -tt | -ttt]
@@ -13,7 +13,7 @@ Usage:
   gossip add-node [--port-origin P]
   gossip status [--json] [--port-origin P]
   gossip draw [--message TEXT] [-o FILE] [--port-origin P]
-  gossip demo [-n N] [--port-origin P]
+  gossip demo [-n N] [--port-origin P] [--insecure]
   gossip -h | --help
   gossip --version
 
@@ -41,6 +41,8 @@ Options:
   --seed S            Seed that makes a random topology reproducible.
   --port-origin P     Node i listens on port P+i (default 7000, or the one network running).
   -P, --plot          Also draw the topology to a PNG and print where it is.
+  --insecure          No secret: nodes obey anyone who reaches their ports, and frames
+                      go bare (readable with nc). For teaching on a machine you trust.
   -o FILE, --output FILE  Where draw writes its PNG (default: in the run directory).
   --message TEXT      The text of the message whose spread draw shows (the newest one).
   --json              Print JSON, for scripts, instead of text.
@@ -69,6 +71,9 @@ from gossip.state import GossipError
 TOPOLOGY_KINDS = ("circular", "random", "powerlaw", "turan")
 DEMO_TEXT = "Hello World"
 DEMO_TIMEOUT = 10.0
+INSECURE_WARNING = (
+    "WARNING: --insecure: these nodes obey anyone who can reach their ports, unauthenticated."
+)
 
 
 class UsageError(GossipError):
@@ -125,9 +130,10 @@ def launch(args: dict[str, Any]) -> tuple[state.NetworkState, str]:
         seed=number(args, "--seed", 0, 2**32 - 1),
     )
     origin = port_origin(args) or state.DEFAULT_PORT_ORIGIN
-    net = network.plan(graph.neighbours, origin, max_peers, graph.description)
+    insecure = bool(args["--insecure"])
+    net = network.plan(graph.neighbours, origin, max_peers, graph.description, insecure)
     directory = network.start(net)
-    lines = [render.started(net)]
+    lines = [INSECURE_WARNING, render.started(net)] if insecure else [render.started(net)]
     if (parts := graph.components()) > 1:
         lines.append(
             f"Note: this graph has {parts} separate parts; a message reaches only its own."
@@ -163,15 +169,15 @@ def send_message(args: dict[str, Any]) -> str:
     if size > MAX_MESSAGE_BYTES:
         raise UsageError(f"the message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes")
     relays = required(args, "--relays", 1, MAX_RELAYS)
-    _, _, entry = target(args)
-    message_id = network.client_for(entry).send(text, relays)
+    _, net, entry = target(args)
+    message_id = network.client_for(net, entry).send(text, relays)
     return f"Sent to {render.node_name(entry.number)}: {text!r} (id {message_id})"
 
 
 def get_messages(args: dict[str, Any]) -> str:
     which = next((w for w in ("unread", "read") if args[w]), "all")
-    _, _, entry = target(args)
-    views = network.client_for(entry).fetch(which)
+    _, net, entry = target(args)
+    views = network.client_for(net, entry).fetch(which)
     mode, level = min(args["-p"], 3), min(args["-t"], 3)
     if args["--json"]:
         found = [render.view_json(v, mode) for v in views]
@@ -180,8 +186,8 @@ def get_messages(args: dict[str, Any]) -> str:
 
 
 def list_peers(args: dict[str, Any]) -> str:
-    _, _, entry = target(args)
-    peers = network.client_for(entry).peers()
+    _, net, entry = target(args)
+    peers = network.client_for(net, entry).peers()
     if args["--json"]:
         found = [{"node": p.number, "host": p.host, "port": p.port} for p in peers]
         return as_json({"node": entry.number, "peers": found})
@@ -201,13 +207,13 @@ def restart_node(args: dict[str, Any]) -> str:
     directory, net = state.find_network(port_origin(args))
     number = required(args, "<node>", 1, None)
     entry = network.restart(directory, net, number)
-    return render.rejoined(entry, network.client_for(entry).status(), restarted=True)
+    return render.rejoined(entry, network.client_for(net, entry).status(), restarted=True)
 
 
 def add_node(args: dict[str, Any]) -> str:
     directory, net = state.find_network(port_origin(args))
     entry = network.add(directory, net)
-    return render.rejoined(entry, network.client_for(entry).status(), restarted=False)
+    return render.rejoined(entry, network.client_for(net, entry).status(), restarted=False)
 
 
 def status(args: dict[str, Any]) -> str:
@@ -246,7 +252,7 @@ def demo(args: dict[str, Any]) -> str:
     print(report, flush=True)
     live = net.live_numbers()
     sender = live[0]
-    message_id = network.client_for(net.nodes[sender]).send(DEMO_TEXT)
+    message_id = network.client_for(net, net.nodes[sender]).send(DEMO_TEXT)
     print(f"\nSent {DEMO_TEXT!r} to {render.node_name(sender)}.", flush=True)
     began = time.monotonic()
 
@@ -274,7 +280,7 @@ def demo(args: dict[str, Any]) -> str:
     print("First arrivals, node (+ms after sending):")
     print("\n".join(spread.timeline(arrivals, indent="  ")), end="\n\n")
     reader = 10 if 10 in live else live[-1]
-    views = network.client_for(net.nodes[reader]).fetch("all")
+    views = network.client_for(net, net.nodes[reader]).fetch("all")
     print(render.messages(reader, views, "all", 0, 0))
     return (
         f"\nPictures: {topology_png}\n          {spread_png}\n"

@@ -3,7 +3,7 @@
 Imports only the standard library and the codec, so a command that just sends or reads
 a message starts fast.
 
-    >>> client = GossipClient("127.0.0.1:7001")
+    >>> client = GossipClient.to_node(1)  # node 1 of the network running here
     >>> client.submit_message("Apple")
     >>> client.get_messages()
     ['Apple (Node 1)']
@@ -16,13 +16,13 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from gossip.auth import AuthError, Channel, Refused
 from gossip.protocol import (
     Frame,
     FrameError,
     MessageView,
     encode_frame,
     message_from_payload,
-    read_frame,
 )
 from gossip.state import GossipError
 
@@ -59,12 +59,28 @@ class GossipClient:
     """A client of one node; every call opens its own short connection."""
 
     def __init__(
-        self, address: str | tuple[str, int], timeout: float = 10.0, name: str = "node"
+        self,
+        address: str | tuple[str, int],
+        key: bytes | None = None,
+        timeout: float = 10.0,
+        name: str = "node",
     ) -> None:
         self.address = parse_address(address)
+        self.key = key
+        """The network's secret (None for an ``--insecure`` network)."""
         self.timeout = timeout
         self.name = name
         """How errors speak of the node, as in ``node 3``."""
+
+    @classmethod
+    def to_node(cls, number: int, port_origin: int | None = None) -> GossipClient:
+        """A client of node ``number`` of a network running on this machine, holding its
+        secret; GossipError if there is no such network or node."""
+        from gossip.state import find_network
+
+        _, network = find_network(port_origin)
+        entry = network.node(number)
+        return cls(entry.address, network.key, name=f"node {number}")
 
     def request(self, command: str, payload: dict[str, Any] | None = None) -> list[Frame]:
         """Send one request; return its reply frames, ending with ``/OK``.
@@ -84,13 +100,18 @@ class GossipClient:
                 # Close with a reset once the reply is in: a clean close would park this
                 # port in TIME_WAIT for a minute, and nodes open connections all the time.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ABORT)
-                sock.sendall(frame)
                 with sock.makefile("rb") as stream:
+                    channel = Channel.connect(self.key, stream)
+                    sock.sendall(channel.send(frame))
                     frames = []
-                    while (reply := read_frame(stream)) is not None:
+                    while (reply := channel.read(stream)) is not None:
                         frames.append(reply)
                         if reply.command in ("OK", "ERR"):
                             break
+        except AuthError as exc:
+            raise GossipError(f"cannot talk to {self.who}: {exc}") from exc
+        except Refused as exc:
+            raise GossipError(f"{self.who} turned the connection away: {exc}") from exc
         except FrameError as exc:
             raise GossipError(f"{self.who} sent a bad reply: {exc}") from exc
         except OSError as exc:
@@ -149,7 +170,7 @@ class GossipClient:
 
 
 def farewell(
-    leaver: int, nodes: dict[int, tuple[str, int]], timeout: float = 10.0
+    leaver: int, nodes: dict[int, tuple[str, int]], key: bytes | None, timeout: float = 10.0
 ) -> dict[int, tuple[str, int]]:
     """Tell ``nodes`` that node ``leaver`` is gone; those that had it as a peer, by number.
 
@@ -157,7 +178,7 @@ def farewell(
     """
     dropped = {}
     for number, address in nodes.items():
-        node = GossipClient(address, timeout=timeout, name=f"node {number}")
+        node = GossipClient(address, key, timeout=timeout, name=f"node {number}")
         try:
             reply = node.request("LEAVE", {"node": leaver})
         except GossipError:
@@ -168,7 +189,10 @@ def farewell(
 
 
 def introduce(
-    former: dict[int, tuple[str, int]], plan: list[tuple[int, int]], timeout: float = 10.0
+    former: dict[int, tuple[str, int]],
+    plan: list[tuple[int, int]],
+    key: bytes | None,
+    timeout: float = 10.0,
 ) -> list[list[int]]:
     """Ask each pair ``(a, b)`` of a leaving node's former peers to link; the links made.
 
@@ -178,7 +202,7 @@ def introduce(
     links = []
     for a, b in plan:
         host, port = former[b]
-        peer = GossipClient(former[a], timeout=timeout, name=f"node {a}")
+        peer = GossipClient(former[a], key, timeout=timeout, name=f"node {a}")
         try:
             reply = peer.request("INTRODUCE", {"node": b, "host": host, "port": port})
         except GossipError:

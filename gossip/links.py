@@ -19,9 +19,10 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+from gossip.auth import Channel
 from gossip.client import LINGER_ABORT
 from gossip.node import Address, Send
-from gossip.protocol import FrameError, read_frame
+from gossip.protocol import FrameError
 
 REPLY_TIMEOUT = 3.0
 """Seconds a link may owe replies without one coming before it counts as broken: long
@@ -38,8 +39,11 @@ Reply = dict[str, Any] | None
 class PeerLink:
     """The connection to one peer; ``submit`` queues a request and returns its future."""
 
-    def __init__(self, address: Address, unreachable: Callable[[], None]) -> None:
+    def __init__(
+        self, address: Address, key: bytes | None, unreachable: Callable[[], None]
+    ) -> None:
         self.address = address
+        self.key = key
         self._unreachable = unreachable
         """Called, outside any lock, each time the link breaks or connecting fails: one
         sign that the peer is dead."""
@@ -53,6 +57,8 @@ class PeerLink:
         self._retry = False
         """The link broke: reconnect even with nothing to send."""
         self._sock: socket.socket | None = None
+        self._channel: Channel | None = None
+        """The seals of the current connection, set with ``_sock``."""
         threading.Thread(target=self._write, daemon=True, name="link").start()
 
     def submit(self, send: Send) -> Future[Reply]:
@@ -112,8 +118,8 @@ class PeerLink:
                 continue
             backoff = BACKOFF_FIRST
             with self._wake:
-                sock = self._sock
-                if sock is None:
+                sock, channel = self._sock, self._channel
+                if sock is None or channel is None:
                     continue  # it broke again before anything went out on it
                 self._retry = False
                 batch, self._queue = list(self._queue), deque()
@@ -123,7 +129,7 @@ class PeerLink:
             if not batch:
                 continue
             try:
-                sock.sendall(b"".join(send.frame for send, _ in batch))
+                sock.sendall(b"".join(channel.send(send.frame) for send, _ in batch))
             except OSError:
                 self._drop(sock)
 
@@ -132,26 +138,41 @@ class PeerLink:
             sock = socket.create_connection(self.address, timeout=REPLY_TIMEOUT)
         except OSError:
             return False
-        sock.settimeout(None)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ABORT)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        stream = sock.makefile("rb")
+        try:
+            channel = Channel.connect(self.key, stream)
+        except (OSError, FrameError):
+            stream.close()
+            sock.close()
+            return False
+        sock.settimeout(None)
         with self._wake:
             if self._closed:
+                stream.close()
                 sock.close()
                 return False
-            self._sock = sock
-        threading.Thread(target=self._read, args=(sock,), daemon=True, name="link-read").start()
+            self._sock, self._channel = sock, channel
+        threading.Thread(
+            target=self._read, args=(sock, stream, channel), daemon=True, name="link-read"
+        ).start()
         return True
 
-    def _read(self, sock: socket.socket) -> None:
+    def _read(self, sock: socket.socket, stream: Any, channel: Channel) -> None:
         """Settle in-flight requests in order as their replies come; stop when the link breaks."""
-        with sock.makefile("rb") as stream:
+        with stream:
             while True:
                 try:
-                    frame = read_frame(stream)
+                    frame = channel.read(stream)
                 except (OSError, FrameError):
                     break
                 if frame is None:
+                    with self._wake:
+                        idle = not self._inflight
+                    if idle:  # the peer closed a link that owed nothing: it idled out
+                        self._drop(sock, quietly=True)
+                        return
                     break
                 if frame.command not in ("OK", "ERR"):
                     continue  # /MSG-like frames belong to the reply that follows
@@ -163,16 +184,17 @@ class PeerLink:
                 future.set_result(frame.payload if frame.command == "OK" else {})
         self._drop(sock)
 
-    def _drop(self, sock: socket.socket | None = None) -> None:
+    def _drop(self, sock: socket.socket | None = None, quietly: bool = False) -> None:
         """The link broke: forget the connection (if it is still ``sock``), fail what was
-        in flight on it, report it once, and reconnect at once to see whether the peer
-        is still there (a killed peer's port refuses, which is the quickest sign of death).
+        in flight on it, report it once (unless ``quietly``: a link closed while idle),
+        and reconnect at once to see whether the peer is still there (a killed peer's
+        port refuses, which is the quickest sign of death).
         """
         with self._wake:
             current = self._sock
             if (sock is not None and current is not sock) or current is None:
                 return
-            self._sock = None
+            self._sock, self._channel = None, None
             lost, self._inflight = list(self._inflight), deque()
             self._retry = not self._closed
             self._wake.notify()
@@ -182,7 +204,7 @@ class PeerLink:
             current.close()
         for _, future in lost:
             future.set_result(None)
-        if not self._closed:
+        if not self._closed and not quietly:
             self._unreachable()
 
     def _fail_queued(self) -> None:

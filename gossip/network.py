@@ -22,6 +22,7 @@ from typing import Any
 
 import gossip
 from gossip import state
+from gossip.auth import new_secret
 from gossip.client import GossipClient, NodeUnreachable, Peer, farewell, introduce
 from gossip.protocol import MessageView
 from gossip.state import GossipError, NetworkState, NodeEntry
@@ -33,9 +34,9 @@ JOIN_TIMEOUT = 5.0
 EPHEMERAL_PORTS = "/proc/sys/net/ipv4/ip_local_port_range"
 
 
-def client_for(entry: NodeEntry) -> GossipClient:
-    """A client whose errors name the node by its number."""
-    return GossipClient(entry.address, name=f"node {entry.number}")
+def client_for(network: NetworkState, entry: NodeEntry) -> GossipClient:
+    """A client of one of the network's nodes, whose errors name the node by its number."""
+    return GossipClient(entry.address, network.key, name=f"node {entry.number}")
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.01) -> bool:
@@ -50,7 +51,11 @@ def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 
 
 
 def plan(
-    neighbours: dict[int, list[int]], port_origin: int, max_peers: int, description: str
+    neighbours: dict[int, list[int]],
+    port_origin: int,
+    max_peers: int,
+    description: str,
+    insecure: bool = False,
 ) -> NetworkState:
     """The state of a network about to start: every node's port and starting peers."""
     last_port = port_origin + max(neighbours)
@@ -63,7 +68,7 @@ def plan(
         n: NodeEntry(number=n, host=HOST, port=port_origin + n, peers=peers)
         for n, peers in neighbours.items()
     }
-    return NetworkState(port_origin, max_peers, description, nodes)
+    return NetworkState(port_origin, max_peers, description, nodes, insecure=insecure)
 
 
 def start(network: NetworkState) -> Path:
@@ -77,10 +82,15 @@ def start(network: NetworkState) -> Path:
             "--port-origin"
         )
     directory.mkdir(parents=True, exist_ok=True)
-    for old in [*directory.glob("node-*.log"), *directory.glob("node-*.db*")]:
+    for old in [*directory.glob("node-*.log*"), *directory.glob("node-*.db*")]:
         old.unlink()
+    (directory / state.SECRET_FILE).unlink(missing_ok=True)
+    if not network.insecure:
+        network.key = new_secret()
+        state.write_secret(directory, network.key)
     network.started = time.time()
     state.save(network, directory)
+    (directory / "supervisor.log").unlink(missing_ok=True)
     supervisor, result = _launch(directory, [])
     if "pids" not in result:
         (directory / state.STATE_FILE).unlink(missing_ok=True)
@@ -150,13 +160,13 @@ def rejoin(directory: Path, network: NetworkState, number: int) -> NodeEntry:
     entry.supervisor = supervisor
     entry.removed = False
     state.save(network, directory)
-    wait_until(lambda: bool(_peers_of(entry)), JOIN_TIMEOUT, interval=0.02)
+    wait_until(lambda: bool(_peers_of(network, entry)), JOIN_TIMEOUT, interval=0.02)
     return entry
 
 
-def _peers_of(entry: NodeEntry) -> list[Peer]:
+def _peers_of(network: NetworkState, entry: NodeEntry) -> list[Peer]:
     try:
-        return client_for(entry).peers()
+        return client_for(network, entry).peers()
     except GossipError:
         return []
 
@@ -209,7 +219,11 @@ def hint(network: NetworkState) -> str:
 
 
 def stop(directory: Path, network: NetworkState) -> int:
-    """Stop every node and the supervisor; return how many nodes were still running."""
+    """Stop every node and the supervisor; return how many nodes were still running.
+
+    What only a running network needs goes with it (its state, secret and stores); the
+    logs stay, for a look at what happened, until the next start on these ports.
+    """
     pids = [e.pid for e in network.nodes.values() if state.pid_alive(e.pid)]
     supervisors = {network.supervisor_pid, *(e.supervisor for e in network.nodes.values())}
     everyone = [*sorted(supervisors - {0}), *pids]
@@ -218,7 +232,10 @@ def stop(directory: Path, network: NetworkState) -> int:
     if not wait_until(lambda: not any(state.pid_alive(p) for p in everyone), STOP_TIMEOUT):
         for pid in everyone:
             _signal(pid, signal.SIGKILL)
-    (directory / state.STATE_FILE).unlink(missing_ok=True)
+    for spent in [directory / state.STATE_FILE, directory / state.SECRET_FILE]:
+        spent.unlink(missing_ok=True)
+    for store in directory.glob("node-*.db*"):
+        store.unlink()
     return len(pids)
 
 
@@ -232,7 +249,7 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
     """Ask a node to leave; return once its process is gone and the state says so."""
     entry = network.node(number)
     try:
-        result = client_for(entry).remove()
+        result = client_for(network, entry).remove()
     except NodeUnreachable:
         if state.pid_alive(entry.pid):
             raise
@@ -254,8 +271,8 @@ def stand_in_for_dead(network: NetworkState, number: int) -> dict[str, Any]:
     from gossip.node import leave_plan  # the node core is not needed by everyday commands
 
     others = {n: network.nodes[n].address for n in network.live_numbers() if n != number}
-    former = farewell(number, others)
-    links = introduce(former, leave_plan(former))
+    former = farewell(number, others, network.key)
+    links = introduce(former, leave_plan(former), network.key)
     links += bridge(network, number)
     return {"node": number, "former_peers": sorted(former), "links": links, "dead": True}
 
@@ -279,7 +296,7 @@ def bridge(network: NetworkState, gone: int) -> list[list[int]]:
         a = next((n for n in here if n in free), None)
         b = next((n for n in there if n in free), None)
         if a is not None and b is not None:
-            links += introduce({a: free[a], b: free[b]}, [(a, b)])
+            links += introduce({a: free[a], b: free[b]}, [(a, b)], network.key)
     return links
 
 
@@ -303,7 +320,7 @@ def await_spread(
     def everywhere() -> bool:
         for number in expected - set(seen):
             try:
-                views = client_for(network.nodes[number]).fetch("all", peek=True)
+                views = client_for(network, network.nodes[number]).fetch("all", peek=True)
             except GossipError:
                 continue
             seen.update((number, v.copies[0].arrived) for v in views if v.id == message_id)
@@ -331,7 +348,7 @@ def status(network: NetworkState) -> list[NodeStatus]:
     for number in sorted(network.nodes):
         entry = network.nodes[number]
         try:
-            report = client_for(entry).status()
+            report = client_for(network, entry).status()
         except GossipError:
             rows.append(NodeStatus(entry, "removed" if entry.removed else "down", {}))
         else:
@@ -374,7 +391,7 @@ def holders_of(network: NetworkState, text: str) -> dict[int, MessageView]:
     found: dict[int, list[MessageView]] = {}
     for number in network.live_numbers():
         try:
-            views = client_for(network.nodes[number]).fetch("all", peek=True)
+            views = client_for(network, network.nodes[number]).fetch("all", peek=True)
         except GossipError:
             continue
         found[number] = [v for v in views if v.text == text]

@@ -136,19 +136,59 @@ def decode_frame(line: bytes) -> Frame:
     return Frame(command, payload)
 
 
-def read_frame(stream: BinaryIO) -> Frame | None:
-    """Read one frame from a buffered binary stream; None at a clean end of stream.
+def read_line(stream: BinaryIO, limit: int = MAX_FRAME_BYTES) -> bytes | None:
+    """One line from a buffered binary stream, newline included; None at a clean end.
 
-    Reads at most one byte past the limit, so an endless line costs bounded memory.
+    Reads at most one byte past ``limit``, so an endless line costs bounded memory.
     """
-    line = stream.readline(MAX_FRAME_BYTES + 1)
+    line = stream.readline(limit + 1)
     if not line:
         return None
-    if len(line) > MAX_FRAME_BYTES:
+    if len(line) > limit:
         raise FrameError(f"frame exceeds the {MAX_FRAME_BYTES}-byte limit")
     if not line.endswith(b"\n"):
         raise FrameError("connection closed in the middle of a frame")
-    return decode_frame(line)
+    return line
+
+
+def read_frame(stream: BinaryIO) -> Frame | None:
+    """Read one bare frame from a buffered binary stream; None at a clean end of stream."""
+    line = read_line(stream)
+    return None if line is None else decode_frame(line)
+
+
+class LineBuffer:
+    """Splits the bytes a connection delivers into lines of at most ``limit`` bytes.
+
+    The node's reading side, fed whatever ``recv`` returned: it never holds more than
+    one line's worth, so a sender that never ends its line costs bounded memory.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+
+    def next_line(self) -> bytes | None:
+        """The next complete line, newline included; None if none is complete yet.
+
+        FrameError once a line exceeds the limit, newline or not.
+        """
+        end = self._buffer.find(b"\n", 0, self.limit)
+        if end < 0:
+            if len(self._buffer) >= self.limit:
+                raise FrameError(f"frame exceeds the {MAX_FRAME_BYTES}-byte limit")
+            return None
+        line = bytes(self._buffer[: end + 1])
+        del self._buffer[: end + 1]
+        return line
+
+    @property
+    def partial(self) -> bool:
+        """Whether part of a line has arrived and waits for its end."""
+        return bool(self._buffer)
 
 
 def field(payload: dict[str, Any], name: str, kind: Any) -> Any:

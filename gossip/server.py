@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import socketserver
 import threading
 import time
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from gossip.auth import MAX_LINE_BYTES, AuthError, Channel
 from gossip.client import GossipClient, NodeUnreachable, farewell, introduce
 from gossip.digest import BUCKETS
 from gossip.links import PeerLink
@@ -29,6 +31,7 @@ from gossip.protocol import (
     READ_FILTERS,
     Frame,
     FrameError,
+    LineBuffer,
     address_fields,
     encode_frame,
     field,
@@ -37,7 +40,6 @@ from gossip.protocol import (
     message_payload,
     message_text,
     positive_int,
-    read_frame,
     relay_fields,
 )
 from gossip.state import GossipError
@@ -52,12 +54,22 @@ TICK = 0.1
 LINKED = frozenset({"RELAY", "PING", "WALK", "SYNC"})
 """What a node sends its peers over their long-lived links."""
 
+MAX_CONNECTIONS = 64
+"""Connections a node serves at once; more are turned away. A node needs a few: its
+peers' links, their one-off requests, and clients."""
+
+IDLE_TIMEOUT = 60.0
+"""Seconds a connection may wait between frames before the node closes it."""
+
+FRAME_TIMEOUT = 10.0
+"""Seconds a frame may take to arrive once it has begun: a sender trickling bytes is cut off."""
+
+WRITE_TIMEOUT = 10.0
+"""Seconds a reply may take to go out: a client that stops reading is cut off."""
+
+RECV_BYTES = 65536
+
 log = logging.getLogger("gossip.node")
-
-
-def call_peer(address: Address, frame: bytes, timeout: float = PEER_TIMEOUT) -> list[Frame]:
-    """Send one frame to another node; its reply frames. GossipError if that fails."""
-    return GossipClient(address, timeout=timeout, name="peer").exchange(frame)
 
 
 class GossipServer(socketserver.ThreadingTCPServer):
@@ -66,10 +78,20 @@ class GossipServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
     request_queue_size = 128
+    idle_timeout = IDLE_TIMEOUT
+    frame_timeout = FRAME_TIMEOUT
+    write_timeout = WRITE_TIMEOUT
 
-    def __init__(self, node: Node, address: Address, store: Store | None = None) -> None:
+    def __init__(
+        self, node: Node, address: Address, store: Store | None = None, key: bytes | None = None
+    ) -> None:
         self.node = node
         self.store = store
+        self.key = key
+        """The network's secret: every frame in or out is sealed with it (None: --insecure)."""
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.turned_away = 0
+        self.last_busy_log = 0.0
         self.lock = threading.Lock()
         self.outbox = ThreadPoolExecutor(max_workers=8, thread_name_prefix="send")
         self.closing = threading.Event()
@@ -144,7 +166,9 @@ class GossipServer(socketserver.ThreadingTCPServer):
             if link is None or link.address != send.address:
                 if link is not None:
                     link.close()
-                link = PeerLink(send.address, lambda peer=send.peer: self._unreachable(peer))
+                link = PeerLink(
+                    send.address, self.key, lambda peer=send.peer: self._unreachable(peer)
+                )
                 self.links[send.peer] = link
             return link
 
@@ -168,7 +192,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
 
     def _deliver_one(self, send: Send) -> bool:
         try:
-            reply: dict[str, Any] | None = call_peer(send.address, send.frame)[-1].payload
+            reply: dict[str, Any] | None = self.call(send.address, send.frame)[-1].payload
         except NodeUnreachable as exc:
             reply = None
             log.warning(
@@ -199,7 +223,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
 
         Best effort: a round that fails says nothing of the peer's health (its link does).
         """
-        peer = GossipClient(chore.address, timeout=PEER_TIMEOUT, name=f"node {chore.peer}")
+        peer = GossipClient(chore.address, self.key, PEER_TIMEOUT, f"node {chore.peer}")
         try:
             with self.lock:
                 sync = encode_frame("SYNC", {"total": self.node.digest.total})
@@ -253,9 +277,45 @@ class GossipServer(socketserver.ThreadingTCPServer):
                 taken += 1
         return taken
 
+    def call(self, address: Address, frame: bytes) -> list[Frame]:
+        """Send one frame to another node; its reply frames. GossipError if that fails."""
+        return GossipClient(address, self.key, PEER_TIMEOUT, "peer").exchange(frame)
+
     @property
     def number(self) -> int:
         return self.node.number
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection in a thread of its own, unless ``MAX_CONNECTIONS`` are open."""
+        if not self.slots.acquire(blocking=False):
+            self._turn_away(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def _turn_away(self, request: Any) -> None:
+        """Say why in one frame (if the socket takes it at once), close, log once a second."""
+        busy = f"node {self.number} is busy: {MAX_CONNECTIONS} connections are open; try again"
+        with contextlib.suppress(OSError):
+            request.setblocking(False)
+            request.send(encode_frame("ERR", {"error": busy}))
+        self.shutdown_request(request)
+        self.turned_away += 1
+        now = time.monotonic()
+        if now - self.last_busy_log >= 1.0:
+            log.warning(
+                "node %d: turned away %d connections: %s", self.number, self.turned_away, busy
+            )
+            self.turned_away, self.last_busy_log = 0, now
 
     def server_close(self) -> None:
         self.closing.set()
@@ -267,23 +327,30 @@ class GossipServer(socketserver.ThreadingTCPServer):
         self.outbox.shutdown(wait=False, cancel_futures=True)
 
 
-class Handler(socketserver.StreamRequestHandler):
-    """Reads request frames until the client closes; answers each one."""
+class Handler(socketserver.BaseRequestHandler):
+    """Greets the connection, then answers each request frame until the client closes.
+
+    Every wait is bounded: for the next frame, for the rest of a frame, for a reply to
+    go out; so a slow, silent or hostile client costs the node one thread for a while.
+    """
 
     server: GossipServer
-    timeout = 30.0
+    request: socket.socket
 
     def handle(self) -> None:
-        while True:
+        self.channel, hello = Channel.for_node(self.server.key)
+        self.lines = LineBuffer(MAX_LINE_BYTES)
+        if not self._send(hello):
+            return
+        while (line := self._next_line()) is not None:
             try:
-                frame = read_frame(self.rfile)
+                frame = self.channel.receive(line)
+            except AuthError as exc:
+                self._refuse(str(exc), sealed=False)
+                return  # nothing more from this sender can be trusted
             except FrameError as exc:
                 self._refuse(str(exc))
-                return
-            except OSError:
-                return
-            if frame is None:
-                return
+                continue
             try:
                 replies = self.dispatch(frame)
             except FrameError as exc:
@@ -292,18 +359,66 @@ class Handler(socketserver.StreamRequestHandler):
             except Exception as exc:
                 self._refuse(f"/{frame.command} failed inside the node: {exc!r}")
                 continue
-            try:
-                self.wfile.write(b"".join(replies))
-            except OSError:
+            if not self._write(replies):
                 return
             if frame.command == "REMOVE":
                 threading.Thread(target=self.server.shutdown, daemon=True).start()
                 return
 
-    def _refuse(self, reason: str) -> None:
+    def _next_line(self) -> bytes | None:
+        """The next line; None once the client closes, breaks a limit, or takes too long."""
+        waiting = time.monotonic()
+        begun: float | None = None
+        while True:
+            try:
+                line = self.lines.next_line()
+            except FrameError as exc:
+                self._refuse(str(exc))
+                return None
+            if line is not None:
+                return line
+            now = time.monotonic()
+            if self.lines.partial and begun is None:
+                begun = now
+            limits = self.server
+            deadline = (
+                waiting + limits.idle_timeout if begun is None else begun + limits.frame_timeout
+            )
+            try:
+                self.request.settimeout(max(deadline - now, 0.001))
+                data = self.request.recv(RECV_BYTES)
+            except TimeoutError:
+                if begun is not None:
+                    self._refuse(f"a frame took over {limits.frame_timeout:g} s to arrive")
+                return None  # an idle connection is closed without a word
+            except OSError:
+                return None
+            if not data:
+                if self.lines.partial:
+                    self._log_refusal("connection closed in the middle of a frame")
+                return None
+            self.lines.feed(data)
+
+    def _write(self, frames: list[bytes]) -> bool:
+        """Seal and send reply frames; False if the client did not take them in time."""
+        return self._send(b"".join(self.channel.send(f) for f in frames))
+
+    def _send(self, data: bytes) -> bool:
+        try:
+            self.request.settimeout(self.server.write_timeout)
+            self.request.sendall(data)
+        except OSError:
+            return False
+        return True
+
+    def _refuse(self, reason: str, sealed: bool = True) -> None:
+        """Log the refusal and answer ``/ERR``, bare if the sender could not be trusted."""
+        self._log_refusal(reason)
+        error = encode_frame("ERR", {"error": reason})
+        self._send(self.channel.send(error) if sealed else error)
+
+    def _log_refusal(self, reason: str) -> None:
         log.warning("node %d: refused a frame from %s: %s", self.server.number, self.peer, reason)
-        with contextlib.suppress(OSError):
-            self.wfile.write(encode_frame("ERR", {"error": reason}))
 
     @property
     def peer(self) -> str:
@@ -402,7 +517,7 @@ class Handler(socketserver.StreamRequestHandler):
         if plan is not Link.TRY:
             return [encode_frame("OK", {"result": plan.value})]
         try:
-            reply = call_peer(address, self.server.node.connect_frame())[-1].payload
+            reply = self.server.call(address, self.server.node.connect_frame())[-1].payload
             accepted = reply.get("accepted") is True
         except GossipError as exc:
             log.warning("node %d: could not reach %d to link: %s", self.server.number, number, exc)
@@ -435,7 +550,7 @@ class Handler(socketserver.StreamRequestHandler):
             host, port = address
             swap = {"old": self.server.number, "node": newcomer, "host": host, "port": port}
             try:
-                reply = call_peer(splice.address, encode_frame("SWAP", swap))[-1].payload
+                reply = self.server.call(splice.address, encode_frame("SWAP", swap))[-1].payload
                 swapped = reply.get("accepted") is True
             except GossipError as exc:
                 log.warning("node %d: swap with %d failed: %s", self.server.number, newcomer, exc)
@@ -480,8 +595,8 @@ class Handler(socketserver.StreamRequestHandler):
         """Leave the network: say goodbye to every peer, then introduce them to each other."""
         with self.server.changing() as node:
             peers, plan = node.leave()
-        heard = farewell(self.server.number, peers, timeout=PEER_TIMEOUT)
-        links = introduce(peers, plan, timeout=PEER_TIMEOUT)
+        heard = farewell(self.server.number, peers, self.server.key, PEER_TIMEOUT)
+        links = introduce(peers, plan, self.server.key, PEER_TIMEOUT)
         log.info(
             "node %d: left the network; former peers %s, %s heard the goodbye; new links %s",
             self.server.number,

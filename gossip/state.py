@@ -2,19 +2,22 @@
 
 ``$GOSSIP_HOME`` if set, else ``$XDG_STATE_HOME/gossip``, else ``~/.local/state/gossip``.
 Each network gets ``network-<port origin>/`` there, holding ``network.json`` (nodes,
-ports, process ids, settings) and the node logs, so every command works from any folder
+ports, process ids, settings), the network's ``secret``, and each node's store and log,
+so every command works from any folder
 and networks with different port origins run side by side.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 DEFAULT_PORT_ORIGIN = 7000
 STATE_FILE = "network.json"
+SECRET_FILE = "secret"
 SUPERVISOR_MODULE = "gossip.supervisor"
 
 
@@ -46,6 +49,11 @@ class NetworkState:
     nodes: dict[int, NodeEntry]
     supervisor_pid: int = 0
     started: float = 0.0
+    insecure: bool = False
+    """Started with ``--insecure``: no secret, frames go unsealed."""
+    key: bytes | None = field(default=None, repr=False, compare=False)
+    """The secret that seals every frame, read from the run directory (never saved with
+    the rest)."""
 
     def node(self, number: int) -> NodeEntry:
         """The entry for ``number``, or a GossipError naming the nodes that exist."""
@@ -101,6 +109,7 @@ def save(state: NetworkState, directory: Path) -> None:
     """Write atomically, so a reader never sees half a file."""
     directory.mkdir(parents=True, exist_ok=True)
     data = asdict(state)
+    del data["key"]
     data["nodes"] = [asdict(e) for e in state.nodes.values()]
     tmp = directory / f".{STATE_FILE}.{os.getpid()}"
     tmp.write_text(json.dumps(data, indent=1))
@@ -112,9 +121,22 @@ def load(directory: Path) -> NetworkState | None:
     try:
         data = json.loads((directory / STATE_FILE).read_text())
         nodes = {e["number"]: NodeEntry(**e) for e in data.pop("nodes")}
-        return NetworkState(nodes=nodes, **data)
+        network = NetworkState(nodes=nodes, **data)
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
+    if not network.insecure:
+        with contextlib.suppress(OSError):
+            network.key = (directory / SECRET_FILE).read_bytes().strip() or None
+    return network
+
+
+def write_secret(directory: Path, secret: bytes) -> None:
+    """Keep the network's secret where only this user can read it (mode 0600)."""
+    path = directory / SECRET_FILE
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(secret + b"\n")
 
 
 def pid_alive(pid: int) -> bool:

@@ -23,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+from logging.handlers import RotatingFileHandler
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -39,12 +40,18 @@ READY_TIMEOUT = 20.0
 ORPHAN_CHECK = 0.5
 """Seconds between a node's checks that its supervisor still runs."""
 
+LOG_BYTES = 1 << 20
+LOG_BACKUPS = 2
+"""A node's log rotates at 1 MiB and keeps two old files: a flood of bad frames, one
+line each, can't fill the disk."""
+
 
 def node_main(
     entry: state.NodeEntry,
     peers: dict[int, tuple[str, int]] | None,
     contact: tuple[int, tuple[str, int]] | None,
     max_peers: int,
+    key: bytes | None,
     directory: Path,
     ready: Any,
     go: Any,
@@ -58,7 +65,7 @@ def node_main(
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     supervisor = os.getppid()
     logging.basicConfig(
-        filename=directory / f"node-{entry.number}.log",
+        handlers=[node_log(directory, entry.number)],
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",
     )
@@ -81,7 +88,7 @@ def node_main(
         store.peers_changed(node.peers, node.wanted)
         store.commit()
     try:
-        server = GossipServer(node, entry.address, store)
+        server = GossipServer(node, entry.address, store, key)
     except OSError as exc:
         in_use = exc.errno == errno.EADDRINUSE
         reason = "is in use" if in_use else f"cannot be used: {exc.strerror}"
@@ -101,6 +108,12 @@ def node_main(
     with server:
         server.serve_forever()
     store.close()
+
+
+def node_log(directory: Path, number: int) -> RotatingFileHandler:
+    """Where node ``number`` logs: ``node-<n>.log``, rotated, so its size stays bounded."""
+    path = directory / f"node-{number}.log"
+    return RotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS)
 
 
 def _follow(supervisor: int, server: GossipServer) -> None:
@@ -151,6 +164,9 @@ def supervise(directory: Path, rejoin: int | None = None, contact: int | None = 
     if plan is None:
         _report({"error": f"no readable plan in {directory}"})
         return 1
+    if plan.key is None and not plan.insecure:
+        _report({"error": f"the network's secret {directory / state.SECRET_FILE} is missing"})
+        return 1
     signal.signal(signal.SIGTERM, _stop)
     gc.freeze()  # the collector would otherwise touch, and so copy, every inherited page
     ctx = multiprocessing.get_context("fork")
@@ -166,7 +182,7 @@ def supervise(directory: Path, rejoin: int | None = None, contact: int | None = 
             peers = None if rejoin else {p: plan.nodes[p].address for p in entry.peers}
             process = ctx.Process(
                 target=node_main,
-                args=(entry, peers, helper, plan.max_peers, directory, ready, go),
+                args=(entry, peers, helper, plan.max_peers, plan.key, directory, ready, go),
                 name=f"Gossip-Node-{entry.number}",
                 daemon=True,
             )

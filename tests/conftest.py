@@ -112,7 +112,8 @@ class Net:
         return gossip_cli(*args, "--port-origin", str(self.origin), cwd=self.cwd)
 
     def client(self, number: int) -> GossipClient:
-        return GossipClient(self.state.nodes[number].address)
+        network = self.state
+        return GossipClient(network.nodes[number].address, network.key)
 
     def peek(self, number: int) -> list[MessageView]:
         return self.client(number).fetch("all", peek=True)

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from gossip.auth import Channel
 from gossip.links import REPLY_TIMEOUT, PeerLink, Reply
 from gossip.network import wait_until
 from gossip.node import Address, Send
@@ -27,6 +28,8 @@ from gossip.protocol import encode_frame
 from tests.conftest import free_origin
 
 WAIT = 3.0
+HELLO = Channel.for_node(None)[1]
+"""The bare hello of an ``--insecure`` node: the echo peer speaks unsealed frames."""
 """Seconds to wait for something that should happen almost at once on loopback."""
 
 BIG = 16 * 1024 * 1024
@@ -141,6 +144,7 @@ class EchoServer:
     def _serve(self, conn: socket.socket, number: int) -> None:
         limit = self.close_after.get(number)
         try:
+            conn.sendall(HELLO)
             if not self._reading.is_set():
                 conn.recv(1, socket.MSG_PEEK)
                 self.stalled.set()
@@ -232,7 +236,7 @@ def open_link() -> Iterator[OpenLink]:
         address: Address, kind: Callable[..., PeerLink] = PeerLink
     ) -> tuple[PeerLink, Breaks]:
         breaks = Breaks()
-        link = kind(address, breaks)
+        link = kind(address, None, breaks)
         made.append(link)
         return link, breaks
 
@@ -464,9 +468,11 @@ class LateWriter(PeerLink):
     """A link whose writer, once connected, waits for ``resume``: the reader runs first,
     as the scheduler may let it when a peer accepts and at once hangs up."""
 
-    def __init__(self, address: Address, unreachable: Breaks, resume: threading.Event) -> None:
+    def __init__(
+        self, address: Address, key: None, unreachable: Breaks, resume: threading.Event
+    ) -> None:
         self.resume = resume
-        super().__init__(address, unreachable)
+        super().__init__(address, key, unreachable)
 
     def _connect(self) -> bool:
         connected = super()._connect()
@@ -479,10 +485,10 @@ def test_a_hang_up_right_after_connecting_strands_no_request(
 ) -> None:
     """Requests queued when the first connection broke must still settle, at the latest
     when the watchdog runs (it is called here with a time past every deadline)."""
-    link, breaks = open_link(server.address, partial(LateWriter, resume=gate))
+    link, _ = open_link(server.address, partial(LateWriter, resume=gate))
     server.close_after = {0: 0}
     first = link.submit(frame(1))
-    assert wait_until(lambda: breaks.count == 1, WAIT)
+    assert wait_until(lambda: server.ended == 1, WAIT)
     second = link.submit(frame(2))
     gate.set()
     overdue = time.monotonic() + REPLY_TIMEOUT + 1

@@ -181,9 +181,9 @@ def test_list_peers_shows_the_peers_with_addresses(networks: Networks) -> None:
 
 def test_python_api_submit_and_get_messages(networks: Networks) -> None:
     net = networks.start("circular", "-n", "8")
-    GossipClient(f"127.0.0.1:{net.origin + 1}").submit_message("Apple")
+    GossipClient.to_node(1, net.origin).submit_message("Apple")
     view = net.wait_copies(5, net.peek(1)[0].id, 1)
-    messages = GossipClient(("127.0.0.1", net.origin + 5)).get_messages()
+    messages = GossipClient(("127.0.0.1", net.origin + 5), key=net.state.key).get_messages()
     first_path = " -> ".join(f"Node {n}" for n in view.copies[0].path)
     assert messages == [f"Apple ({first_path})"]
     assert re.fullmatch(r"Apple \(Node 1( -> Node \d)+ -> Node 5\)", messages[0])
@@ -386,11 +386,13 @@ def test_a_node_answers_ping_and_refuses_unknown_commands(networks: Networks) ->
     with pytest.raises(GossipError, match="unknown command /FROB"):
         net.client(2).request("FROB")
     with socket.create_connection(net.state.nodes[2].address, timeout=5) as raw:
+        assert raw.recv(4096).startswith(b"/HELLO ")
         raw.sendall(b"not a frame\n")
         assert raw.recv(4096).startswith(b"/ERR ")
     with socket.create_connection(net.state.nodes[2].address, timeout=5) as raw:
+        assert raw.recv(4096).startswith(b"/HELLO ")
         try:
-            raw.sendall(b"/NEW " + b"x" * (MAX_FRAME_BYTES + 10))
+            raw.sendall(b"/NEW " + b"x" * (2 * MAX_FRAME_BYTES))
             answer = raw.recv(4096)
         except ConnectionResetError:
             answer = b"(reset)"

@@ -106,7 +106,7 @@ def test_kill_four_of_sixteen_while_500_messages_flow(networks: Networks) -> Non
             alive.remove(victim)
         target = rng.choice(alive)
         try:
-            message_id = GossipClient(network.nodes[target].address).send(f"load {i}")
+            message_id = GossipClient(network.nodes[target].address, network.key).send(f"load {i}")
         except GossipError:
             refused += 1
             continue
