@@ -4,7 +4,7 @@ Starts its own network on a free port range with a private GOSSIP_HOME, stops it
 end, and prints a table (and ``--json FILE`` writes the figures). Run by hand:
 
     uv run python benchmarks/run.py [--nodes N] [--messages M] [--throughput T]
-        [--sizes 16,32,...] [--plot PNG] [--json FILE] [--no-healing]
+        [--sizes 16,32,...] [--plot PNG] [--json FILE] [--no-healing] [--insecure]
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def latency(network: state.NetworkState, count: int) -> list[float]:
     senders = network.live_numbers()
     for i in range(count):
         origin_node = senders[i % len(senders)]
-        client = GossipClient(network.nodes[origin_node].address)
+        client = GossipClient(network.nodes[origin_node].address, network.key)
         message_id = client.send(f"latency {i}")
         # Polling all nodes competes with them for the 2 cores: give the spread a head start.
         time.sleep(0.05)
@@ -93,7 +93,7 @@ def latency(network: state.NetworkState, count: int) -> list[float]:
 
 def counts(network: state.NetworkState) -> tuple[dict[int, int], int]:
     """Messages each node holds, and copies received by all nodes together."""
-    reports = {n: GossipClient(e.address).status() for n, e in network.nodes.items()}
+    reports = {n: GossipClient(e.address, network.key).status() for n, e in network.nodes.items()}
     return {n: int(r["messages"]) for n, r in reports.items()}, sum(
         int(r["received"]) for r in reports.values()
     )
@@ -107,7 +107,7 @@ def throughput(network: state.NetworkState, count: int, senders: int = 4) -> dic
     def submit(first: int) -> None:
         for i in range(first, count, senders):
             node = network.nodes[numbers[i % len(numbers)]]
-            GossipClient(node.address).send(f"throughput {i}")
+            GossipClient(node.address, network.key).send(f"throughput {i}")
 
     began = time.perf_counter()
     with ThreadPoolExecutor(senders) as pool:
@@ -176,7 +176,7 @@ def scaling(sizes: list[int], per_size: int, picture: Path | None) -> dict[str, 
 
 def peers_of(network: state.NetworkState, number: int) -> set[int]:
     try:
-        return {p.number for p in GossipClient(network.nodes[number].address).peers()}
+        return {p.number for p in GossipClient(network.nodes[number].address, network.key).peers()}
     except GossipError:
         return set()
 
@@ -209,12 +209,12 @@ def healing(port: list[str], results: dict[str, float | str | int]) -> None:
         live = [n for n in ring.live_numbers() if n not in (3, 7, 11, 15)]
         missed = []
         for i in range(100):
-            client = GossipClient(ring.nodes[live[i % len(live)]].address)
+            client = GossipClient(ring.nodes[live[i % len(live)]].address, ring.key)
             missed.append(client.send(f"while node 3 was down {i}"))
         began = time.monotonic()
         cli("restart-node", "3", *port)
         results["restart_node_cli_ms"] = (time.monotonic() - began) * 1000
-        holder = GossipClient(ring.nodes[3].address)
+        holder = GossipClient(ring.nodes[3].address, ring.key)
         wait_until(lambda: set(missed) <= {v.id for v in holder.fetch("all", peek=True)}, 30, 0.02)
         results["catch_up_100_messages_ms"] = (time.monotonic() - began) * 1000
     finally:
@@ -253,19 +253,25 @@ def main() -> None:
         "--sizes", default="16,32,64,128,256", help="network sizes for the scaling run"
     )
     parser.add_argument("--plot", type=Path, help="write latency against size to this PNG")
+    parser.add_argument(
+        "--insecure", action="store_true", help="main network without authentication"
+    )
     options = parser.parse_args()
 
     os.environ["GOSSIP_HOME"] = tempfile.mkdtemp(prefix="gossip-bench-")
     origin = free_origin(options.nodes)
     port = ["--port-origin", str(origin)]
     results: dict[str, float | str | int] = {"machine": machine(), "nodes": options.nodes}
+    results["authentication"] = "off (--insecure)" if options.insecure else "on"
+    starting = ["start-network", "-n", str(options.nodes), "--seed", "1", *port]
+    starting += ["--insecure"] if options.insecure else []
 
     starts = []
     for _ in range(3):
-        starts.append(cli("start-network", "-n", str(options.nodes), "--seed", "1", *port))
+        starts.append(cli(*starting))
         cli("stop-network", *port)
     results["start_network_ms"] = statistics.median(starts)
-    cli("start-network", "-n", str(options.nodes), "--seed", "1", *port)
+    cli(*starting)
     try:
         _, network = state.find_network(origin)
         results["send_message_cli_ms"] = statistics.median(
@@ -288,7 +294,7 @@ def main() -> None:
     sizes = [int(n) for n in options.sizes.split(",") if n]
     results.update(scaling(sizes, 10, options.plot))
 
-    print(f"gossip benchmark on {results['machine']}")
+    print(f"gossip benchmark on {results['machine']}; authentication {results['authentication']}")
     rows = [
         (
             f"start-network, {options.nodes} nodes, until all accept (median of 3)",

@@ -90,7 +90,10 @@ class Seal:
         if not mark:
             raise AuthError("frame is not authenticated: it carries no seal")
         if not hmac.compare_digest(mac, self._mac(body)):
-            raise AuthError("frame is not authenticated: its seal is wrong or replayed")
+            raise AuthError(
+                "frame is not authenticated: its seal is wrong (another network's secret?) "
+                "or replayed"
+            )
         self.count += 1
         return body + b"\n"
 
@@ -105,8 +108,9 @@ class Channel:
     @classmethod
     def for_node(cls, key: bytes | None) -> tuple[Channel, bytes]:
         """A node's end of a new connection, and the hello it sends first."""
-        nonce = new_nonce() if key is not None else ""
-        hello = encode_frame("HELLO", {"auth": True, "nonce": nonce} if key else {"auth": False})
+        secure = key is not None
+        nonce = new_nonce() if secure else ""
+        hello = encode_frame("HELLO", {"auth": True, "nonce": nonce} if secure else {"auth": False})
         return cls(Seal(key, nonce, TO_CLIENT), Seal(key, nonce, TO_NODE)), hello
 
     @classmethod
@@ -116,14 +120,14 @@ class Channel:
             raise AuthError(f"expected /HELLO first, got /{hello.command}")
         secure = hello.payload.get("auth")
         nonce = hello.payload.get("nonce")
+        if not isinstance(secure, bool):
+            raise AuthError("its hello does not say whether it authenticates")
         if secure is True and key is None:
             raise AuthError("it requires authentication, and this side has no network secret")
         if secure is False and key is not None:
             raise AuthError("it runs without authentication (--insecure); this side has a secret")
         if secure is True and not (isinstance(nonce, str) and len(nonce) == NONCE_HEX):
             raise AuthError("its hello carries no valid nonce")
-        if secure not in (True, False):
-            raise AuthError("its hello does not say whether it authenticates")
         nonce = nonce if secure else ""
         return cls(Seal(key, nonce, TO_NODE), Seal(key, nonce, TO_CLIENT))
 

@@ -36,6 +36,11 @@ EPHEMERAL_PORTS = "/proc/sys/net/ipv4/ip_local_port_range"
 
 def client_for(network: NetworkState, entry: NodeEntry) -> GossipClient:
     """A client of one of the network's nodes, whose errors name the node by its number."""
+    if network.key is None and not network.insecure:
+        raise GossipError(
+            f"cannot read this network's secret ({state.SECRET_FILE} in its run directory "
+            f"{state.run_dir(network.port_origin)}): run gossip as the user who started it"
+        )
     return GossipClient(entry.address, network.key, name=f"node {entry.number}")
 
 
@@ -82,6 +87,7 @@ def start(network: NetworkState) -> Path:
             "--port-origin"
         )
     directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)  # messages and logs are the user's business
     for old in [*directory.glob("node-*.log*"), *directory.glob("node-*.db*")]:
         old.unlink()
     (directory / state.SECRET_FILE).unlink(missing_ok=True)
@@ -349,7 +355,7 @@ def status(network: NetworkState) -> list[NodeStatus]:
         entry = network.nodes[number]
         try:
             report = client_for(network, entry).status()
-        except GossipError:
+        except NodeUnreachable:
             rows.append(NodeStatus(entry, "removed" if entry.removed else "down", {}))
         else:
             rows.append(NodeStatus(entry, "up", report))

@@ -4,6 +4,8 @@ A frame is UTF-8 text ending in ``\\n``: a slash, an upper-case command name, an
 optionally a space and a JSON object. Pseudo-IRC keeps frames readable with ``nc``;
 JSON keeps the payload unambiguous whatever the message text holds. Every frame is
 bounded by ``MAX_FRAME_BYTES`` so a peer can never make a node buffer without limit.
+On the wire a node first greets each connection with ``/HELLO``, and every frame after
+that carries a seal (``gossip.auth``) unless the network runs ``--insecure``.
 
 Requests a node understands:
 

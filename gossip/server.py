@@ -338,6 +338,8 @@ class Handler(socketserver.BaseRequestHandler):
     request: socket.socket
 
     def handle(self) -> None:
+        # Replies go out as they are ready, one small write each: no waiting on Nagle.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.channel, hello = Channel.for_node(self.server.key)
         self.lines = LineBuffer(MAX_LINE_BYTES)
         if not self._send(hello):
@@ -407,6 +409,13 @@ class Handler(socketserver.BaseRequestHandler):
         try:
             self.request.settimeout(self.server.write_timeout)
             self.request.sendall(data)
+        except TimeoutError:
+            log.warning(
+                "node %d: closed the connection from %s: it stopped reading its replies",
+                self.server.number,
+                self.peer,
+            )
+            return False
         except OSError:
             return False
         return True

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from gossip import state
+from gossip.auth import new_secret
 from gossip.protocol import MAX_MESSAGE_BYTES
 from tests.conftest import Net, Networks, gossip_cli
 
@@ -137,3 +143,86 @@ def test_the_console_script_is_installed() -> None:
     done = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert done.stdout == gossip_cli("--version").out
+
+
+def stale_run_directory(net: Net) -> None:
+    """As after a reboot: the state file is there, its supervisor pid now someone else's."""
+    network = net.state
+    gossip_cli("stop-network", "--port-origin", str(net.origin))
+    network.supervisor_pid = os.getpid()
+    state.save(network, net.directory)
+
+
+def kill_node_1(net: Net) -> None:
+    net.kill(1)
+
+
+def lose_the_secret(net: Net) -> None:
+    (net.directory / state.SECRET_FILE).unlink()
+
+
+def change_the_secret(net: Net) -> None:
+    (net.directory / state.SECRET_FILE).write_bytes(new_secret())
+
+
+def squat_node_5s_port(net: Net) -> None:
+    """Another program took the port add-node would use."""
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", net.origin + 5))
+    squatter.listen()
+    SQUATTERS.append(squatter)
+
+
+SQUATTERS: list[socket.socket] = []
+
+
+@pytest.mark.parametrize(
+    ("damage", "args", "expected"),
+    [
+        (stale_run_directory, ["send-message", "1", "hi"], "no network is running on port origin"),
+        (stale_run_directory, ["status"], "no network is running on port origin"),
+        (kill_node_1, ["send-message", "1", "hi"], "is not answering (connection refused)"),
+        (kill_node_1, ["get-messages", "1"], "if it died, take it out with gossip remove-node"),
+        (lose_the_secret, ["send-message", "2", "hi"], "cannot read this network's secret"),
+        (lose_the_secret, ["status"], "run gossip as the user who started it"),
+        (change_the_secret, ["list-peers", "2"], "frame is not authenticated"),
+        (change_the_secret, ["send-message", "2", "hi"], "another network's secret?"),
+        (squat_node_5s_port, ["add-node"], "could not start node 5: port"),
+    ],
+    ids=lambda v: getattr(v, "__name__", None),
+)
+def test_a_broken_setup_prints_one_line(
+    small_net: Net, damage: Callable[[Net], None], args: list[str], expected: str
+) -> None:
+    try:
+        damage(small_net)
+        result = small_net.cli(*args)
+    finally:
+        for squatter in SQUATTERS:
+            squatter.close()
+        SQUATTERS.clear()
+    assert result.code == 1, result.err
+    assert expected in result.err
+    assert_one_line_error(result.err, result.out)
+
+
+def test_an_insecure_network_says_so_loudly(networks: Networks) -> None:
+    net = networks.reserve()
+    result = gossip_cli(
+        "start-network", "-n", "4", "circular", "--insecure", "--port-origin", str(net.origin)
+    )
+    assert result.code == 0, result.err
+    assert result.out.startswith("WARNING: --insecure: these nodes obey anyone")
+    assert not (net.directory / state.SECRET_FILE).exists()
+    assert net.cli("send-message", "1", "open to all").code == 0
+
+
+def test_a_secure_network_keeps_its_secret_private_and_drops_it_on_stop(
+    small_net: Net,
+) -> None:
+    secret = small_net.directory / state.SECRET_FILE
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert stat.S_IMODE(small_net.directory.stat().st_mode) == 0o700
+    assert small_net.cli("stop-network").code == 0
+    left = sorted(p.name for p in small_net.directory.iterdir())
+    assert left == ["node-1.log", "node-2.log", "node-3.log", "node-4.log", "supervisor.log"]

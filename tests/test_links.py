@@ -377,6 +377,20 @@ def test_hang_up_fails_requests_in_flight_and_reconnects(
     assert breaks.count == 1
 
 
+def test_a_peer_closing_an_idle_link_is_no_sign_of_death(
+    server: EchoServer, open_link: OpenLink
+) -> None:
+    """Nodes close connections that idle too long; the link reconnects without a report,
+    and only a reconnection the port refuses would count against the peer."""
+    link, breaks = open_link(server.address)
+    assert link.request(frame(1), WAIT) == {"echo": 1}
+    server.hang_up()
+    assert wait_until(lambda: server.accepted == 2, WAIT), "it reconnects at once"
+    assert link.request(frame(2), WAIT) == {"echo": 2}
+    assert server.received[-1] == (1, 2)
+    assert breaks.count == 0
+
+
 def test_refused_port_fails_the_request_and_reports_it(
     refusing: Address, open_link: OpenLink
 ) -> None:
