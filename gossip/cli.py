@@ -3,17 +3,19 @@
 Usage:
   gossip start-network [circular | random [<degree>] | powerlaw | turan [<partitions>]]
                        [-n N] [--max-peers K] [--seed S] [--port-origin P] [-P] [--insecure]
-  gossip stop-network [--port-origin P]
-  gossip send-message <node> <message> [-r K] [--port-origin P]
+  gossip start-network --config FILE [--only HOST]
+  gossip stop-network [--port-origin P | --config FILE]
+  gossip send-message <node> <message> [-r K] [--port-origin P | --config FILE]
   gossip get-messages <node> [unread | read | all] [-p | -pp | -ppp] [-t | -tt | -ttt]
-                      [--json] [--port-origin P]
-  gossip list-peers <node> [--json] [--port-origin P]
-  gossip remove-node <node> [--port-origin P]
-  gossip restart-node <node> [--port-origin P]
+                      [--json] [--port-origin P | --config FILE]
+  gossip list-peers <node> [--json] [--port-origin P | --config FILE]
+  gossip remove-node <node> [--port-origin P | --config FILE]
+  gossip restart-node <node> [--port-origin P | --config FILE]
   gossip add-node [--port-origin P]
-  gossip status [--json] [--port-origin P]
-  gossip draw [--message TEXT] [-o FILE] [--port-origin P]
+  gossip status [--json] [--port-origin P | --config FILE]
+  gossip draw [--message TEXT] [-o FILE] [--port-origin P | --config FILE]
   gossip demo [-n N] [--port-origin P] [--insecure]
+  gossip new-secret <file>
   gossip -h | --help
   gossip --version
 
@@ -34,6 +36,8 @@ Commands:
                  message spread (--message): who got it first from whom, and when.
   demo           Start a network, send "Hello World" to node 1, watch it spread,
                  and show the paths it took.
+  new-secret     Write a new random secret to a file (mode 0600), for a network file:
+                 copy it to every host that runs or talks to the network.
 
 Options:
   -n N, --nodes N     Number of nodes [default: 16].
@@ -41,6 +45,9 @@ Options:
   --seed S            Seed that makes a random topology reproducible.
   --port-origin P     Node i listens on port P+i (default 7000, or the one network running).
   -P, --plot          Also draw the topology to a PNG and print where it is.
+  --config FILE       A network file (TOML or JSON) listing every node's address and
+                      the topology, for a network over several hosts (see README).
+  --only HOST         Start only the network file's nodes whose address is on HOST.
   --insecure          No secret: nodes obey anyone who reaches their ports, and frames
                       go bare (readable with nc). For teaching on a machine you trust.
   -o FILE, --output FILE  Where draw writes its PNG (default: in the run directory).
@@ -63,7 +70,7 @@ from typing import Any
 
 from docopt import DocoptExit, docopt
 
-from gossip import __version__, network, render, spread, state
+from gossip import __version__, auth, network, render, spread, state
 from gossip.client import NodeUnreachable
 from gossip.protocol import MAX_MESSAGE_BYTES, MAX_RELAYS, FrameError, utf8_size
 from gossip.state import GossipError
@@ -107,9 +114,18 @@ def port_origin(args: dict[str, Any]) -> int | None:
     return number(args, "--port-origin", 1, 65535)
 
 
+def network_of(args: dict[str, Any]) -> tuple[Path, state.NetworkState]:
+    """The network a command addresses: from its network file, or running on this host."""
+    if args["--config"]:
+        from gossip import config
+
+        return config.find(Path(args["--config"]))
+    return state.find_network(port_origin(args))
+
+
 def target(args: dict[str, Any]) -> tuple[Path, state.NetworkState, state.NodeEntry]:
     """The network and the node entry a node command addresses."""
-    directory, net = state.find_network(port_origin(args))
+    directory, net = network_of(args)
     entry = net.node(required(args, "<node>", 1, None))
     return directory, net, entry
 
@@ -148,14 +164,24 @@ def launch(args: dict[str, Any]) -> tuple[state.NetworkState, str]:
 
 
 def start_network(args: dict[str, Any]) -> str:
+    if args["--config"]:
+        from gossip import config
+
+        net = config.load(Path(args["--config"]), args["--only"])
+        network.start(net)
+        return f"{render.started(net)}\nNext: gossip status --config {args['--config']}"
     _, report = launch(args)
     return f'{report}\nNext: gossip send-message 1 "Hello World"'
 
 
 def stop_network(args: dict[str, Any]) -> str:
-    directory, net = state.find_network(port_origin(args))
+    directory, net = network_of(args)
+    if not any(e.local for e in net.nodes.values()):
+        raise GossipError(f"no node of {net.label} runs on this host: stop each host's part there")
     count = network.stop(directory, net)
-    return f"Stopped the network on ports {net.port_range()} ({count} nodes were running)."
+    if net.name:
+        return f"Stopped the {count} nodes of {net.label} that ran on this host."
+    return f"Stopped the network {net.where()} ({count} nodes were running)."
 
 
 def send_message(args: dict[str, Any]) -> str:
@@ -204,20 +230,20 @@ def remove_node(args: dict[str, Any]) -> str:
 
 
 def restart_node(args: dict[str, Any]) -> str:
-    directory, net = state.find_network(port_origin(args))
+    directory, net = network_of(args)
     number = required(args, "<node>", 1, None)
     entry = network.restart(directory, net, number)
     return render.rejoined(entry, network.client_for(net, entry).status(), restarted=True)
 
 
 def add_node(args: dict[str, Any]) -> str:
-    directory, net = state.find_network(port_origin(args))
+    directory, net = network_of(args)
     entry = network.add(directory, net)
     return render.rejoined(entry, network.client_for(net, entry).status(), restarted=False)
 
 
 def status(args: dict[str, Any]) -> str:
-    _, net = state.find_network(port_origin(args))
+    _, net = network_of(args)
     rows = network.status(net)
     split = network.parts(network.live_links(rows))
     if args["--json"]:
@@ -227,7 +253,7 @@ def status(args: dict[str, Any]) -> str:
 
 def draw(args: dict[str, Any]) -> str:
     """Draw the live topology (after removals and healing), or one message's spread."""
-    directory, net = state.find_network(port_origin(args))
+    directory, net = network_of(args)
     text = args["--message"]
     default = "spread.png" if text is not None else "live-topology.png"
     output = Path(args["--output"]) if args["--output"] else directory / default
@@ -242,6 +268,17 @@ def draw(args: dict[str, Any]) -> str:
     lines = [f"{text!r} reached {len(arrivals)} nodes; first arrivals:"]
     lines += spread.timeline(arrivals, indent="  ")
     return "\n".join([*lines, f"Spread picture: {picture}"])
+
+
+def new_secret(args: dict[str, Any]) -> str:
+    path = Path(args["<file>"])
+    if path.exists():
+        raise GossipError(f"{path} exists: keep it, or delete it first to make a new secret")
+    try:
+        state.write_secret(path, auth.new_secret())
+    except OSError as exc:
+        raise GossipError(f"cannot write {path}: {exc.strerror}") from None
+    return f"Wrote a new secret to {path} (readable only by you): copy it to every host."
 
 
 def demo(args: dict[str, Any]) -> str:
@@ -307,6 +344,7 @@ COMMANDS = {
     "status": status,
     "draw": draw,
     "demo": demo,
+    "new-secret": new_secret,
 }
 
 

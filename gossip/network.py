@@ -39,7 +39,7 @@ def client_for(network: NetworkState, entry: NodeEntry) -> GossipClient:
     if network.key is None and not network.insecure:
         raise GossipError(
             f"cannot read this network's secret ({state.SECRET_FILE} in its run directory "
-            f"{state.run_dir(network.port_origin)}): run gossip as the user who started it"
+            f"{network.directory}): run gossip as the user who started it"
         )
     return GossipClient(entry.address, network.key, name=f"node {entry.number}")
 
@@ -78,13 +78,15 @@ def plan(
 
 def start(network: NetworkState) -> Path:
     """Launch the planned network; return once every node accepts connections."""
-    directory = state.run_dir(network.port_origin)
+    directory = network.directory
     running = state.load(directory)
     if running is not None and state.pid_alive(running.supervisor_pid):
         raise GossipError(
-            f"a network is already running on ports {running.port_range()}: stop it with "
+            f"a network is already running {running.where()}: stop it with "
             f"gossip stop-network --port-origin {running.port_origin}, or choose another "
             "--port-origin"
+            if not running.name
+            else f"{running.label} already runs here: stop it with gossip stop-network --config"
         )
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)  # messages and logs are the user's business
@@ -92,8 +94,8 @@ def start(network: NetworkState) -> Path:
         old.unlink()
     (directory / state.SECRET_FILE).unlink(missing_ok=True)
     if not network.insecure:
-        network.key = new_secret()
-        state.write_secret(directory, network.key)
+        network.key = network.key or new_secret()  # a network file brings the shared one
+        state.write_secret(directory / state.SECRET_FILE, network.key)
     network.started = time.time()
     state.save(network, directory)
     (directory / "supervisor.log").unlink(missing_ok=True)
@@ -154,9 +156,7 @@ def rejoin(directory: Path, network: NetworkState, number: int) -> NodeEntry:
     live node picked at random is its contact if it has none to ask.
     """
     entry = network.nodes[number]
-    others = [
-        n for n in network.live_numbers() if n != number and state.pid_alive(network.nodes[n].pid)
-    ]
+    others = [n for n in network.live_numbers() if n != number and _may_run(network.nodes[n])]
     contact = [str(random.choice(others))] if others else []
     supervisor, result = _launch(directory, [str(number), *contact])
     if "pids" not in result:
@@ -184,6 +184,10 @@ def restart(directory: Path, network: NetworkState, number: int) -> NodeEntry:
         raise GossipError(
             f"node {number} does not exist: this network has nodes {network.describe_numbers()}"
         )
+    if not entry.local:
+        raise GossipError(
+            f"node {number} runs on host {entry.host}: restart it there, with the same command"
+        )
     if state.pid_alive(entry.pid):
         raise GossipError(
             f"node {number} is running: stop it first with gossip remove-node {number}"
@@ -191,8 +195,18 @@ def restart(directory: Path, network: NetworkState, number: int) -> NodeEntry:
     return rejoin(directory, network, number)
 
 
+def _may_run(entry: NodeEntry) -> bool:
+    """Whether a node may be running: its process lives, or it runs on another host."""
+    return not entry.local or state.pid_alive(entry.pid)
+
+
 def add(directory: Path, network: NetworkState) -> NodeEntry:
     """Grow the network by one node, numbered and placed after the last one."""
+    if network.name:
+        raise GossipError(
+            f"add-node grows a network started by port origin; {network.label} comes from a "
+            "network file: add the node to the file and start the network again"
+        )
     number = max(network.nodes) + 1
     port = network.port_origin + number
     if port > 65535:
@@ -263,7 +277,8 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
     if not wait_until(lambda: not state.pid_alive(entry.pid), STOP_TIMEOUT):
         _signal(entry.pid, signal.SIGKILL)
     entry.removed = True
-    state.save(network, directory)
+    if network.supervisor_pid:  # a network file's view, on a host running none of it: no state
+        state.save(network, directory)
     return result
 
 

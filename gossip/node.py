@@ -65,6 +65,14 @@ MAX_LISTED_IDS = 1000
 MAX_TRADED = 100
 """Most messages pulled or pushed in one catch-up round; the next round does the rest."""
 
+LOST_FOR = 600.0
+"""Seconds a node keeps trying to get back to a peer it dropped for silence: a host cut off
+by the network looks dead to its peers until its link comes back."""
+
+MERGE_FIRST = 1.0
+MERGE_MAX = 5.0
+"""Seconds between tries to get back to a lost peer: doubling from first to max."""
+
 
 @dataclass(frozen=True)
 class Send:
@@ -126,6 +134,16 @@ class Link(Enum):
     ALREADY = "already"
     FULL = "full"
     TRY = "try"
+
+
+@dataclass
+class Lost:
+    """A peer dropped for silence: dead, or cut off by the network and perhaps back later."""
+
+    address: Address
+    since: float
+    next_try: float
+    tries: int = 0
 
 
 @dataclass(frozen=True)
@@ -192,6 +210,9 @@ class Node:
         self.syncs = 0
         self.joining = False
         self.next_join = self.started
+        self.lost: dict[int, Lost] = {}
+        """Peers dropped for silence, to link with again if they turn up (a healed cut)."""
+        self.merging = False
 
     # Messages
 
@@ -328,6 +349,7 @@ class Node:
         return not self.left and len(self.peers) + len(self.pending) < self.wanted
 
     def _add_peer(self, number: int, address: Address) -> None:
+        self.lost.pop(number, None)
         self.peers[number] = address
         self.heard[number] = self._clock()
         self.wanted = max(self.wanted, len(self.peers))
@@ -335,6 +357,7 @@ class Node:
 
     def drop_peer(self, number: int) -> bool:
         """Forget a peer that left or died; True if it was one. The node starts looking."""
+        self.lost.pop(number, None)
         if self.peers.pop(number, None) is None:
             return False
         self._forget(number)
@@ -355,14 +378,23 @@ class Node:
 
     def missed(self, number: int, now: float) -> bool:
         """An exchange with a peer failed; True if that made the node drop it as dead."""
-        if number not in self.peers:
+        address = self.peers.get(number)
+        if address is None:
             return False
         self.misses[number] = self.misses.get(number, 0) + 1
-        return self.misses[number] >= MISSES_TO_DROP and self.drop_peer(number)
+        if self.misses[number] < MISSES_TO_DROP:
+            return False
+        self.drop_peer(number)
+        self.lost[number] = Lost(address, now, now + MERGE_FIRST)
+        return True
 
-    def sent(self, send: Send, reply: dict[str, Any], now: float) -> None:
-        """A send went through and this was the reply: learn from it."""
+    def sent(self, send: Send, reply: dict[str, Any], now: float) -> list[Send]:
+        """A send went through and this was the reply: learn from it; what to send next."""
         self.heard_from(send.peer, now)
+        if send.kind == "MERGE":
+            self.merging = False
+            if reply.get("accepted") is True:
+                return self._merged(send.peer, send.address)
         if send.kind == "CONNECT":
             self.finish_link(send.peer, send.address, reply.get("accepted") is True)
         elif send.kind == "PING" and reply.get("peer") is False and send.peer in self.peers:
@@ -371,6 +403,7 @@ class Node:
             self.joining = False
             links = reply.get("peers")
             self.joined(links if isinstance(links, list) else [])
+        return []
 
     def failed(self, send: Send, now: float, counted: bool = True) -> list[Send]:
         """A send did not go through; a peer dropped as dead is told so, in case it lives.
@@ -382,6 +415,8 @@ class Node:
             self.finish_link(send.peer, send.address, False)
         elif send.kind == "JOIN":
             self.joining = False
+        elif send.kind == "MERGE":
+            self.merging = False
         if counted and self.missed(send.peer, now):
             leave = encode_frame("LEAVE", {"node": self.number})
             return [Send(send.peer, send.address, leave, "LEAVE")]
@@ -416,6 +451,39 @@ class Node:
             return False
         self._add_peer(number, address)
         return True
+
+    def accept_merge(self, number: int, address: Address) -> tuple[bool, list[Send]]:
+        """A peer this node lost is back and asks to link again; whether it may, and the
+        goodbye to a peer this node makes room with if it is full.
+
+        Two parts of a network cut apart heal each on its own side, so both ends may be
+        full by the time the cut heals. Each then trades one of its links for the link
+        between them: the two peers let go are short of a peer and walk, now through the
+        whole network, until they pair up. Nobody exceeds ``max_peers``; the parts join.
+        """
+        if number == self.number or self.left:
+            return False, []
+        if number in self.peers:
+            return True, []
+        self.pending.discard(number)
+        return True, self._make_room_for(number, address)
+
+    def _merged(self, number: int, address: Address) -> list[Send]:
+        """A lost peer agreed to link again: link, making room if need be."""
+        self.lost.pop(number, None)
+        if number in self.peers or self.left:
+            return []
+        return self._make_room_for(number, address)
+
+    def _make_room_for(self, number: int, address: Address) -> list[Send]:
+        goodbye = []
+        if self.free_slots() <= 0 and self.peers:
+            other = self._rng.choice(sorted(self.peers))
+            leave = encode_frame("LEAVE", {"node": self.number})
+            goodbye.append(Send(other, self.peers[other], leave, "LEAVE"))
+            self.drop_peer(other)
+        self._add_peer(number, address)
+        return goodbye
 
     def walk(
         self,
@@ -546,6 +614,7 @@ class Node:
             any_slot = self.walks > ANY_SLOT_AFTER
             frame = _walk_frame(self.number, self.address, WALK_HOPS, [], any_slot)
             chores.append(Send(peer, self.peers[peer], frame, "WALK"))
+        chores += self._try_lost(now)
         if self.peers and now >= self.next_sync:
             self.next_sync = now + SYNC_EVERY
             order = sorted(self.peers)
@@ -553,6 +622,21 @@ class Node:
             self.syncs += 1
             chores.append(CatchUp(peer, self.peers[peer]))
         return chores
+
+    def _try_lost(self, now: float) -> list[Send]:
+        """Ask one lost peer, when its turn comes, to link again (the lower number asks, so
+        two nodes never ask each other at once); forget it after ``LOST_FOR``."""
+        for number, lost in list(self.lost.items()):
+            if now - lost.since > LOST_FOR:
+                del self.lost[number]
+            elif number > self.number and not self.merging and now >= lost.next_try:
+                lost.tries += 1
+                lost.next_try = now + min(MERGE_MAX, MERGE_FIRST * 2**lost.tries)
+                self.merging = True
+                host, port = self.address
+                merge = encode_frame("MERGE", {"node": self.number, "host": host, "port": port})
+                return [Send(number, lost.address, merge, "MERGE")]
+        return []
 
     def status(self) -> dict[str, Any]:
         """What ``gossip status`` shows of this node."""

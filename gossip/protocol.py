@@ -25,6 +25,8 @@ Requests a node understands:
 ``/JOIN {"node", "host", "port", "prefer", "slots"}``
                                             a node with no peers (restarted, added) asks in
 ``/SWAP {"old", "node", "host", "port"}``   a peer hands its link with this node to ``node``
+``/MERGE {"node", "host", "port"}``         a peer this node lost for silence is back (a cut
+                                            network healed) and asks to link again
 ``/SYNC {"total"}``, ``/IDS {"buckets"}``, ``/PULL {"node", "ids"}``
                                             catch-up: compare digests, list ids, fetch copies
                                             (answered with ``/COPY`` frames shaped like ``/RELAY``)

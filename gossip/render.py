@@ -70,12 +70,14 @@ def peers(number: int, peer_list: list[Peer]) -> str:
 
 def started(network: NetworkState) -> str:
     """``start-network`` output: the network, then every node with its peers."""
-    entries = sorted(network.nodes.values(), key=lambda e: e.number)
+    entries = sorted((e for e in network.nodes.values() if e.local), key=lambda e: e.number)
     width = max(len(f"{node_name(e.number)} ({e.host}:{e.port})") for e in entries)
-    lines = [
-        f"Started {len(entries)} nodes on ports {network.port_range()}: {network.topology}, "
-        f"at most {network.max_peers} peers each.",
-    ]
+    which = (
+        f"{len(entries)} of the {len(network.nodes)} nodes of {network.label} on this host"
+        if network.name
+        else f"{len(entries)} nodes {network.where()}"
+    )
+    lines = [f"Started {which}: {network.topology}, at most {network.max_peers} peers each."]
     for e in entries:
         label = f"{node_name(e.number)} ({e.host}:{e.port})"
         peer_names = ", ".join(str(p) for p in e.peers) or "none"
@@ -118,14 +120,26 @@ def status(
     """``gossip status``: a table of every node, then whether the live ones hang together."""
     up = [r for r in rows if r.state == "up"]
     lines = [
-        f"Network on ports {network.port_range()}: {network.topology}, at most "
+        f"Network {network.where()}: {network.topology}, at most "
         f"{network.max_peers} peers each; {len(up)} of {len(rows)} nodes up.",
         "",
     ]
-    table = [("Node", "State", "Peers", "Messages", "Unread", "Port", "Uptime")]
+    table = [
+        (
+            "Node",
+            "State",
+            "Peers",
+            "Messages",
+            "Unread",
+            "Address" if network.name else "Port",
+            "Uptime",
+        )
+    ]
     for row in rows:
         report = row.report
         number, port = str(row.entry.number), str(row.entry.port)
+        if network.name:
+            port = f"{row.entry.host}:{port}"
         if row.state == "up":
             peer_list = ", ".join(str(p) for p in report.get("peers", [])) or "none"
             uptime = duration(now - float(report.get("started", now)))

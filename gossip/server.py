@@ -207,9 +207,12 @@ class GossipServer(socketserver.ThreadingTCPServer):
         """Tell the node how a send went (``reply`` None: it did not arrive); whether it did."""
         with self.changing() as node:
             if reply is not None:
-                node.sent(send, reply, time.time())
-                return True
-            goodbye = node.failed(send, time.time(), counted)
+                follow_up = node.sent(send, reply, time.time())
+            else:
+                goodbye = node.failed(send, time.time(), counted)
+        if reply is not None:
+            self.deliver(follow_up)
+            return True
         self._log_death(send.peer, bool(goodbye), f"/{send.kind} did not arrive")
         self.deliver(goodbye)
         return False
@@ -544,6 +547,20 @@ class Handler(socketserver.BaseRequestHandler):
             sends = node.walk(origin, address, hops, visited, any_slot)
         self.server.deliver(sends)
         return [encode_frame("OK")]
+
+    def do_MERGE(self, payload: dict[str, Any]) -> list[bytes]:
+        """A peer this node lost for silence is back (a cut network healed): link again."""
+        number, address = address_fields(payload)
+        with self.server.changing() as node:
+            accepted, goodbye = node.accept_merge(number, address)
+        self.server.deliver(goodbye)
+        log.info(
+            "node %d: lost peer %d is back; linked again%s",
+            self.server.number,
+            number,
+            f", letting go of {goodbye[0].peer}" if goodbye else "",
+        )
+        return [encode_frame("OK", {"accepted": accepted})]
 
     def do_JOIN(self, payload: dict[str, Any]) -> list[bytes]:
         """Take in a node that has no peers, handing it one of this node's links if need be."""

@@ -35,6 +35,9 @@ class NodeEntry:
     removed: bool = False
     supervisor: int = 0
     """The supervisor of a node that rejoined (restart-node, add-node); 0: the network's."""
+    local: bool = True
+    """Runs on this host. A network file spreads nodes over hosts: this host knows the
+    others' addresses, not their processes."""
 
     @property
     def address(self) -> tuple[str, int]:
@@ -51,6 +54,9 @@ class NetworkState:
     started: float = 0.0
     insecure: bool = False
     """Started with ``--insecure``: no secret, frames go unsealed."""
+    name: str = ""
+    """The network file's name, for a network that spans hosts (its run directory is
+    ``network-<name>``); empty for one started here by port origin."""
     key: bytes | None = field(default=None, repr=False, compare=False)
     """The secret that seals every frame, read from the run directory (never saved with
     the rest)."""
@@ -69,6 +75,16 @@ class NetworkState:
             )
         return entry
 
+    @property
+    def directory(self) -> Path:
+        """Its run directory on this host."""
+        return gossip_home() / f"network-{self.name or self.port_origin}"
+
+    @property
+    def label(self) -> str:
+        """How messages name it: by network file, or by port origin."""
+        return f"network {self.name!r}" if self.name else f"port origin {self.port_origin}"
+
     def live_numbers(self) -> list[int]:
         return sorted(n for n, e in self.nodes.items() if not e.removed)
 
@@ -78,6 +94,13 @@ class NetworkState:
     def port_range(self) -> str:
         ports = sorted(e.port for e in self.nodes.values())
         return f"{ports[0]}-{ports[-1]}" if len(ports) > 1 else str(ports[0])
+
+    def where(self) -> str:
+        """``on ports 7001-7016``, or for a network file, which of its nodes run here."""
+        if not self.name:
+            return f"on ports {self.port_range()}"
+        local = sum(1 for e in self.nodes.values() if e.local)
+        return f"{self.name!r} ({local} of its {len(self.nodes)} nodes on this host)"
 
 
 def compress_ranges(numbers: list[int]) -> str:
@@ -130,9 +153,8 @@ def load(directory: Path) -> NetworkState | None:
     return network
 
 
-def write_secret(directory: Path, secret: bytes) -> None:
-    """Keep the network's secret where only this user can read it (mode 0600)."""
-    path = directory / SECRET_FILE
+def write_secret(path: Path, secret: bytes) -> None:
+    """Keep a network's secret where only this user can read it (mode 0600)."""
     path.unlink(missing_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as file:
@@ -172,7 +194,7 @@ def running_networks() -> list[tuple[Path, NetworkState]]:
         state = load(directory)
         if state is not None and pid_alive(state.supervisor_pid):
             found.append((directory, state))
-    return sorted(found, key=lambda item: item[1].port_origin)
+    return sorted(found, key=lambda item: (item[1].name, item[1].port_origin))
 
 
 def find_network(port_origin: int | None) -> tuple[Path, NetworkState]:
@@ -193,9 +215,9 @@ def find_network(port_origin: int | None) -> tuple[Path, NetworkState]:
     if not networks:
         raise GossipError("no network is running: start one with gossip start-network")
     if len(networks) > 1:
-        origins = ", ".join(str(s.port_origin) for _, s in networks)
+        names = ", ".join(s.label for _, s in networks)
         raise GossipError(
-            f"{len(networks)} networks are running (port origins {origins}): "
-            "choose one with --port-origin"
+            f"{len(networks)} networks are running ({names}): "
+            "choose one with --port-origin or --config"
         )
     return networks[0]

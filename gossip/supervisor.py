@@ -173,7 +173,8 @@ def supervise(directory: Path, rejoin: int | None = None, contact: int | None = 
     ready = ctx.SimpleQueue()
     go = ctx.Event()
     processes: dict[int, BaseProcess] = {}
-    chosen = [plan.nodes[rejoin]] if rejoin is not None else list(plan.nodes.values())
+    local = [e for e in plan.nodes.values() if e.local]
+    chosen = [plan.nodes[rejoin]] if rejoin is not None else local
     helper = (contact, plan.nodes[contact].address) if contact is not None else None
     # A node forked while SIGTERM is blocked gets it only once it has its own handler.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})

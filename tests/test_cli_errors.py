@@ -86,6 +86,12 @@ def test_commands_without_a_network_say_how_to_start_one(args: list[str]) -> Non
         (["restart-node"], 2, "usage is gossip restart-node <node>"),
         (["add-node", "3"], 2, "usage is gossip add-node"),
         (["draw", "-o"], 2, "usage is gossip draw"),
+        (["status", "--config", "/nonexistent/lab.toml"], 1, "cannot read the network file"),
+        (["send-message", "1", "hi", "--config", "x.toml", "--port-origin", "7"], 2, "usage is"),
+        (["start-network", "--only", "10.0.0.1"], 2, "usage is gossip start-network"),
+        (["add-node", "--config", "lab.toml"], 2, "usage is gossip add-node"),
+        (["new-secret"], 2, "usage is gossip new-secret <file>"),
+        (["new-secret", "/nonexistent/dir/lab.secret"], 1, "cannot write /nonexistent/dir"),
     ],
 )
 def test_bad_arguments_print_one_line(args: list[str], code: int, expected: str) -> None:
@@ -226,3 +232,33 @@ def test_a_secure_network_keeps_its_secret_private_and_drops_it_on_stop(
     assert small_net.cli("stop-network").code == 0
     left = sorted(p.name for p in small_net.directory.iterdir())
     assert left == ["node-1.log", "node-2.log", "node-3.log", "node-4.log", "supervisor.log"]
+
+
+def test_new_secret_writes_a_private_file_and_never_overwrites_one(tmp_path: Path) -> None:
+    path = tmp_path / "lab.secret"
+    assert gossip_cli("new-secret", str(path)).code == 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    secret = path.read_bytes()
+    assert len(secret.strip()) == 64
+    again = gossip_cli("new-secret", str(path))
+    assert again.code == 1 and f"{path} exists" in again.err
+    assert_one_line_error(again.err, again.out)
+    assert path.read_bytes() == secret
+
+
+def test_a_network_file_with_a_wrong_host_or_a_remote_node_says_where(tmp_path: Path) -> None:
+    (tmp_path / "lab.toml").write_text(
+        'secret = "lab.secret"\n[peers]\n1 = [2]\n'
+        '[nodes]\n1 = "10.9.0.1:7001"\n2 = "10.9.0.2:7001"\n'
+    )
+    assert gossip_cli("new-secret", str(tmp_path / "lab.secret")).code == 0
+    config = ["--config", str(tmp_path / "lab.toml")]
+    wrong = gossip_cli("start-network", *config, "--only", "10.9.0.3")
+    assert wrong.code == 1
+    assert "has no node on host 10.9.0.3: its hosts are 10.9.0.1, 10.9.0.2" in wrong.err
+    remote = gossip_cli("restart-node", "2", *config)
+    assert remote.code == 1 and "node 2 runs on host 10.9.0.2: restart it there" in remote.err
+    stop = gossip_cli("stop-network", *config)
+    assert stop.code == 1 and "no node of network 'lab' runs on this host" in stop.err
+    for result in (wrong, remote, stop):
+        assert_one_line_error(result.err, result.out)

@@ -278,7 +278,8 @@ def test_find_network_finds_the_running_one(
     with pytest.raises(GossipError) as caught:
         find_network(None)
     assert str(caught.value) == (
-        "2 networks are running (port origins 7050, 7200): choose one with --port-origin"
+        "2 networks are running (port origin 7050, port origin 7200): "
+        "choose one with --port-origin or --config"
     )
     assert find_network(7050)[1].port_origin == 7050
 

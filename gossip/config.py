@@ -1,0 +1,210 @@
+"""A network file: every node's address and the topology, for a network over several hosts.
+
+Every host gets the same file and a copy of the network's secret. ``gossip start-network
+--config FILE --only HOST`` starts the nodes whose address is on HOST; any command given
+``--config FILE`` finds every node by number from any machine. TOML or JSON::
+
+    name = "lab"                  # the run directory is network-lab (default: file name)
+    max_peers = 3
+    secret = "lab.secret"         # relative to this file; or insecure = true
+
+    [topology]                    # a NetworkX kind, built the same on every host...
+    kind = "random"               # circular | random | powerlaw | turan
+    degree = 3                    # random; partitions = N for turan
+    seed = 7
+
+    [nodes]
+    1 = "10.0.0.1:7001"
+    2 = "10.0.0.2:7001"
+
+    [peers]                       # ...or every node's peers, instead of [topology]
+    1 = [2]
+    2 = [1]
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from gossip import state
+from gossip.state import GossipError, NetworkState, NodeEntry
+
+DEFAULT_SEED = 1
+"""The seed of a random topology whose file gives none: every host must build the same graph."""
+
+NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def read(path: Path) -> dict[str, Any]:
+    """The file's contents as a table; GossipError saying what is wrong with it."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise GossipError(f"cannot read the network file {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        kind = "JSON" if path.suffix == ".json" else "TOML"
+        raise GossipError(f"the network file {path} is not valid {kind}: {exc}") from None
+    if not isinstance(data, dict):
+        raise GossipError(f"the network file {path} must hold a table of settings")
+    return data
+
+
+def load(path: Path, only: str | None = None) -> NetworkState:
+    """The network a file describes; with ``only``, the nodes on that host are the local ones.
+
+    The secret is read too (GossipError if it is named and missing).
+    """
+    data = read(path)
+    where = f"the network file {path}"
+    name = data.get("name", path.stem)
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise GossipError(f"{where}: name must be 1-64 letters, digits, '.', '-' or '_'")
+    max_peers = _whole(data.get("max_peers", 3), f"{where}: max_peers", 1)
+    addresses = _addresses(data.get("nodes"), where)
+    if "peers" in data:
+        neighbours, description = _peers(data["peers"], addresses, where), "peers from the file"
+    else:
+        neighbours, description = _topology(data.get("topology", {}), addresses, max_peers, where)
+    for number, peers in neighbours.items():
+        if len(peers) > max_peers:
+            raise GossipError(
+                f"{where}: node {number} has {len(peers)} peers but max_peers is {max_peers}"
+            )
+    hosts = sorted({host for host, _ in addresses.values()})
+    if only is not None and only not in hosts:
+        raise GossipError(f"{where} has no node on host {only}: its hosts are {', '.join(hosts)}")
+    nodes = {
+        n: NodeEntry(
+            number=n,
+            host=host,
+            port=port,
+            peers=neighbours[n],
+            local=only is None or host == only,
+        )
+        for n, (host, port) in sorted(addresses.items())
+    }
+    network = NetworkState(
+        port_origin=0, max_peers=max_peers, topology=description, nodes=nodes, name=name
+    )
+    network.insecure = data.get("insecure") is True
+    if not network.insecure:
+        network.key = _secret(data.get("secret"), path, where)
+    return network
+
+
+def _whole(value: object, what: str, lowest: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
+        raise GossipError(f"{what} must be a whole number of at least {lowest}, not {value!r}")
+    return value
+
+
+def _addresses(table: object, where: str) -> dict[int, tuple[str, int]]:
+    if not isinstance(table, dict) or len(table) < 2:
+        raise GossipError(f'{where} needs a [nodes] table of at least 2 nodes, as 1 = "HOST:PORT"')
+    addresses: dict[int, tuple[str, int]] = {}
+    for key, value in table.items():
+        number = _number(key, where)
+        host, sep, port = value.rpartition(":") if isinstance(value, str) else ("", "", "")
+        if not (host and sep and port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+            raise GossipError(f'{where}: node {number} must have an address "HOST:PORT"')
+        addresses[number] = (host, int(port))
+    taken: dict[tuple[str, int], int] = {}
+    for number, address in sorted(addresses.items()):
+        if address in taken:
+            raise GossipError(
+                f"{where}: nodes {taken[address]} and {number} have the same address "
+                f"{address[0]}:{address[1]}"
+            )
+        taken[address] = number
+    return addresses
+
+
+def _number(key: object, where: str) -> int:
+    text = str(key)
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise GossipError(f"{where}: node numbers must be whole numbers from 1, not {text!r}")
+    return int(text)
+
+
+def _peers(
+    table: object, addresses: dict[int, tuple[str, int]], where: str
+) -> dict[int, list[int]]:
+    if not isinstance(table, dict):
+        raise GossipError(f"{where}: [peers] must map node numbers to lists of node numbers")
+    neighbours: dict[int, set[int]] = {n: set() for n in addresses}
+    for key, value in table.items():
+        number = _number(key, where)
+        ok = isinstance(value, list) and all(
+            isinstance(p, int) and not isinstance(p, bool) for p in value
+        )
+        if number not in addresses or not ok:
+            raise GossipError(f"{where}: peers of node {number} must list nodes of [nodes]")
+        for peer in value:
+            if peer not in addresses or peer == number:
+                raise GossipError(f"{where}: node {number} lists {peer}, which is not a node")
+            neighbours[number].add(peer)
+            neighbours[peer].add(number)  # a link goes both ways, listed once or twice
+    return {n: sorted(p) for n, p in neighbours.items()}
+
+
+def _topology(
+    table: object, addresses: dict[int, tuple[str, int]], max_peers: int, where: str
+) -> tuple[dict[int, list[int]], str]:
+    from gossip import topology
+
+    if not isinstance(table, dict):
+        raise GossipError(f"{where}: [topology] must be a table with a kind")
+    kind = table.get("kind", "random")
+    if kind not in ("circular", "random", "powerlaw", "turan"):
+        raise GossipError(f"{where}: topology kind must be circular, random, powerlaw or turan")
+    numbers = sorted(addresses)
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise GossipError(f"{where}: a generated topology needs nodes numbered 1-{len(numbers)}")
+    degree, partitions = table.get("degree"), table.get("partitions")
+    graph = topology.build(
+        kind,
+        len(numbers),
+        max_peers,
+        degree=None if degree is None else _whole(degree, f"{where}: degree", 1),
+        partitions=None if partitions is None else _whole(partitions, f"{where}: partitions", 1),
+        seed=_whole(table.get("seed", DEFAULT_SEED), f"{where}: seed", 0),
+    )
+    return graph.neighbours, graph.description
+
+
+def _secret(name: object, path: Path, where: str) -> bytes:
+    if not isinstance(name, str) or not name:
+        raise GossipError(
+            f'{where} names no secret: add secret = "FILE" (make one with gossip new-secret '
+            "FILE and copy it to every host), or insecure = true"
+        )
+    secret_path = path.parent / name
+    try:
+        secret = secret_path.read_bytes().strip()
+    except OSError as exc:
+        raise GossipError(
+            f"cannot read the network's secret {secret_path}: {exc.strerror} (make one with "
+            f"gossip new-secret {secret_path} and copy it to every host)"
+        ) from None
+    if len(secret) < 32:
+        raise GossipError(f"the secret in {secret_path} is too short: make one with new-secret")
+    return secret
+
+
+def find(path: Path) -> tuple[Path, NetworkState]:
+    """The network of a file as a command sees it: the state of this host's part if it runs
+    here (with its processes), else the file's view, with every node on another host."""
+    network = load(path)
+    directory = network.directory
+    running = state.load(directory)
+    if running is not None and state.pid_alive(running.supervisor_pid):
+        return directory, running
+    for entry in network.nodes.values():
+        entry.local = False
+    return directory, network
