@@ -45,10 +45,14 @@ def read(path: Path) -> dict[str, Any]:
         text = path.read_text()
     except OSError as exc:
         raise GossipError(f"cannot read the network file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise GossipError(f"the network file {path} is not UTF-8 text") from None
+    kind = "JSON" if path.suffix == ".json" else "TOML"
     try:
         data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except RecursionError:
+        raise GossipError(f"the network file {path} is not valid {kind}: too deep") from None
     except (ValueError, tomllib.TOMLDecodeError) as exc:
-        kind = "JSON" if path.suffix == ".json" else "TOML"
         raise GossipError(f"the network file {path} is not valid {kind}: {exc}") from None
     if not isinstance(data, dict):
         raise GossipError(f"the network file {path} must hold a table of settings")
@@ -67,6 +71,8 @@ def load(path: Path, only: str | None = None) -> NetworkState:
         raise GossipError(f"{where}: name must be 1-64 letters, digits, '.', '-' or '_'")
     max_peers = _whole(data.get("max_peers", 3), f"{where}: max_peers", 1)
     addresses = _addresses(data.get("nodes"), where)
+    if "peers" in data and "topology" in data:
+        raise GossipError(f"{where}: give either [topology] or [peers], not both")
     if "peers" in data:
         neighbours, description = _peers(data["peers"], addresses, where), "peers from the file"
     else:
@@ -111,8 +117,11 @@ def _addresses(table: object, where: str) -> dict[int, tuple[str, int]]:
     for key, value in table.items():
         number = _number(key, where)
         host, sep, port = value.rpartition(":") if isinstance(value, str) else ("", "", "")
-        if not (host and sep and port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        digits = port.isascii() and port.isdigit() and len(port) <= 5
+        if not (host and sep and digits and 0 < int(port) < 65536):
             raise GossipError(f'{where}: node {number} must have an address "HOST:PORT"')
+        if number in addresses:
+            raise GossipError(f"{where}: node {number} is listed twice")
         addresses[number] = (host, int(port))
     taken: dict[tuple[str, int], int] = {}
     for number, address in sorted(addresses.items()):
@@ -127,7 +136,7 @@ def _addresses(table: object, where: str) -> dict[int, tuple[str, int]]:
 
 def _number(key: object, where: str) -> int:
     text = str(key)
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+    if not (text.isascii() and text.isdigit() and len(text) <= 9) or int(text) < 1:
         raise GossipError(f"{where}: node numbers must be whole numbers from 1, not {text!r}")
     return int(text)
 
@@ -167,14 +176,24 @@ def _topology(
     if numbers != list(range(1, len(numbers) + 1)):
         raise GossipError(f"{where}: a generated topology needs nodes numbered 1-{len(numbers)}")
     degree, partitions = table.get("degree"), table.get("partitions")
-    graph = topology.build(
-        kind,
-        len(numbers),
-        max_peers,
-        degree=None if degree is None else _whole(degree, f"{where}: degree", 1),
-        partitions=None if partitions is None else _whole(partitions, f"{where}: partitions", 1),
-        seed=_whole(table.get("seed", DEFAULT_SEED), f"{where}: seed", 0),
-    )
+    try:
+        graph = topology.build(
+            kind,
+            len(numbers),
+            max_peers,
+            degree=None if degree is None else _whole(degree, f"{where}: degree", 1),
+            partitions=None
+            if partitions is None
+            else _whole(partitions, f"{where}: partitions", 1),
+            seed=_whole(table.get("seed", DEFAULT_SEED), f"{where}: seed", 0),
+        )
+    except GossipError as exc:
+        if str(exc).startswith(where):
+            raise
+        advice = (
+            str(exc).replace("--max-peers", "max_peers").replace("use max_peers", "set max_peers =")
+        )
+        raise GossipError(f"{where}: {advice}") from None
     return graph.neighbours, graph.description
 
 
@@ -187,6 +206,8 @@ def _secret(name: object, path: Path, where: str) -> bytes:
     secret_path = path.parent / name
     try:
         secret = secret_path.read_bytes().strip()
+    except ValueError:
+        raise GossipError(f"{where}: the secret's file name is not a usable path") from None
     except OSError as exc:
         raise GossipError(
             f"cannot read the network's secret {secret_path}: {exc.strerror} (make one with "
