@@ -33,6 +33,11 @@ LINGER_ABORT = struct.pack("ii", 1, 0)
 class NodeUnreachable(GossipError):
     """The node did not answer: it is down, or the address is wrong."""
 
+    def __init__(self, text: str, refused: bool = False) -> None:
+        super().__init__(text)
+        self.refused = refused
+        """Its port refused: nothing listens there (a dead node), rather than no answer."""
+
 
 @dataclass(frozen=True)
 class Peer:
@@ -116,7 +121,8 @@ class GossipClient:
             raise GossipError(f"{self.who} sent a bad reply: {exc}") from exc
         except OSError as exc:
             reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
-            raise NodeUnreachable(f"{self.who} is not answering ({reason})") from exc
+            refused = isinstance(exc, ConnectionRefusedError)
+            raise NodeUnreachable(f"{self.who} is not answering ({reason})", refused) from exc
         if not frames or frames[-1].command not in ("OK", "ERR"):
             raise NodeUnreachable(f"{self.who} closed the connection without a reply")
         if frames[-1].command == "ERR":

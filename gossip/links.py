@@ -11,6 +11,7 @@ new connection.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -23,6 +24,8 @@ from gossip.auth import Channel
 from gossip.client import LINGER_ABORT
 from gossip.node import Address, Send
 from gossip.protocol import FrameError
+
+log = logging.getLogger("gossip.node")
 
 REPLY_TIMEOUT = 3.0
 """Seconds a link may owe replies without one coming before it counts as broken: long
@@ -143,7 +146,9 @@ class PeerLink:
         stream = sock.makefile("rb")
         try:
             channel = Channel.connect(self.key, stream)
-        except (OSError, FrameError):
+        except (OSError, FrameError) as exc:
+            if isinstance(exc, FrameError):  # a wrong secret, say: worth a line in the log
+                log.warning("link to %s:%d refused: %s", *self.address, exc)
             stream.close()
             sock.close()
             return False

@@ -29,6 +29,7 @@ from gossip.protocol import (
 )
 
 Address = tuple[str, int]
+Peer = tuple[int, Address]
 
 PING_EVERY = 1.0
 """Seconds of silence from a peer before the node pings it. A dead peer is noticed sooner:
@@ -72,6 +73,17 @@ by the network looks dead to its peers until its link comes back."""
 MERGE_FIRST = 1.0
 MERGE_MAX = 5.0
 """Seconds between tries to get back to a lost peer: doubling from first to max."""
+
+SEEK_WAIT = 0.5
+"""Seconds a node waits for news that a lost peer is still reachable through the network
+before it takes it for a part cut off, and asks to link across."""
+
+SEEK_HOPS = 32
+SEEN_SEEKS = 1024
+"""How far a search for a lost peer floods, and how many searches a node remembers."""
+
+REFUSALS_TO_FORGET = 3
+"""A lost peer whose port refuses this many times in a row is dead, not cut off."""
 
 
 @dataclass(frozen=True)
@@ -138,12 +150,19 @@ class Link(Enum):
 
 @dataclass
 class Lost:
-    """A peer dropped for silence: dead, or cut off by the network and perhaps back later."""
+    """A peer dropped for silence: dead, or cut off by the network and perhaps back later;
+    or let go to join two parts, in case that split a part."""
 
     address: Address
     since: float
     next_try: float
+    asks: bool
+    """This end tries to get back (the other end of the link does not, so two never cross)."""
     tries: int = 0
+    seek: str = ""
+    """The search under way for it through the network, and when it ends (``seek_until``)."""
+    seek_until: float = 0.0
+    refusals: int = 0
 
 
 @dataclass(frozen=True)
@@ -212,7 +231,10 @@ class Node:
         self.next_join = self.started
         self.lost: dict[int, Lost] = {}
         """Peers dropped for silence, to link with again if they turn up (a healed cut)."""
-        self.merging = False
+        self.merging: int | None = None
+        """The lost peer this node is asking to link again, if any: one at a time."""
+        self.seen_seeks: dict[str, None] = {}
+        self._seek_ids = itertools.count(1)
 
     # Messages
 
@@ -385,16 +407,20 @@ class Node:
         if self.misses[number] < MISSES_TO_DROP:
             return False
         self.drop_peer(number)
-        self.lost[number] = Lost(address, now, now + MERGE_FIRST)
+        self._remember(number, address, asks=number > self.number)
         return True
+
+    def _remember(self, number: int, address: Address, asks: bool) -> None:
+        now = self._clock()
+        self.lost[number] = Lost(address, now, now + MERGE_FIRST, asks)
 
     def sent(self, send: Send, reply: dict[str, Any], now: float) -> list[Send]:
         """A send went through and this was the reply: learn from it; what to send next."""
         self.heard_from(send.peer, now)
         if send.kind == "MERGE":
-            self.merging = False
+            self.merging = None
             if reply.get("accepted") is True:
-                return self._merged(send.peer, send.address)
+                return self._merged(send.peer, send.address, _as_peer(reply.get("orphan")))
         if send.kind == "CONNECT":
             self.finish_link(send.peer, send.address, reply.get("accepted") is True)
         elif send.kind == "PING" and reply.get("peer") is False and send.peer in self.peers:
@@ -405,18 +431,26 @@ class Node:
             self.joined(links if isinstance(links, list) else [])
         return []
 
-    def failed(self, send: Send, now: float, counted: bool = True) -> list[Send]:
+    def failed(
+        self, send: Send, now: float, counted: bool = True, refused: bool = False
+    ) -> list[Send]:
         """A send did not go through; a peer dropped as dead is told so, in case it lives.
 
         Not ``counted`` when the link that carried it reports the loss once for all the
         sends it lost (a broken connection is one sign of death, however busy it was).
+        ``refused``: the port refused, so the node is dead, not cut off.
         """
         if send.kind == "CONNECT":
             self.finish_link(send.peer, send.address, False)
         elif send.kind == "JOIN":
             self.joining = False
         elif send.kind == "MERGE":
-            self.merging = False
+            self.merging = None
+            lost = self.lost.get(send.peer)
+            if lost is not None:
+                lost.refusals = lost.refusals + 1 if refused else 0
+                if lost.refusals >= REFUSALS_TO_FORGET:
+                    del self.lost[send.peer]
         if counted and self.missed(send.peer, now):
             leave = encode_frame("LEAVE", {"node": self.number})
             return [Send(send.peer, send.address, leave, "LEAVE")]
@@ -452,38 +486,83 @@ class Node:
         self._add_peer(number, address)
         return True
 
-    def accept_merge(self, number: int, address: Address) -> tuple[bool, list[Send]]:
-        """A peer this node lost is back and asks to link again; whether it may, and the
-        goodbye to a peer this node makes room with if it is full.
+    def accept_merge(self, number: int, address: Address) -> tuple[bool, Peer | None]:
+        """A peer this node lost is back and asks to link again: whether it may, and the
+        peer this node let go to make room, if it was full (the asker pairs it up).
 
         Two parts of a network cut apart heal each on its own side, so both ends may be
-        full by the time the cut heals. Each then trades one of its links for the link
-        between them: the two peers let go are short of a peer and walk, now through the
-        whole network, until they pair up. Nobody exceeds ``max_peers``; the parts join.
+        full by the time the cut heals. Then each lets one peer go, and those two link
+        with each other: the four nodes keep their number of peers, the parts join.
         """
-        if number == self.number or self.left:
-            return False, []
+        if number == self.number or self.left or self.merging == number:
+            return False, None  # (both asking each other at once: the retries will differ)
         if number in self.peers:
-            return True, []
+            return True, None
         self.pending.discard(number)
-        return True, self._make_room_for(number, address)
+        if self.free_slots() > 0:
+            self._add_peer(number, address)
+            return True, None
+        if not self.peers:
+            return False, None  # every slot is promised to a link still being made
+        orphan = self._let_go()
+        self._add_peer(number, address)
+        return True, orphan
 
-    def _merged(self, number: int, address: Address) -> list[Send]:
-        """A lost peer agreed to link again: link, making room if need be."""
+    def _merged(self, number: int, address: Address, orphan: Peer | None) -> list[Send]:
+        """A lost peer agreed to link again: link, making room if need be, and pair the
+        peer let go here with the one it let go (``orphan``) by a swap on each."""
         self.lost.pop(number, None)
+        self.pending.discard(number)
         if number in self.peers or self.left:
             return []
-        return self._make_room_for(number, address)
-
-    def _make_room_for(self, number: int, address: Address) -> list[Send]:
-        goodbye = []
-        if self.free_slots() <= 0 and self.peers:
-            other = self._rng.choice(sorted(self.peers))
-            leave = encode_frame("LEAVE", {"node": self.number})
-            goodbye.append(Send(other, self.peers[other], leave, "LEAVE"))
-            self.drop_peer(other)
+        if self.free_slots() > 0:
+            self._add_peer(number, address)
+            return []
+        if not self.peers:
+            return []
+        mine = self._let_go()
         self._add_peer(number, address)
-        return goodbye
+        if orphan is None or orphan[0] == mine[0]:
+            leave = encode_frame("LEAVE", {"node": self.number})
+            return [Send(mine[0], mine[1], leave, "LEAVE")]
+        return [_swap(mine, self.number, orphan), _swap(orphan, number, mine)]
+
+    def _let_go(self) -> Peer:
+        """Drop a peer, at random, to make room for a link across; it is told by its new one.
+
+        If the two parts were one already (two merges at once), trading links can split
+        it: the peer let go is remembered as lost, so a split is found and mended alike.
+        """
+        number = self._rng.choice(sorted(self.peers))
+        address = self.peers.pop(number)
+        self._forget(number)
+        self._remember(number, address, asks=True)
+        return number, address
+
+    def seek(self, seek: str, target: int, origin: int, address: Address, hops: int) -> list[Send]:
+        """A search for node ``target`` on behalf of ``origin``, which lost it: answer if this
+        node is or knows the target, else pass the search on to every peer (once)."""
+        if seek in self.seen_seeks or self.left:
+            return []
+        self.seen_seeks[seek] = None
+        if len(self.seen_seeks) > SEEN_SEEKS:
+            del self.seen_seeks[next(iter(self.seen_seeks))]
+        if target == self.number or target in self.peers:
+            found = encode_frame("FOUND", {"seek": seek, "target": target})
+            return [Send(origin, address, found, "FOUND")]
+        if hops <= 1:
+            return []
+        return [
+            Send(peer, peer_address, _seek_frame(seek, target, origin, address, hops - 1), "SEEK")
+            for peer, peer_address in sorted(self.peers.items())
+            if peer != origin
+        ]
+
+    def found(self, seek: str, target: int) -> None:
+        """A lost peer is reachable through the network after all: nothing to mend."""
+        lost = self.lost.get(target)
+        if lost is not None and lost.seek == seek:
+            del self.lost[target]
 
     def walk(
         self,
@@ -556,23 +635,28 @@ class Node:
             linked.insert(0, (self.number, self.address))
         return linked
 
-    def swap(self, old: int, new: int, address: Address) -> bool:
-        """A peer hands over its link with this node to a newcomer: ``new`` replaces ``old``."""
+    def swap(self, old: int, new: int, address: Address, remember: bool = False) -> bool:
+        """A peer hands over its link with this node to another: ``new`` replaces ``old``.
+
+        ``remember``: the swap joins two parts; ``old`` is remembered as lost (the end
+        that let this node go will look for it).
+        """
         if old not in self.peers or new in self.peers or new == self.number or self.left:
             return False
-        del self.peers[old]
+        old_address = self.peers.pop(old)
         self._forget(old)
+        if remember:
+            self._remember(old, old_address, asks=False)
         self._add_peer(new, address)
         return True
 
     def joined(self, links: Iterable[Any]) -> None:
         """The contact's answer to a join: the peers this node now has, as [n, host, port]."""
         for item in links:
-            try:
-                fields = dict(zip(("node", "host", "port"), item, strict=True))
-                number, address = address_fields(fields)
-            except (FrameError, TypeError, ValueError):
+            peer = _as_peer(item)
+            if peer is None:
                 continue
+            number, address = peer
             fresh = number != self.number and number not in self.peers and not self.left
             if fresh and self.free_slots() > 0:
                 self._add_peer(number, address)
@@ -624,19 +708,36 @@ class Node:
         return chores
 
     def _try_lost(self, now: float) -> list[Send]:
-        """Ask one lost peer, when its turn comes, to link again (the lower number asks, so
-        two nodes never ask each other at once); forget it after ``LOST_FOR``."""
+        """Try to get back to one lost peer when its turn comes; forget it after ``LOST_FOR``.
+
+        First search for it through the network (``/SEEK``): found, it is in this part
+        and nothing needs mending. Not found within ``SEEK_WAIT``, it is cut off (or
+        dead): ask it to link across (``/MERGE``), one at a time.
+        """
         for number, lost in list(self.lost.items()):
             if now - lost.since > LOST_FOR:
                 del self.lost[number]
-            elif number > self.number and not self.merging and now >= lost.next_try:
+            elif lost.seek and now >= lost.seek_until:
+                lost.seek = ""
+                if self.merging is None:
+                    return [self._merge(number, lost)]
+            elif lost.asks and not lost.seek and self.merging is None and now >= lost.next_try:
                 lost.tries += 1
                 lost.next_try = now + min(MERGE_MAX, MERGE_FIRST * 2**lost.tries)
-                self.merging = True
-                host, port = self.address
-                merge = encode_frame("MERGE", {"node": self.number, "host": host, "port": port})
-                return [Send(number, lost.address, merge, "MERGE")]
+                if not self.peers:
+                    return [self._merge(number, lost)]
+                lost.seek = f"{self.number}-{int(self.started * 1e6)}-{next(self._seek_ids)}"
+                lost.seek_until = now + SEEK_WAIT
+                self.seen_seeks[lost.seek] = None
+                frame = _seek_frame(lost.seek, number, self.number, self.address, SEEK_HOPS)
+                return [Send(p, a, frame, "SEEK") for p, a in sorted(self.peers.items())]
         return []
+
+    def _merge(self, number: int, lost: Lost) -> Send:
+        self.merging = number
+        host, port = self.address
+        merge = encode_frame("MERGE", {"node": self.number, "host": host, "port": port})
+        return Send(number, lost.address, merge, "MERGE")
 
     def status(self) -> dict[str, Any]:
         """What ``gossip status`` shows of this node."""
@@ -676,6 +777,27 @@ def _relay_payload(message: Message, path: tuple[int, ...]) -> dict[str, Any]:
         "relays": message.relays,
         "sent": message.sent,
     }
+
+
+def _swap(to: Peer, old: int, new: Peer) -> Send:
+    """Ask ``to`` to take ``new`` as its peer in place of ``old``, to join two parts."""
+    number, (host, port) = new
+    payload = {"old": old, "node": number, "host": host, "port": port, "merge": True}
+    return Send(to[0], to[1], encode_frame("SWAP", payload), "SWAP")
+
+
+def _seek_frame(seek: str, target: int, origin: int, address: Address, hops: int) -> bytes:
+    host, port = address
+    payload = {"seek": seek, "target": target, "node": origin, "host": host, "port": port}
+    return encode_frame("SEEK", {**payload, "hops": hops})
+
+
+def _as_peer(item: Any) -> Peer | None:
+    """A peer as frames list one, ``[node, host, port]``; None if it is not one."""
+    try:
+        return address_fields(dict(zip(("node", "host", "port"), item, strict=True)))
+    except (FrameError, TypeError, ValueError):
+        return None
 
 
 def _walk_frame(

@@ -25,6 +25,9 @@ Requests a node understands:
 ``/JOIN {"node", "host", "port", "prefer", "slots"}``
                                             a node with no peers (restarted, added) asks in
 ``/SWAP {"old", "node", "host", "port"}``   a peer hands its link with this node to ``node``
+``/SEEK {"seek", "target", "node", "host", "port", "hops"}``, ``/FOUND {"seek", "target"}``
+                                            is a node that lost ``target`` still connected to
+                                            it through the network? (flooded; found: answered)
 ``/MERGE {"node", "host", "port"}``         a peer this node lost for silence is back (a cut
                                             network healed) and asks to link again
 ``/SYNC {"total"}``, ``/IDS {"buckets"}``, ``/PULL {"node", "ids"}``

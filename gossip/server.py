@@ -1,7 +1,9 @@
 """A node's TCP server: thin I/O around ``gossip.node.Node``.
 
-One ``ThreadingTCPServer`` per node process. Each connection may carry several
-request frames; each gets its reply frames. Frames for other nodes go out from a
+One ``ThreadingTCPServer`` per node process. Each connection opens with the node's
+hello and may carry several request frames, each sealed (``gossip.auth``); each gets its
+reply frames. Every wait on a client is bounded, and so is the number of connections
+served at once. Frames for other nodes go out from a
 small thread pool, so a slow or dead peer never holds up the others or the sender,
 and how each went is reported back to the node. A housekeeping thread gives the node
 the time every ``TICK`` seconds and carries out what it decides: pings, walks, joins
@@ -24,7 +26,17 @@ from gossip.auth import MAX_LINE_BYTES, AuthError, Channel
 from gossip.client import GossipClient, NodeUnreachable, farewell, introduce
 from gossip.digest import BUCKETS
 from gossip.links import PeerLink
-from gossip.node import MAX_LISTED_IDS, MAX_TRADED, WALK_HOPS, Address, CatchUp, Link, Node, Send
+from gossip.node import (
+    MAX_LISTED_IDS,
+    MAX_TRADED,
+    SEEK_HOPS,
+    WALK_HOPS,
+    Address,
+    CatchUp,
+    Link,
+    Node,
+    Send,
+)
 from gossip.protocol import (
     MAX_MESSAGE_BYTES,
     MAX_RELAYS,
@@ -37,6 +49,7 @@ from gossip.protocol import (
     field,
     id_list,
     int_list,
+    message_id_field,
     message_payload,
     message_text,
     positive_int,
@@ -51,7 +64,7 @@ PEER_TIMEOUT = 2.0
 TICK = 0.1
 """Seconds between the housekeeping thread's looks at the clock."""
 
-LINKED = frozenset({"RELAY", "PING", "WALK", "SYNC"})
+LINKED = frozenset({"RELAY", "PING", "WALK", "SYNC", "SEEK", "FOUND"})
 """What a node sends its peers over their long-lived links."""
 
 MAX_CONNECTIONS = 64
@@ -191,25 +204,32 @@ class GossipServer(socketserver.ThreadingTCPServer):
             link.check(now)
 
     def _deliver_one(self, send: Send) -> bool:
+        refused = False
         try:
             reply: dict[str, Any] | None = self.call(send.address, send.frame)[-1].payload
         except NodeUnreachable as exc:
-            reply = None
+            reply, refused = None, exc.refused
             log.warning(
                 "node %d: /%s to node %d failed: %s", self.number, send.kind, send.peer, exc
             )
         except GossipError as exc:
             reply = {}
             log.warning("node %d: node %d refused /%s: %s", self.number, send.peer, send.kind, exc)
-        return self._settle(send, reply)
+        return self._settle(send, reply, refused=refused)
 
-    def _settle(self, send: Send, reply: dict[str, Any] | None, counted: bool = True) -> bool:
+    def _settle(
+        self,
+        send: Send,
+        reply: dict[str, Any] | None,
+        counted: bool = True,
+        refused: bool = False,
+    ) -> bool:
         """Tell the node how a send went (``reply`` None: it did not arrive); whether it did."""
         with self.changing() as node:
             if reply is not None:
                 follow_up = node.sent(send, reply, time.time())
             else:
-                goodbye = node.failed(send, time.time(), counted)
+                goodbye = node.failed(send, time.time(), counted, refused)
         if reply is not None:
             self.deliver(follow_up)
             return True
@@ -552,15 +572,16 @@ class Handler(socketserver.BaseRequestHandler):
         """A peer this node lost for silence is back (a cut network healed): link again."""
         number, address = address_fields(payload)
         with self.server.changing() as node:
-            accepted, goodbye = node.accept_merge(number, address)
-        self.server.deliver(goodbye)
+            accepted, orphan = node.accept_merge(number, address)
         log.info(
-            "node %d: lost peer %d is back; linked again%s",
+            "node %d: lost peer %d is back; %s%s",
             self.server.number,
             number,
-            f", letting go of {goodbye[0].peer}" if goodbye else "",
+            "linked again" if accepted else "no room to link",
+            f", letting go of {orphan[0]} for it to pair up" if orphan else "",
         )
-        return [encode_frame("OK", {"accepted": accepted})]
+        let_go = [orphan[0], *orphan[1]] if orphan else None
+        return [encode_frame("OK", {"accepted": accepted, "orphan": let_go})]
 
     def do_JOIN(self, payload: dict[str, Any]) -> list[bytes]:
         """Take in a node that has no peers, handing it one of this node's links if need be."""
@@ -589,9 +610,28 @@ class Handler(socketserver.BaseRequestHandler):
     def do_SWAP(self, payload: dict[str, Any]) -> list[bytes]:
         old = positive_int(payload, "old", 1 << 31)
         new, address = address_fields(payload)
+        merge = payload.get("merge") is True
         with self.server.changing() as node:
-            accepted = node.swap(old, new, address)
+            accepted = node.swap(old, new, address, remember=merge)
         return [encode_frame("OK", {"accepted": accepted})]
+
+    def do_SEEK(self, payload: dict[str, Any]) -> list[bytes]:
+        """Someone looks for a node it lost: say so if it is this node's peer, else pass on."""
+        seek = message_id_field(payload, "seek")
+        target = positive_int(payload, "target", 1 << 31)
+        origin, address = address_fields(payload)
+        hops = positive_int(payload, "hops", SEEK_HOPS)
+        with self.server.lock:
+            sends = self.server.node.seek(seek, target, origin, address, hops)
+        self.server.deliver(sends)
+        return [encode_frame("OK")]
+
+    def do_FOUND(self, payload: dict[str, Any]) -> list[bytes]:
+        seek = message_id_field(payload, "seek")
+        target = positive_int(payload, "target", 1 << 31)
+        with self.server.changing() as node:
+            node.found(seek, target)
+        return [encode_frame("OK")]
 
     def do_SYNC(self, payload: dict[str, Any]) -> list[bytes]:
         theirs = field(payload, "total", str)

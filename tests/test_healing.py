@@ -701,7 +701,7 @@ class Sim:
             if reply is None:
                 self.queue.extend((sender, s) for s in node.failed(send, self.now))
             else:
-                node.sent(send, reply, self.now)
+                self.queue.extend((sender, s) for s in node.sent(send, reply, self.now))
             self.check(sender)
 
     def call(self, target: int, frame: bytes) -> dict[str, Any] | None:
@@ -730,7 +730,20 @@ class Sim:
         elif command == "JOIN":
             reply = {"peers": self.take_in(node, origin, origin_address, fields)}
         elif command == "SWAP":
-            reply = {"accepted": node.swap(fields["old"], origin, origin_address)}
+            merge = fields.get("merge") is True
+            reply = {"accepted": node.swap(fields["old"], origin, origin_address, merge)}
+        elif command == "SEEK":
+            sends = node.seek(
+                fields["seek"], fields["target"], origin, origin_address, fields["hops"]
+            )
+            self.queue.extend((target, s) for s in sends)
+            reply = {}
+        elif command == "FOUND":
+            node.found(fields["seek"], fields["target"])
+            reply = {}
+        elif command == "MERGE":
+            accepted, orphan = node.accept_merge(origin, origin_address)
+            reply = {"accepted": accepted, "orphan": [orphan[0], *orphan[1]] if orphan else None}
         elif command == "LEAVE":
             reply = {"dropped": node.drop_peer(origin)}
         elif command == "RELAY":
