@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,17 +59,28 @@ class Result:
     err: str
 
 
-def gossip_cli(*args: str, cwd: Path | None = None) -> Result:
-    """Run the real command line, as a user would, and capture what it prints."""
+def run_python(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    prefix: Sequence[str] = (),
+) -> Result:
+    """Run this Python (after ``prefix``, as in ``ip netns exec NS``) and capture its output."""
     done = subprocess.run(
-        [sys.executable, "-m", "gossip", *args],
+        [*prefix, sys.executable, *args],
         capture_output=True,
         text=True,
         timeout=CLI_TIMEOUT,
         cwd=cwd,
+        env=env,
         stdin=subprocess.DEVNULL,
     )
     return Result(done.returncode, done.stdout, done.stderr)
+
+
+def gossip_cli(*args: str, cwd: Path | None = None) -> Result:
+    """Run the real command line, as a user would, and capture what it prints."""
+    return run_python("-m", "gossip", *args, cwd=cwd)
 
 
 def gossip_processes(marker: str) -> list[int]:
@@ -195,3 +206,22 @@ def no_leaked_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
     for pid in leftovers:
         os.kill(pid, signal.SIGKILL)
     assert not leftovers, f"the test suite leaked gossip processes: {leftovers}"
+
+
+@pytest.fixture
+def fake_supervisor() -> Iterator[subprocess.Popen[bytes]]:
+    """A live process whose command line names the supervisor module; it waits on stdin."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()", state.SUPERVISOR_MODULE],
+        stdin=subprocess.PIPE,
+    )
+    try:
+        yield process
+    finally:
+        if process.stdin is not None and not process.stdin.closed:
+            process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

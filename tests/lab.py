@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gossip.network import wait_until
-from tests.conftest import CLI_TIMEOUT, Result
+from tests.conftest import CLI_TIMEOUT, Result, run_python
 
 HOSTS = 4
 PER_HOST = 4
@@ -71,15 +71,7 @@ class Host:
 
     def run(self, *args: str) -> Result:
         env = dict(os.environ, GOSSIP_HOME=str(self.home))
-        done = subprocess.run(
-            [*self.prefix, sys.executable, *args],
-            capture_output=True,
-            text=True,
-            timeout=CLI_TIMEOUT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-        )
-        return Result(done.returncode, done.stdout, done.stderr)
+        return run_python(*args, env=env, prefix=self.prefix)
 
     def start(self, file: Path) -> list[str]:
         return ["--config", str(file), "--only", self.address]

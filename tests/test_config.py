@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import sys
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -512,21 +510,6 @@ def test_find_ignores_the_state_of_a_network_that_stopped(
     directory, network = config.find(path)
     assert directory == home / "network-lab"
     assert not any(e.local for e in network.nodes.values())
-
-
-@pytest.fixture
-def fake_supervisor() -> Iterator[subprocess.Popen[bytes]]:
-    """A live process whose command line names the supervisor module; it waits on stdin."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; sys.stdin.read()", state.SUPERVISOR_MODULE],
-        stdin=subprocess.PIPE,
-    )
-    try:
-        yield process
-    finally:
-        assert process.stdin is not None
-        process.stdin.close()
-        process.wait(timeout=10)
 
 
 def test_find_with_this_hosts_part_running_gives_its_state(

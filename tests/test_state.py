@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -178,25 +177,6 @@ def test_gossip_home_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 # pid_alive and find_network
-
-
-@pytest.fixture
-def fake_supervisor() -> Iterator[subprocess.Popen[bytes]]:
-    """A live process whose command line names the supervisor module; it waits on stdin."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; sys.stdin.read()", state.SUPERVISOR_MODULE],
-        stdin=subprocess.PIPE,
-    )
-    try:
-        yield process
-    finally:
-        if process.stdin is not None and not process.stdin.closed:
-            process.stdin.close()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_pid_alive_refuses_non_positive() -> None:
