@@ -85,6 +85,10 @@ SEEN_SEEKS = 1024
 REFUSALS_TO_FORGET = 3
 """A lost peer whose port refuses this many times in a row is dead, not cut off."""
 
+STAGGER = 2.0
+"""Extra seconds before the asked end of a merge looks for the peer it let go, after the
+asking end looks for its own: one search at a time finds a split, not two at once."""
+
 
 @dataclass(frozen=True)
 class Send:
@@ -407,24 +411,37 @@ class Node:
         if self.misses[number] < MISSES_TO_DROP:
             return False
         self.drop_peer(number)
-        self._remember(number, address, asks=number > self.number)
+        self._remember(number, address, asks=number > self.number, now=now)
         return True
 
-    def _remember(self, number: int, address: Address, asks: bool) -> None:
-        now = self._clock()
-        self.lost[number] = Lost(address, now, now + MERGE_FIRST, asks)
+    def _remember(
+        self,
+        number: int,
+        address: Address,
+        asks: bool,
+        now: float | None = None,
+        delay: float = MERGE_FIRST,
+    ) -> None:
+        """Keep a lost peer in mind, to be looked for after ``delay`` if this end ``asks``."""
+        now = self._clock() if now is None else now
+        self.lost[number] = Lost(address, now, now + delay, asks)
 
     def sent(self, send: Send, reply: dict[str, Any], now: float) -> list[Send]:
         """A send went through and this was the reply: learn from it; what to send next."""
         self.heard_from(send.peer, now)
         if send.kind == "MERGE":
             self.merging = None
+            if send.peer in self.lost:
+                self.lost[send.peer].refusals = 0
             if reply.get("accepted") is True:
                 return self._merged(send.peer, send.address, _as_peer(reply.get("orphan")))
         if send.kind == "CONNECT":
             self.finish_link(send.peer, send.address, reply.get("accepted") is True)
         elif send.kind == "PING" and reply.get("peer") is False and send.peer in self.peers:
-            self.drop_peer(send.peer)  # it dropped this node: keep links two-way
+            # It dropped this node: keep links two-way. It may have taken this node for
+            # dead while a cut lasted, and not be looking for it: this end looks.
+            self.drop_peer(send.peer)
+            self._remember(send.peer, send.address, asks=True, now=now)
         elif send.kind == "JOIN":
             self.joining = False
             links = reply.get("peers")
@@ -504,39 +521,40 @@ class Node:
             return True, None
         if not self.peers:
             return False, None  # every slot is promised to a link still being made
-        orphan = self._let_go()
+        orphan = self._let_go(MERGE_FIRST + STAGGER)
         self._add_peer(number, address)
         return True, orphan
 
     def _merged(self, number: int, address: Address, orphan: Peer | None) -> list[Send]:
         """A lost peer agreed to link again: link, making room if need be, and pair the
         peer let go here with the one it let go (``orphan``) by a swap on each."""
-        self.lost.pop(number, None)
         self.pending.discard(number)
         if number in self.peers or self.left:
+            self.lost.pop(number, None)
             return []
         if self.free_slots() > 0:
             self._add_peer(number, address)
             return []
         if not self.peers:
-            return []
-        mine = self._let_go()
+            return []  # every slot is promised to a link still being made: try again later
+        mine = self._let_go(MERGE_FIRST)
         self._add_peer(number, address)
         if orphan is None or orphan[0] == mine[0]:
             leave = encode_frame("LEAVE", {"node": self.number})
             return [Send(mine[0], mine[1], leave, "LEAVE")]
         return [_swap(mine, self.number, orphan), _swap(orphan, number, mine)]
 
-    def _let_go(self) -> Peer:
+    def _let_go(self, delay: float) -> Peer:
         """Drop a peer, at random, to make room for a link across; it is told by its new one.
 
         If the two parts were one already (two merges at once), trading links can split
-        it: the peer let go is remembered as lost, so a split is found and mended alike.
+        it: the peer let go is remembered as lost, to be looked for after ``delay``, so a
+        split is found and mended alike.
         """
         number = self._rng.choice(sorted(self.peers))
         address = self.peers.pop(number)
         self._forget(number)
-        self._remember(number, address, asks=True)
+        self._remember(number, address, asks=True, delay=delay)
         return number, address
 
     def seek(self, seek: str, target: int, origin: int, address: Address, hops: int) -> list[Send]:
@@ -544,9 +562,7 @@ class Node:
         node is or knows the target, else pass the search on to every peer (once)."""
         if seek in self.seen_seeks or self.left:
             return []
-        self.seen_seeks[seek] = None
-        if len(self.seen_seeks) > SEEN_SEEKS:
-            del self.seen_seeks[next(iter(self.seen_seeks))]
+        self._saw_seek(seek)
         if target == self.number or target in self.peers:
             found = encode_frame("FOUND", {"seek": seek, "target": target})
             return [Send(origin, address, found, "FOUND")]
@@ -557,6 +573,11 @@ class Node:
             for peer, peer_address in sorted(self.peers.items())
             if peer != origin
         ]
+
+    def _saw_seek(self, seek: str) -> None:
+        self.seen_seeks[seek] = None
+        while len(self.seen_seeks) > SEEN_SEEKS:
+            del self.seen_seeks[next(iter(self.seen_seeks))]
 
     def found(self, seek: str, target: int) -> None:
         """A lost peer is reachable through the network after all: nothing to mend."""
@@ -728,7 +749,7 @@ class Node:
                     return [self._merge(number, lost)]
                 lost.seek = f"{self.number}-{int(self.started * 1e6)}-{next(self._seek_ids)}"
                 lost.seek_until = now + SEEK_WAIT
-                self.seen_seeks[lost.seek] = None
+                self._saw_seek(lost.seek)
                 frame = _seek_frame(lost.seek, number, self.number, self.address, SEEK_HOPS)
                 return [Send(p, a, frame, "SEEK") for p, a in sorted(self.peers.items())]
         return []
