@@ -696,13 +696,19 @@ class Sim:
             carried += 1
             assert carried <= 10_000, "one send set off an endless chain of frames"
             sender, send = self.queue.popleft()
-            reply = self.call(send.peer, send.frame)
+            reply, refused = self.carry(sender, send)
             node = self.nodes[sender]
             if reply is None:
-                self.queue.extend((sender, s) for s in node.failed(send, self.now))
+                failed = node.failed(send, self.now, refused=refused)
+                self.queue.extend((sender, s) for s in failed)
             else:
                 self.queue.extend((sender, s) for s in node.sent(send, reply, self.now))
             self.check(sender)
+
+    def carry(self, sender: int, send: Send) -> tuple[dict[str, Any] | None, bool]:
+        """The reply to one send (None if it did not arrive), and whether it was refused."""
+        reply = self.call(send.peer, send.frame)
+        return reply, reply is None  # only a dead node fails here: its port refuses
 
     def call(self, target: int, frame: bytes) -> dict[str, Any] | None:
         """What ``target``'s server answers to ``frame``; None if it is dead."""
