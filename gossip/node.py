@@ -161,7 +161,8 @@ class Lost:
     since: float
     next_try: float
     asks: bool
-    """This end tries to get back (the other end of the link does not, so two never cross)."""
+    """This end tries to get back; as a rule the other end of the link does not, so the two
+    seldom ask each other at once (and refuse each other if they do)."""
     tries: int = 0
     seek: str = ""
     """The search under way for it through the network, and when it ends (``seek_until``)."""
