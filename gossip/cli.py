@@ -310,7 +310,7 @@ def demo(args: dict[str, Any]) -> str:
     print(f"Every node holds it: the last one got it {spread_ms:.1f} ms after it was sent.")
     from gossip import pictures
 
-    directory = state.run_dir(net.port_origin)
+    directory = net.directory
     live_net = pictures.live_topology(net)
     topology_png = pictures.draw_live(live_net, directory / "live-topology.png")
     spread_png, arrivals = pictures.draw_message(net, live_net, DEMO_TEXT, directory / "spread.png")

@@ -223,9 +223,9 @@ def find(path: Path) -> tuple[Path, NetworkState]:
     here (with its processes), else the file's view, with every node on another host."""
     network = load(path)
     directory = network.directory
-    running = state.load(directory)
-    if running is not None and state.pid_alive(running.supervisor_pid):
-        return directory, running
+    here = state.running(directory)
+    if here is not None:
+        return directory, here
     for entry in network.nodes.values():
         entry.local = False
     return directory, network

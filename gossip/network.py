@@ -79,8 +79,8 @@ def plan(
 def start(network: NetworkState) -> Path:
     """Launch the planned network; return once every node accepts connections."""
     directory = network.directory
-    running = state.load(directory)
-    if running is not None and state.pid_alive(running.supervisor_pid):
+    running = state.running(directory)
+    if running is not None:
         raise GossipError(
             f"a network is already running {running.where()}: stop it with "
             f"gossip stop-network --port-origin {running.port_origin}, or choose another "

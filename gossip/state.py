@@ -78,7 +78,7 @@ class NetworkState:
     @property
     def directory(self) -> Path:
         """Its run directory on this host."""
-        return gossip_home() / f"network-{self.name or self.port_origin}"
+        return run_dir(self.name or self.port_origin)
 
     @property
     def label(self) -> str:
@@ -124,8 +124,9 @@ def gossip_home() -> Path:
     return Path.home() / ".local" / "state" / "gossip"
 
 
-def run_dir(port_origin: int) -> Path:
-    return gossip_home() / f"network-{port_origin}"
+def run_dir(origin_or_name: int | str) -> Path:
+    """``network-<port origin>``, or ``network-<name>`` for a network file's network."""
+    return gossip_home() / f"network-{origin_or_name}"
 
 
 def save(state: NetworkState, directory: Path) -> None:
@@ -186,14 +187,17 @@ def pid_alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z" and SUPERVISOR_MODULE.encode() in cmdline
 
 
+def running(directory: Path) -> NetworkState | None:
+    """The network of a run directory if its supervisor still lives, else None."""
+    state = load(directory)
+    return state if state is not None and pid_alive(state.supervisor_pid) else None
+
+
 def running_networks() -> list[tuple[Path, NetworkState]]:
-    """Networks whose supervisor is alive, by port origin."""
+    """Networks whose supervisor is alive, by name and port origin."""
     home = gossip_home()
-    found = []
-    for directory in sorted(home.glob("network-*")) if home.is_dir() else []:
-        state = load(directory)
-        if state is not None and pid_alive(state.supervisor_pid):
-            found.append((directory, state))
+    directories = sorted(home.glob("network-*")) if home.is_dir() else []
+    found = [(d, state) for d in directories if (state := running(d)) is not None]
     return sorted(found, key=lambda item: (item[1].name, item[1].port_origin))
 
 
@@ -204,8 +208,8 @@ def find_network(port_origin: int | None) -> tuple[Path, NetworkState]:
     """
     if port_origin is not None:
         directory = run_dir(port_origin)
-        state = load(directory)
-        if state is None or not pid_alive(state.supervisor_pid):
+        state = running(directory)
+        if state is None:
             raise GossipError(
                 f"no network is running on port origin {port_origin}: start one with "
                 f"gossip start-network --port-origin {port_origin}"
