@@ -4,8 +4,9 @@ Usage:
   gossip start-network [circular | random [<degree>] | powerlaw | turan [<partitions>]]
                        [-n N] [--max-peers K] [--seed S] [--port-origin P] [-P] [--insecure]
   gossip start-network --config FILE [--only HOST]
+  gossip start-network --resume [--port-origin P | --config FILE]
   gossip stop-network [--port-origin P | --config FILE]
-  gossip send-message <node> <message> [-r K] [--port-origin P | --config FILE]
+  gossip send-message <node> [--] <message> [-r K] [--id ID] [--port-origin P | --config FILE]
   gossip get-messages <node> [unread | read | all] [-p | -pp | -ppp] [-t | -tt | -ttt]
                       [--json] [--port-origin P | --config FILE]
   gossip list-peers <node> [--json] [--port-origin P | --config FILE]
@@ -22,8 +23,11 @@ Usage:
 Commands:
   start-network  Start N node processes (default: random regular graph of degree 3)
                  and print each node with its peers. The nodes keep running.
-  stop-network   Stop every node of the network.
-  send-message   Submit a message to a node; it spreads to every live node.
+  stop-network   Stop every node of the network. Its messages stay on disk:
+                 start-network --resume brings it back with them, a fresh
+                 start-network on the same ports deletes them.
+  send-message   Submit a message to a node; it spreads to every live node. A message
+                 starting with - goes last, after --: send-message 1 -r 2 -- "-x".
   get-messages   Show a node's messages with the path of every copy that reached it
                  (all by default), and mark them read.
   list-peers     Show a node's current peers and their addresses.
@@ -48,12 +52,15 @@ Options:
   --config FILE       A network file (TOML or JSON) listing every node's address and
                       the topology, for a network over several hosts (see README).
   --only HOST         Start only the network file's nodes whose address is on HOST.
+  --resume            Start a stopped network again, each node with its messages.
   --insecure          No secret: nodes obey anyone who reaches their ports, and frames
                       go bare (readable with nc). For teaching on a machine you trust.
   -o FILE, --output FILE  Where draw writes its PNG (default: in the run directory).
   --message TEXT      The text of the message whose spread draw shows (the newest one).
   --json              Print JSON, for scripts, instead of text.
   -r K, --relays K    Copies of a message each node may send to each peer [default: 1].
+  --id ID             The message's id (default: a new random one). Sending again with
+                      the id of a send whose answer was lost is safe: it is one message.
   -p                  Paths: -p shortest, -pp longest, -ppp shortest and longest.
   -t                  Arrival times: -t seconds, -tt milliseconds, -ttt date and delay.
   -h, --help          Show this help.
@@ -63,6 +70,7 @@ Options:
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -72,7 +80,7 @@ from docopt import DocoptExit, docopt
 
 from gossip import __version__, auth, network, render, spread, state
 from gossip.client import NodeUnreachable
-from gossip.protocol import MAX_MESSAGE_BYTES, MAX_RELAYS, FrameError, utf8_size
+from gossip.protocol import MAX_MESSAGE_BYTES, MAX_RELAYS, FrameError, is_message_id, utf8_size
 from gossip.state import GossipError
 
 TOPOLOGY_KINDS = ("circular", "random", "powerlaw", "turan")
@@ -114,13 +122,22 @@ def port_origin(args: dict[str, Any]) -> int | None:
     return number(args, "--port-origin", 1, 65535)
 
 
-def network_of(args: dict[str, Any]) -> tuple[Path, state.NetworkState]:
-    """The network a command addresses: from its network file, or running on this host."""
+def network_of(args: dict[str, Any], adopt: bool = True) -> tuple[Path, state.NetworkState]:
+    """The network a command addresses: from its network file, or running on this host.
+
+    A network whose supervisor died (its nodes serve on) gets a new one first, which
+    takes the nodes over and mends the network again, unless ``adopt`` is off.
+    """
     if args["--config"]:
         from gossip import config
 
-        return config.find(Path(args["--config"]))
-    return state.find_network(port_origin(args))
+        directory, net = config.find(Path(args["--config"]))
+    else:
+        directory, net = state.find_network(port_origin(args))
+    local = any(e.local for e in net.nodes.values())
+    if adopt and local and not state.pid_alive(net.supervisor_pid):
+        network.adopt(directory, net)
+    return directory, net
 
 
 def target(args: dict[str, Any]) -> tuple[Path, state.NetworkState, state.NodeEntry]:
@@ -164,6 +181,8 @@ def launch(args: dict[str, Any]) -> tuple[state.NetworkState, str]:
 
 
 def start_network(args: dict[str, Any]) -> str:
+    if args["--resume"]:
+        return resume_network(args)
     if args["--config"]:
         from gossip import config
 
@@ -174,14 +193,44 @@ def start_network(args: dict[str, Any]) -> str:
     return f'{report}\nNext: gossip send-message 1 "Hello World"'
 
 
+def resume_network(args: dict[str, Any]) -> str:
+    """Start the network stopped in this run directory again, with its messages."""
+    if args["--config"]:
+        from gossip import config
+
+        directory = config.load(Path(args["--config"]), None).directory
+    else:
+        directory = state.run_dir(port_origin(args) or state.DEFAULT_PORT_ORIGIN)
+    net = network.resume(directory)
+    local = [n for n, e in net.nodes.items() if e.local and not e.removed]
+    return (
+        f"Resumed {len(local)} nodes {net.where()} with the messages and peers they had: "
+        f"{net.topology}, at most {net.max_peers} peers each.\n"
+        f"Next: gossip status{scope(net)}"
+    )
+
+
+def scope(net: state.NetworkState) -> str:
+    """The option that names this network on the command line ('' for the default one)."""
+    if net.name:
+        return " --config FILE"
+    if net.port_origin != state.DEFAULT_PORT_ORIGIN:
+        return f" --port-origin {net.port_origin}"
+    return ""
+
+
 def stop_network(args: dict[str, Any]) -> str:
-    directory, net = network_of(args)
+    directory, net = network_of(args, adopt=False)
     if not any(e.local for e in net.nodes.values()):
         raise GossipError(f"no node of {net.label} runs on this host: stop each host's part there")
     count = network.stop(directory, net)
+    kept = (
+        f"\nTheir messages are kept in {directory}: gossip start-network --resume{scope(net)} "
+        "brings the network back with them; a fresh start-network there deletes them."
+    )
     if net.name:
-        return f"Stopped the {count} nodes of {net.label} that ran on this host."
-    return f"Stopped the network {net.where()} ({count} nodes were running)."
+        return f"Stopped the {count} nodes of {net.label} that ran on this host.{kept}"
+    return f"Stopped the network {net.where()} ({count} nodes were running).{kept}"
 
 
 def send_message(args: dict[str, Any]) -> str:
@@ -195,9 +244,28 @@ def send_message(args: dict[str, Any]) -> str:
     if size > MAX_MESSAGE_BYTES:
         raise UsageError(f"the message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes")
     relays = required(args, "--relays", 1, MAX_RELAYS)
+    chosen = args["--id"] or os.urandom(16).hex()
+    if not is_message_id(chosen):
+        raise UsageError(f"--id must be 1-64 letters, digits, _ or -, not {chosen!r}")
     _, net, entry = target(args)
-    message_id = network.client_for(net, entry).send(text, relays)
-    return f"Sent to {render.node_name(entry.number)}: {text!r} (id {message_id})"
+    name = render.node_name(entry.number)
+    try:
+        receipt = network.client_for(net, entry).post(text, relays, chosen)
+    except NodeUnreachable as exc:
+        if exc.refused:
+            raise
+        raise GossipError(
+            f"{exc}; it may have taken the message: send it again with --id {chosen} "
+            "to be sure it is sent once"
+        ) from None
+    if receipt.duplicate:
+        return f"{name} already had message {receipt.id}: nothing more was sent."
+    if receipt.held:
+        return (
+            f"Held by {name}: {text!r} (id {receipt.id}). It has no peer to pass it to right "
+            "now; it keeps it on disk and passes it on as soon as it is linked again."
+        )
+    return f"Sent to {name}: {text!r} (id {receipt.id})"
 
 
 def get_messages(args: dict[str, Any]) -> str:
@@ -221,7 +289,10 @@ def list_peers(args: dict[str, Any]) -> str:
 
 
 def as_json(data: object) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False)
+    """JSON as a terminal can show it: readable Unicode, but every character a terminal
+    would obey or hide (``render.escaped``) as a JSON escape, so the data stays exact."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return "".join(json.dumps(c)[1:-1] if c != "\n" and render.escaped(c) else c for c in text)
 
 
 def remove_node(args: dict[str, Any]) -> str:
@@ -319,16 +390,23 @@ def demo(args: dict[str, Any]) -> str:
     reader = 10 if 10 in live else live[-1]
     views = network.client_for(net, net.nodes[reader]).fetch("all")
     print(render.messages(reader, views, "all", 0, 0))
+    import os
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent
+    project = root if (root / "pyproject.toml").is_file() else None
+    on_path = shutil.which("gossip") is not None
+    run = render.gossip_command(os.environ, on_path, sys.executable, Path.cwd(), project)
     return (
         f"\nPictures: {topology_png}\n          {spread_png}\n"
         "\nThe network is still running. Try:\n"
-        f"  gossip get-messages {reader} -ppp -tt\n"
-        f"  gossip list-peers {reader}\n"
-        "  gossip status\n"
-        f"  gossip remove-node {live[1]}\n"
-        f'  gossip send-message {live[-1]} "Hello again"\n'
-        f'  gossip draw --message "Hello again"\n'
-        "  gossip stop-network"
+        f"  {run} get-messages {reader} -ppp -tt\n"
+        f"  {run} list-peers {reader}\n"
+        f"  {run} status\n"
+        f"  {run} remove-node {live[1]}\n"
+        f'  {run} send-message {live[-1]} "Hello again"\n'
+        f'  {run} draw --message "Hello again"\n'
+        f"  {run} stop-network"
     )
 
 

@@ -11,6 +11,7 @@ a message starts fast.
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 from dataclasses import dataclass
@@ -37,6 +38,17 @@ class NodeUnreachable(GossipError):
         super().__init__(text)
         self.refused = refused
         """Its port refused: nothing listens there (a dead node), rather than no answer."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A node's answer to a submitted message."""
+
+    id: str
+    held: bool = False
+    """No peer took a copy yet: it is on the node's disk, and spreads once it has a peer."""
+    duplicate: bool = False
+    """The node already held a message with this id: this was a retry, nothing was sent."""
 
 
 @dataclass(frozen=True)
@@ -136,9 +148,24 @@ class GossipClient:
         return f"{self.name} at {host}:{port}"
 
     def send(self, message: str, relays: int = 1) -> str:
-        """Submit a message and return the id the node gave it."""
-        reply = self.request("NEW", {"text": message, "relays": relays})[-1]
-        return str(reply.payload.get("id", ""))
+        """Submit a message and return its id."""
+        return self.post(message, relays).id
+
+    def post(self, message: str, relays: int = 1, message_id: str | None = None) -> Receipt:
+        """Submit a message under an id (a new random one unless given) and say how it went.
+
+        Sending again with the id of a submission whose answer was lost is safe: the
+        node holds it once. GossipError if the node could not store it: then it does
+        not spread.
+        """
+        chosen = message_id or os.urandom(16).hex()
+        reply = self.request("NEW", {"text": message, "relays": relays, "id": chosen})[-1]
+        payload = reply.payload
+        return Receipt(
+            str(payload.get("id", chosen)),
+            held=payload.get("held") is True,
+            duplicate=payload.get("duplicate") is True,
+        )
 
     def submit_message(self, message: str) -> None:
         """Submit a message to this node; it spreads to every live node."""

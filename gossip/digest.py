@@ -38,6 +38,12 @@ class Digest:
         self.buckets[value % BUCKETS] ^= value
         self.count += 1
 
+    def remove(self, message_id: str) -> None:
+        """Take back an id added before (XOR is its own inverse)."""
+        value = _hash(message_id)
+        self.buckets[value % BUCKETS] ^= value
+        self.count -= 1
+
     @property
     def total(self) -> str:
         combined = 0

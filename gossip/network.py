@@ -7,11 +7,12 @@ session of its own; the rest talks to the nodes as any client does.
 from __future__ import annotations
 
 import contextlib
-import itertools
+import errno
+import hashlib
 import json
 import os
-import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,15 +24,24 @@ from typing import Any
 import gossip
 from gossip import state
 from gossip.auth import new_secret
-from gossip.client import GossipClient, NodeUnreachable, Peer, farewell, introduce
-from gossip.protocol import MessageView
+from gossip.client import GossipClient, NodeUnreachable, Peer, farewell
+from gossip.protocol import MessageView, encode_frame
+from gossip.repair import Introduce, Step, Swap, parts, plan_repair
 from gossip.state import GossipError, NetworkState, NodeEntry
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
+STEP_TIMEOUT = 2.0
+"""Seconds a node gets to answer one step of a repair or a goodbye."""
+READY_WAIT = 30.0
+"""Seconds the supervisor gets to start a node that rejoins."""
 JOIN_TIMEOUT = 5.0
 """Seconds a rejoining node gets to find peers before the command reports it anyway."""
 EPHEMERAL_PORTS = "/proc/sys/net/ipv4/ip_local_port_range"
+SURVEY_TIMEOUT = 2.0
+"""Seconds a node gets to answer a survey (status, watching a spread); a hung one is down."""
+SURVEY_WORKERS = 32
+"""Most nodes a survey asks at once."""
 
 
 def client_for(network: NetworkState, entry: NodeEntry) -> GossipClient:
@@ -77,17 +87,13 @@ def plan(
 
 
 def start(network: NetworkState) -> Path:
-    """Launch the planned network; return once every node accepts connections."""
+    """Launch the planned network; return once every node accepts connections.
+
+    Nothing is deleted until nothing stands in the way: no process of an earlier network
+    in this run directory, every port free. Then the stores of a stopped network here go.
+    """
     directory = network.directory
-    running = state.running(directory)
-    if running is not None:
-        raise GossipError(
-            f"a network is already running {running.where()}: stop it with "
-            f"gossip stop-network --port-origin {running.port_origin}, or choose another "
-            "--port-origin"
-            if not running.name
-            else f"{running.label} already runs here: stop it with gossip stop-network --config"
-        )
+    _check_free(directory, network)
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)  # messages and logs are the user's business
     for old in [*directory.glob("node-*.log*"), *directory.glob("node-*.db*")]:
@@ -99,16 +105,76 @@ def start(network: NetworkState) -> Path:
     network.started = time.time()
     state.save(network, directory)
     (directory / "supervisor.log").unlink(missing_ok=True)
-    supervisor, result = _launch(directory, [])
+    _own(directory, network, "start")
+    return directory
+
+
+def resume(directory: Path) -> NetworkState:
+    """Start a stopped network again, each node with the messages and peers it had."""
+    network = state.load(directory)
+    if network is None:
+        raise GossipError(
+            f"no stopped network to resume in {directory}: start one with gossip start-network"
+        )
+    local = [e for e in network.nodes.values() if e.local and not e.removed]
+    if not any(state.store_path(directory, e.number).exists() for e in local):
+        raise GossipError(
+            f"the network stopped in {directory} kept no messages: start it afresh with "
+            "gossip start-network"
+        )
+    _check_free(directory, network)
+    if network.key is None and not network.insecure:
+        raise GossipError(
+            f"the secret of the network stopped in {directory} is missing: start it afresh "
+            "with gossip start-network"
+        )
+    network.started = time.time()
+    _own(directory, network, "resume")
+    return network
+
+
+def _check_free(directory: Path, network: NetworkState) -> None:
+    """GossipError, saying what is in the way, if this network cannot start here now."""
+    running = state.running(directory)
+    if running is not None:
+        raise GossipError(
+            f"a network is already running {running.where()}: stop it with "
+            f"gossip stop-network --port-origin {running.port_origin}, or choose another "
+            "--port-origin"
+            if not running.name
+            else f"{running.label} already runs here: stop it with gossip stop-network --config"
+        )
+    for entry in network.nodes.values():
+        if entry.local and not entry.removed and not _port_free(entry.address):
+            raise GossipError(
+                f"port {entry.port} of {entry.host} (node {entry.number}) is in use by "
+                f"another program: stop it, or choose another --port-origin{hint(network)}"
+            )
+
+
+def _port_free(address: tuple[str, int]) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return exc.errno != errno.EADDRINUSE
+    return True
+
+
+def _own(directory: Path, network: NetworkState, mode: str) -> None:
+    """Launch the supervisor that owns this host's nodes (``start``, ``resume``, ``adopt``)
+    and record it and its nodes' pids."""
+    supervisor, result = _launch(directory, [mode])
     if "pids" not in result:
-        (directory / state.STATE_FILE).unlink(missing_ok=True)
+        if mode == "start":
+            (directory / state.STATE_FILE).unlink(missing_ok=True)
         advice = hint(network) if result.get("port_in_use") else ""
         raise GossipError(f"could not start the network: {result.get('error')}{advice}")
     network.supervisor_pid = supervisor
     for number, pid in result["pids"].items():
         network.nodes[int(number)].pid = int(pid)
     state.save(network, directory)
-    return directory
 
 
 def _launch(directory: Path, args: list[str]) -> tuple[int, dict[str, Any]]:
@@ -152,22 +218,51 @@ def _launch(directory: Path, args: list[str]) -> tuple[int, dict[str, Any]]:
 def rejoin(directory: Path, network: NetworkState, number: int) -> NodeEntry:
     """Start node ``number`` again (or for the first time, for add-node) in the running network.
 
-    It keeps whatever history its store holds and asks its last peers to take it in; a
-    live node picked at random is its contact if it has none to ask.
+    The supervisor that owns the host's nodes forks it, so it has the same owner as the
+    rest. It keeps whatever history its store holds and joins the largest part of the
+    network: through its last peers there, else through another node of that part.
     """
     entry = network.nodes[number]
-    others = [n for n in network.live_numbers() if n != number and _may_run(network.nodes[n])]
-    contact = [str(random.choice(others))] if others else []
-    supervisor, result = _launch(directory, [str(number), *contact])
+    rows = status(network)
+    split = parts(live_links(rows))
+    largest = max(split, key=len) if split else []
+    result = _ask_owner(directory, network, {"start": number, "largest": largest})
     if "pids" not in result:
         advice = hint(network) if result.get("port_in_use") else ""
         raise GossipError(f"could not start node {number}: {result.get('error')}{advice}")
     entry.pid = int(result["pids"][str(number)])
-    entry.supervisor = supervisor
     entry.removed = False
     state.save(network, directory)
     wait_until(lambda: bool(_peers_of(network, entry)), JOIN_TIMEOUT, interval=0.02)
     return entry
+
+
+def _ask_owner(directory: Path, network: NetworkState, request: dict[str, Any]) -> dict[str, Any]:
+    """Send a request to the supervisor that owns the host's nodes; start one (adopting the
+    nodes still running) if it died."""
+    for attempt in range(2):
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as control:
+                control.settimeout(READY_WAIT)
+                control.connect(control_address(directory))
+                control.sendall(json.dumps(request).encode() + b"\n")
+                reply: dict[str, Any] = json.loads(control.makefile("rb").readline())
+                return reply
+        except (ConnectionRefusedError, FileNotFoundError):
+            if attempt:
+                break
+            adopt(directory, network)
+        except (OSError, ValueError) as exc:
+            return {"error": f"the network's supervisor did not answer ({exc})"}
+    return {"error": "the network's supervisor could not be started"}
+
+
+def adopt(directory: Path, network: NetworkState) -> None:
+    """Start a supervisor for a network whose supervisor died: it takes over the nodes
+    still running, mends the network and stops them all on stop-network."""
+    if state.pid_alive(network.supervisor_pid):
+        return
+    _own(directory, network, "adopt")
 
 
 def _peers_of(network: NetworkState, entry: NodeEntry) -> list[Peer]:
@@ -193,11 +288,6 @@ def restart(directory: Path, network: NetworkState, number: int) -> NodeEntry:
             f"node {number} is running: stop it first with gossip remove-node {number}"
         )
     return rejoin(directory, network, number)
-
-
-def _may_run(entry: NodeEntry) -> bool:
-    """Whether a node may be running: its process lives, or it runs on another host."""
-    return not entry.local or state.pid_alive(entry.pid)
 
 
 def add(directory: Path, network: NetworkState) -> NodeEntry:
@@ -239,24 +329,34 @@ def hint(network: NetworkState) -> str:
 
 
 def stop(directory: Path, network: NetworkState) -> int:
-    """Stop every node and the supervisor; return how many nodes were still running.
+    """Stop every process of the network on this host; how many nodes were running.
 
-    What only a running network needs goes with it (its state, secret and stores); the
-    logs stay, for a look at what happened, until the next start on these ports.
+    Its supervisor and every node it started go, found by their command lines, whether
+    the supervisor still lives or not. The stores, the secret and the plan stay, so
+    ``start-network --resume`` brings the network back with its messages; the logs stay
+    too, for a look at what happened. A fresh start here replaces them all.
     """
-    pids = [e.pid for e in network.nodes.values() if state.pid_alive(e.pid)]
-    supervisors = {network.supervisor_pid, *(e.supervisor for e in network.nodes.values())}
-    everyone = [*sorted(supervisors - {0}), *pids]
+    supervisors = {network.supervisor_pid} - {0}
+    everyone = {*supervisors, *state.processes_of(directory)}
+    everyone |= {e.pid for e in network.nodes.values() if e.local and state.pid_alive(e.pid)}
+    nodes = everyone - supervisors
     for pid in everyone:
         _signal(pid, signal.SIGTERM)
     if not wait_until(lambda: not any(state.pid_alive(p) for p in everyone), STOP_TIMEOUT):
         for pid in everyone:
             _signal(pid, signal.SIGKILL)
-    for spent in [directory / state.STATE_FILE, directory / state.SECRET_FILE]:
-        spent.unlink(missing_ok=True)
-    for store in directory.glob("node-*.db*"):
-        store.unlink()
-    return len(pids)
+        wait_until(lambda: not any(state.pid_alive(p) for p in everyone), STOP_TIMEOUT)
+    network.supervisor_pid = 0
+    for entry in network.nodes.values():
+        if entry.local:
+            entry.pid = 0
+    state.save(network, directory)
+    return len(nodes)
+
+
+def messages_kept(directory: Path) -> int:
+    """How many stores a stopped network left in its run directory."""
+    return len(list(directory.glob("node-*.db")))
 
 
 def _signal(pid: int, signum: int) -> None:
@@ -266,59 +366,87 @@ def _signal(pid: int, signum: int) -> None:
 
 
 def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any]:
-    """Ask a node to leave; return once its process is gone and the state says so."""
+    """Take a node out; return once its process is gone, the state says so, and the rest
+    are mended: the new links are planned against the whole live network, so a node that
+    was the only bridge between two parts leaves them joined (``gossip.repair``)."""
     entry = network.node(number)
+    kept = {e for e in _edges(_live(network)) if number not in e}
     try:
-        result = client_for(network, entry).remove()
+        reply = client_for(network, entry).request("REMOVE", {"introduce": False})[-1].payload
+        former = [int(n) for n in reply.get("former_peers", [])]
+        dead = False
     except NodeUnreachable:
-        if state.pid_alive(entry.pid):
+        if entry.local and state.pid_alive(entry.pid):
             raise
-        result = stand_in_for_dead(network, number)
-    if not wait_until(lambda: not state.pid_alive(entry.pid), STOP_TIMEOUT):
+        others = {n: network.nodes[n].address for n in network.live_numbers() if n != number}
+        former = sorted(farewell(number, others, network.key, STEP_TIMEOUT))
+        dead = True
+    if entry.local and not wait_until(lambda: not state.pid_alive(entry.pid), STOP_TIMEOUT):
         _signal(entry.pid, signal.SIGKILL)
     entry.removed = True
-    if network.supervisor_pid:  # a network file's view, on a host running none of it: no state
+    if network.supervisor_pid or any(e.local for e in network.nodes.values()):
         state.save(network, directory)
-    return result
-
-
-def stand_in_for_dead(network: NetworkState, number: int) -> dict[str, Any]:
-    """Do what a dead node can no longer do when it is removed: say goodbye for it.
-
-    Only the command line knows every node, so it asks each live one to drop the dead
-    node; those that had it as a peer are its former peers, and get introduced to each
-    other just as a leaving node would introduce them.
-    """
-    from gossip.node import leave_plan  # the node core is not needed by everyday commands
-
-    others = {n: network.nodes[n].address for n in network.live_numbers() if n != number}
-    former = farewell(number, others, network.key)
-    links = introduce(former, leave_plan(former), network.key)
-    links += bridge(network, number)
-    return {"node": number, "former_peers": sorted(former), "links": links, "dead": True}
-
-
-def bridge(network: NetworkState, gone: int) -> list[list[int]]:
-    """Join the parts a dead node left the live nodes split into; the links made.
-
-    Nodes heal by walking over the links they have, so when the dead node was the only
-    bridge between two parts, they cannot find each other. The command line knows every
-    node: it introduces a node with a free slot in each part to one in the next.
-    """
-    rows = [r for r in status(network) if r.entry.number != gone]
-    split = parts(live_links(rows))
-    free = {
-        r.entry.number: r.entry.address
-        for r in rows
-        if r.state == "up" and len(r.report.get("peers", [])) < network.max_peers
+    mend(network)
+    now = _live(network)
+    return {
+        "node": number,
+        "former_peers": former,
+        "links": sorted(list(edge) for edge in _edges(now) - kept),
+        "given_up": sorted(list(edge) for edge in kept - _edges(now) if set(edge) <= set(now)),
+        "parts": len(parts(now)),
+        "dead": dead,
     }
-    links = []
-    for here, there in itertools.pairwise(split):
-        a = next((n for n in here if n in free), None)
-        b = next((n for n in there if n in free), None)
-        if a is not None and b is not None:
-            links += introduce({a: free[a], b: free[b]}, [(a, b)], network.key)
-    return links
+
+
+def mend(network: NetworkState) -> list[Step]:
+    """Join the live nodes into one graph and pair up nodes short of peers, now, as
+    planned against the whole network (``gossip.repair``); the steps asked for."""
+    rows = [r for r in status(network) if not r.entry.removed and r.state == "up"]
+    wanted = {r.entry.number: int(r.report.get("wanted", 0)) for r in rows}
+    steps = plan_repair(live_links(rows), network.max_peers, wanted)
+    for step in steps:
+        carry_out(step, network)
+    return steps
+
+
+def _live(network: NetworkState) -> dict[int, list[int]]:
+    """The topology as the nodes not removed report it now."""
+    return live_links([r for r in status(network) if not r.entry.removed])
+
+
+def _edges(links: dict[int, list[int]]) -> set[tuple[int, int]]:
+    """The two-way links of a reported topology."""
+    return {
+        (min(a, b), max(a, b)) for a, peers in links.items() for b in peers if a in links.get(b, [])
+    }
+
+
+def carry_out(step: Step, network: NetworkState) -> bool:
+    """Ask a node to make its part of a repair step; whether it answered."""
+    nodes = network.nodes
+    if isinstance(step, Introduce):
+        host, port = nodes[step.peer].address
+        frame = encode_frame("INTRODUCE", {"node": step.peer, "host": host, "port": port})
+    elif isinstance(step, Swap):
+        host, port = nodes[step.new].address
+        frame = encode_frame(
+            "SWAP", {"old": step.old, "node": step.new, "host": host, "port": port}
+        )
+    else:
+        frame = encode_frame("LEAVE", {"node": step.peer})
+    node = GossipClient(nodes[step.at].address, network.key, STEP_TIMEOUT, f"node {step.at}")
+    try:
+        node.exchange(frame)
+    except GossipError:
+        return False
+    return True
+
+
+def control_address(directory: Path) -> bytes:
+    """The control socket of a run directory's supervisor (Linux abstract namespace: no
+    file, so no length limit; SO_PEERCRED lets only the same user in)."""
+    digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:32]
+    return b"\0gossip-supervisor-" + digest.encode()
 
 
 def await_spread(
@@ -338,12 +466,15 @@ def await_spread(
     expected = set(network.live_numbers() if nodes is None else nodes)
     seen: dict[int, float] = {}
 
+    def look(number: int) -> list[MessageView]:
+        try:
+            return surveyor(network, number).fetch("all", peek=True)
+        except GossipError:
+            return []
+
     def everywhere() -> bool:
-        for number in expected - set(seen):
-            try:
-                views = client_for(network, network.nodes[number]).fetch("all", peek=True)
-            except GossipError:
-                continue
+        waiting = sorted(expected - set(seen))
+        for number, views in zip(waiting, survey(waiting, look), strict=True):
             seen.update((number, v.copies[0].arrived) for v in views if v.id == message_id)
         if progress:
             progress(seen)
@@ -363,18 +494,39 @@ class NodeStatus:
     report: dict[str, Any]
 
 
+def survey(numbers: list[int], ask: Callable[[int], Any]) -> list[Any]:
+    """``ask(number)`` for every listed node, up to SURVEY_WORKERS at once; the answers in
+    the order listed. An exception ``ask`` raises comes out here."""
+    if len(numbers) <= 1:
+        return [ask(n) for n in numbers]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(SURVEY_WORKERS, len(numbers))) as pool:
+        return list(pool.map(ask, numbers))
+
+
+def surveyor(network: NetworkState, number: int) -> GossipClient:
+    """A client of node ``number`` that waits at most SURVEY_TIMEOUT for each answer."""
+    client = client_for(network, network.nodes[number])
+    client.timeout = SURVEY_TIMEOUT
+    return client
+
+
 def status(network: NetworkState) -> list[NodeStatus]:
-    """Ask every node of the network how it is, in node order."""
-    rows = []
-    for number in sorted(network.nodes):
+    """Ask every node of the network how it is, all at once; the rows in node order.
+
+    A node that does not answer within SURVEY_TIMEOUT (a hung one too) is down.
+    """
+
+    def row(number: int) -> NodeStatus:
         entry = network.nodes[number]
         try:
-            report = client_for(network, entry).status()
+            report = surveyor(network, number).status()
         except NodeUnreachable:
-            rows.append(NodeStatus(entry, "removed" if entry.removed else "down", {}))
-        else:
-            rows.append(NodeStatus(entry, "up", report))
-    return rows
+            return NodeStatus(entry, "removed" if entry.removed else "down", {})
+        return NodeStatus(entry, "up", report)
+
+    return survey(sorted(network.nodes), row)
 
 
 def live_links(rows: list[NodeStatus]) -> dict[int, list[int]]:
@@ -382,40 +534,22 @@ def live_links(rows: list[NodeStatus]) -> dict[int, list[int]]:
     return {r.entry.number: list(r.report.get("peers", [])) for r in rows if r.state == "up"}
 
 
-def parts(links: dict[int, list[int]]) -> list[list[int]]:
-    """The connected parts of a reported topology, a link counting whichever end reports it."""
-    around: dict[int, set[int]] = {n: set() for n in links}
-    for node, peers in links.items():
-        for peer in peers:
-            if peer in around:
-                around[node].add(peer)
-                around[peer].add(node)
-    found: list[list[int]] = []
-    unseen = set(around)
-    while unseen:
-        part, frontier = set(), [min(unseen)]
-        while frontier:
-            node = frontier.pop()
-            if node not in part:
-                part.add(node)
-                frontier.extend(around[node] - part)
-        unseen -= part
-        found.append(sorted(part))
-    return found
-
-
 def holders_of(network: NetworkState, text: str) -> dict[int, MessageView]:
     """Every answering node's record of the newest message with this text, by node.
 
     Peeks, so looking leaves the message unread. Empty if no node holds such a message.
     """
-    found: dict[int, list[MessageView]] = {}
-    for number in network.live_numbers():
+
+    def look(number: int) -> list[MessageView] | None:
         try:
-            views = client_for(network, network.nodes[number]).fetch("all", peek=True)
+            views = surveyor(network, number).fetch("all", peek=True)
         except GossipError:
-            continue
-        found[number] = [v for v in views if v.text == text]
+            return None  # not answering: not a holder
+        return [v for v in views if v.text == text]
+
+    numbers = network.live_numbers()
+    answers = zip(numbers, survey(numbers, look), strict=True)
+    found = {number: views for number, views in answers if views is not None}
     candidates = [v for views in found.values() for v in views]
     if not candidates:
         return {}

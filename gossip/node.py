@@ -243,13 +243,30 @@ class Node:
 
     # Messages
 
-    def submit(self, text: str, relays: int) -> tuple[str, list[Send]]:
-        """A client's new message: record it with the path [self], copy it to every peer."""
+    def submit(
+        self, text: str, relays: int, message_id: str | None = None
+    ) -> tuple[str, list[Send]]:
+        """A client's new message: record it with the path [self], copy it to every peer.
+
+        A client that retries gives the id it chose the first time: a message this node
+        already holds under that id is the same submission, recorded and sent once.
+        """
         if not 1 <= relays <= MAX_RELAYS:
             raise FrameError(f"relays must be between 1 and {MAX_RELAYS}")
+        held = self.messages.get(message_id) if message_id else None
+        if held is not None:
+            if held.text != text:
+                raise FrameError(f"message id {message_id} is taken by another message")
+            return held.id, []
         now = self._clock()
-        message = self._new_message(self._new_id(), text, now, relays)
+        message = self._new_message(message_id or self._new_id(), text, now, relays)
         return message.id, self._accept_copy(message, (), now)
+
+    def discard(self, message_id: str) -> None:
+        """Forget a message whose submission failed (it could not be stored): a message
+        spreads only once it is durable at its origin."""
+        if self.messages.pop(message_id, None) is not None:
+            self.digest.remove(message_id)
 
     def relay(
         self, message_id: str, text: str, path: tuple[int, ...], relays: int, sent: float
@@ -354,16 +371,21 @@ class Node:
         """``/RELAY`` payloads handing these messages to node ``to`` during catch-up.
 
         Each carries the path of the first copy that did not pass through ``to``, so
-        the receiver records a path the message really took: here, then to it.
+        the receiver records a path the message really took: here, then to it. If every
+        copy here passed through ``to`` (it lost its store), it gets back the part of the
+        first path that led to it: for a message it sent itself, the empty path.
         """
         payloads = []
         for message_id in ids:
             message = self.messages.get(message_id)
-            if message is None:
+            if message is None or not message.copies:
                 continue
             copy = next((c for c in message.copies if to not in c.path), None)
             if copy is not None:
                 payloads.append(_relay_payload(message, copy.path))
+            else:
+                first = message.copies[0].path
+                payloads.append(_relay_payload(message, first[: first.index(to)]))
         return payloads
 
     # Peers: who they are, whether they live, how to replace one

@@ -233,10 +233,13 @@ def utf8_size(text: str) -> int:
         raise FrameError("message text is not valid Unicode (it holds lone surrogates)") from exc
 
 
-def path_field(payload: dict[str, Any]) -> tuple[int, ...]:
-    """The ``path`` field: a non-empty walk of distinct positive node numbers."""
+def path_field(payload: dict[str, Any], empty: bool = False) -> tuple[int, ...]:
+    """The ``path`` field: a walk of distinct positive node numbers, non-empty unless
+    ``empty`` (a message handed back to the node that sent it: its walk starts there)."""
     raw = field(payload, "path", list)
-    if not raw or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in raw):
+    if (not raw and not empty) or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in raw
+    ):
         raise FrameError("field 'path' must be a non-empty list of node numbers")
     if len(set(raw)) != len(raw):
         raise FrameError("field 'path' visits a node twice")
@@ -282,7 +285,7 @@ def relay_fields(payload: dict[str, Any]) -> tuple[str, str, tuple[int, ...], in
     """A copy of a message as ``/RELAY`` and ``/COPY`` carry it: id, text, path, relays, sent."""
     message_id = message_id_field(payload, "id")
     text = message_text(payload)
-    path = path_field(payload)
+    path = path_field(payload, empty=True)
     relays = positive_int(payload, "relays", MAX_RELAYS)
     sent = float(field(payload, "sent", int | float))
     return message_id, text, path, relays, sent
@@ -291,14 +294,14 @@ def relay_fields(payload: dict[str, Any]) -> tuple[str, str, tuple[int, ...], in
 MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def _is_message_id(value: object) -> bool:
+def is_message_id(value: object) -> bool:
     """1 to 64 ASCII letters, digits, ``-`` or ``_`` (nodes make 32 hex digits)."""
     return isinstance(value, str) and MESSAGE_ID.fullmatch(value) is not None
 
 
 def message_id_field(payload: dict[str, Any], name: str) -> str:
     value = payload.get(name)
-    if not _is_message_id(value):
+    if not is_message_id(value):
         raise FrameError(f"field {name!r} must be a message id: 1 to 64 letters, digits, - or _")
     return str(value)
 
@@ -316,6 +319,6 @@ def int_list(payload: dict[str, Any], name: str, limit: int) -> list[int]:
 def id_list(payload: dict[str, Any], name: str, limit: int) -> list[str]:
     """A list of at most ``limit`` message ids."""
     raw = field(payload, name, list)
-    if len(raw) > limit or not all(_is_message_id(i) for i in raw):
+    if len(raw) > limit or not all(is_message_id(i) for i in raw):
         raise FrameError(f"field {name!r} must be a list of at most {limit} message ids")
     return raw

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
+import unicodedata
+from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from gossip.client import Peer
@@ -11,6 +15,50 @@ from gossip.protocol import Copy, MessageView
 from gossip.state import NetworkState, NodeEntry, compress_ranges
 
 PATH_MODES = ("all", "shortest", "longest", "shortest and longest")
+ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+"""Characters a terminal would obey or hide rather than show: C0 and C1 controls and DEL
+(Cc), invisible format characters such as bidi overrides (Cf), lone surrogates (Cs), and
+the line and paragraph separators (Zl, Zp)."""
+KEPT_FORMAT = frozenset({"\u200c", "\u200d"})
+"""Zero-width non-joiner and joiner: part of ordinary text (Persian, emoji sequences)."""
+TAGS = range(0xE0020, 0xE0080)
+"""Tag characters, which spell the subdivision flags (England, Scotland, Wales)."""
+
+
+def escaped(char: str) -> bool:
+    """Whether ``printable`` shows this character as an escape."""
+    if unicodedata.category(char) not in ESCAPED_CATEGORIES:
+        return False
+    return char not in KEPT_FORMAT and ord(char) not in TAGS
+
+
+def printable(text: str) -> str:
+    """Text from the network made safe to print: a character a terminal would obey or hide
+    (``escaped``) becomes its Python escape, as in ``\\x1b``, ``\\n`` or ``\\u202e``, so
+    a message can neither rewrite the terminal nor break out of its line. Everything else,
+    accents, CJK and emoji included, is shown as it is."""
+    if text.isprintable():
+        return text
+    return "".join(repr(c)[1:-1] if escaped(c) else c for c in text)
+
+
+def gossip_command(
+    environ: Mapping[str, str], on_path: bool, python: str, cwd: Path, project: Path | None
+) -> str:
+    """How the user's shell runs gossip, for the commands the CLI suggests.
+
+    Under ``uv run`` (which sets ``UV``, and puts the project's ``gossip`` on the PATH only
+    for what it runs) the shell has no ``gossip`` of its own: ``uv run gossip``, naming the
+    ``project`` (the source checkout, if gossip runs from one) when ``cwd`` is outside it.
+    Otherwise ``gossip`` if it is ``on_path``, else this ``python`` with ``-m gossip``.
+    """
+    if environ.get("UV") or environ.get("UV_RUN_RECURSION_DEPTH"):
+        if project is None or cwd == project or project in cwd.parents:
+            return "uv run gossip"
+        return f"uv run --project {shlex.quote(str(project))} gossip"
+    if on_path:
+        return "gossip"
+    return f"{shlex.quote(python)} -m gossip"
 
 
 def node_name(number: int) -> str:
@@ -51,8 +99,7 @@ def messages(number: int, views: list[MessageView], which: str, mode: int, level
     if not views:
         lines += ["", f"No {'' if which == 'all' else which + ' '}messages."]
     for view in views:
-        text = view.text.replace("\n", "\n  ")
-        lines += ["", f"• {text}"]
+        lines += ["", f"• {printable(view.text)}"]
         for copy in select_paths(view.copies, mode):
             route = " ➜ ".join(str(n) for n in copy.path)
             lines.append(f"  ↳ {route}{format_time(copy, view.sent, level)}")
@@ -97,10 +144,22 @@ def removed(number: int, result: dict[str, Any]) -> str:
         lines.append(f"Its former peers: {', '.join(str(n) for n in former)}.")
     elif result.get("dead"):
         lines.append("Its peers had already noticed and healed around it.")
+    given_up = [(int(a), int(b)) for a, b in result.get("given_up", [])]
     if links:
         lines.append("New links: " + ", ".join(f"{a} ⟷ {b}" for a, b in links) + ".")
-    elif len(former) > 1:
-        lines.append("No new links: its former peers could not link without exceeding max-peers.")
+    if given_up:
+        lines.append(
+            "Links traded for them, to keep the network in one piece: "
+            + ", ".join(f"{a} ⟷ {b}" for a, b in given_up)
+            + "."
+        )
+    if result.get("parts", 1) > 1:
+        lines.append(
+            f"The live nodes are in {result['parts']} parts that max-peers does not let "
+            "join: see gossip status."
+        )
+    elif not links and len(former) > 1:
+        lines.append("No new links were needed: the rest of the network is still one piece.")
     return "\n".join(lines)
 
 

@@ -56,7 +56,7 @@ from gossip.protocol import (
     relay_fields,
 )
 from gossip.state import GossipError
-from gossip.store import Store
+from gossip.store import Store, StoreError
 
 PEER_TIMEOUT = 2.0
 """Seconds to connect to and hear back from a peer before giving up on that frame."""
@@ -105,6 +105,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self.turned_away = 0
         self.last_busy_log = 0.0
+        self.last_store_log = 0.0
         self.lock = threading.Lock()
         self.outbox = ThreadPoolExecutor(max_workers=8, thread_name_prefix="send")
         self.closing = threading.Event()
@@ -126,8 +127,24 @@ class GossipServer(socketserver.ThreadingTCPServer):
             try:
                 yield self.node
             finally:
-                if self.store is not None and not defer:
-                    self.store.commit(durable)
+                if not defer:
+                    self.commit()
+
+    def commit(self, durable: bool = False) -> None:
+        """Commit what the node wrote down. Only a durable commit (a client's message)
+        reports a failure; others are logged: the node keeps serving from memory, and
+        what a restart would miss, catch-up brings back. Hold the lock."""
+        if self.store is None:
+            return
+        try:
+            self.store.commit(durable)
+        except StoreError as exc:
+            if durable:
+                raise
+            now = time.monotonic()
+            if now - self.last_store_log >= 1.0:
+                self.last_store_log = now
+                log.error("node %d: could not write to its store: %s", self.number, exc)
 
     def keep_house(self, go: Any) -> None:
         """Once ``go`` is set (every node of the network listens), act on the node's chores.
@@ -474,24 +491,49 @@ class Handler(socketserver.BaseRequestHandler):
         return [encode_frame("OK", reply)]
 
     def do_NEW(self, payload: dict[str, Any]) -> list[bytes]:
-        """Store the message durably, then answer once a peer holds it too (or none answers).
+        """Store the message durably, then answer once a peer holds it too.
 
         So a message the client saw accepted survives this node dying at once: it is on
-        this node's disk, and with a peer that is already passing it on.
+        this node's disk, and with a peer that is already passing it on. A message that
+        cannot be stored is forgotten and refused, so it never spreads. If no peer takes
+        it, the answer says it is ``held``: on disk here, to spread by catch-up once the
+        node has a peer again. A retry with the same ``id`` is the same message.
         """
         text = message_text(payload)
         relays = positive_int(payload, "relays", MAX_RELAYS)
-        with self.server.changing(durable=True) as node:
-            message_id, sends = node.submit(text, relays)
-        pending = set(self.server.deliver(sends))
+        chosen = message_id_field(payload, "id") if payload.get("id") is not None else None
+        server = self.server
+        with server.lock:
+            node = server.node
+            duplicate = chosen is not None and chosen in node.messages
+            message_id, sends = node.submit(text, relays, chosen)
+            try:
+                server.commit(durable=True)
+            except StoreError as exc:
+                node.discard(message_id)
+                log.error("node %d: refused a message it could not store: %s", server.number, exc)
+                raise FrameError(
+                    f"node {server.number} could not store the message ({exc}), so it was not "
+                    "sent: free some disk space and send it again"
+                ) from None
+        if duplicate:
+            return [encode_frame("OK", {"id": message_id, "duplicate": True})]
+        pending = set(server.deliver(sends))
         reached = 0
         while pending and not reached:
             done, pending = wait(pending, timeout=PEER_TIMEOUT, return_when=FIRST_COMPLETED)
             if not done:
                 break
             reached += sum(f.result() for f in done)
-        log.info("node %d: new message %s (%d bytes)", self.server.number, message_id, len(text))
-        return [encode_frame("OK", {"id": message_id, "max_bytes": MAX_MESSAGE_BYTES})]
+        log.info(
+            "node %d: new message %s (%d bytes)%s",
+            server.number,
+            message_id,
+            len(text),
+            "" if reached else ", held: no peer took it",
+        )
+        reply = {"id": message_id, "max_bytes": MAX_MESSAGE_BYTES, "held": not reached}
+        return [encode_frame("OK", reply)]
 
     def do_RELAY(self, payload: dict[str, Any]) -> list[bytes]:
         fields = relay_fields(payload)
@@ -661,6 +703,8 @@ class Handler(socketserver.BaseRequestHandler):
         """Leave the network: say goodbye to every peer, then introduce them to each other."""
         with self.server.changing() as node:
             peers, plan = node.leave()
+        if payload.get("introduce") is False:
+            plan = []  # the command line plans the new links against the whole network
         heard = farewell(self.server.number, peers, self.server.key, PEER_TIMEOUT)
         links = introduce(peers, plan, self.server.key, PEER_TIMEOUT)
         log.info(

@@ -33,8 +33,6 @@ class NodeEntry:
     peers: list[int]
     pid: int = 0
     removed: bool = False
-    supervisor: int = 0
-    """The supervisor of a node that rejoined (restart-node, add-node); 0: the network's."""
     local: bool = True
     """Runs on this host. A network file spreads nodes over hosts: this host knows the
     others' addresses, not their processes."""
@@ -129,6 +127,11 @@ def run_dir(origin_or_name: int | str) -> Path:
     return gossip_home() / f"network-{origin_or_name}"
 
 
+def store_path(directory: Path, number: int) -> Path:
+    """Where node ``number`` keeps its messages in a run directory."""
+    return directory / f"node-{number}.db"
+
+
 def save(state: NetworkState, directory: Path) -> None:
     """Write atomically, so a reader never sees half a file."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -187,10 +190,35 @@ def pid_alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z" and SUPERVISOR_MODULE.encode() in cmdline
 
 
+def processes_of(directory: Path) -> list[int]:
+    """Every live process of a run directory's network: its supervisor and the nodes it
+    forked (which share its command line), whatever the state file says. So nothing a
+    network started escapes ``stop-network``, not even after its supervisor was killed."""
+    wanted = str(directory).encode()
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            arguments = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if SUPERVISOR_MODULE.encode() in arguments and wanted in arguments:
+            pid = int(proc.name)
+            if pid != os.getpid() and pid_alive(pid):
+                found.append(pid)
+    return found
+
+
 def running(directory: Path) -> NetworkState | None:
-    """The network of a run directory if its supervisor still lives, else None."""
+    """The network of a run directory if any of its processes still lives, else None.
+
+    Its supervisor says so at once; without one (killed), its nodes may still serve.
+    """
     state = load(directory)
-    return state if state is not None and pid_alive(state.supervisor_pid) else None
+    if state is None:
+        return None
+    if pid_alive(state.supervisor_pid) or processes_of(directory):
+        return state
+    return None
 
 
 def running_networks() -> list[tuple[Path, NetworkState]]:

@@ -8,6 +8,7 @@ is also flushed to the disk before the node acknowledges it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -27,8 +28,8 @@ CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value INTEGER NOT NUL
 """
 
 
-def store_path(directory: Path, number: int) -> Path:
-    return directory / f"node-{number}.db"
+class StoreError(Exception):
+    """The store could not write (a full disk, a broken file); the text says why."""
 
 
 class Store(Journal):
@@ -84,16 +85,25 @@ class Store(Journal):
         )
 
     def commit(self, durable: bool = False) -> None:
-        """Make the changes so far permanent; ``durable`` also waits for the disk."""
+        """Make the changes so far permanent; ``durable`` also waits for the disk.
+
+        StoreError if that fails (a full disk): the changes since the last commit are
+        then undone here, so a failed write never lands later by surprise.
+        """
         if not self.db.in_transaction:
             return
-        self.db.commit()
-        if durable:
-            wal = os.open(f"{self.path}-wal", os.O_RDONLY)
-            try:
-                os.fsync(wal)
-            finally:
-                os.close(wal)
+        try:
+            self.db.commit()
+            if durable:
+                wal = os.open(f"{self.path}-wal", os.O_RDONLY)
+                try:
+                    os.fsync(wal)
+                finally:
+                    os.close(wal)
+        except (sqlite3.Error, OSError) as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.rollback()
+            raise StoreError(str(exc) or type(exc).__name__) from exc
 
     def close(self) -> None:
         self.db.commit()

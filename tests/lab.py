@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -117,7 +118,9 @@ class Lab:
     def send(self, host: Host, node: int, text: str) -> str:
         result = host.cli("send-message", str(node), text, "--config", str(self.file))
         assert result.code == 0, result.err
-        return result.out.rsplit("(id ", 1)[1].rstrip(")\n")
+        found = re.search(r"\(id ([A-Za-z0-9_-]+)\)", result.out)
+        assert found, result.out
+        return found.group(1)
 
     def everywhere(self, sent: dict[str, int], seen_from: Host, timeout: float) -> None:
         """Wait until every node holds every message, each copy's path a walk from its

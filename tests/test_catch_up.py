@@ -409,8 +409,16 @@ def test_offer_gives_the_first_path_avoiding_the_receiver() -> None:
         {"id": "via7", "text": "t", "path": [7, 1], "relays": 1, "sent": 0.0},
     ]
     assert relay_fields(payloads[0]) == ("x", "Apple", (7, 1), 2, 3.5)
-    # Every copy of via7 passed through node 7: handing it one would record a repeat.
-    assert [(p["id"], p["path"]) for p in node.offer(["x", "via7"], 7)] == [("x", [9, 1])]
+    # Every copy of via7 passed through node 7, which sent it (7 -> 1): a node 7 that lacks
+    # it lost its store, and gets back the part of the path that led to it: none.
+    assert [(p["id"], p["path"]) for p in node.offer(["x", "via7"], 7)] == [
+        ("x", [9, 1]),
+        ("via7", []),
+    ]
+    assert relay_fields(node.offer(["via7"], 7)[0])[2] == ()
+    # Every copy of via2 passed through 2 after 4: node 2 gets back the path 4 -> 2.
+    node.messages["via2"] = Message("via2", "t", 0.0, 1, [Copy((4, 2, 1), 4.0)])
+    assert [(p["id"], p["path"]) for p in node.offer(["via2"], 2)] == [("via2", [4])]
     assert node.offer([], 7) == []
 
 
@@ -504,10 +512,12 @@ def test_pulled_copy_extends_a_path_that_avoids_the_puller() -> None:
         ],
     )
     done = catch_up(a, b, clock.now)
-    # Both were asked for; every copy of only-via-1 passed through node 1, so b sends none.
-    assert done.pulled == ["w"]
-    assert list(a.messages) == ["w"]
+    # Every copy of only-via-1 started at node 1, which lost it: it gets its own message
+    # back, recorded as it was first: sent here.
+    assert sorted(done.pulled) == ["only-via-1", "w"]
+    assert sorted(a.messages) == ["only-via-1", "w"]
     assert a.messages["w"].copies == [Copy((4, 3, 2, 1), 10.0)]
+    assert a.messages["only-via-1"].copies == [Copy((1,), 10.0)]
     for message in [*a.messages.values(), *b.messages.values()]:
         assert all(len(set(c.path)) == len(c.path) for c in message.copies)
 

@@ -72,7 +72,7 @@ def test_commands_without_a_network_say_how_to_start_one(args: list[str]) -> Non
         (["start-network", "ring"], 2, "invalid arguments: usage is gossip start-network"),
         (["frobnicate"], 2, "unknown command 'frobnicate'"),
         ([], 2, "no command given: see gossip --help"),
-        (["send-message", "1"], 2, "usage is gossip send-message <node> <message>"),
+        (["send-message", "1"], 2, "usage is gossip send-message <node> [--] <message>"),
         (["get-messages", "1", "-pppp"], 2, "usage is gossip get-messages"),
         (["send-message", "1", ""], 2, "the message is empty"),
         (["send-message", "1", "   "], 2, "the message is empty"),
@@ -223,15 +223,18 @@ def test_an_insecure_network_says_so_loudly(networks: Networks) -> None:
     assert net.cli("send-message", "1", "open to all").code == 0
 
 
-def test_a_secure_network_keeps_its_secret_private_and_drops_it_on_stop(
+def test_a_secure_network_keeps_its_secret_private_and_on_stop_for_a_resume(
     small_net: Net,
 ) -> None:
     secret = small_net.directory / state.SECRET_FILE
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     assert stat.S_IMODE(small_net.directory.stat().st_mode) == 0o700
+    kept = secret.read_bytes()
     assert small_net.cli("stop-network").code == 0
-    left = sorted(p.name for p in small_net.directory.iterdir())
-    assert left == ["node-1.log", "node-2.log", "node-3.log", "node-4.log", "supervisor.log"]
+    assert secret.read_bytes() == kept and stat.S_IMODE(secret.stat().st_mode) == 0o600
+    left = {p.name for p in small_net.directory.iterdir()}
+    assert {f"node-{n}.db" for n in range(1, 5)} <= left
+    assert state.STATE_FILE in left
 
 
 def test_new_secret_writes_a_private_file_and_never_overwrites_one(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ BAD_PAYLOADS: list[tuple[str, dict[str, object]]] = [
     ("NEW", {"text": "hi", "relays": 0}),
     ("NEW", {"text": "hi", "relays": True}),
     ("RELAY", {"id": "../x", "text": "t", "path": [1], "relays": 1, "sent": 0}),
-    ("RELAY", {"id": "a", "text": "t", "path": [], "relays": 1, "sent": 0}),
+    ("RELAY", {"id": "a", "text": "t", "path": [0], "relays": 1, "sent": 0}),
     ("RELAY", {"id": "a", "text": "t", "path": [1, 1], "relays": 1, "sent": 0}),
     ("RELAY", {"id": "a", "text": "t", "path": ["x"], "relays": 1, "sent": "now"}),
     ("GET", {"which": "some"}),

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from gossip import state
 from gossip.client import GossipClient
-from gossip.network import EPHEMERAL_PORTS, wait_until
+from gossip.network import EPHEMERAL_PORTS, await_spread, holders_of, wait_until
 from gossip.protocol import MAX_FRAME_BYTES
 from gossip.state import GossipError
-from tests.conftest import Net, Networks, gossip_cli, gossip_processes, ports_free
+from tests.conftest import (
+    Net,
+    Networks,
+    gossip_cli,
+    gossip_processes,
+    ports_free,
+    run_python,
+)
 
 MESSAGE_ID = re.compile(r"\(id ([0-9a-f]{32})\)$")
 
@@ -277,7 +287,12 @@ def test_stop_network_leaves_nothing_running(networks: Networks) -> None:
     result = net.cli("stop-network")
     assert result.code == 0
     ports = f"{net.origin + 1}-{net.origin + 6}"
-    assert result.out == f"Stopped the network on ports {ports} (6 nodes were running).\n"
+    assert result.out == (
+        f"Stopped the network on ports {ports} (6 nodes were running).\n"
+        f"Their messages are kept in {net.directory}: gossip start-network --resume "
+        f"--port-origin {net.origin} brings the network back with them; a fresh start-network "
+        "there deletes them.\n"
+    )
     assert not any(state.pid_alive(p) for p in pids)
     assert not gossip_processes(str(net.directory))
     assert net.cli("stop-network").err == (
@@ -295,7 +310,10 @@ def test_ports_in_use_give_a_clear_error_and_leave_nothing(networks: Networks) -
             "start-network", "circular", "-n", "6", "--port-origin", str(net.origin), cwd=net.cwd
         )
     assert result.code == 1
-    assert result.err == f"gossip: could not start the network: port {net.origin + 3} is in use\n"
+    assert result.err == (
+        f"gossip: port {net.origin + 3} of 127.0.0.1 (node 3) is in use by another program: "
+        "stop it, or choose another --port-origin\n"
+    )
     assert "Traceback" not in result.err
     assert not gossip_processes(str(net.directory))
 
@@ -348,9 +366,19 @@ def test_plot_writes_a_png_of_each_topology(networks: Networks, kind: str) -> No
     assert len(data) > 20_000
 
 
+def without_gossip_on_the_path() -> dict[str, str]:
+    """The environment of a fresh shell: not under ``uv run``, no ``gossip`` on the PATH."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UV")}
+    folders = env.get("PATH", "").split(os.pathsep)
+    env["PATH"] = os.pathsep.join(d for d in folders if d and not (Path(d) / "gossip").exists())
+    return env
+
+
 def test_demo_spreads_a_message_and_leaves_the_network_as_it_says(networks: Networks) -> None:
     net = networks.reserve()
-    result = gossip_cli("demo", "--port-origin", str(net.origin), cwd=net.cwd)
+    env = without_gossip_on_the_path()
+    demo = ["-m", "gossip", "demo", "--port-origin", str(net.origin)]
+    result = run_python(*demo, cwd=net.cwd, env=env)
     assert result.code == 0, result.err
     out = result.out
     assert "Every node holds it" in out
@@ -369,15 +397,96 @@ def test_demo_spreads_a_message_and_leaves_the_network_as_it_says(networks: Netw
     assert status["parts"] == [list(range(1, 17))]
     assert all(n["messages"] == 1 for n in status["nodes"])
     assert [v.text for v in net.peek(16)] == ["Hello World"]
+    tried = out.split("Try:\n")[1].splitlines()
+    run = f"{shlex.quote(sys.executable)} -m gossip"
+    assert len(tried) == 7 and all(line.startswith(f"  {run} ") for line in tried), tried
+    assert tried[-1] == f"  {run} stop-network"
+    status_line = next(line for line in tried if line.endswith(" status"))
+    shown = subprocess.run(
+        f"{status_line} --port-origin {net.origin}",
+        shell=True,
+        cwd=net.cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "16 of 16 nodes up" in shown.stdout
 
 
-def test_nodes_do_not_outlive_a_killed_supervisor(networks: Networks) -> None:
+def stop(pids: list[int]) -> None:
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+
+
+def resume(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+
+
+def test_hung_nodes_do_not_hold_up_status_or_watching(networks: Networks) -> None:
+    """Three SIGSTOPped nodes accept connections but never answer: a 10 s wait for each
+    would take 30 s; asked at once with a short timeout, they cost one wait."""
+    net = networks.start("circular", "-n", "8")
+    message_id = send(net, 1, "before the hang")
+    net.wait_delivered(message_id)
+    network = net.state
+    hung = [3, 5, 7]
+    pids = [network.nodes[n].pid for n in hung]
+    try:
+        stop(pids)
+        began = time.monotonic()
+        result = net.cli("status", "--json")
+        took = time.monotonic() - began
+        assert result.code == 0, result.err
+        states = {n["node"]: n["state"] for n in json.loads(result.out)["nodes"]}
+        assert states == {n: "down" if n in hung else "up" for n in range(1, 9)}
+        assert took < 8, f"status took {took:.1f} s with {len(hung)} hung nodes"
+
+        began = time.monotonic()
+        held = holders_of(network, "before the hang")
+        took = time.monotonic() - began
+        assert sorted(held) == [1, 2, 4, 6, 8]
+        assert took < 8, f"holders_of took {took:.1f} s with {len(hung)} hung nodes"
+
+        began = time.monotonic()
+        seen = await_spread(network, message_id, 1.0)
+        took = time.monotonic() - began
+        assert sorted(seen) == [1, 2, 4, 6, 8]
+        assert took < 8, f"await_spread took {took:.1f} s with {len(hung)} hung nodes"
+    finally:
+        resume(pids)
+
+
+def test_nodes_outlive_a_killed_supervisor_and_the_next_command_adopts_them(
+    networks: Networks,
+) -> None:
     net = networks.start("circular", "-n", "4")
     network = net.state
     os.kill(network.supervisor_pid, signal.SIGKILL)
+    assert wait_until(lambda: not state.pid_alive(network.supervisor_pid), 5)
+    result = net.cli("list-peers", "1")
+    assert result.code == 0, result.err
+    adopter = net.state.supervisor_pid
+    assert adopter != network.supervisor_pid and state.pid_alive(adopter)
+    node_pids = [e.pid for e in network.nodes.values()]
+    assert all(state.pid_alive(p) for p in node_pids), "the nodes served on"
+    assert net.cli("stop-network").code == 0
+    assert not gossip_processes(str(net.directory))
+
+
+def test_a_node_stops_when_its_network_is_gone_without_its_supervisor(
+    networks: Networks,
+) -> None:
+    """A node whose supervisor died serves on only while the network still counts it."""
+    net = networks.start("circular", "-n", "3")
+    network = net.state
+    os.kill(network.supervisor_pid, signal.SIGKILL)
+    (net.directory / state.STATE_FILE).unlink()
     node_pids = [e.pid for e in network.nodes.values()]
     assert wait_until(lambda: not any(state.pid_alive(p) for p in node_pids), 10)
-    assert net.cli("list-peers", "1").err.startswith("gossip: no network is running")
 
 
 def test_a_node_answers_ping_and_refuses_unknown_commands(networks: Networks) -> None:
@@ -461,7 +570,7 @@ def test_ports_in_use_in_the_ephemeral_range_get_advice(networks: Networks) -> N
     assert result.code == 1
     # Port origin+2 is ours; in this range any other may be taken meanwhile by an outgoing
     # connection, which is what the advice is about.
-    taken = re.match(r"gossip: could not start the network: port (\d+) is in use", result.err)
+    taken = re.match(r"gossip: port (\d+) of 127.0.0.1 \(node \d+\) is in use", result.err)
     assert taken and origin < int(taken.group(1)) <= origin + 6, result.err
     assert f"choose a --port-origin below {low - 6}" in result.err
     assert result.err.count("\n") == 1

@@ -14,7 +14,7 @@ def test_one_part_when_connected_even_if_only_one_end_reports_a_link() -> None:
 
 
 def test_isolated_nodes_and_links_to_unknown_nodes() -> None:
-    assert parts({1: [9], 2: [3], 3: [2], 4: []}) == [[1], [2, 3], [4]]
+    assert parts({1: [9], 2: [3], 3: [2], 4: []}) == [[2, 3], [1], [4]], "largest first"
 
 
 def test_no_nodes_no_parts() -> None:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import unicodedata
 from datetime import datetime
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gossip import render
 from gossip.client import Peer
@@ -79,17 +84,89 @@ def test_no_messages(which: str, empty: str) -> None:
     )
 
 
-def test_multi_line_text_is_indented() -> None:
+def test_multi_line_text_stays_on_its_bullet_line() -> None:
     out = render.messages(2, [view("line one\nline two\n\nend", (1, 2))], "all", 0, 0)
     assert out == (
         "Fetched all messages from Gossip-Node-2; showing all path(s):\n"
         "\n"
-        "• line one\n"
-        "  line two\n"
-        "  \n"
-        "  end\n"
+        "• line one\\nline two\\n\\nend\n"
         "  ↳ 1 ➜ 2"
     )
+
+
+# Message texts come from the network: what a terminal would obey is shown escaped
+
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def obeyed_by_a_terminal(char: str) -> bool:
+    """Controls (C0, C1, DEL), bidi controls, line and paragraph separators, surrogates."""
+    category = unicodedata.category(char)
+    return category in ("Cc", "Cs", "Zl", "Zp") or char in BIDI_CONTROLS
+
+
+ANY_TEXT = st.text(st.characters(exclude_categories=()), min_size=1)
+"""Any code points at all, lone surrogates included (as JSON's \\ud800 can deliver)."""
+SAFE_TEXT = st.text(st.characters(exclude_categories=("Cc", "Cf", "Cs", "Zl", "Zp")), min_size=1)
+
+
+@given(ANY_TEXT)
+def test_any_text_renders_on_one_line_with_no_control_characters(text: str) -> None:
+    out = render.messages(4, [view(text, (1, 4), (1, 2, 4))], "all", 0, 2)
+    lines = out.split("\n")
+    assert len(lines) == 5, "one header, one blank, one bullet, two paths"
+    assert lines[2].startswith("• ")
+    assert not [c for c in out if c != "\n" and obeyed_by_a_terminal(c)]
+    out.encode("utf-8")  # no lone surrogate left to print
+
+
+@given(SAFE_TEXT)
+def test_printable_text_is_shown_as_it_is(text: str) -> None:
+    out = render.messages(4, [view(text, (1, 4))], "all", 0, 0)
+    assert out.split("\n")[2] == f"• {text}"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("\x1b[2J\x1b[Hgot you", "\\x1b[2J\\x1b[Hgot you"),
+        ("bell\x07, null\x00, tab\t, cr\r", "bell\\x07, null\\x00, tab\\t, cr\\r"),
+        ("del\x7f, csi\x9b, nel\x85", "del\\x7f, csi\\x9b, nel\\x85"),
+        ("abc\u202edcba\u202c", "abc\\u202edcba\\u202c"),
+        ("\u2066isolate\u2069 \u200fmark", "\\u2066isolate\\u2069 \\u200fmark"),
+        ("line\u2028para\u2029", "line\\u2028para\\u2029"),
+        ("lone \ud800 half", "lone \\ud800 half"),
+        ("back\\slash stays", "back\\slash stays"),
+    ],
+)
+def test_controls_are_shown_as_python_escapes(text: str, shown: str) -> None:
+    out = render.messages(1, [view(text, (1,))], "all", 0, 0)
+    assert out.split("\n")[2] == f"• {shown}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hello World",
+        "café, naïve, Ångström",
+        "東京で会いましょう",
+        "emoji 👋🏽 family 👨\u200d👩\u200d👧",  # joined by zero-width joiners
+        "flag 🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",  # tag characters
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian, zero-width non-joiner
+        "no-break\u00a0space and ideographic\u3000space",
+    ],
+)
+def test_ordinary_unicode_is_untouched(text: str) -> None:
+    assert render.printable(text) == text
+
+
+@given(ANY_TEXT)
+def test_json_keeps_the_exact_text(text: str) -> None:
+    data = render.view_json(view(text, (1, 2)))
+    assert data["text"] == text
+    assert json.loads(json.dumps(data, ensure_ascii=False))["text"] == text
 
 
 def test_modes_pick_paths() -> None:
@@ -232,12 +309,24 @@ def test_removed_with_several_links() -> None:
     )
 
 
-def test_removed_without_possible_links() -> None:
-    result = {"former_peers": [2, 4], "links": []}
+def test_removed_without_links_needed() -> None:
+    result = {"former_peers": [2, 4], "links": [], "parts": 1}
     assert render.removed(3, result) == (
         "Removed Gossip-Node-3.\n"
         "Its former peers: 2, 4.\n"
-        "No new links: its former peers could not link without exceeding max-peers."
+        "No new links were needed: the rest of the network is still one piece."
+    )
+
+
+def test_removed_with_traded_links_and_parts_left_apart() -> None:
+    result = {"former_peers": [1, 4], "links": [[1, 10]], "given_up": [[1, 5]], "parts": 1}
+    assert render.removed(6, result).splitlines()[2:] == [
+        "New links: 1 ⟷ 10.",
+        "Links traded for them, to keep the network in one piece: 1 ⟷ 5.",
+    ]
+    apart = {"former_peers": [1, 2], "links": [], "parts": 2}
+    assert render.removed(6, apart).splitlines()[-1] == (
+        "The live nodes are in 2 parts that max-peers does not let join: see gossip status."
     )
 
 
@@ -349,3 +438,40 @@ def test_status_json_has_the_table_facts_and_nulls_for_nodes_not_up() -> None:
     assert down["state"] == "down" and removed["state"] == "removed"
     assert down["peers"] is down["messages"] is down["uptime"] is None
     assert last["uptime"] == 60.0
+
+
+# The commands the demo suggests, written as the user's shell can run them
+
+PROJECT = Path("/home/ann/gossip")
+PYTHON = "/home/ann/gossip/.venv/bin/python"
+
+
+@pytest.mark.parametrize(
+    ("environ", "on_path", "cwd", "project", "command"),
+    [
+        ({"UV": "/usr/bin/uv"}, True, PROJECT, PROJECT, "uv run gossip"),
+        ({"UV": "/usr/bin/uv"}, True, PROJECT / "images", PROJECT, "uv run gossip"),
+        ({"UV_RUN_RECURSION_DEPTH": "1"}, True, PROJECT, PROJECT, "uv run gossip"),
+        ({"UV": "/usr/bin/uv"}, True, Path("/tmp"), None, "uv run gossip"),
+        (
+            {"UV": "/usr/bin/uv"},
+            True,
+            Path("/tmp"),
+            Path("/home/ann/my gossip"),
+            "uv run --project '/home/ann/my gossip' gossip",
+        ),
+        ({"VIRTUAL_ENV": "/home/ann/gossip/.venv"}, True, PROJECT, PROJECT, "gossip"),
+        ({}, True, Path("/tmp"), None, "gossip"),
+        ({}, False, PROJECT, PROJECT, f"{PYTHON} -m gossip"),
+    ],
+)
+def test_gossip_command_is_one_the_users_shell_can_run(
+    environ: dict[str, str], on_path: bool, cwd: Path, project: Path | None, command: str
+) -> None:
+    assert render.gossip_command(environ, on_path, PYTHON, cwd, project) == command
+
+
+def test_gossip_command_quotes_a_python_with_a_space() -> None:
+    python = "/opt/my python/bin/python3"
+    command = render.gossip_command({}, False, python, PROJECT, PROJECT)
+    assert command == "'/opt/my python/bin/python3' -m gossip"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from gossip.node import Address, Message, Node
 from gossip.protocol import Copy
-from gossip.store import Store, store_path
+from gossip.state import store_path
+from gossip.store import Store
 from tests.core import address, id_maker
 
 Loaded = tuple[list[Message], dict[int, Address], int | None]
