@@ -37,6 +37,7 @@ from gossip import state
 from gossip.client import GossipClient
 from gossip.network import live_links, parts, status, wait_until
 from gossip.state import GossipError
+from gossip.supervisor import REPAIR_FIRST
 
 TWO_HALVES = {
     1: [3, 5, 6], 2: [9, 10, 12], 3: [1, 13, 14], 4: [6, 7, 8], 5: [1, 15, 16], 6: [1, 4, 10],
@@ -46,6 +47,9 @@ TWO_HALVES = {
 """Node 6 is the only link between 2, 9-12 and the rest."""
 
 DEADLINE = 30.0
+SETTLE = REPAIR_FIRST + 0.5
+"""Seconds a new network runs before a fault: its supervisor's looks have begun, as in a
+network that has been running a while."""
 
 
 def gossip(*args: str) -> subprocess.CompletedProcess[str]:
@@ -90,6 +94,7 @@ def bridge_removed(home: Path) -> float:
 def bridge_killed(home: Path) -> float:
     file, network = two_halves(home)
     try:
+        time.sleep(SETTLE)
         os.kill(network.nodes[6].pid, signal.SIGKILL)
         began = time.perf_counter()
         assert wait_until(lambda: one_part(network), DEADLINE, interval=0.05)
@@ -104,6 +109,7 @@ def lonely_node(home: Path) -> float:
     network = state.load(state.run_dir(origin))
     assert network is not None
     try:
+        time.sleep(SETTLE)
         peers = [p.number for p in GossipClient(network.nodes[1].address, network.key).peers()]
         for peer in peers:
             os.kill(network.nodes[peer].pid, signal.SIGKILL)

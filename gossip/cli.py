@@ -135,7 +135,7 @@ def network_of(args: dict[str, Any], adopt: bool = True) -> tuple[Path, state.Ne
     else:
         directory, net = state.find_network(port_origin(args))
     local = any(e.local for e in net.nodes.values())
-    if adopt and local and not state.pid_alive(net.supervisor_pid):
+    if adopt and local and not state.pid_alive(net.supervisor_pid, directory):
         network.adopt(directory, net)
     return directory, net
 
@@ -472,6 +472,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         sys.stderr.close()
+        return 1
+    except OSError as exc:  # the machine's trouble (a full disk), not the user's input
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"gossip: {exc.strerror or exc}{where}: fix that and try again", file=sys.stderr)
         return 1
     return 0
 

@@ -260,7 +260,7 @@ def _ask_owner(directory: Path, network: NetworkState, request: dict[str, Any]) 
 def adopt(directory: Path, network: NetworkState) -> None:
     """Start a supervisor for a network whose supervisor died: it takes over the nodes
     still running, mends the network and stops them all on stop-network."""
-    if state.pid_alive(network.supervisor_pid):
+    if state.pid_alive(network.supervisor_pid, directory):
         return
     _own(directory, network, "adopt")
 
@@ -283,7 +283,7 @@ def restart(directory: Path, network: NetworkState, number: int) -> NodeEntry:
         raise GossipError(
             f"node {number} runs on host {entry.host}: restart it there, with the same command"
         )
-    if state.pid_alive(entry.pid):
+    if state.pid_alive(entry.pid, directory):
         raise GossipError(
             f"node {number} is running: stop it first with gossip remove-node {number}"
         )
@@ -301,7 +301,7 @@ def add(directory: Path, network: NetworkState) -> NodeEntry:
     port = network.port_origin + number
     if port > 65535:
         raise GossipError(f"node {number} would need port {port}, which does not exist")
-    if not any(state.pid_alive(network.nodes[n].pid) for n in network.live_numbers()):
+    if not any(state.pid_alive(network.nodes[n].pid, directory) for n in network.live_numbers()):
         raise GossipError("no node of this network is running for a new node to join")
     network.nodes[number] = NodeEntry(number=number, host=HOST, port=port, peers=[])
     state.save(network, directory)
@@ -338,14 +338,17 @@ def stop(directory: Path, network: NetworkState) -> int:
     """
     supervisors = {network.supervisor_pid} - {0}
     everyone = {*supervisors, *state.processes_of(directory)}
-    everyone |= {e.pid for e in network.nodes.values() if e.local and state.pid_alive(e.pid)}
     nodes = everyone - supervisors
+
+    def gone() -> bool:
+        return not any(state.pid_alive(p, directory) for p in everyone)
+
     for pid in everyone:
-        _signal(pid, signal.SIGTERM)
-    if not wait_until(lambda: not any(state.pid_alive(p) for p in everyone), STOP_TIMEOUT):
+        _signal(pid, signal.SIGTERM, directory)
+    if not wait_until(gone, STOP_TIMEOUT):
         for pid in everyone:
-            _signal(pid, signal.SIGKILL)
-        wait_until(lambda: not any(state.pid_alive(p) for p in everyone), STOP_TIMEOUT)
+            _signal(pid, signal.SIGKILL, directory)
+        wait_until(gone, STOP_TIMEOUT)
     network.supervisor_pid = 0
     for entry in network.nodes.values():
         if entry.local:
@@ -354,13 +357,8 @@ def stop(directory: Path, network: NetworkState) -> int:
     return len(nodes)
 
 
-def messages_kept(directory: Path) -> int:
-    """How many stores a stopped network left in its run directory."""
-    return len(list(directory.glob("node-*.db")))
-
-
-def _signal(pid: int, signum: int) -> None:
-    if state.pid_alive(pid):
+def _signal(pid: int, signum: int, directory: Path) -> None:
+    if state.pid_alive(pid, directory):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
 
@@ -376,13 +374,15 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
         former = [int(n) for n in reply.get("former_peers", [])]
         dead = False
     except NodeUnreachable:
-        if entry.local and state.pid_alive(entry.pid):
+        if entry.local and state.pid_alive(entry.pid, directory):
             raise
         others = {n: network.nodes[n].address for n in network.live_numbers() if n != number}
         former = sorted(farewell(number, others, network.key, STEP_TIMEOUT))
         dead = True
-    if entry.local and not wait_until(lambda: not state.pid_alive(entry.pid), STOP_TIMEOUT):
-        _signal(entry.pid, signal.SIGKILL)
+    if entry.local and not wait_until(
+        lambda: not state.pid_alive(entry.pid, directory), STOP_TIMEOUT
+    ):
+        _signal(entry.pid, signal.SIGKILL, directory)
     entry.removed = True
     if network.supervisor_pid or any(e.local for e in network.nodes.values()):
         state.save(network, directory)

@@ -9,12 +9,17 @@ that carries a seal (``gossip.auth``) unless the network runs ``--insecure``.
 
 Requests a node understands:
 
-``/NEW {"text", "relays"}``                 a client submits a message
-``/RELAY {"id", "text", "path", "relays", "sent"}``  a peer passes a copy on
+``/NEW {"text", "relays", "id"?}``         a client submits a message (under the id it chose:
+                                            the same id again is the same message); the
+                                            answer says ``held`` if no peer took a copy yet
+``/RELAY {"id", "text", "path", "relays", "sent"}``  a peer passes a copy on (an empty path:
+                                            catch-up hands the node back a message it sent)
 ``/GET {"which", "peek"}``                  a client reads messages (``all``/``unread``/``read``);
                                             they become read unless ``peek``
 ``/PEERS {}``                               a client asks for the node's peers
-``/REMOVE {}``                              a client asks the node to leave the network
+``/REMOVE {"introduce"?}``                  a client asks the node to leave the network (and
+                                            to introduce its former peers, unless false: the
+                                            CLI plans their links against the whole network)
 ``/LEAVE {"node"}``                         a leaving peer says goodbye
 ``/INTRODUCE {"node", "host", "port"}``     a leaving peer suggests a replacement peer
 ``/CONNECT {"node", "host", "port"}``       a node asks to become a peer

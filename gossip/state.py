@@ -116,7 +116,7 @@ def compress_ranges(numbers: list[int]) -> str:
 
 def gossip_home() -> Path:
     if home := os.environ.get("GOSSIP_HOME"):
-        return Path(home)
+        return Path(home).expanduser().absolute()  # the supervisor runs in another folder
     if xdg := os.environ.get("XDG_STATE_HOME"):
         return Path(xdg) / "gossip"
     return Path.home() / ".local" / "state" / "gossip"
@@ -139,8 +139,15 @@ def save(state: NetworkState, directory: Path) -> None:
     del data["key"]
     data["nodes"] = [asdict(e) for e in state.nodes.values()]
     tmp = directory / f".{STATE_FILE}.{os.getpid()}"
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, directory / STATE_FILE)
+    try:
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, directory / STATE_FILE)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise GossipError(
+            f"cannot write the network's state in {directory}: {exc.strerror or exc}; "
+            "free some space (or fix its permissions) and run the command again"
+        ) from None
 
 
 def load(directory: Path) -> NetworkState | None:
@@ -165,11 +172,12 @@ def write_secret(path: Path, secret: bytes) -> None:
         file.write(secret + b"\n")
 
 
-def pid_alive(pid: int) -> bool:
-    """True if ``pid`` is a live process of a gossip network (not a zombie, not a stranger).
+def pid_alive(pid: int, directory: Path | None = None) -> bool:
+    """True if ``pid`` is a live process of a gossip network (not a zombie, not a stranger),
+    and, given a run ``directory``, of that network.
 
-    Checking the command line keeps a stale run directory, after a reboot reused its
-    process ids, from pointing ``stop-network`` at somebody else's process.
+    Checking the command line keeps a stale run directory, after a reboot or a busy day
+    reused its process ids, from pointing ``stop-network`` at somebody else's process.
     """
     if pid <= 0:
         return False
@@ -187,45 +195,58 @@ def pid_alive(pid: int) -> bool:
         return not proc.parent.joinpath("self").exists()
     except OSError:
         return True
-    return stat.rpartition(")")[2].split()[0] != "Z" and SUPERVISOR_MODULE.encode() in cmdline
+    if stat.rpartition(")")[2].split()[0] == "Z" or SUPERVISOR_MODULE.encode() not in cmdline:
+        return False
+    return directory is None or str(directory).encode() in cmdline.split(b"\0")
 
 
 def processes_of(directory: Path) -> list[int]:
     """Every live process of a run directory's network: its supervisor and the nodes it
     forked (which share its command line), whatever the state file says. So nothing a
     network started escapes ``stop-network``, not even after its supervisor was killed."""
-    wanted = str(directory).encode()
-    found = []
+    return gossip_processes().get(str(directory), [])
+
+
+def gossip_processes() -> dict[str, list[int]]:
+    """The live processes of every network on this machine, by run directory (one look
+    through ``/proc``)."""
+    found: dict[str, list[int]] = {}
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             arguments = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if SUPERVISOR_MODULE.encode() in arguments and wanted in arguments:
-            pid = int(proc.name)
-            if pid != os.getpid() and pid_alive(pid):
-                found.append(pid)
+        module = SUPERVISOR_MODULE.encode()
+        if module not in arguments[:-1]:
+            continue
+        pid = int(proc.name)
+        if pid != os.getpid() and pid_alive(pid):
+            directory = arguments[arguments.index(module) + 1].decode(errors="replace")
+            found.setdefault(directory, []).append(pid)
     return found
 
 
-def running(directory: Path) -> NetworkState | None:
+def running(directory: Path, processes: dict[str, list[int]] | None = None) -> NetworkState | None:
     """The network of a run directory if any of its processes still lives, else None.
 
     Its supervisor says so at once; without one (killed), its nodes may still serve.
+    ``processes``: what ``gossip_processes`` found, if the caller looked already.
     """
     state = load(directory)
     if state is None:
         return None
-    if pid_alive(state.supervisor_pid) or processes_of(directory):
+    if pid_alive(state.supervisor_pid, directory):
         return state
-    return None
+    found = gossip_processes() if processes is None else processes
+    return state if found.get(str(directory)) else None
 
 
 def running_networks() -> list[tuple[Path, NetworkState]]:
     """Networks whose supervisor is alive, by name and port origin."""
     home = gossip_home()
     directories = sorted(home.glob("network-*")) if home.is_dir() else []
-    found = [(d, state) for d in directories if (state := running(d)) is not None]
+    processes = gossip_processes() if directories else {}
+    found = [(d, state) for d in directories if (state := running(d, processes)) is not None]
     return sorted(found, key=lambda item: (item[1].name, item[1].port_origin))
 
 

@@ -57,6 +57,10 @@ ORPHAN_CHECK = 0.5
 REPAIR_EVERY = 1.0
 """Seconds between looks at the whole network."""
 
+CONFIRM_AFTER = 0.3
+"""Seconds to the next look once one found the network split: a split lasts, so a second
+look soon after is enough to act on it."""
+
 REPAIR_FIRST = 2.0
 """Seconds after the start before the first look: the nodes link up first."""
 
@@ -79,6 +83,7 @@ def node_main(
     directory: Path,
     ready: Any,
     go: Any,
+    private: list[int],
 ) -> None:
     """Body of one node process: bind, say so, serve until removed or terminated.
 
@@ -88,6 +93,9 @@ def node_main(
     """
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    for descriptor in private:  # the supervisor's control socket: its address outlives it else
+        with contextlib.suppress(OSError):
+            os.close(descriptor)
     logging.basicConfig(
         handlers=[node_log(directory, entry.number)],
         level=logging.INFO,
@@ -231,6 +239,8 @@ class Supervisor:
         self.adopted: dict[int, int] = {}
         """Nodes started by a supervisor that died: their pids (not children of this one)."""
         self.watch = repair.Watch()
+        self.private: list[socket.socket] = []
+        """The supervisor's own sockets, which a forked node closes."""
         self.next_repair = time.monotonic() + REPAIR_FIRST
 
     def start_nodes(self, numbers: list[int], resume: bool) -> dict[str, Any]:
@@ -269,6 +279,7 @@ class Supervisor:
                     self.directory,
                     self.ready,
                     self.go,
+                    [c.fileno() for c in self.private if c.fileno() >= 0],
                 ),
                 name=f"Gossip-Node-{entry.number}",
                 daemon=True,
@@ -332,12 +343,11 @@ class Supervisor:
         child = self.children.get(number)
         if child is not None and child.exitcode is None:
             return True
-        return state.pid_alive(self.adopted.get(number, 0))
+        return state.pid_alive(self.adopted.get(number, 0), self.directory)
 
-    def serve(self) -> None:
+    def serve(self, control: socket.socket) -> None:
         """Until SIGTERM: reap nodes, answer the control socket, mend the network."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as control:
-            control.bind(control_address(self.directory))
+        with control:
             control.listen(8)
             while True:
                 live = [p.sentinel for p in self.children.values() if p.exitcode is None]
@@ -347,14 +357,16 @@ class Supervisor:
                 for number in [n for n, p in self.children.items() if p.exitcode is not None]:
                     self.children.pop(number).join()
                 if time.monotonic() >= self.next_repair:
-                    self.next_repair = time.monotonic() + REPAIR_EVERY
                     try:
                         self.mend()
                     except Exception:  # a look that fails is tried again next round
                         log.exception("supervisor: could not look at the network")
+                    pause = CONFIRM_AFTER if self.watch.split_looks else REPAIR_EVERY
+                    self.next_repair = time.monotonic() + pause
 
     def _answer(self, control: socket.socket) -> None:
         connection, _ = control.accept()
+        self.private.append(connection)
         with connection:
             connection.settimeout(5.0)
             credentials = connection.getsockopt(
@@ -373,6 +385,7 @@ class Supervisor:
                 reply = self.rejoin(number, largest)
             with contextlib.suppress(OSError):
                 connection.sendall(json.dumps(reply).encode() + b"\n")
+        self.private.remove(connection)
 
     def mend(self) -> None:
         """Look at the whole network; join its parts, and nodes short of peers, if it is
@@ -410,7 +423,7 @@ class Supervisor:
             if process.exitcode is None:
                 process.terminate()
         for pid in self.adopted.values():
-            if state.pid_alive(pid):
+            if state.pid_alive(pid, self.directory):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
         for process in self.children.values():
@@ -433,14 +446,21 @@ def supervise(directory: Path, mode: str) -> int:
     if plan.key is None and not plan.insecure:
         _report({"error": f"the network's secret {directory / state.SECRET_FILE} is missing"})
         return 1
+    control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        control.bind(control_address(directory))
+    except OSError:
+        _report({"error": f"another supervisor of the network in {directory} still runs"})
+        return 1
     signal.signal(signal.SIGTERM, _stop)
     gc.freeze()  # the collector would otherwise touch, and so copy, every inherited page
     owner = Supervisor(directory, plan)
+    owner.private.append(control)
     try:
         local = sorted(n for n, e in plan.nodes.items() if e.local and not e.removed)
         if mode == "adopt":
             owner.adopted = {
-                n: plan.nodes[n].pid for n in local if state.pid_alive(plan.nodes[n].pid)
+                n: plan.nodes[n].pid for n in local if state.pid_alive(plan.nodes[n].pid, directory)
             }
             owner.go.set()
             _report({"pids": {str(n): p for n, p in owner.adopted.items()}})
@@ -451,7 +471,7 @@ def supervise(directory: Path, mode: str) -> int:
                 return 1
             owner.go.set()
             _report(result)
-        owner.serve()
+        owner.serve(control)
         return 0
     finally:
         owner.stop()

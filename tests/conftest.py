@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,19 +209,26 @@ def no_leaked_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
 
 
 @pytest.fixture
-def fake_supervisor() -> Iterator[subprocess.Popen[bytes]]:
-    """A live process whose command line names the supervisor module; it waits on stdin."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; sys.stdin.read()", state.SUPERVISOR_MODULE],
-        stdin=subprocess.PIPE,
-    )
+def fake_supervisor() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Starts live processes whose command line names the supervisor module and the given
+    run directories, as a network's processes do; each waits on stdin."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*directories: Path) -> subprocess.Popen[bytes]:
+        code = "import sys; sys.stdin.read()"
+        module = state.SUPERVISOR_MODULE
+        command = [sys.executable, "-c", code, module, *map(str, directories)]
+        started.append(subprocess.Popen(command, stdin=subprocess.PIPE))
+        return started[-1]
+
     try:
-        yield process
+        yield start
     finally:
-        if process.stdin is not None and not process.stdin.closed:
-            process.stdin.close()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        for process in started:
+            if process.stdin is not None and not process.stdin.closed:
+                process.stdin.close()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -11,6 +11,7 @@ import json
 import math
 import subprocess
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -513,13 +514,15 @@ def test_find_ignores_the_state_of_a_network_that_stopped(
 
 
 def test_find_with_this_hosts_part_running_gives_its_state(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_supervisor: subprocess.Popen[bytes]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_supervisor: Callable[..., subprocess.Popen[bytes]],
 ) -> None:
     home = tmp_path / "home"
     monkeypatch.setenv("GOSSIP_HOME", str(home))
     path = valid(tmp_path)
     running = config.load(path, only="10.0.0.2")
-    running.supervisor_pid = fake_supervisor.pid
+    running.supervisor_pid = fake_supervisor(home / "network-lab").pid
     running.nodes[5].pid = 4242
     state.save(running, home / "network-lab")
     directory, network = config.find(path)

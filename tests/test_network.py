@@ -464,6 +464,8 @@ def test_nodes_outlive_a_killed_supervisor_and_the_next_command_adopts_them(
     networks: Networks,
 ) -> None:
     net = networks.start("circular", "-n", "4")
+    net.kill(2)
+    assert net.cli("restart-node", "2").code == 0  # forked by the running supervisor
     network = net.state
     os.kill(network.supervisor_pid, signal.SIGKILL)
     assert wait_until(lambda: not state.pid_alive(network.supervisor_pid), 5)
@@ -473,6 +475,9 @@ def test_nodes_outlive_a_killed_supervisor_and_the_next_command_adopts_them(
     assert adopter != network.supervisor_pid and state.pid_alive(adopter)
     node_pids = [e.pid for e in network.nodes.values()]
     assert all(state.pid_alive(p) for p in node_pids), "the nodes served on"
+    net.kill(3)
+    restarted = net.cli("restart-node", "3")  # the new supervisor's control socket answers
+    assert restarted.code == 0, restarted.err
     assert net.cli("stop-network").code == 0
     assert not gossip_processes(str(net.directory))
 

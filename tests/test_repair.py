@@ -10,10 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gossip.node import Link, Node
 from gossip.repair import (
     SHORT_LOOKS,
     Drop,
     Introduce,
+    Step,
     Swap,
     Watch,
     apply,
@@ -418,3 +420,50 @@ def test_watch_forgets_a_problem_that_went_away_or_another_party_took() -> None:
     watch.forget()
     assert watch.look(split, 3, {1: 1, 2: 1}) == []
     assert watch.look(split, 3, {1: 1, 2: 1}) == [Introduce(1, 2)]
+
+
+# The planner's model of a step against the real node core
+
+
+def carried_out_by_nodes(links: Links, steps: list[Step], max_peers: int) -> Links:
+    """Carry the steps out with real ``Node`` objects, as their servers do on ``/INTRODUCE``
+    (plan_link, then the other's accept_link to ``/CONNECT``, then finish_link), ``/SWAP``
+    (swap) and ``/LEAVE`` (drop_peer); the peers they hold afterwards."""
+    address = {n: ("127.0.0.1", 7000 + n) for n in range(1, 100)}
+    nodes = {
+        n: Node(n, max_peers, {p: address[p] for p in peers}, address=address[n])
+        for n, peers in links.items()
+    }
+    for step in steps:
+        node = nodes.get(step.at)
+        if node is None:
+            continue
+        if isinstance(step, Introduce):
+            if node.plan_link(step.peer) is Link.TRY:
+                other = nodes.get(step.peer)
+                accepted = other is not None and other.accept_link(step.at, address[step.at])
+                node.finish_link(step.peer, address[step.peer], accepted)
+        elif isinstance(step, Swap):
+            node.swap(step.old, step.new, address[step.new])
+        else:
+            node.drop_peer(step.peer)
+        assert all(len(n.peers) <= max_peers for n in nodes.values())
+    return {n: sorted(node.peers) for n, node in nodes.items()}
+
+
+@settings(max_examples=300, deadline=None)
+@given(topologies(), st.randoms(use_true_random=False))
+def test_nodes_carry_out_a_plan_as_the_planner_expects(
+    case: tuple[Links, int, dict[int, int] | None], rng: random.Random
+) -> None:
+    links, max_peers, wanted = case
+    links = {n: [p for p in dict.fromkeys(peers) if p != n] for n, peers in links.items()}
+    steps = plan_repair(links, max_peers, wanted)
+    expected = {n: sorted(peers) for n, peers in apply(links, steps, max_peers).items()}
+    assert carried_out_by_nodes(links, steps, max_peers) == expected
+
+
+def test_nodes_carry_out_the_issue_removal_as_planned() -> None:
+    links = without(ISSUE, 6)
+    steps = plan_repair(links, 3, dict.fromkeys(links, 3))
+    assert len(parts(carried_out_by_nodes(links, steps, 3))) == 1

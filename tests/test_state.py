@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -196,16 +197,19 @@ def test_pid_alive_of_dead_process() -> None:
 
 
 def test_pid_alive_of_supervisor_then_zombie_then_gone(
-    fake_supervisor: subprocess.Popen[bytes],
+    tmp_path: Path, fake_supervisor: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
-    pid = fake_supervisor.pid
+    process = fake_supervisor(tmp_path / "network-7000")
+    pid = process.pid
     assert pid_alive(pid) is True
-    assert fake_supervisor.stdin is not None
-    fake_supervisor.stdin.close()
+    assert pid_alive(pid, tmp_path / "network-7000") is True
+    assert pid_alive(pid, tmp_path / "network-7001") is False, "another network's process"
+    assert process.stdin is not None
+    process.stdin.close()
     # Wait for it to exit without reaping it: it stays a zombie.
     os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
     assert pid_alive(pid) is False
-    fake_supervisor.wait(timeout=10)
+    process.wait(timeout=10)
     assert pid_alive(pid) is False
 
 
@@ -242,10 +246,13 @@ def test_find_network_ignores_stale_state(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_find_network_finds_the_running_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_supervisor: subprocess.Popen[bytes]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_supervisor: Callable[..., subprocess.Popen[bytes]],
 ) -> None:
     monkeypatch.setenv("GOSSIP_HOME", str(tmp_path))
-    live = network(supervisor_pid=fake_supervisor.pid, port_origin=7200)
+    supervisor = fake_supervisor(run_dir(7200), run_dir(7050))
+    live = network(supervisor_pid=supervisor.pid, port_origin=7200)
     save(live, run_dir(7200))
     save(network(supervisor_pid=os.getpid(), port_origin=7100), run_dir(7100))
     (tmp_path / "network-7300").mkdir()
@@ -254,7 +261,7 @@ def test_find_network_finds_the_running_one(
     with pytest.raises(GossipError, match="port origin 7100"):
         find_network(7100)
     # A second live network makes the choice ambiguous.
-    save(network(supervisor_pid=fake_supervisor.pid, port_origin=7050), run_dir(7050))
+    save(network(supervisor_pid=supervisor.pid, port_origin=7050), run_dir(7050))
     with pytest.raises(GossipError) as caught:
         find_network(None)
     assert str(caught.value) == (
