@@ -199,14 +199,30 @@ def resume_network(args: dict[str, Any]) -> str:
         from gossip import config
 
         directory = config.load(Path(args["--config"]), None).directory
+    elif (origin := port_origin(args)) is not None:
+        directory = state.run_dir(origin)
     else:
-        directory = state.run_dir(port_origin(args) or state.DEFAULT_PORT_ORIGIN)
+        directory = stopped_network()
     net = network.resume(directory)
     local = [n for n, e in net.nodes.items() if e.local and not e.removed]
     return (
         f"Resumed {len(local)} nodes {net.where()} with the messages and peers they had: "
         f"{net.topology}, at most {net.max_peers} peers each.\n"
         f"Next: gossip status{scope(net)}"
+    )
+
+
+def stopped_network() -> Path:
+    """The run directory of the one network stopped here, for --resume without a choice."""
+    stopped = state.stopped_networks()
+    if len(stopped) == 1:
+        return stopped[0]
+    if not stopped:
+        raise GossipError("no stopped network to resume here: start one with gossip start-network")
+    names = ", ".join(d.name.removeprefix("network-") for d in stopped)
+    raise GossipError(
+        f"{len(stopped)} stopped networks could resume ({names}): choose one with "
+        "--port-origin or --config"
     )
 
 
@@ -244,7 +260,7 @@ def send_message(args: dict[str, Any]) -> str:
     if size > MAX_MESSAGE_BYTES:
         raise UsageError(f"the message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes")
     relays = required(args, "--relays", 1, MAX_RELAYS)
-    chosen = args["--id"] or os.urandom(16).hex()
+    chosen = args["--id"] or os.urandom(16).hex()  # chosen here, so a retry can repeat it
     if not is_message_id(chosen):
         raise UsageError(f"--id must be 1-64 letters, digits, _ or -, not {chosen!r}")
     _, net, entry = target(args)
@@ -390,7 +406,6 @@ def demo(args: dict[str, Any]) -> str:
     reader = 10 if 10 in live else live[-1]
     views = network.client_for(net, net.nodes[reader]).fetch("all")
     print(render.messages(reader, views, "all", 0, 0))
-    import os
     import shutil
 
     root = Path(__file__).resolve().parent.parent

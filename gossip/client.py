@@ -197,9 +197,13 @@ class GossipClient:
         """The node's peers, how many it aims for, messages held and unread, start time."""
         return self.request("STATUS")[-1].payload
 
-    def remove(self) -> dict[str, Any]:
-        """Ask the node to leave the network; returns its former peers and the new links."""
-        return self.request("REMOVE")[-1].payload
+    def remove(self, introduce: bool = True) -> dict[str, Any]:
+        """Ask the node to leave the network; returns its former peers and the new links.
+
+        ``introduce``: the node links its former peers up itself; the command line says
+        no, as it plans their links against the whole network.
+        """
+        return self.request("REMOVE", {"introduce": introduce})[-1].payload
 
 
 def farewell(

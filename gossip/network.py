@@ -11,6 +11,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,6 +34,8 @@ HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
 STEP_TIMEOUT = 2.0
 """Seconds a node gets to answer one step of a repair or a goodbye."""
+HOLD = 3.0
+"""Seconds remove-node asks the supervisor to leave the mending to it."""
 READY_WAIT = 30.0
 """Seconds the supervisor gets to start a node that rejoins."""
 JOIN_TIMEOUT = 5.0
@@ -89,23 +92,37 @@ def plan(
 def start(network: NetworkState) -> Path:
     """Launch the planned network; return once every node accepts connections.
 
-    Nothing is deleted until nothing stands in the way: no process of an earlier network
-    in this run directory, every port free. Then the stores of a stopped network here go.
+    Nothing stands in the way first: no process of an earlier network in this run
+    directory, every port free. What a network stopped here left (its plan, secret, stores
+    and logs) is set aside meanwhile, and deleted only once the new one runs: a start that
+    fails puts it back.
     """
     directory = network.directory
     _check_free(directory, network)
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)  # messages and logs are the user's business
-    for old in [*directory.glob("node-*.log*"), *directory.glob("node-*.db*")]:
-        old.unlink()
-    (directory / state.SECRET_FILE).unlink(missing_ok=True)
-    if not network.insecure:
-        network.key = network.key or new_secret()  # a network file brings the shared one
-        state.write_secret(directory / state.SECRET_FILE, network.key)
-    network.started = time.time()
-    state.save(network, directory)
-    (directory / "supervisor.log").unlink(missing_ok=True)
-    _own(directory, network, "start")
+    aside = directory / f".replaced-{os.getpid()}"
+    aside.mkdir()
+    left = list(directory.glob("node-*"))
+    left += [p for p in (directory / state.SECRET_FILE, directory / state.STATE_FILE) if p.exists()]
+    for old in left:
+        old.rename(aside / old.name)
+    try:
+        if not network.insecure:
+            network.key = network.key or new_secret()  # a network file brings the shared one
+            state.write_secret(directory / state.SECRET_FILE, network.key)
+        network.started = time.time()
+        state.save(network, directory)
+        (directory / "supervisor.log").unlink(missing_ok=True)
+        _own(directory, network, "start")
+    except BaseException:
+        for new in [*directory.glob("node-*"), directory / state.SECRET_FILE]:
+            new.unlink(missing_ok=True)
+        for old in aside.iterdir():
+            old.rename(directory / old.name)
+        aside.rmdir()
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
     return directory
 
 
@@ -170,7 +187,8 @@ def _own(directory: Path, network: NetworkState, mode: str) -> None:
         if mode == "start":
             (directory / state.STATE_FILE).unlink(missing_ok=True)
         advice = hint(network) if result.get("port_in_use") else ""
-        raise GossipError(f"could not start the network: {result.get('error')}{advice}")
+        what = {"start": "start", "resume": "resume", "adopt": "take over the nodes of"}[mode]
+        raise GossipError(f"could not {what} the network: {result.get('error')}{advice}")
     network.supervisor_pid = supervisor
     for number, pid in result["pids"].items():
         network.nodes[int(number)].pid = int(pid)
@@ -237,13 +255,15 @@ def rejoin(directory: Path, network: NetworkState, number: int) -> NodeEntry:
     return entry
 
 
-def _ask_owner(directory: Path, network: NetworkState, request: dict[str, Any]) -> dict[str, Any]:
+def _ask_owner(
+    directory: Path, network: NetworkState, request: dict[str, Any], timeout: float = READY_WAIT
+) -> dict[str, Any]:
     """Send a request to the supervisor that owns the host's nodes; start one (adopting the
     nodes still running) if it died."""
     for attempt in range(2):
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as control:
-                control.settimeout(READY_WAIT)
+                control.settimeout(timeout)
                 control.connect(control_address(directory))
                 control.sendall(json.dumps(request).encode() + b"\n")
                 reply: dict[str, Any] = json.loads(control.makefile("rb").readline())
@@ -262,7 +282,13 @@ def adopt(directory: Path, network: NetworkState) -> None:
     still running, mends the network and stops them all on stop-network."""
     if state.pid_alive(network.supervisor_pid, directory):
         return
-    _own(directory, network, "adopt")
+    try:
+        _own(directory, network, "adopt")
+    except GossipError:
+        latest = state.load(directory)  # another command may have adopted them just now
+        if latest is None or not state.pid_alive(latest.supervisor_pid, directory):
+            raise
+        network.supervisor_pid = latest.supervisor_pid
 
 
 def _peers_of(network: NetworkState, entry: NodeEntry) -> list[Peer]:
@@ -370,7 +396,9 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
     entry = network.node(number)
     kept = {e for e in _edges(_live(network)) if number not in e}
     try:
-        reply = client_for(network, entry).request("REMOVE", {"introduce": False})[-1].payload
+        if entry.local:
+            _ask_owner(directory, network, {"hold": HOLD}, STEP_TIMEOUT)  # this command mends
+        reply = client_for(network, entry).remove(introduce=False)
         former = [int(n) for n in reply.get("former_peers", [])]
         dead = False
     except NodeUnreachable:
@@ -421,8 +449,9 @@ def _edges(links: dict[int, list[int]]) -> set[tuple[int, int]]:
     }
 
 
-def carry_out(step: Step, network: NetworkState) -> bool:
-    """Ask a node to make its part of a repair step; whether it answered."""
+def carry_out(step: Step, network: NetworkState) -> None:
+    """Ask a node to make its part of a repair step. One that fails is left: the next look
+    of the supervisor plans again from what the nodes then report."""
     nodes = network.nodes
     if isinstance(step, Introduce):
         host, port = nodes[step.peer].address
@@ -435,11 +464,8 @@ def carry_out(step: Step, network: NetworkState) -> bool:
     else:
         frame = encode_frame("LEAVE", {"node": step.peer})
     node = GossipClient(nodes[step.at].address, network.key, STEP_TIMEOUT, f"node {step.at}")
-    try:
+    with contextlib.suppress(GossipError):
         node.exchange(frame)
-    except GossipError:
-        return False
-    return True
 
 
 def control_address(directory: Path) -> bytes:

@@ -245,7 +245,7 @@ def path_field(payload: dict[str, Any], empty: bool = False) -> tuple[int, ...]:
     if (not raw and not empty) or not all(
         isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in raw
     ):
-        raise FrameError("field 'path' must be a non-empty list of node numbers")
+        raise FrameError("field 'path' must be a list of node numbers")
     if len(set(raw)) != len(raw):
         raise FrameError("field 'path' visits a node twice")
     return tuple(raw)

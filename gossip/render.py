@@ -155,8 +155,8 @@ def removed(number: int, result: dict[str, Any]) -> str:
         )
     if result.get("parts", 1) > 1:
         lines.append(
-            f"The live nodes are in {result['parts']} parts that max-peers does not let "
-            "join: see gossip status."
+            f"The live nodes are still in {result['parts']} parts: see gossip status (the "
+            "supervisor joins them within seconds, where max-peers allows)."
         )
     elif not links and len(former) > 1:
         lines.append("No new links were needed: the rest of the network is still one piece.")

@@ -51,9 +51,8 @@ Step = Introduce | Swap | Drop
 def parts(links: Mapping[int, Iterable[int]]) -> list[list[int]]:
     """The connected parts of a reported topology, largest first, ties by smallest node.
 
-    A link counts whichever end reports it, and links to nodes that do not report are ignored,
-    as in `gossip.network.parts`; the largest part comes first because repair joins the others
-    to it.
+    A link counts whichever end reports it, and links to nodes that do not report are ignored
+    (they are down); the largest part comes first because repair joins the others to it.
     """
     around = _around(links)
     found: list[list[int]] = []
@@ -326,8 +325,8 @@ class _Plan:
 
 
 SPLIT_LOOKS = 2
-"""Looks in a row that must find the live nodes split before they are joined: one look asks
-the nodes one after another, and may catch a link half made."""
+"""Looks in a row that must find the live nodes split before they are joined: the nodes of
+one look answer at slightly different moments, and may show a link half made."""
 
 SHORT_LOOKS = 5
 """Looks in a row that must find nodes short of peers (with a partner free to link) before
@@ -357,3 +356,21 @@ class Watch:
     def forget(self) -> None:
         """Start counting afresh (another party mends now, or it just mended)."""
         self.split_looks = self.short_looks = 0
+
+
+def mends_here(answering: Iterable[int], local: set[int]) -> bool:
+    """Whether this host mends now: it holds the lowest-numbered node that answers. With
+    several hosts, so one party mends at a time; a host cut off mends its own side."""
+    first = min(answering, default=None)
+    return first is not None and first in local
+
+
+def contacts(number: int, last: list[int], largest: list[int]) -> list[int]:
+    """Whom a rejoining node asks to take it in, in order: its last peers that are in the
+    network's largest part, then a few other nodes of that part, then its other last peers
+    (a part of its own would stay apart, but the supervisor joins it)."""
+    body = set(largest)
+    first = [p for p in last if p in body]
+    others = [n for n in largest if n not in last][:3]
+    rest = [p for p in last if p not in body]
+    return [n for n in [*first, *others, *rest] if n != number]

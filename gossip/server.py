@@ -505,7 +505,9 @@ class Handler(socketserver.BaseRequestHandler):
         server = self.server
         with server.lock:
             node = server.node
-            duplicate = chosen is not None and chosen in node.messages
+            if chosen is not None and chosen in node.messages:
+                node.submit(text, relays, chosen)  # refuses an id taken by another text
+                return [encode_frame("OK", {"id": chosen, "duplicate": True})]
             message_id, sends = node.submit(text, relays, chosen)
             try:
                 server.commit(durable=True)
@@ -516,8 +518,6 @@ class Handler(socketserver.BaseRequestHandler):
                     f"node {server.number} could not store the message ({exc}), so it was not "
                     "sent: free some disk space and send it again"
                 ) from None
-        if duplicate:
-            return [encode_frame("OK", {"id": message_id, "duplicate": True})]
         pending = set(server.deliver(sends))
         reached = 0
         while pending and not reached:

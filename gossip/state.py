@@ -115,11 +115,13 @@ def compress_ranges(numbers: list[int]) -> str:
 
 
 def gossip_home() -> Path:
+    """Where run directories live, as one absolute path: processes are found by it, and the
+    supervisor runs in another folder."""
     if home := os.environ.get("GOSSIP_HOME"):
-        return Path(home).expanduser().absolute()  # the supervisor runs in another folder
+        return Path(home).expanduser().resolve()
     if xdg := os.environ.get("XDG_STATE_HOME"):
-        return Path(xdg) / "gossip"
-    return Path.home() / ".local" / "state" / "gossip"
+        return (Path(xdg).expanduser() / "gossip").resolve()
+    return (Path.home() / ".local" / "state" / "gossip").resolve()
 
 
 def run_dir(origin_or_name: int | str) -> Path:
@@ -226,28 +228,49 @@ def gossip_processes() -> dict[str, list[int]]:
     return found
 
 
-def running(directory: Path, processes: dict[str, list[int]] | None = None) -> NetworkState | None:
+def running(directory: Path) -> NetworkState | None:
     """The network of a run directory if any of its processes still lives, else None.
 
     Its supervisor says so at once; without one (killed), its nodes may still serve.
-    ``processes``: what ``gossip_processes`` found, if the caller looked already.
     """
     state = load(directory)
     if state is None:
         return None
-    if pid_alive(state.supervisor_pid, directory):
+    if pid_alive(state.supervisor_pid, directory) or processes_of(directory):
         return state
-    found = gossip_processes() if processes is None else processes
-    return state if found.get(str(directory)) else None
+    return None
 
 
 def running_networks() -> list[tuple[Path, NetworkState]]:
-    """Networks whose supervisor is alive, by name and port origin."""
+    """Networks with a live process here (supervisor or node), by name and port origin.
+
+    A live supervisor answers for its network at once; ``/proc`` is looked through (once)
+    only for the networks whose supervisor is gone.
+    """
+    home = gossip_home()
+    found, unsure = [], []
+    for directory in sorted(home.glob("network-*")) if home.is_dir() else []:
+        state = load(directory)
+        if state is None:
+            continue
+        if pid_alive(state.supervisor_pid, directory):
+            found.append((directory, state))
+        else:
+            unsure.append((directory, state))
+    processes = gossip_processes() if unsure else {}
+    found += [(d, state) for d, state in unsure if processes.get(str(d))]
+    return sorted(found, key=lambda item: (item[1].name, item[1].port_origin))
+
+
+def stopped_networks() -> list[Path]:
+    """Run directories of networks that were stopped here with their stores kept."""
     home = gossip_home()
     directories = sorted(home.glob("network-*")) if home.is_dir() else []
-    processes = gossip_processes() if directories else {}
-    found = [(d, state) for d in directories if (state := running(d, processes)) is not None]
-    return sorted(found, key=lambda item: (item[1].name, item[1].port_origin))
+    return [
+        d
+        for d in directories
+        if any(d.glob("node-*.db")) and load(d) is not None and running(d) is None
+    ]
 
 
 def find_network(port_origin: int | None) -> tuple[Path, NetworkState]:

@@ -59,6 +59,10 @@ class Store(Journal):
         row = self.db.execute("SELECT value FROM settings WHERE key = 'wanted'").fetchone()
         return [m for m in messages if m.copies], peers, row[0] if row else None
 
+    def peers(self) -> list[int]:
+        """The node's last peers, without loading its messages."""
+        return sorted(n for (n,) in self.db.execute("SELECT number FROM peers"))
+
     def message_added(self, message: Message) -> None:
         self.db.execute(
             "INSERT OR IGNORE INTO messages (id, text, sent, relays, read) VALUES (?, ?, ?, ?, ?)",

@@ -46,7 +46,7 @@ from gossip.network import carry_out, control_address
 from gossip.node import Node
 from gossip.server import GossipServer
 from gossip.state import GossipError, store_path
-from gossip.store import Store
+from gossip.store import Store, StoreError
 
 READY_TIMEOUT = 20.0
 """Seconds every node gets to bind its port before the start is given up."""
@@ -66,6 +66,19 @@ REPAIR_FIRST = 2.0
 
 STATUS_TIMEOUT = 1.0
 
+CONTROL_BYTES = 4096
+"""Longest control request read."""
+
+LOG_EVERY = 10.0
+"""Seconds before the same plan, carried out again (its steps refused), is logged again."""
+
+LOST_LOOKS = 3
+"""Looks in a row without the network's state file after which the supervisor stops its
+nodes: somebody deleted the run directory, and nothing could find them any more."""
+
+HOLD_MAX = 10.0
+"""Most seconds the command line may ask the supervisor to leave the mending to it."""
+
 LOG_BYTES = 1 << 20
 LOG_BACKUPS = 2
 """A node's log rotates at 1 MiB and keeps two old files: a flood of bad frames, one
@@ -84,6 +97,7 @@ def node_main(
     ready: Any,
     go: Any,
     private: list[int],
+    owner: int,
 ) -> None:
     """Body of one node process: bind, say so, serve until removed or terminated.
 
@@ -102,7 +116,11 @@ def node_main(
         format="%(asctime)s %(levelname)s %(message)s",
         force=True,  # not the supervisor's log, which the fork inherited
     )
-    store, messages, _, wanted = open_store(directory, entry.number)
+    try:
+        store, messages, _, wanted = open_store(directory, entry.number)
+    except StoreError as exc:
+        ready.put((entry.number, {"error": f"node {entry.number}: {exc}"}))
+        return
     if peers is None:
         node = Node(
             entry.number,
@@ -142,29 +160,41 @@ def node_main(
         len(node.messages),
         [n for n, _ in node.contacts],
     )
-    threading.Thread(target=_follow, args=(directory, server), daemon=True).start()
+    threading.Thread(target=_follow, args=(directory, server, owner), daemon=True).start()
     threading.Thread(target=server.keep_house, args=(go,), daemon=True).start()
     with server:
         server.serve_forever()
     store.close()
 
 
+DAMAGED = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+"""What SQLite calls a store that is not (or no longer) a database."""
+
+
 def open_store(directory: Path, number: int) -> tuple[Store, list[Any], dict[int, Any], int | None]:
-    """The node's store and what it holds; a store that cannot be read is moved aside
-    (``node-N.db.corrupt-<time>``) and the node starts empty: catch-up refills it."""
+    """The node's store and what it holds.
+
+    A damaged store is moved aside (``node-N.db.corrupt-<time>``) and the node starts empty:
+    catch-up refills it. Any other trouble (a full disk, no permission, a folder in its
+    place) is a StoreError, and the store is left as it is.
+    """
     path = store_path(directory, number)
+    store: Store | None = None
     try:
         store = Store(path)
         return (store, *store.load())
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.Error, OSError) as exc:
+        if store is not None:
+            with contextlib.suppress(sqlite3.Error):
+                store.db.close()
+        if getattr(exc, "sqlite_errorname", "") not in DAMAGED:
+            raise StoreError(f"its store {path} cannot be opened: {exc}") from exc
         stamp = int(time.time())
         for part in directory.glob(f"{path.name}*"):
             if ".corrupt-" not in part.name:
                 part.rename(part.with_name(f"{part.name}.corrupt-{stamp}"))
         logging.getLogger("gossip.node").error(
-            "node %d: its store could not be read (%s); moved it aside and started empty",
-            number,
-            exc,
+            "node %d: its store was damaged (%s); moved it aside and started empty", number, exc
         )
         store = Store(path)
         return (store, *store.load())
@@ -174,18 +204,19 @@ def stored_peers(directory: Path, number: int) -> list[int]:
     """The peers a node's store last recorded (none if it has no readable store). Read
     and closed again before a fork: a database connection must not cross one."""
     path = store_path(directory, number)
-    if not path.exists():
+    if not path.is_file():
         return []
     try:
         store = Store(path)
-    except sqlite3.DatabaseError:
+    except sqlite3.Error:
         return []
     try:
-        return sorted(store.load()[1])
-    except sqlite3.DatabaseError:
+        return store.peers()
+    except sqlite3.Error:
         return []
     finally:
-        store.close()
+        with contextlib.suppress(sqlite3.Error):
+            store.db.close()
 
 
 def node_log(directory: Path, number: int) -> RotatingFileHandler:
@@ -194,18 +225,17 @@ def node_log(directory: Path, number: int) -> RotatingFileHandler:
     return RotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS)
 
 
-def _follow(directory: Path, server: GossipServer) -> None:
+def _follow(directory: Path, server: GossipServer, owner: int) -> None:
     """Stop serving once the network no longer counts this process as one of its nodes.
 
     A supervisor killed outright leaves its nodes serving (the network goes on, and the
     next command adopts them); but a node whose network was stopped, or whose run
     directory is gone, must not run on unseen.
     """
-    supervisor = os.getppid()
     me = os.getpid()
     while True:
         time.sleep(ORPHAN_CHECK)
-        if os.getppid() == supervisor:
+        if os.getppid() == owner:
             continue
         network = state.load(directory)
         if network is None or not any(e.pid == me for e in network.nodes.values()):
@@ -239,6 +269,12 @@ class Supervisor:
         self.adopted: dict[int, int] = {}
         """Nodes started by a supervisor that died: their pids (not children of this one)."""
         self.watch = repair.Watch()
+        self.last_steps: list[repair.Step] = []
+        self.last_log = 0.0
+        self.lost_looks = 0
+        """Looks in a row that found no state file: the run directory was deleted."""
+        self.hold_until = 0.0
+        """Until then the command line mends (remove-node): the supervisor does not."""
         self.private: list[socket.socket] = []
         """The supervisor's own sockets, which a forked node closes."""
         self.next_repair = time.monotonic() + REPAIR_FIRST
@@ -280,6 +316,7 @@ class Supervisor:
                     self.ready,
                     self.go,
                     [c.fileno() for c in self.private if c.fileno() >= 0],
+                    os.getpid(),
                 ),
                 name=f"Gossip-Node-{entry.number}",
                 daemon=True,
@@ -320,24 +357,17 @@ class Supervisor:
             return {"error": f"node {number} is not one of this host's nodes"}
         if self._running(number):
             return {"error": f"node {number} is running"}
-        contacts = self._contacts(number, stored_peers(self.directory, number), largest)
-        self._fork(entry, None, contacts)
+        contacts = repair.contacts(number, stored_peers(self.directory, number), largest)
+        addresses = [(n, self.plan.nodes[n].address) for n in contacts if n in self.plan.nodes]
+        try:
+            self._fork(entry, None, addresses)
+        except OSError as exc:
+            return {"error": f"could not fork node {number}: {exc.strerror or exc}"}
         failure = self._await_ready([number])
         if failure:
-            self.children.pop(number, None)
+            self._end(self.children.pop(number))
             return failure
         return {"pids": {str(number): self.children[number].pid}}
-
-    def _contacts(
-        self, number: int, last: list[int], largest: list[int]
-    ) -> list[tuple[int, tuple[str, int]]]:
-        body = set(largest)
-        first = [p for p in last if p in body]
-        rest = [p for p in last if p not in body]
-        others = [n for n in largest if n not in last]
-        order = [*first, *others[:3], *rest]
-        nodes = self.plan.nodes
-        return [(n, nodes[n].address) for n in order if n in nodes and n != number]
 
     def _running(self, number: int) -> bool:
         child = self.children.get(number)
@@ -365,42 +395,69 @@ class Supervisor:
                     self.next_repair = time.monotonic() + pause
 
     def _answer(self, control: socket.socket) -> None:
-        connection, _ = control.accept()
+        """Answer one request on the control socket; no request can take the owner down."""
+        try:
+            connection, _ = control.accept()
+        except OSError:
+            return
         self.private.append(connection)
-        with connection:
-            connection.settimeout(5.0)
-            credentials = connection.getsockopt(
-                socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")
-            )
-            _, uid, _ = struct.unpack("3i", credentials)
-            if uid not in (os.getuid(), 0):
-                return
-            try:
-                request = json.loads(connection.makefile("rb").readline())
-                number = int(request["start"])
-                largest = [int(n) for n in request.get("largest", [])]
-            except (OSError, ValueError, KeyError, TypeError):
-                reply: dict[str, Any] = {"error": "malformed control request"}
-            else:
-                reply = self.rejoin(number, largest)
-            with contextlib.suppress(OSError):
+        try:
+            with connection:
+                connection.settimeout(5.0)
+                credentials = connection.getsockopt(
+                    socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")
+                )
+                _, uid, _ = struct.unpack("3i", credentials)
+                if uid not in (os.getuid(), 0):
+                    return
+                reply = self._obey(connection.makefile("rb").readline(CONTROL_BYTES))
                 connection.sendall(json.dumps(reply).encode() + b"\n")
-        self.private.remove(connection)
+        except Exception:  # the requester went away, or a bug: log it, keep owning the nodes
+            log.exception("supervisor: a control request failed")
+        finally:
+            self.private.remove(connection)
+
+    def _obey(self, line: bytes) -> dict[str, Any]:
+        """``{"start": N, "largest": [...]}``: start node N; ``{"hold": S}``: leave the
+        mending to the command line for S seconds (it mends now itself)."""
+        try:
+            request = json.loads(line)
+        except ValueError:
+            request = None
+        if not isinstance(request, dict):
+            return {"error": "malformed control request"}
+        if _whole(request.get("hold")) is not None:
+            self.hold_until = time.monotonic() + min(request["hold"], HOLD_MAX)
+            self.watch.forget()
+            return {"held": True}
+        number = _whole(request.get("start"))
+        largest = request.get("largest", [])
+        if number is None or not isinstance(largest, list) or None in map(_whole, largest):
+            return {"error": "malformed control request"}
+        return self.rejoin(number, largest)
 
     def mend(self) -> None:
         """Look at the whole network; join its parts, and nodes short of peers, if it is
         this host's turn (it holds the lowest-numbered node that answers)."""
-        plan = self.plan = state.load(self.directory) or self.plan
+        loaded = state.load(self.directory)
+        self.lost_looks = 0 if loaded is not None else self.lost_looks + 1
+        if self.lost_looks >= LOST_LOOKS:
+            log.warning("supervisor: the network's state is gone; stopping its nodes")
+            raise SystemExit(0)
+        plan = self.plan = loaded or self.plan
         nodes = {n: e for n, e in plan.nodes.items() if not e.removed}
         reports = self._ask_all(nodes)
-        if not reports or not nodes[min(reports)].local:
-            self.watch.forget()  # another host's supervisor mends
+        local = {n for n, e in nodes.items() if e.local}
+        if time.monotonic() < self.hold_until or not repair.mends_here(reports, local):
+            self.watch.forget()  # the command line, or another host's supervisor, mends
             return
         links = {n: list(r.get("peers", [])) for n, r in reports.items()}
         wanted = {n: int(r.get("wanted", 0)) for n, r in reports.items()}
         steps = self.watch.look(links, plan.max_peers, wanted)
-        if steps:
+        now = time.monotonic()
+        if steps and (steps != self.last_steps or now - self.last_log >= LOG_EVERY):
             log.warning("supervisor: mending the network %s: %s", links, steps)
+            self.last_steps, self.last_log = steps, now
         for step in steps:
             carry_out(step, plan)
 
@@ -419,6 +476,7 @@ class Supervisor:
         return {n: a for n, a in answers.items() if a is not None}
 
     def stop(self) -> None:
+        """Stop every node this supervisor owns."""
         for process in self.children.values():
             if process.exitcode is None:
                 process.terminate()
@@ -427,10 +485,22 @@ class Supervisor:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
         for process in self.children.values():
-            process.join(timeout=2)
-            if process.exitcode is None:
-                process.kill()
-                process.join()
+            self._end(process)
+
+    @staticmethod
+    def _end(process: BaseProcess) -> None:
+        """Make sure a node process is gone: asked to stop, then killed after 2 s."""
+        if process.exitcode is None:
+            process.terminate()
+        process.join(timeout=2)
+        if process.exitcode is None:
+            process.kill()
+            process.join()
+
+
+def _whole(value: object) -> int | None:
+    """``value`` if it is a whole number (not a bool, not a float), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def supervise(directory: Path, mode: str) -> int:

@@ -23,6 +23,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -34,7 +35,15 @@ import pytest
 
 from gossip import state
 from gossip.client import GossipClient
-from gossip.network import live_links, parts, status, survey, surveyor, wait_until
+from gossip.network import (
+    control_address,
+    live_links,
+    parts,
+    status,
+    survey,
+    surveyor,
+    wait_until,
+)
 from gossip.state import GossipError, NetworkState
 from tests.conftest import (
     Net,
@@ -727,3 +736,54 @@ def test_the_same_id_twice_is_one_message(networks: Networks) -> None:
     for number, ids in held_ids(net.state, list(range(1, 7))).items():
         assert ids.count("abc") == 1, f"node {number} holds {ids}"
     assert len(net.wait_copies(5, "abc", 1).copies) <= 2  # one flood: at most one per peer
+
+
+def test_a_store_that_cannot_be_opened_stops_the_restart_and_is_kept(
+    networks: Networks,
+) -> None:
+    """Not damaged, just unusable (a folder in its place): one line, and nothing moved."""
+    net = networks.start("circular", "-n", "4")
+    assert net.cli("remove-node", "3").code == 0
+    for part in net.directory.glob("node-3.db*"):
+        part.unlink()
+    (net.directory / "node-3.db").mkdir()
+    result = net.cli("restart-node", "3")
+    assert result.code == 1
+    assert result.err.startswith("gossip: could not start node 3: node 3: its store ")
+    assert "cannot be opened" in result.err and result.err.count("\n") == 1
+    assert (net.directory / "node-3.db").is_dir()
+    assert not list(net.directory.glob("node-3.db.corrupt-*"))
+    message_id = send(net, 1, "the others go on")
+    net.wait_delivered(message_id, nodes=[1, 2, 4])
+
+
+BAD_CONTROL_REQUESTS = [
+    b'{"start": 1e400}\n',
+    b'{"start": "2"}\n',
+    b'{"start": true}\n',
+    b'{"start": 99}\n',
+    b'{"start": 2, "largest": "all"}\n',
+    b'{"start": 2, "largest": [1.5]}\n',
+    b'{"hold": 1.5}\n',
+    b"[1, 2]\n",
+    b"\xff\xfe not json\n",
+    b"{" * 5000 + b"\n",
+    b"",
+]
+
+
+def test_no_control_request_takes_the_supervisor_down(networks: Networks) -> None:
+    net = networks.start("circular", "-n", "3")
+    supervisor = net.state.supervisor_pid
+    for line in BAD_CONTROL_REQUESTS:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as control:
+            control.settimeout(10)
+            control.connect(control_address(net.directory))
+            control.sendall(line)
+            control.shutdown(socket.SHUT_WR)
+            reply = control.makefile("rb").readline()
+        assert b"error" in reply, (line[:40], reply)
+        assert state.pid_alive(supervisor, net.directory), line[:40]
+    message_id = send(net, 1, "still served")
+    net.wait_delivered(message_id)
+    assert net.cli("restart-node", "2").err.startswith("gossip: node 2 is running")

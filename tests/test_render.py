@@ -326,7 +326,8 @@ def test_removed_with_traded_links_and_parts_left_apart() -> None:
     ]
     apart = {"former_peers": [1, 2], "links": [], "parts": 2}
     assert render.removed(6, apart).splitlines()[-1] == (
-        "The live nodes are in 2 parts that max-peers does not let join: see gossip status."
+        "The live nodes are still in 2 parts: see gossip status (the supervisor joins them "
+        "within seconds, where max-peers allows)."
     )
 
 

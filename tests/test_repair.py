@@ -20,6 +20,8 @@ from gossip.repair import (
     Watch,
     apply,
     bridges,
+    contacts,
+    mends_here,
     parts,
     plan_repair,
 )
@@ -467,3 +469,21 @@ def test_nodes_carry_out_the_issue_removal_as_planned() -> None:
     links = without(ISSUE, 6)
     steps = plan_repair(links, 3, dict.fromkeys(links, 3))
     assert len(parts(carried_out_by_nodes(links, steps, 3))) == 1
+
+
+# Who mends, and whom a rejoining node asks
+
+
+def test_the_host_with_the_lowest_answering_node_mends() -> None:
+    assert mends_here([3, 1, 7], {1, 2})
+    assert not mends_here([3, 7], {1, 2}), "node 1 is down: the host of node 3 mends"
+    assert mends_here([3, 7], {3, 4})
+    assert not mends_here([], {1, 2}), "nobody answers: nothing to mend"
+
+
+def test_a_rejoining_node_asks_its_old_peers_in_the_largest_part_first() -> None:
+    largest = [1, 2, 3, 4, 5, 6]
+    assert contacts(9, [5, 12, 2], largest) == [5, 2, 1, 3, 4, 12]
+    assert contacts(9, [], largest) == [1, 2, 3]
+    assert contacts(2, [7], [1, 2, 3]) == [1, 3, 7], "never itself"
+    assert contacts(9, [], []) == []

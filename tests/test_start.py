@@ -1,0 +1,51 @@
+"""``network.start`` deletes nothing a stopped network left unless the new one runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gossip import network, state
+from gossip.state import GossipError
+
+
+def stopped_network(home: Path) -> tuple[Path, dict[str, bytes]]:
+    """A run directory as stop-network leaves it: plan, secret, stores, logs."""
+    old = network.plan({1: [2], 2: [1]}, 41700, 3, "circular")
+    directory = old.directory
+    directory.mkdir(parents=True)
+    state.save(old, directory)
+    state.write_secret(directory / state.SECRET_FILE, b"old secret" * 4)
+    for name in ("node-1.db", "node-1.db-wal", "node-2.db", "node-1.log"):
+        (directory / name).write_bytes(f"kept {name}".encode())
+    return directory, {p.name: p.read_bytes() for p in directory.iterdir()}
+
+
+def test_a_start_that_fails_puts_back_what_a_stopped_network_left(
+    gossip_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory, before = stopped_network(gossip_home)
+
+    def fails(directory: Path, net: state.NetworkState, mode: str) -> None:
+        (directory / "node-1.db").write_bytes(b"a new node's store")
+        raise GossipError("could not start the network: port 41701 is in use")
+
+    monkeypatch.setattr(network, "_own", fails)
+    fresh = network.plan({1: [2], 2: [1]}, 41700, 3, "circular")
+    with pytest.raises(GossipError, match="in use"):
+        network.start(fresh)
+    after = {p.name: p.read_bytes() for p in directory.iterdir() if p.name != "supervisor.log"}
+    assert after == before
+
+
+def test_a_start_that_works_replaces_what_a_stopped_network_left(
+    gossip_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory, _ = stopped_network(gossip_home)
+    monkeypatch.setattr(network, "_own", lambda directory, net, mode: None)
+    fresh = network.plan({1: [2], 2: [1]}, 41700, 3, "circular")
+    network.start(fresh)
+    left = sorted(p.name for p in directory.iterdir())
+    assert left == [state.STATE_FILE, state.SECRET_FILE]
+    assert (directory / state.SECRET_FILE).read_bytes().strip() != b"old secret" * 4

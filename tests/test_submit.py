@@ -1,0 +1,99 @@
+"""``/NEW`` on a real in-process node: stored before it spreads, held without peers, a
+retried id is one message, and a store that fails never costs a message already held."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gossip.auth import new_secret
+from gossip.client import GossipClient
+from gossip.node import Node
+from gossip.server import GossipServer
+from gossip.state import GossipError
+from gossip.store import Store, StoreError
+from tests.conftest import free_origin
+
+KEY = new_secret()
+
+
+class FailingStore(Store):
+    """A store whose durable commits fail while ``full`` is set, as on a full disk."""
+
+    full = False
+
+    def commit(self, durable: bool = False) -> None:
+        if self.full and durable and self.db.in_transaction:
+            self.db.rollback()
+            raise StoreError("database or disk is full")
+        super().commit(durable)
+
+
+@pytest.fixture
+def lone_node(tmp_path: Path) -> Iterator[tuple[GossipServer, FailingStore]]:
+    """Node 1 with no peers, its store in tmp_path, serving on a free loopback port."""
+    port = free_origin(1) + 1
+    store = FailingStore(tmp_path / "node-1.db")
+    node = Node(1, 3, {}, address=("127.0.0.1", port), journal=store)
+    server = GossipServer(node, ("127.0.0.1", port), store, KEY)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server, store
+    finally:
+        server.shutdown()
+        server.server_close()
+        store.close()
+
+
+def client(server: GossipServer) -> GossipClient:
+    return GossipClient(server.server_address[:2], KEY, timeout=5)
+
+
+def test_a_node_without_peers_holds_the_message_and_says_so(
+    lone_node: tuple[GossipServer, FailingStore],
+) -> None:
+    server, store = lone_node
+    receipt = client(server).post("alone", message_id="m1")
+    assert (receipt.id, receipt.held, receipt.duplicate) == ("m1", True, False)
+    assert [m.id for m in store.load()[0]] == ["m1"], "on disk before the answer"
+
+
+def test_the_same_id_twice_is_one_message_and_another_text_is_refused(
+    lone_node: tuple[GossipServer, FailingStore],
+) -> None:
+    server, _ = lone_node
+    assert not client(server).post("once", message_id="same").duplicate
+    assert client(server).post("once", message_id="same").duplicate
+    with pytest.raises(GossipError, match="taken by another message"):
+        client(server).post("other text", message_id="same")
+    assert [v.id for v in client(server).fetch(peek=True)] == ["same"]
+
+
+def test_a_message_the_store_cannot_take_is_refused_and_forgotten(
+    lone_node: tuple[GossipServer, FailingStore],
+) -> None:
+    server, store = lone_node
+    store.full = True
+    with pytest.raises(GossipError, match="could not store the message"):
+        client(server).post("lost", message_id="no-room")
+    assert client(server).fetch(peek=True) == []
+    assert server.node.digest.count == 0, "catch-up would offer it otherwise"
+    store.full = False
+    assert client(server).post("lost", message_id="no-room").id == "no-room"
+    assert [v.id for v in client(server).fetch(peek=True)] == ["no-room"]
+
+
+def test_a_retry_on_a_full_disk_keeps_the_message_already_held(
+    lone_node: tuple[GossipServer, FailingStore],
+) -> None:
+    server, store = lone_node
+    client(server).post("held", message_id="kept")
+    with server.lock:  # a relayed copy waiting for the next group commit
+        server.node.relay("other", "from a peer", (2,), 1, 0.0)
+    store.full = True
+    assert client(server).post("held", message_id="kept").duplicate
+    assert "kept" in server.node.messages
+    assert {v.id for v in client(server).fetch(peek=True)} == {"kept", "other"}
