@@ -198,17 +198,18 @@ def resume_network(args: dict[str, Any]) -> str:
     if args["--config"]:
         from gossip import config
 
-        directory = config.load(Path(args["--config"]), None).directory
+        planned = config.load(Path(args["--config"]), None)
+        directory, key = planned.directory, planned.key
     elif (origin := port_origin(args)) is not None:
-        directory = state.run_dir(origin)
+        directory, key = state.run_dir(origin), None
     else:
-        directory = stopped_network()
-    net = network.resume(directory)
+        directory, key = stopped_network(), None
+    net = network.resume(directory, key)
     local = [n for n, e in net.nodes.items() if e.local and not e.removed]
     return (
         f"Resumed {len(local)} nodes {net.where()} with the messages and peers they had: "
         f"{net.topology}, at most {net.max_peers} peers each.\n"
-        f"Next: gossip status{scope(net)}"
+        f"Next: gossip status{scope(net, args['--config'])}"
     )
 
 
@@ -226,10 +227,10 @@ def stopped_network() -> Path:
     )
 
 
-def scope(net: state.NetworkState) -> str:
+def scope(net: state.NetworkState, config: str | None = None) -> str:
     """The option that names this network on the command line ('' for the default one)."""
     if net.name:
-        return " --config FILE"
+        return f" --config {config or 'FILE'}"
     if net.port_origin != state.DEFAULT_PORT_ORIGIN:
         return f" --port-origin {net.port_origin}"
     return ""
@@ -241,7 +242,8 @@ def stop_network(args: dict[str, Any]) -> str:
         raise GossipError(f"no node of {net.label} runs on this host: stop each host's part there")
     count = network.stop(directory, net)
     kept = (
-        f"\nTheir messages are kept in {directory}: gossip start-network --resume{scope(net)} "
+        f"\nTheir messages are kept in {directory}: gossip start-network --resume"
+        f"{scope(net, args['--config'])} "
         "brings the network back with them; a fresh start-network there deletes them."
     )
     if net.name:
@@ -260,7 +262,8 @@ def send_message(args: dict[str, Any]) -> str:
     if size > MAX_MESSAGE_BYTES:
         raise UsageError(f"the message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes")
     relays = required(args, "--relays", 1, MAX_RELAYS)
-    chosen = args["--id"] or os.urandom(16).hex()  # chosen here, so a retry can repeat it
+    given = args["--id"]
+    chosen = os.urandom(16).hex() if given is None else given  # here, so a retry can repeat it
     if not is_message_id(chosen):
         raise UsageError(f"--id must be 1-64 letters, digits, _ or -, not {chosen!r}")
     _, net, entry = target(args)

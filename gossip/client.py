@@ -158,7 +158,7 @@ class GossipClient:
         node holds it once. GossipError if the node could not store it: then it does
         not spread.
         """
-        chosen = message_id or os.urandom(16).hex()
+        chosen = os.urandom(16).hex() if message_id is None else message_id
         reply = self.request("NEW", {"text": message, "relays": relays, "id": chosen})[-1]
         payload = reply.payload
         return Receipt(

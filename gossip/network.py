@@ -126,8 +126,11 @@ def start(network: NetworkState) -> Path:
     return directory
 
 
-def resume(directory: Path) -> NetworkState:
-    """Start a stopped network again, each node with the messages and peers it had."""
+def resume(directory: Path, key: bytes | None = None) -> NetworkState:
+    """Start a stopped network again, each node with the messages and peers it had.
+
+    ``key``: the secret a network file names, should the run directory have lost its copy.
+    """
     network = state.load(directory)
     if network is None:
         raise GossipError(
@@ -140,18 +143,25 @@ def resume(directory: Path) -> NetworkState:
             "gossip start-network"
         )
     _check_free(directory, network)
-    if network.key is None and not network.insecure:
-        raise GossipError(
-            f"the secret of the network stopped in {directory} is missing: start it afresh "
-            "with gossip start-network"
-        )
+    if network.key is None and not network.insecure:  # lost: its nodes take another
+        network.key = key or new_secret()
+        state.write_secret(directory / state.SECRET_FILE, network.key)
     network.started = time.time()
     _own(directory, network, "resume")
     return network
 
 
 def _check_free(directory: Path, network: NetworkState) -> None:
-    """GossipError, saying what is in the way, if this network cannot start here now."""
+    """GossipError, saying what is in the way, if this network cannot start here now.
+
+    What a start killed halfway had set aside is put back first.
+    """
+    for aside in directory.glob(".replaced-*"):
+        if not _process_lives(aside.name.removeprefix(".replaced-")):
+            for old in aside.iterdir():
+                if not (directory / old.name).exists():
+                    old.rename(directory / old.name)
+            shutil.rmtree(aside, ignore_errors=True)
     running = state.running(directory)
     if running is not None:
         raise GossipError(
@@ -167,6 +177,17 @@ def _check_free(directory: Path, network: NetworkState) -> None:
                 f"port {entry.port} of {entry.host} (node {entry.number}) is in use by "
                 f"another program: stop it, or choose another --port-origin{hint(network)}"
             )
+
+
+def _process_lives(pid: str) -> bool:
+    """Whether the process of this id (as text) still runs."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _port_free(address: tuple[str, int]) -> bool:
@@ -189,10 +210,10 @@ def _own(directory: Path, network: NetworkState, mode: str) -> None:
         advice = hint(network) if result.get("port_in_use") else ""
         what = {"start": "start", "resume": "resume", "adopt": "take over the nodes of"}[mode]
         raise GossipError(f"could not {what} the network: {result.get('error')}{advice}")
-    network.supervisor_pid = supervisor
-    for number, pid in result["pids"].items():
-        network.nodes[int(number)].pid = int(pid)
-    state.save(network, directory)
+    with state.change(directory, network) as latest:
+        latest.supervisor_pid = supervisor
+        for number, pid in result["pids"].items():
+            latest.nodes[int(number)].pid = int(pid)
 
 
 def _launch(directory: Path, args: list[str]) -> tuple[int, dict[str, Any]]:
@@ -248,9 +269,10 @@ def rejoin(directory: Path, network: NetworkState, number: int) -> NodeEntry:
     if "pids" not in result:
         advice = hint(network) if result.get("port_in_use") else ""
         raise GossipError(f"could not start node {number}: {result.get('error')}{advice}")
-    entry.pid = int(result["pids"][str(number)])
-    entry.removed = False
-    state.save(network, directory)
+    with state.change(directory, network) as latest:
+        latest.nodes[number].pid = int(result["pids"][str(number)])
+        latest.nodes[number].removed = False
+    entry = network.nodes[number]
     wait_until(lambda: bool(_peers_of(network, entry)), JOIN_TIMEOUT, interval=0.02)
     return entry
 
@@ -265,7 +287,8 @@ def _ask_owner(
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as control:
                 control.settimeout(timeout)
                 control.connect(control_address(directory))
-                control.sendall(json.dumps(request).encode() + b"\n")
+                late = {"until": time.time() + timeout}  # a hung supervisor must not act later
+                control.sendall(json.dumps({**request, **late}).encode() + b"\n")
                 reply: dict[str, Any] = json.loads(control.makefile("rb").readline())
                 return reply
         except (ConnectionRefusedError, FileNotFoundError):
@@ -284,11 +307,15 @@ def adopt(directory: Path, network: NetworkState) -> None:
         return
     try:
         _own(directory, network, "adopt")
-    except GossipError:
-        latest = state.load(directory)  # another command may have adopted them just now
-        if latest is None or not state.pid_alive(latest.supervisor_pid, directory):
+    except GossipError:  # another command, or a node, may have adopted them just now
+
+        def adopted() -> bool:
+            latest = state.load(directory)
+            return latest is not None and state.pid_alive(latest.supervisor_pid, directory)
+
+        if not wait_until(adopted, STEP_TIMEOUT):
             raise
-        network.supervisor_pid = latest.supervisor_pid
+        network.supervisor_pid = (state.load(directory) or network).supervisor_pid
 
 
 def _peers_of(network: NetworkState, entry: NodeEntry) -> list[Peer]:
@@ -323,19 +350,19 @@ def add(directory: Path, network: NetworkState) -> NodeEntry:
             f"add-node grows a network started by port origin; {network.label} comes from a "
             "network file: add the node to the file and start the network again"
         )
-    number = max(network.nodes) + 1
-    port = network.port_origin + number
-    if port > 65535:
-        raise GossipError(f"node {number} would need port {port}, which does not exist")
     if not any(state.pid_alive(network.nodes[n].pid, directory) for n in network.live_numbers()):
         raise GossipError("no node of this network is running for a new node to join")
-    network.nodes[number] = NodeEntry(number=number, host=HOST, port=port, peers=[])
-    state.save(network, directory)
+    with state.change(directory, network) as latest:  # two add-nodes at once: two numbers
+        number = max(latest.nodes) + 1
+        port = latest.port_origin + number
+        if port > 65535:
+            raise GossipError(f"node {number} would need port {port}, which does not exist")
+        latest.nodes[number] = NodeEntry(number=number, host=HOST, port=port, peers=[])
     try:
         return rejoin(directory, network, number)
     except GossipError:
-        del network.nodes[number]
-        state.save(network, directory)
+        with state.change(directory, network) as latest:
+            latest.nodes.pop(number, None)
         raise
 
 
@@ -375,11 +402,11 @@ def stop(directory: Path, network: NetworkState) -> int:
         for pid in everyone:
             _signal(pid, signal.SIGKILL, directory)
         wait_until(gone, STOP_TIMEOUT)
-    network.supervisor_pid = 0
-    for entry in network.nodes.values():
-        if entry.local:
-            entry.pid = 0
-    state.save(network, directory)
+    with state.change(directory, network) as latest:
+        latest.supervisor_pid = 0
+        for entry in latest.nodes.values():
+            if entry.local:
+                entry.pid = 0
     return len(nodes)
 
 
@@ -398,12 +425,19 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
     try:
         if entry.local:
             _ask_owner(directory, network, {"hold": HOLD}, STEP_TIMEOUT)  # this command mends
-        reply = client_for(network, entry).remove(introduce=False)
+        node = client_for(network, entry)
+        node.timeout = STEP_TIMEOUT
+        node.request("PING")  # a hung node is found out in seconds, not at the leave's end
+        node.timeout = STOP_TIMEOUT
+        reply = node.remove(introduce=False)
         former = [int(n) for n in reply.get("former_peers", [])]
-        dead = False
-    except NodeUnreachable:
-        if entry.local and state.pid_alive(entry.pid, directory):
-            raise
+        dead = hung = False
+    except NodeUnreachable as exc:
+        hung = entry.local and state.pid_alive(entry.pid, directory)
+        if hung and exc.refused:
+            raise  # it runs but does not listen: not ours to judge
+        if hung:
+            _signal(entry.pid, signal.SIGKILL, directory)  # it cannot leave by itself
         others = {n: network.nodes[n].address for n in network.live_numbers() if n != number}
         former = sorted(farewell(number, others, network.key, STEP_TIMEOUT))
         dead = True
@@ -412,8 +446,9 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
     ):
         _signal(entry.pid, signal.SIGKILL, directory)
     entry.removed = True
-    if network.supervisor_pid or any(e.local for e in network.nodes.values()):
-        state.save(network, directory)
+    if any(e.local for e in network.nodes.values()):  # else a network file's view: no state
+        with state.change(directory, network) as latest:
+            latest.nodes[number].removed = True
     mend(network)
     now = _live(network)
     return {
@@ -423,6 +458,7 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
         "given_up": sorted(list(edge) for edge in kept - _edges(now) if set(edge) <= set(now)),
         "parts": len(parts(now)),
         "dead": dead,
+        "hung": hung,
     }
 
 

@@ -136,7 +136,9 @@ def removed(number: int, result: dict[str, Any]) -> str:
     """``remove-node`` output: who lost a peer and which new links healed the gap."""
     former = [int(n) for n in result.get("former_peers", [])]
     links = [(int(a), int(b)) for a, b in result.get("links", [])]
-    if result.get("dead"):
+    if result.get("hung"):
+        lines = [f"Removed {node_name(number)}, which did not answer: its process was killed."]
+    elif result.get("dead"):
         lines = [f"Removed {node_name(number)}, which was already down."]
     else:
         lines = [f"Removed {node_name(number)}."]
@@ -209,8 +211,11 @@ def status(
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table]
     links = {tuple(sorted((r.entry.number, p))) for r in up for p in r.report.get("peers", [])}
-    if len(parts) == 1:
-        lines += ["", f"The {len(up)} live nodes are connected by {len(links)} links."]
+    if len(parts) == 1 and len(up) == 1:
+        lines += ["", "One node is live: there is nothing to connect."]
+    elif len(parts) == 1:
+        link_count = f"{len(links)} link{'' if len(links) == 1 else 's'}"
+        lines += ["", f"The {len(up)} live nodes are connected by {link_count}."]
     elif parts:
         shown = "; ".join(compress_ranges(p) for p in parts)
         lines += ["", f"The live nodes are split into {len(parts)} parts: {shown}."]

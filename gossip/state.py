@@ -10,13 +10,16 @@ and networks with different port origins run side by side.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 DEFAULT_PORT_ORIGIN = 7000
 STATE_FILE = "network.json"
+LOCK_FILE = ".lock"
 SECRET_FILE = "secret"
 SUPERVISOR_MODULE = "gossip.supervisor"
 
@@ -150,6 +153,22 @@ def save(state: NetworkState, directory: Path) -> None:
             f"cannot write the network's state in {directory}: {exc.strerror or exc}; "
             "free some space (or fix its permissions) and run the command again"
         ) from None
+
+
+@contextlib.contextmanager
+def change(directory: Path, network: NetworkState) -> Iterator[NetworkState]:
+    """Change a running network's state: the latest saved state, under a lock, saved when
+    the block ends, so commands run at once never undo each other's changes. ``network``
+    (the caller's copy) is brought up to date with what was saved."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / LOCK_FILE, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        latest = load(directory) or network
+        latest.key = network.key
+        yield latest
+        save(latest, directory)
+    network.nodes = latest.nodes
+    network.supervisor_pid = latest.supervisor_pid
 
 
 def load(directory: Path) -> NetworkState | None:

@@ -30,6 +30,7 @@ import signal
 import socket
 import sqlite3
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -53,6 +54,9 @@ READY_TIMEOUT = 20.0
 
 ORPHAN_CHECK = 0.5
 """Seconds between a node's checks that its supervisor still runs."""
+
+ADOPT_EVERY = 5.0
+"""Seconds between a node's tries to start a supervisor for its orphaned network."""
 
 REPAIR_EVERY = 1.0
 """Seconds between looks at the whole network."""
@@ -160,7 +164,8 @@ def node_main(
         len(node.messages),
         [n for n, _ in node.contacts],
     )
-    threading.Thread(target=_follow, args=(directory, server, owner), daemon=True).start()
+    follow = (directory, server, entry.number, owner)
+    threading.Thread(target=_follow, args=follow, daemon=True).start()
     threading.Thread(target=server.keep_house, args=(go,), daemon=True).start()
     with server:
         server.serve_forever()
@@ -225,22 +230,50 @@ def node_log(directory: Path, number: int) -> RotatingFileHandler:
     return RotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS)
 
 
-def _follow(directory: Path, server: GossipServer, owner: int) -> None:
-    """Stop serving once the network no longer counts this process as one of its nodes.
+def _follow(directory: Path, server: GossipServer, number: int, owner: int) -> None:
+    """Once the supervisor is gone: start a new one, or stop serving.
 
-    A supervisor killed outright leaves its nodes serving (the network goes on, and the
-    next command adopts them); but a node whose network was stopped, or whose run
-    directory is gone, must not run on unseen.
+    A supervisor killed outright leaves its nodes serving: the network goes on, and the
+    lowest-numbered of its nodes here starts a supervisor that adopts them all (so the
+    network is mended again without a command). A node whose network was stopped or
+    removed it, or whose run directory is gone, must not run on unseen: it stops.
     """
     me = os.getpid()
+    tried = 0.0
     while True:
         time.sleep(ORPHAN_CHECK)
         if os.getppid() == owner:
             continue
         network = state.load(directory)
-        if network is None or not any(e.pid == me for e in network.nodes.values()):
+        entry = network.nodes.get(number) if network is not None else None
+        if network is None or entry is None or entry.removed:
             break
+        if entry.pid != me and state.pid_alive(entry.pid, directory):
+            break  # another process serves as this node now
+        if state.pid_alive(network.supervisor_pid, directory):
+            continue
+        first = min(
+            (n for n, e in network.nodes.items() if e.local and state.pid_alive(e.pid, directory)),
+            default=number,
+        )
+        if first == number and time.monotonic() - tried >= ADOPT_EVERY:
+            tried = time.monotonic()
+            _start_adopter(directory)
     server.shutdown()
+
+
+def _start_adopter(directory: Path) -> None:
+    """Start a supervisor that adopts this network's nodes, in a session of its own."""
+    logging.getLogger("gossip.node").warning("the supervisor is gone: starting one to adopt us")
+    with open(directory / "supervisor.log", "ab") as errors:
+        subprocess.Popen(
+            [sys.executable, "-m", state.SUPERVISOR_MODULE, str(directory), "adopt"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            cwd=directory,
+            start_new_session=True,
+        )
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -426,6 +459,9 @@ class Supervisor:
             request = None
         if not isinstance(request, dict):
             return {"error": "malformed control request"}
+        until = request.get("until")
+        if isinstance(until, int | float) and time.time() > until:
+            return {"error": "the request waited too long: the command gave up on it"}
         if _whole(request.get("hold")) is not None:
             self.hold_until = time.monotonic() + min(request["hold"], HOLD_MAX)
             self.watch.forget()
@@ -532,6 +568,8 @@ def supervise(directory: Path, mode: str) -> int:
             owner.adopted = {
                 n: plan.nodes[n].pid for n in local if state.pid_alive(plan.nodes[n].pid, directory)
             }
+            with state.change(directory, plan) as latest:  # a node may have started it
+                latest.supervisor_pid = os.getpid()
             owner.go.set()
             _report({"pids": {str(n): p for n, p in owner.adopted.items()}})
         else:

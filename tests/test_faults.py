@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -787,3 +788,60 @@ def test_no_control_request_takes_the_supervisor_down(networks: Networks) -> Non
     message_id = send(net, 1, "still served")
     net.wait_delivered(message_id)
     assert net.cli("restart-node", "2").err.startswith("gossip: node 2 is running")
+
+
+# Commands at once, a supervisor nobody replaces by hand, a hung node
+
+
+def test_commands_run_at_once_keep_each_others_changes(networks: Networks) -> None:
+    net = networks.start("random", "-n", "12", "--seed", "24")
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        removals = list(pool.map(lambda n: net.cli("remove-node", str(n)), [2, 4, 6, 8]))
+        additions = list(pool.map(lambda _: net.cli("add-node"), range(2)))
+    assert all(r.code == 0 for r in [*removals, *additions]), [r.err for r in removals]
+    network = net.state
+    assert {n for n, e in network.nodes.items() if e.removed} == {2, 4, 6, 8}
+    assert sorted(network.nodes) == list(range(1, 15)), "two new numbers, one each"
+    for number in (13, 14):
+        assert state.pid_alive(network.nodes[number].pid, net.directory)
+    live = network.live_numbers()
+    message_id = send(net, 1, "after the rush")
+    assert_laws(net, live, [message_id])
+
+
+def test_a_killed_supervisor_is_replaced_and_mends_without_a_command(
+    networks: Networks,
+) -> None:
+    net = networks.start("circular", "-n", "8")
+    supervisor = net.state.supervisor_pid
+    os.kill(supervisor, signal.SIGKILL)
+    net.kill(3)
+    net.kill(7)  # a ring of 8 without 3 and 7 is two parts no walk can join
+
+    def replaced() -> bool:
+        latest = state.load(net.directory)
+        return latest is not None and latest.supervisor_pid not in (0, supervisor)
+
+    assert wait_until(replaced, HEAL_TIMEOUT), "no node started a supervisor"
+    assert state.pid_alive(net.state.supervisor_pid, net.directory)
+    acknowledged = [GossipClient(net.state.nodes[1].address, net.state.key).send("no command")]
+    assert_laws(net, [1, 2, 4, 5, 6, 8], acknowledged)
+    stopped = net.cli("stop-network")
+    assert stopped.code == 0 and "(6 nodes were running)" in stopped.out, stopped.out
+    assert not gossip_processes(str(net.directory))
+
+
+def test_a_hung_node_can_be_removed(networks: Networks) -> None:
+    net = networks.start("circular", "-n", "5")
+    pid = net.state.nodes[3].pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        result = net.cli("remove-node", "3")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+    assert result.code == 0, result.err
+    assert result.out.startswith("Removed Gossip-Node-3, which did not answer")
+    assert wait_until(lambda: not state.pid_alive(pid), 5)
+    message_id = send(net, 1, "without the hung one")
+    assert_laws(net, [1, 2, 4, 5], [message_id])
