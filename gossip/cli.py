@@ -227,6 +227,16 @@ def stopped_network() -> Path:
     )
 
 
+def how_to_run() -> str:
+    """How this user's shell runs gossip, for the commands the CLI suggests."""
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent
+    project = root if (root / "pyproject.toml").is_file() else None
+    on_path = shutil.which("gossip") is not None
+    return render.gossip_command(os.environ, on_path, sys.executable, Path.cwd(), project)
+
+
 def scope(net: state.NetworkState, config: str | None = None) -> str:
     """The option that names this network on the command line ('' for the default one)."""
     if net.name:
@@ -242,7 +252,7 @@ def stop_network(args: dict[str, Any]) -> str:
         raise GossipError(f"no node of {net.label} runs on this host: stop each host's part there")
     count = network.stop(directory, net)
     kept = (
-        f"\nTheir messages are kept in {directory}: gossip start-network --resume"
+        f"\nTheir messages are kept in {directory}: {how_to_run()} start-network --resume"
         f"{scope(net, args['--config'])} "
         "brings the network back with them; a fresh start-network there deletes them."
     )
@@ -409,12 +419,7 @@ def demo(args: dict[str, Any]) -> str:
     reader = 10 if 10 in live else live[-1]
     views = network.client_for(net, net.nodes[reader]).fetch("all")
     print(render.messages(reader, views, "all", 0, 0))
-    import shutil
-
-    root = Path(__file__).resolve().parent.parent
-    project = root if (root / "pyproject.toml").is_file() else None
-    on_path = shutil.which("gossip") is not None
-    run = render.gossip_command(os.environ, on_path, sys.executable, Path.cwd(), project)
+    run = how_to_run()
     return (
         f"\nPictures: {topology_png}\n          {spread_png}\n"
         "\nThe network is still running. Try:\n"

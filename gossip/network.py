@@ -421,7 +421,9 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
     are mended: the new links are planned against the whole live network, so a node that
     was the only bridge between two parts leaves them joined (``gossip.repair``)."""
     entry = network.node(number)
-    kept = {e for e in _edges(_live(network)) if number not in e}
+    rows = [r for r in status(network) if not r.entry.removed]
+    kept = {e for e in _edges(live_links(rows)) if number not in e}
+    handed = 0
     try:
         if entry.local:
             _ask_owner(directory, network, {"hold": HOLD}, STEP_TIMEOUT)  # this command mends
@@ -429,6 +431,9 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
         node.timeout = STEP_TIMEOUT
         node.request("PING")  # a hung node is found out in seconds, not at the leave's end
         node.timeout = STOP_TIMEOUT
+        leaving = next((r.report for r in rows if r.entry.number == number), {})
+        if leaving.get("messages"):
+            handed = _hand_over(network, node, number, rows)
         reply = node.remove(introduce=False)
         former = [int(n) for n in reply.get("former_peers", [])]
         dead = hung = False
@@ -457,9 +462,32 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
         "links": sorted(list(edge) for edge in _edges(now) - kept),
         "given_up": sorted(list(edge) for edge in kept - _edges(now) if set(edge) <= set(now)),
         "parts": len(parts(now)),
+        "handed_over": handed,
         "dead": dead,
         "hung": hung,
     }
+
+
+def _hand_over(
+    network: NetworkState, leaving: GossipClient, number: int, rows: list[NodeStatus]
+) -> int:
+    """Before a node leaves, give the rest the messages it holds that they lack (one it
+    held for want of a peer, or had not yet passed on, would leave with it): each as a
+    copy relayed from it to a live node, which passes it on. How many were handed over."""
+    others = [r for r in rows if r.state == "up" and r.entry.number != number]
+    if not others:
+        return 0
+    receiver = client_for(network, others[0].entry)
+    theirs = {v.id for v in receiver.fetch("all", peek=True)}
+    handed = 0
+    for view in leaving.fetch("all", peek=True):
+        path = view.copies[0].path
+        if view.id in theirs or others[0].entry.number in path:
+            continue
+        copy = {"id": view.id, "text": view.text, "path": list(path), "sent": view.sent}
+        receiver.request("RELAY", {**copy, "relays": 1})
+        handed += 1
+    return handed
 
 
 def mend(network: NetworkState) -> list[Step]:

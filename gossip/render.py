@@ -142,9 +142,14 @@ def removed(number: int, result: dict[str, Any]) -> str:
         lines = [f"Removed {node_name(number)}, which was already down."]
     else:
         lines = [f"Removed {node_name(number)}."]
+    if handed := int(result.get("handed_over", 0)):
+        lines.append(
+            f"It first handed {handed} message{'' if handed == 1 else 's'} the others lacked "
+            "to the rest."
+        )
     if former:
         lines.append(f"Its former peers: {', '.join(str(n) for n in former)}.")
-    elif result.get("dead"):
+    elif result.get("dead") and not result.get("hung"):
         lines.append("Its peers had already noticed and healed around it.")
     given_up = [(int(a), int(b)) for a, b in result.get("given_up", [])]
     if links:

@@ -476,3 +476,11 @@ def test_gossip_command_quotes_a_python_with_a_space() -> None:
     python = "/opt/my python/bin/python3"
     command = render.gossip_command({}, False, python, PROJECT, PROJECT)
     assert command == "'/opt/my python/bin/python3' -m gossip"
+
+
+def test_removed_says_what_it_handed_over_and_when_it_was_hung() -> None:
+    result = {"former_peers": [], "links": [], "handed_over": 2, "hung": True, "dead": True}
+    assert render.removed(3, result).splitlines() == [
+        "Removed Gossip-Node-3, which did not answer: its process was killed.",
+        "It first handed 2 messages the others lacked to the rest.",
+    ]
