@@ -188,9 +188,9 @@ def start_network(args: dict[str, Any]) -> str:
 
         net = config.load(Path(args["--config"]), args["--only"])
         network.start(net)
-        return f"{render.started(net)}\nNext: gossip status --config {args['--config']}"
+        return f"{render.started(net)}\nNext: {how_to_run()} status --config {args['--config']}"
     _, report = launch(args)
-    return f'{report}\nNext: gossip send-message 1 "Hello World"'
+    return f'{report}\nNext: {how_to_run()} send-message 1 "Hello World"'
 
 
 def resume_network(args: dict[str, Any]) -> str:
@@ -209,7 +209,7 @@ def resume_network(args: dict[str, Any]) -> str:
     return (
         f"Resumed {len(local)} nodes {net.where()} with the messages and peers they had: "
         f"{net.topology}, at most {net.max_peers} peers each.\n"
-        f"Next: gossip status{scope(net, args['--config'])}"
+        f"Next: {how_to_run()} status{scope(net, args['--config'])}"
     )
 
 
