@@ -55,6 +55,7 @@ from tests.conftest import (
     gossip_processes,
 )
 from tests.test_network import send
+from tests.test_repair import ISSUE
 
 HEAL_TIMEOUT = 10.0
 """Seconds after a fault within which the laws must hold again."""
@@ -199,24 +200,7 @@ class Sender(threading.Thread):
 # 1. The issue's case: the only bridge leaves
 
 
-ISSUE_PEERS = {
-    1: [3, 5, 6],
-    2: [9, 10, 12],
-    3: [1, 13, 14],
-    4: [6, 7, 8],
-    5: [1, 15, 16],
-    6: [1, 4, 10],
-    7: [4, 13, 15],
-    8: [4, 14, 16],
-    9: [2, 11, 12],
-    10: [2, 6, 11],
-    11: [9, 10, 12],
-    12: [2, 9, 11],
-    13: [3, 7, 14],
-    14: [3, 8, 13],
-    15: [5, 7, 16],
-    16: [5, 8, 15],
-}
+ISSUE_PEERS = ISSUE
 """Node 6 is the only bridge between nodes 2, 9, 10, 11, 12 and the rest (through 10)."""
 
 
