@@ -493,9 +493,8 @@ def _hand_over(
 def mend(network: NetworkState) -> list[Step]:
     """Join the live nodes into one graph and pair up nodes short of peers, now, as
     planned against the whole network (``gossip.repair``); the steps asked for."""
-    rows = [r for r in status(network) if not r.entry.removed and r.state == "up"]
-    wanted = {r.entry.number: int(r.report.get("wanted", 0)) for r in rows}
-    steps = plan_repair(live_links(rows), network.max_peers, wanted)
+    links, wanted = reported(network)
+    steps = plan_repair(links, network.max_peers, wanted)
     for step in steps:
         carry_out(step, network)
     return steps
@@ -503,7 +502,29 @@ def mend(network: NetworkState) -> list[Step]:
 
 def _live(network: NetworkState) -> dict[int, list[int]]:
     """The topology as the nodes not removed report it now."""
-    return live_links([r for r in status(network) if not r.entry.removed])
+    return reported(network)[0]
+
+
+def reported(
+    network: NetworkState, timeout: float = SURVEY_TIMEOUT
+) -> tuple[dict[int, list[int]], dict[int, int]]:
+    """What the nodes not removed say, all asked at once: each one's peers, and how many
+    it aims for. A node that does not answer in ``timeout`` (or refuses) is left out: it
+    is down as far as mending goes. The CLI and the supervisor both plan from this."""
+    numbers = sorted(n for n, e in network.nodes.items() if not e.removed)
+
+    def ask(number: int) -> dict[str, Any] | None:
+        try:
+            node = client_for(network, network.nodes[number])
+            node.timeout = timeout
+            return node.status()
+        except GossipError:
+            return None
+
+    answers = dict(zip(numbers, survey(numbers, ask), strict=True))
+    reports = {n: r for n, r in answers.items() if r is not None}
+    links = {n: list(r.get("peers", [])) for n, r in reports.items()}
+    return links, {n: int(r.get("wanted", 0)) for n, r in reports.items()}
 
 
 def _edges(links: dict[int, list[int]]) -> set[tuple[int, int]]:

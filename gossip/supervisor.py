@@ -34,7 +34,6 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from logging.handlers import RotatingFileHandler
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -42,11 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from gossip import repair, state
-from gossip.client import GossipClient
-from gossip.network import carry_out, control_address
+from gossip.network import carry_out, control_address, reported
 from gossip.node import Node
 from gossip.server import GossipServer
-from gossip.state import GossipError, store_path
+from gossip.state import store_path
 from gossip.store import Store, StoreError
 
 READY_TIMEOUT = 20.0
@@ -481,14 +479,11 @@ class Supervisor:
             log.warning("supervisor: the network's state is gone; stopping its nodes")
             raise SystemExit(0)
         plan = self.plan = loaded or self.plan
-        nodes = {n: e for n, e in plan.nodes.items() if not e.removed}
-        reports = self._ask_all(nodes)
-        local = {n for n, e in nodes.items() if e.local}
-        if time.monotonic() < self.hold_until or not repair.mends_here(reports, local):
+        links, wanted = reported(plan, STATUS_TIMEOUT)  # its threads end before any fork
+        local = {n for n, e in plan.nodes.items() if e.local and not e.removed}
+        if time.monotonic() < self.hold_until or not repair.mends_here(links, local):
             self.watch.forget()  # the command line, or another host's supervisor, mends
             return
-        links = {n: list(r.get("peers", [])) for n, r in reports.items()}
-        wanted = {n: int(r.get("wanted", 0)) for n, r in reports.items()}
         steps = self.watch.look(links, plan.max_peers, wanted)
         now = time.monotonic()
         if steps and (steps != self.last_steps or now - self.last_log >= LOG_EVERY):
@@ -496,20 +491,6 @@ class Supervisor:
             self.last_steps, self.last_log = steps, now
         for step in steps:
             carry_out(step, plan)
-
-    def _ask_all(self, nodes: dict[int, state.NodeEntry]) -> dict[int, dict[str, Any]]:
-        """Every answering node's status, asked at once (the threads end before a fork)."""
-
-        def ask(entry: state.NodeEntry) -> dict[str, Any] | None:
-            client = GossipClient(entry.address, self.plan.key, STATUS_TIMEOUT)
-            try:
-                return client.status()
-            except GossipError:
-                return None
-
-        with ThreadPoolExecutor(max_workers=min(32, len(nodes) or 1)) as pool:
-            answers = dict(zip(nodes, pool.map(ask, nodes.values()), strict=True))
-        return {n: a for n, a in answers.items() if a is not None}
 
     def stop(self) -> None:
         """Stop every node this supervisor owns."""
