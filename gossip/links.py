@@ -22,8 +22,8 @@ from typing import Any
 
 from gossip.auth import Channel
 from gossip.client import LINGER_ABORT
-from gossip.node import Address, Send
 from gossip.protocol import FrameError
+from gossip.sends import Address, Send
 
 log = logging.getLogger("gossip.node")
 

@@ -14,8 +14,9 @@ import os
 import sqlite3
 from pathlib import Path
 
-from gossip.node import Address, Journal, Message
+from gossip.journal import Journal, Message
 from gossip.protocol import Copy
+from gossip.sends import Address
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (

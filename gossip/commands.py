@@ -1,0 +1,46 @@
+"""The frame commands, named once: the codec, the core, the server and the client use these."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Command(StrEnum):
+    """What a frame asks or answers; its value is the name on the wire (``/RELAY``)."""
+
+    # A client's requests
+    NEW = "NEW"
+    GET = "GET"
+    PEERS = "PEERS"
+    STATUS = "STATUS"
+    REMOVE = "REMOVE"
+    # Between nodes: spreading, health, membership
+    RELAY = "RELAY"
+    PING = "PING"
+    LEAVE = "LEAVE"
+    INTRODUCE = "INTRODUCE"
+    CONNECT = "CONNECT"
+    WALK = "WALK"
+    JOIN = "JOIN"
+    SWAP = "SWAP"
+    # Repair across cuts
+    SEEK = "SEEK"
+    FOUND = "FOUND"
+    MERGE = "MERGE"
+    # Catch-up
+    SYNC = "SYNC"
+    IDS = "IDS"
+    PULL = "PULL"
+    # Replies and greeting
+    OK = "OK"
+    ERR = "ERR"
+    MSG = "MSG"
+    COPY = "COPY"
+    HELLO = "HELLO"
+
+
+OVER_CONNECTION = frozenset(
+    {Command.RELAY, Command.PING, Command.WALK, Command.SYNC, Command.SEEK, Command.FOUND}
+)
+"""What a node sends its peers over their long-lived connections; other frames go on a
+connection of their own."""

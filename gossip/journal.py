@@ -1,0 +1,44 @@
+"""What a node writes down so a restart does not forget it: held messages and peers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gossip.protocol import Copy, MessageView
+from gossip.sends import Address
+
+
+@dataclass
+class Message:
+    """What a node holds of one message: every copy that reached it, in arrival order."""
+
+    id: str
+    text: str
+    sent: float
+    relays: int
+    copies: list[Copy]
+    read: bool = False
+    relayed: dict[int, int] = field(default_factory=dict)
+    """How many copies this node has sent to each peer, bounded by ``relays``."""
+
+    def view(self) -> MessageView:
+        return MessageView(self.id, self.text, self.sent, tuple(self.copies), self.read)
+
+
+class Journal:
+    """Where a node writes down what it must not forget; this one forgets everything.
+
+    ``gossip.store.Store`` keeps it in SQLite, so a restarted node has its history.
+    """
+
+    def message_added(self, message: Message) -> None:
+        """A message this node did not hold before (its copies follow)."""
+
+    def copy_added(self, message_id: str, copy: Copy) -> None:
+        """Another copy of a held message arrived."""
+
+    def marked_read(self, ids: list[str]) -> None:
+        """A client read these messages."""
+
+    def peers_changed(self, peers: dict[int, Address], wanted: int) -> None:
+        """The node's peers now, and how many it aims to hold."""

@@ -1,0 +1,220 @@
+"""The messages a node holds: copies and their paths, read marks, and what catch-up trades.
+
+No I/O: methods take frames' fields and the time and return the relays to send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from gossip.commands import Command
+from gossip.digest import Digest, bucket_of
+from gossip.journal import Journal, Message
+from gossip.protocol import MAX_RELAYS, Copy, FrameError, MessageView, encode_frame
+from gossip.sends import Address, Send
+from gossip.timing import Timing
+
+MAX_LISTED_IDS = 1000
+"""Most ids one catch-up reply lists (with quoting, well inside a frame)."""
+
+MAX_TRADED = 100
+"""Most messages pulled or pushed in one catch-up round; the next round does the rest."""
+
+
+class Messages(Mapping[str, Message]):
+    """Node ``number``'s messages by id, with their digest; read like a dict."""
+
+    def __init__(
+        self,
+        number: int,
+        messages: Iterable[Message],
+        journal: Journal,
+        timing: Timing,
+        new_id: Callable[[], str],
+        clock: Callable[[], float],
+    ) -> None:
+        self.number = number
+        self.held: dict[str, Message] = {m.id: m for m in messages}
+        self.digest = Digest(self.held)
+        self.journal = journal
+        self.timing = timing
+        self._new_id = new_id
+        self._clock = clock
+        self.received = 0
+        """Copies that reached this node, recorded or not: what the network spent on it."""
+
+    def __getitem__(self, message_id: str) -> Message:
+        return self.held[message_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.held)
+
+    def __len__(self) -> int:
+        return len(self.held)
+
+    def submit(
+        self, text: str, relays: int, message_id: str | None, peers: dict[int, Address]
+    ) -> tuple[str, list[Send]]:
+        """A client's new message: record it with the path [self], copy it to every peer.
+
+        A client that retries gives the id it chose the first time: a message this node
+        already holds under that id is the same submission, recorded and sent once.
+        """
+        if not 1 <= relays <= MAX_RELAYS:
+            raise FrameError(f"relays must be between 1 and {MAX_RELAYS}")
+        held = self.held.get(message_id) if message_id else None
+        if held is not None:
+            if held.text != text:
+                raise FrameError(f"message id {message_id} is taken by another message")
+            return held.id, []
+        now = self._clock()
+        message = self._new_message(message_id or self._new_id(), text, now, relays)
+        return message.id, self._accept_copy(message, (), now, peers)
+
+    def discard(self, message_id: str) -> None:
+        """Forget a message whose submission failed (it could not be stored): a message
+        spreads only once it is durable at its origin."""
+        if self.held.pop(message_id, None) is not None:
+            self.digest.remove(message_id)
+
+    def relay(
+        self,
+        message_id: str,
+        text: str,
+        path: tuple[int, ...],
+        relays: int,
+        sent: float,
+        peers: dict[int, Address],
+    ) -> list[Send]:
+        """A copy from a peer: record its path and pass it on where the relay budget allows.
+
+        A path that already holds this node is neither recorded nor forwarded, which is
+        what bounds the spread: every path is a walk without repeats.
+        """
+        self.received += 1
+        if self.number in path:
+            return []
+        message = self.held.get(message_id)
+        if message is None:
+            message = self._new_message(message_id, text, sent, relays)
+        elif message.text != text:
+            raise FrameError(f"message {message_id} already held with another text")
+        elif any(c.path[:-1] == path for c in message.copies):
+            return []  # the same walk again (catch-up crossing gossip): one copy took it
+        return self._accept_copy(message, path, self._clock(), peers)
+
+    def _new_message(self, message_id: str, text: str, sent: float, relays: int) -> Message:
+        message = Message(message_id, text, sent, relays, [])
+        self.digest.add(message_id)
+        self.held[message_id] = message
+        self.journal.message_added(message)
+        return message
+
+    def _accept_copy(
+        self, message: Message, path: tuple[int, ...], now: float, peers: dict[int, Address]
+    ) -> list[Send]:
+        walk = (*path, self.number)
+        copy = Copy(walk, now)
+        message.copies.append(copy)
+        self.journal.copy_added(message.id, copy)
+        targets = [
+            (peer, address)
+            for peer, address in peers.items()
+            if peer not in walk and message.relayed.get(peer, 0) < message.relays
+        ]
+        if not targets:
+            return []
+        frame = encode_frame(Command.RELAY, relay_payload(message, walk))
+        for peer, _ in targets:
+            message.relayed[peer] = message.relayed.get(peer, 0) + 1
+        return [Send(peer, address, frame, Command.RELAY) for peer, address in targets]
+
+    def read(self, which: str, mark: bool = True) -> list[MessageView]:
+        """Messages oldest first, filtered by read state; with ``mark`` they are now read."""
+        chosen = [m for m in self.held.values() if which == "all" or (which == "read") == m.read]
+        views = [m.view() for m in chosen]
+        if mark:
+            fresh = [m.id for m in chosen if not m.read]
+            for message in chosen:
+                message.read = True
+            if fresh:
+                self.journal.marked_read(fresh)
+        return views
+
+    def unread(self) -> int:
+        return sum(1 for m in self.held.values() if not m.read)
+
+    # Catch-up: compare holdings with a peer, then trade what one side lacks
+
+    def settled_ids(
+        self, buckets: Iterable[int], now: float, after: str = ""
+    ) -> tuple[list[str], bool]:
+        """Ids in these digest buckets held long enough to offer, in id order after ``after``.
+
+        At most MAX_LISTED_IDS of them; the flag says whether that was the last of them.
+        The caller pages on from the last id listed.
+        """
+        ids = self._settled(buckets, now, after)
+        return ids[:MAX_LISTED_IDS], len(ids) <= MAX_LISTED_IDS
+
+    def _settled(self, buckets: Iterable[int], now: float, after: str) -> list[str]:
+        wanted = set(buckets)
+        settle = self.timing.settle
+        return sorted(
+            m.id
+            for m in self.held.values()
+            if m.id > after and now - m.copies[0].arrived >= settle and bucket_of(m.id) in wanted
+        )
+
+    def compare(
+        self,
+        theirs: list[str],
+        complete: bool,
+        buckets: Iterable[int],
+        now: float,
+        after: str = "",
+    ) -> tuple[list[str], list[str]]:
+        """From one page of a peer's ids: the ones to pull, and the ones to push to it.
+
+        The page covers the ids after ``after`` up to its last one (or on, if it is the
+        last page); what this node holds in that span and the page lacks, the peer lacks.
+        """
+        lack = [i for i in theirs if i not in self.held][:MAX_TRADED]
+        mine = self._settled(buckets, now, after)
+        if not complete:
+            mine = [i for i in mine if theirs and i <= theirs[-1]]
+        known = set(theirs)
+        return lack, [i for i in mine if i not in known][:MAX_TRADED]
+
+    def offer(self, ids: Iterable[str], to: int) -> list[dict[str, Any]]:
+        """``/RELAY`` payloads handing these messages to node ``to`` during catch-up.
+
+        Each carries the path of the first copy that did not pass through ``to``, so
+        the receiver records a path the message really took: here, then to it. If every
+        copy here passed through ``to`` (it lost its store), it gets back the part of the
+        first path that led to it: for a message it sent itself, the empty path.
+        """
+        payloads = []
+        for message_id in ids:
+            message = self.held.get(message_id)
+            if message is None or not message.copies:
+                continue
+            copy = next((c for c in message.copies if to not in c.path), None)
+            if copy is not None:
+                payloads.append(relay_payload(message, copy.path))
+            else:
+                first = message.copies[0].path
+                payloads.append(relay_payload(message, first[: first.index(to)]))
+        return payloads
+
+
+def relay_payload(message: Message, path: tuple[int, ...]) -> dict[str, Any]:
+    """The ``/RELAY`` fields handing on ``message`` as it came along ``path``."""
+    return {
+        "id": message.id,
+        "text": message.text,
+        "path": list(path),
+        "relays": message.relays,
+        "sent": message.sent,
+    }
