@@ -35,8 +35,8 @@ from run import free_origin, machine
 
 from gossip import state
 from gossip.client import GossipClient
+from gossip.errors import GossipError
 from gossip.network import live_links, parts, status, wait_until
-from gossip.state import GossipError
 from gossip.supervisor import REPAIR_FIRST
 
 TWO_HALVES = {

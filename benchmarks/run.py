@@ -25,8 +25,8 @@ from pathlib import Path
 
 from gossip import state
 from gossip.client import GossipClient
+from gossip.errors import GossipError
 from gossip.network import await_spread, live_links, parts, status, wait_until
-from gossip.state import GossipError
 
 
 def cli(*args: str) -> float:

@@ -80,8 +80,8 @@ from docopt import DocoptExit, docopt
 
 from gossip import __version__, auth, network, render, spread, state
 from gossip.client import NodeUnreachable
+from gossip.errors import GossipError
 from gossip.protocol import MAX_MESSAGE_BYTES, MAX_RELAYS, FrameError, is_message_id, utf8_size
-from gossip.state import GossipError
 
 TOPOLOGY_KINDS = ("circular", "random", "powerlaw", "turan")
 DEMO_TEXT = "Hello World"

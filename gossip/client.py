@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gossip.auth import AuthError, Channel, Refused
+from gossip.errors import GossipError
 from gossip.protocol import (
     Frame,
     FrameError,
@@ -25,7 +26,6 @@ from gossip.protocol import (
     encode_frame,
     message_from_payload,
 )
-from gossip.state import GossipError
 
 LINGER_ABORT = struct.pack("ii", 1, 0)
 """SO_LINGER on, zero seconds: ``close`` resets the connection instead of lingering."""

@@ -26,9 +26,10 @@ import gossip
 from gossip import state
 from gossip.auth import new_secret
 from gossip.client import GossipClient, NodeUnreachable, Peer, farewell
+from gossip.errors import GossipError
 from gossip.protocol import MessageView, encode_frame
 from gossip.repair import Introduce, Step, Swap, parts, plan_repair
-from gossip.state import GossipError, NetworkState, NodeEntry
+from gossip.state import NetworkState, NodeEntry
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0

@@ -25,6 +25,7 @@ from typing import Any
 from gossip.auth import MAX_LINE_BYTES, AuthError, Channel
 from gossip.client import GossipClient, NodeUnreachable, farewell, introduce
 from gossip.digest import BUCKETS
+from gossip.errors import GossipError
 from gossip.links import PeerLink
 from gossip.node import (
     MAX_LISTED_IDS,
@@ -55,7 +56,6 @@ from gossip.protocol import (
     positive_int,
     relay_fields,
 )
-from gossip.state import GossipError
 from gossip.store import Store, StoreError
 
 PEER_TIMEOUT = 2.0

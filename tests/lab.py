@@ -26,7 +26,7 @@ import json, sys
 from pathlib import Path
 from gossip import config
 from gossip.client import GossipClient
-from gossip.state import GossipError
+from gossip.errors import GossipError
 _, network = config.find(Path(sys.argv[1]))
 asked = {int(n) for n in sys.argv[2].split(",")} if len(sys.argv) > 2 else set(network.nodes)
 report = {}

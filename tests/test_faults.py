@@ -36,6 +36,7 @@ import pytest
 
 from gossip import state
 from gossip.client import GossipClient
+from gossip.errors import GossipError
 from gossip.network import (
     control_address,
     live_links,
@@ -45,7 +46,7 @@ from gossip.network import (
     surveyor,
     wait_until,
 )
-from gossip.state import GossipError, NetworkState
+from gossip.state import NetworkState
 from tests.conftest import (
     Net,
     Networks,

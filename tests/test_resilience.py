@@ -8,8 +8,8 @@ import re
 import time
 
 from gossip.client import GossipClient
+from gossip.errors import GossipError
 from gossip.network import wait_until
-from gossip.state import GossipError
 from tests.conftest import Net, Networks
 from tests.test_network import peer_numbers, send
 

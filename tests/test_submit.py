@@ -11,9 +11,9 @@ import pytest
 
 from gossip.auth import new_secret
 from gossip.client import GossipClient
+from gossip.errors import GossipError
 from gossip.node import Node
 from gossip.server import GossipServer
-from gossip.state import GossipError
 from gossip.store import Store, StoreError
 from tests.conftest import free_origin
 
