@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from gossip.errors import GossipError
 from gossip.protocol import MessageView, encode_frame
 from gossip.repair import Introduce, Step, Swap, parts, plan_repair
 from gossip.state import NetworkState, NodeEntry
+from gossip.status import NodeStatus
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
@@ -594,16 +594,6 @@ def await_spread(
 
     wait_until(everywhere, timeout, interval)
     return seen
-
-
-@dataclass(frozen=True)
-class NodeStatus:
-    """One row of ``gossip status``: what the node says of itself, or that it is down."""
-
-    entry: NodeEntry
-    state: str
-    """``up``, ``down`` (not answering) or ``removed``."""
-    report: dict[str, Any]
 
 
 def survey(numbers: list[int], ask: Callable[[int], Any]) -> list[Any]:
