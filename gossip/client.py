@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +25,7 @@ from gossip.protocol import (
     encode_frame,
     message_from_payload,
 )
-
-LINGER_ABORT = struct.pack("ii", 1, 0)
-"""SO_LINGER on, zero seconds: ``close`` resets the connection instead of lingering."""
+from gossip.sockets import LINGER_ABORT
 
 
 class NodeUnreachable(GossipError):

@@ -12,9 +12,10 @@ from typing import ClassVar
 
 from gossip import state
 from gossip.auth import Channel, Seal, new_secret
-from gossip.client import LINGER_ABORT, GossipClient
+from gossip.client import GossipClient
 from gossip.network import wait_until
 from gossip.protocol import encode_frame
+from gossip.sockets import LINGER_ABORT
 from tests.conftest import Net, Networks
 
 HOSTILE_FRAMES = 3000
