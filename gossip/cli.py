@@ -83,7 +83,6 @@ from gossip.client import NodeUnreachable
 from gossip.errors import GossipError
 from gossip.protocol import MAX_MESSAGE_BYTES, MAX_RELAYS, FrameError, is_message_id, utf8_size
 
-TOPOLOGY_KINDS = ("circular", "random", "powerlaw", "turan")
 DEMO_TEXT = "Hello World"
 DEMO_TIMEOUT = 10.0
 INSECURE_WARNING = (
@@ -151,7 +150,7 @@ def launch(args: dict[str, Any]) -> tuple[state.NetworkState, str]:
     """Build the topology the arguments ask for and start it; the network and a report."""
     from gossip import topology
 
-    kind = next((k for k in TOPOLOGY_KINDS if args[k]), "random")
+    kind = next((k for k in topology.KINDS if args[k]), "random")
     nodes = required(args, "--nodes", 1, 10_000)
     max_peers = required(args, "--max-peers", 1, 10_000)
     graph = topology.build(
