@@ -299,7 +299,7 @@ def send_message(args: dict[str, Any]) -> str:
 def get_messages(args: dict[str, Any]) -> str:
     which = next((w for w in ("unread", "read") if args[w]), "all")
     _, net, entry = target(args)
-    views = network.client_for(net, entry).fetch(which)
+    views = network.client_for(net, entry).read_messages(which)
     mode, level = min(args["-p"], 3), min(args["-t"], 3)
     if args["--json"]:
         found = [render.view_json(v, mode) for v in views]
@@ -388,7 +388,7 @@ def demo(args: dict[str, Any]) -> str:
     print(report, flush=True)
     live = net.live_numbers()
     sender = live[0]
-    message_id = network.client_for(net, net.nodes[sender]).send(DEMO_TEXT)
+    message_id = network.client_for(net, net.nodes[sender]).post(DEMO_TEXT).id
     print(f"\nSent {DEMO_TEXT!r} to {render.node_name(sender)}.", flush=True)
     began = time.monotonic()
 
@@ -416,7 +416,7 @@ def demo(args: dict[str, Any]) -> str:
     print("First arrivals, node (+ms after sending):")
     print("\n".join(spread.timeline(arrivals, indent="  ")), end="\n\n")
     reader = 10 if 10 in live else live[-1]
-    views = network.client_for(net, net.nodes[reader]).fetch("all")
+    views = network.client_for(net, net.nodes[reader]).read_messages("all")
     print(render.messages(reader, views, "all", 0, 0))
     run = how_to_run()
     return (

@@ -479,9 +479,9 @@ def _hand_over(
     if not others:
         return 0
     receiver = client_for(network, others[0].entry)
-    theirs = {v.id for v in receiver.fetch("all", peek=True)}
+    theirs = {v.id for v in receiver.read_messages("all", peek=True)}
     handed = 0
-    for view in leaving.fetch("all", peek=True):
+    for view in leaving.read_messages("all", peek=True):
         path = view.copies[0].path
         if view.id in theirs or others[0].entry.number in path:
             continue
@@ -580,7 +580,7 @@ def await_spread(
 
     def look(number: int) -> list[MessageView]:
         try:
-            return surveyor(network, number).fetch("all", peek=True)
+            return surveyor(network, number).read_messages("all", peek=True)
         except GossipError:
             return []
 
@@ -644,7 +644,7 @@ def holders_of(network: NetworkState, text: str) -> dict[int, MessageView]:
 
     def look(number: int) -> list[MessageView] | None:
         try:
-            views = surveyor(network, number).fetch("all", peek=True)
+            views = surveyor(network, number).read_messages("all", peek=True)
         except GossipError:
             return None  # not answering: not a holder
         return [v for v in views if v.text == text]

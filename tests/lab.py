@@ -35,9 +35,11 @@ for number, entry in network.nodes.items():
         continue
     client = GossipClient(entry.address, network.key, timeout=3, name=f"node {number}")
     try:
+        peers = [p.number for p in client.peers()]
+        views = client.read_messages(peek=True)
         report[number] = {
-            "peers": [p.number for p in client.peers()],
-            "copies": {m.id: [list(c.path) for c in m.copies] for m in client.fetch(peek=True)},
+            "peers": peers,
+            "copies": {m.id: [list(c.path) for c in m.copies] for m in views},
         }
     except GossipError:
         report[number] = None
