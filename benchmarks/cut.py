@@ -46,7 +46,7 @@ from gossip.client import GossipClient
 _, network = config.find(Path(sys.argv[1]))
 found = {}
 for number, entry in network.nodes.items():
-    for m in GossipClient(entry.address, network.key, timeout=3).fetch(peek=True):
+    for m in GossipClient(entry.address, network.key, timeout=3).read_messages(peek=True):
         if m.id == sys.argv[2]:
             found[number] = min(c.arrived for c in m.copies)
 print(json.dumps(found))

@@ -35,8 +35,8 @@ from run import free_origin, machine
 
 from gossip import state
 from gossip.client import GossipClient
+from gossip.errors import GossipError
 from gossip.network import live_links, parts, status, wait_until
-from gossip.state import GossipError
 from gossip.supervisor import REPAIR_FIRST
 
 TWO_HALVES = {
@@ -139,7 +139,7 @@ def mass_crash(seed: int) -> dict[str, float]:
         while not done.is_set():
             entry = network.nodes[sender.choice(sorted(network.nodes))]
             with contextlib.suppress(GossipError):
-                acknowledged.append(GossipClient(entry.address, network.key, 2).send("crash"))
+                acknowledged.append(GossipClient(entry.address, network.key, 2).post("crash").id)
 
     clients = [threading.Thread(target=send, args=(c,)) for c in range(4)]
     try:
@@ -163,7 +163,7 @@ def mass_crash(seed: int) -> dict[str, float]:
 
         def everywhere() -> bool:
             for entry in network.nodes.values():
-                held = GossipClient(entry.address, network.key).fetch("all", peek=True)
+                held = GossipClient(entry.address, network.key).read_messages("all", peek=True)
                 if wanted - {v.id for v in held}:
                     return False
             return True

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from gossip import state
 from gossip.client import GossipClient
+from gossip.errors import GossipError
 from gossip.network import await_spread, live_links, parts, status, wait_until
-from gossip.state import GossipError
 
 
 def cli(*args: str) -> float:
@@ -81,7 +81,7 @@ def latency(network: state.NetworkState, count: int) -> list[float]:
     for i in range(count):
         origin_node = senders[i % len(senders)]
         client = GossipClient(network.nodes[origin_node].address, network.key)
-        message_id = client.send(f"latency {i}")
+        message_id = client.post(f"latency {i}").id
         # Polling all nodes competes with them for the 2 cores: give the spread a head start.
         time.sleep(0.05)
         arrivals = await_spread(network, message_id, 30, interval=0.02)
@@ -107,7 +107,7 @@ def throughput(network: state.NetworkState, count: int, senders: int = 4) -> dic
     def submit(first: int) -> None:
         for i in range(first, count, senders):
             node = network.nodes[numbers[i % len(numbers)]]
-            GossipClient(node.address, network.key).send(f"throughput {i}")
+            GossipClient(node.address, network.key).submit_message(f"throughput {i}")
 
     began = time.perf_counter()
     with ThreadPoolExecutor(senders) as pool:
@@ -210,12 +210,14 @@ def healing(port: list[str], results: dict[str, float | str | int]) -> None:
         missed = []
         for i in range(100):
             client = GossipClient(ring.nodes[live[i % len(live)]].address, ring.key)
-            missed.append(client.send(f"while node 3 was down {i}"))
+            missed.append(client.post(f"while node 3 was down {i}").id)
         began = time.monotonic()
         cli("restart-node", "3", *port)
         results["restart_node_cli_ms"] = (time.monotonic() - began) * 1000
         holder = GossipClient(ring.nodes[3].address, ring.key)
-        wait_until(lambda: set(missed) <= {v.id for v in holder.fetch("all", peek=True)}, 30, 0.02)
+        wait_until(
+            lambda: set(missed) <= {v.id for v in holder.read_messages("all", peek=True)}, 30, 0.02
+        )
         results["catch_up_100_messages_ms"] = (time.monotonic() - began) * 1000
     finally:
         cli("stop-network", *port)

@@ -80,10 +80,9 @@ from docopt import DocoptExit, docopt
 
 from gossip import __version__, auth, network, render, spread, state
 from gossip.client import NodeUnreachable
+from gossip.errors import GossipError
 from gossip.protocol import MAX_MESSAGE_BYTES, MAX_RELAYS, FrameError, is_message_id, utf8_size
-from gossip.state import GossipError
 
-TOPOLOGY_KINDS = ("circular", "random", "powerlaw", "turan")
 DEMO_TEXT = "Hello World"
 DEMO_TIMEOUT = 10.0
 INSECURE_WARNING = (
@@ -151,7 +150,7 @@ def launch(args: dict[str, Any]) -> tuple[state.NetworkState, str]:
     """Build the topology the arguments ask for and start it; the network and a report."""
     from gossip import topology
 
-    kind = next((k for k in TOPOLOGY_KINDS if args[k]), "random")
+    kind = next((k for k in topology.KINDS if args[k]), "random")
     nodes = required(args, "--nodes", 1, 10_000)
     max_peers = required(args, "--max-peers", 1, 10_000)
     graph = topology.build(
@@ -300,7 +299,7 @@ def send_message(args: dict[str, Any]) -> str:
 def get_messages(args: dict[str, Any]) -> str:
     which = next((w for w in ("unread", "read") if args[w]), "all")
     _, net, entry = target(args)
-    views = network.client_for(net, entry).fetch(which)
+    views = network.client_for(net, entry).read_messages(which)
     mode, level = min(args["-p"], 3), min(args["-t"], 3)
     if args["--json"]:
         found = [render.view_json(v, mode) for v in views]
@@ -389,7 +388,7 @@ def demo(args: dict[str, Any]) -> str:
     print(report, flush=True)
     live = net.live_numbers()
     sender = live[0]
-    message_id = network.client_for(net, net.nodes[sender]).send(DEMO_TEXT)
+    message_id = network.client_for(net, net.nodes[sender]).post(DEMO_TEXT).id
     print(f"\nSent {DEMO_TEXT!r} to {render.node_name(sender)}.", flush=True)
     began = time.monotonic()
 
@@ -417,7 +416,7 @@ def demo(args: dict[str, Any]) -> str:
     print("First arrivals, node (+ms after sending):")
     print("\n".join(spread.timeline(arrivals, indent="  ")), end="\n\n")
     reader = 10 if 10 in live else live[-1]
-    views = network.client_for(net, net.nodes[reader]).fetch("all")
+    views = network.client_for(net, net.nodes[reader]).read_messages("all")
     print(render.messages(reader, views, "all", 0, 0))
     run = how_to_run()
     return (

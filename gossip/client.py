@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
 from dataclasses import dataclass
 from typing import Any
 
 from gossip.auth import AuthError, Channel, Refused
+from gossip.errors import GossipError
 from gossip.protocol import (
     Frame,
     FrameError,
@@ -25,10 +25,7 @@ from gossip.protocol import (
     encode_frame,
     message_from_payload,
 )
-from gossip.state import GossipError
-
-LINGER_ABORT = struct.pack("ii", 1, 0)
-"""SO_LINGER on, zero seconds: ``close`` resets the connection instead of lingering."""
+from gossip.sockets import LINGER_ABORT
 
 
 class NodeUnreachable(GossipError):
@@ -147,12 +144,17 @@ class GossipClient:
         host, port = self.address
         return f"{self.name} at {host}:{port}"
 
-    def send(self, message: str, relays: int = 1) -> str:
-        """Submit a message and return its id."""
-        return self.post(message, relays).id
+    def submit_message(self, message: str) -> None:
+        """Submit a message to this node; it spreads to every live node.
+
+        The simple call; ``post`` also takes relays and an id, and returns a receipt.
+        """
+        self.post(message)
 
     def post(self, message: str, relays: int = 1, message_id: str | None = None) -> Receipt:
-        """Submit a message under an id (a new random one unless given) and say how it went.
+        """The richer ``submit_message``: submit under an id (a new random one unless
+        given), with ``relays`` copies per peer, and say how it went (the receipt holds
+        the id).
 
         Sending again with the id of a submission whose answer was lost is safe: the
         node holds it once. GossipError if the node could not store it: then it does
@@ -167,27 +169,25 @@ class GossipClient:
             duplicate=payload.get("duplicate") is True,
         )
 
-    def submit_message(self, message: str) -> None:
-        """Submit a message to this node; it spreads to every live node."""
-        self.send(message)
+    def get_messages(self) -> list[str]:
+        """Every message, oldest first, as ``"Apple (Node 1 -> Node 8 -> Node 10)"``.
 
-    def fetch(self, which: str = "all", peek: bool = False) -> list[MessageView]:
-        """Messages with every copy's path and arrival time.
+        The path is the one of the first copy that arrived. The simple call;
+        ``read_messages`` gives whole MessageView records.
+        """
+        return [f"{m.text} ({format_path(m.copies[0].path)})" for m in self.read_messages()]
 
-        The ones fetched become read, unless ``peek`` (for watching a message spread).
+    def read_messages(self, which: str = "all", peek: bool = False) -> list[MessageView]:
+        """The richer ``get_messages``: MessageView records, with every copy's path and
+        arrival time, of ``all``, the ``unread`` or the ``read`` messages.
+
+        They become read, unless ``peek`` (for watching a message spread).
         """
         frames = self.request("GET", {"which": which, "peek": peek})
         try:
             return [message_from_payload(f.payload) for f in frames if f.command == "MSG"]
         except FrameError as exc:
             raise GossipError(f"{self.who} sent a bad message: {exc}") from exc
-
-    def get_messages(self) -> list[str]:
-        """Every message, oldest first, as ``"Apple (Node 1 -> Node 8 -> Node 10)"``.
-
-        The path is the one of the first copy that arrived.
-        """
-        return [f"{m.text} ({format_path(m.copies[0].path)})" for m in self.fetch("all")]
 
     def peers(self) -> list[Peer]:
         payload = self.request("PEERS")[-1].payload

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from gossip import state
-from gossip.state import GossipError, NetworkState, NodeEntry
+from gossip.errors import GossipError
+from gossip.state import NetworkState, NodeEntry
 
 DEFAULT_SEED = 1
 """The seed of a random topology whose file gives none: every host must build the same graph."""

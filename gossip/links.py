@@ -21,9 +21,9 @@ from concurrent.futures import Future
 from typing import Any
 
 from gossip.auth import Channel
-from gossip.client import LINGER_ABORT
 from gossip.protocol import FrameError
 from gossip.sends import Address, Send
+from gossip.sockets import LINGER_ABORT
 
 log = logging.getLogger("gossip.node")
 

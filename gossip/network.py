@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,11 @@ import gossip
 from gossip import state
 from gossip.auth import new_secret
 from gossip.client import GossipClient, NodeUnreachable, Peer, farewell
+from gossip.errors import GossipError
 from gossip.protocol import MessageView, encode_frame
 from gossip.repair import Introduce, Step, Swap, parts, plan_repair
-from gossip.state import GossipError, NetworkState, NodeEntry
+from gossip.state import NetworkState, NodeEntry
+from gossip.status import NodeStatus
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
@@ -478,9 +479,9 @@ def _hand_over(
     if not others:
         return 0
     receiver = client_for(network, others[0].entry)
-    theirs = {v.id for v in receiver.fetch("all", peek=True)}
+    theirs = {v.id for v in receiver.read_messages("all", peek=True)}
     handed = 0
-    for view in leaving.fetch("all", peek=True):
+    for view in leaving.read_messages("all", peek=True):
         path = view.copies[0].path
         if view.id in theirs or others[0].entry.number in path:
             continue
@@ -579,7 +580,7 @@ def await_spread(
 
     def look(number: int) -> list[MessageView]:
         try:
-            return surveyor(network, number).fetch("all", peek=True)
+            return surveyor(network, number).read_messages("all", peek=True)
         except GossipError:
             return []
 
@@ -593,16 +594,6 @@ def await_spread(
 
     wait_until(everywhere, timeout, interval)
     return seen
-
-
-@dataclass(frozen=True)
-class NodeStatus:
-    """One row of ``gossip status``: what the node says of itself, or that it is down."""
-
-    entry: NodeEntry
-    state: str
-    """``up``, ``down`` (not answering) or ``removed``."""
-    report: dict[str, Any]
 
 
 def survey(numbers: list[int], ask: Callable[[int], Any]) -> list[Any]:
@@ -653,7 +644,7 @@ def holders_of(network: NetworkState, text: str) -> dict[int, MessageView]:
 
     def look(number: int) -> list[MessageView] | None:
         try:
-            views = surveyor(network, number).fetch("all", peek=True)
+            views = surveyor(network, number).read_messages("all", peek=True)
         except GossipError:
             return None  # not answering: not a holder
         return [v for v in views if v.text == text]

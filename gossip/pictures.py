@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gossip import network
+from gossip.errors import GossipError
 from gossip.spread import Arrival, first_arrivals
-from gossip.state import GossipError, NetworkState
+from gossip.state import NetworkState
 
 if TYPE_CHECKING:
     from gossip.topology import Topology

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from gossip.client import Peer
-from gossip.network import NodeStatus
 from gossip.protocol import Copy, MessageView
 from gossip.state import NetworkState, NodeEntry, compress_ranges
+from gossip.status import NodeStatus
 
 PATH_MODES = ("all", "shortest", "longest", "shortest and longest")
 ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})

@@ -28,11 +28,11 @@ from gossip.auth import MAX_LINE_BYTES, AuthError, Channel
 from gossip.catchup import Round
 from gossip.client import GossipClient, NodeUnreachable
 from gossip.commands import OVER_CONNECTION, Command
+from gossip.errors import GossipError
 from gossip.links import PeerLink
 from gossip.node import Node
 from gossip.protocol import Frame, FrameError, LineBuffer, encode_frame
 from gossip.sends import Address, CatchUp, Send
-from gossip.state import GossipError
 from gossip.store import Store, StoreError
 
 MAX_CONNECTIONS = 64

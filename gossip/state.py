@@ -17,15 +17,13 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from gossip.errors import GossipError
+
 DEFAULT_PORT_ORIGIN = 7000
 STATE_FILE = "network.json"
 LOCK_FILE = ".lock"
 SECRET_FILE = "secret"
 SUPERVISOR_MODULE = "gossip.supervisor"
-
-
-class GossipError(Exception):
-    """A problem the user can fix; its text is the one line the CLI prints."""
 
 
 @dataclass

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from gossip.state import GossipError
+from gossip.errors import GossipError
 
 KINDS = ("circular", "random", "powerlaw", "turan")
 DEFAULT_DEGREE = 3

@@ -127,7 +127,7 @@ class Net:
         return GossipClient(network.nodes[number].address, network.key)
 
     def peek(self, number: int) -> list[MessageView]:
-        return self.client(number).fetch("all", peek=True)
+        return self.client(number).read_messages("all", peek=True)
 
     def kill(self, number: int) -> None:
         """Kill a node the hard way (no goodbye) and wait until it is gone."""

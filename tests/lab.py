@@ -26,7 +26,7 @@ import json, sys
 from pathlib import Path
 from gossip import config
 from gossip.client import GossipClient
-from gossip.state import GossipError
+from gossip.errors import GossipError
 _, network = config.find(Path(sys.argv[1]))
 asked = {int(n) for n in sys.argv[2].split(",")} if len(sys.argv) > 2 else set(network.nodes)
 report = {}
@@ -35,9 +35,11 @@ for number, entry in network.nodes.items():
         continue
     client = GossipClient(entry.address, network.key, timeout=3, name=f"node {number}")
     try:
+        peers = [p.number for p in client.peers()]
+        views = client.read_messages(peek=True)
         report[number] = {
-            "peers": [p.number for p in client.peers()],
-            "copies": {m.id: [list(c.path) for c in m.copies] for m in client.fetch(peek=True)},
+            "peers": peers,
+            "copies": {m.id: [list(c.path) for c in m.copies] for m in views},
         }
     except GossipError:
         report[number] = None

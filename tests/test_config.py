@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from gossip import config, state, topology
 from gossip.auth import new_secret
-from gossip.state import GossipError, NetworkState, NodeEntry, write_secret
+from gossip.errors import GossipError
+from gossip.state import NetworkState, NodeEntry, write_secret
 
 HOSTS = ("10.0.0.1", "10.0.0.2")
 

@@ -36,6 +36,7 @@ import pytest
 
 from gossip import state
 from gossip.client import GossipClient
+from gossip.errors import GossipError
 from gossip.network import (
     control_address,
     live_links,
@@ -45,7 +46,7 @@ from gossip.network import (
     surveyor,
     wait_until,
 )
-from gossip.state import GossipError, NetworkState
+from gossip.state import NetworkState
 from tests.conftest import (
     Net,
     Networks,
@@ -100,7 +101,7 @@ def held_ids(network: NetworkState, numbers: list[int]) -> dict[int, list[str]]:
 
     def ask(number: int) -> list[str]:
         try:
-            return [v.id for v in surveyor(network, number).fetch("all", peek=True)]
+            return [v.id for v in surveyor(network, number).read_messages("all", peek=True)]
         except GossipError:
             return []
 
@@ -428,7 +429,7 @@ def test_a_killed_supervisor_leaves_the_nodes_serving_and_nothing_behind(
     kill_supervisor(net)
 
     # The nodes serve on, with nobody to own them (no command has adopted them yet).
-    message_id = net.client(4).send("after the supervisor died")
+    message_id = net.client(4).post("after the supervisor died").id
     net.wait_delivered(message_id)
     assert all(state.pid_alive(pid) for pid in nodes.values())
 
@@ -460,7 +461,7 @@ def test_a_node_restarted_after_the_supervisor_died_is_owned_and_stopped(
     net.wait_delivered(first)
     kill_supervisor(net)
     net.kill(4)
-    during = net.client(1).send("while node 4 was down")
+    during = net.client(1).post("while node 4 was down").id
 
     restarted = net.cli("restart-node", "4")
     assert restarted.code == 0, restarted.err
@@ -805,7 +806,7 @@ def test_a_killed_supervisor_is_replaced_and_mends_without_a_command(
 
     assert wait_until(replaced, HEAL_TIMEOUT), "no node started a supervisor"
     assert state.pid_alive(net.state.supervisor_pid, net.directory)
-    acknowledged = [GossipClient(net.state.nodes[1].address, net.state.key).send("no command")]
+    acknowledged = [GossipClient(net.state.nodes[1].address, net.state.key).post("no command").id]
     assert_laws(net, [1, 2, 4, 5, 6, 8], acknowledged)
     stopped = net.cli("stop-network")
     assert stopped.code == 0 and "(6 nodes were running)" in stopped.out, stopped.out

@@ -12,9 +12,10 @@ from typing import ClassVar
 
 from gossip import state
 from gossip.auth import Channel, Seal, new_secret
-from gossip.client import LINGER_ABORT, GossipClient
+from gossip.client import GossipClient
 from gossip.network import wait_until
 from gossip.protocol import encode_frame
+from gossip.sockets import LINGER_ABORT
 from tests.conftest import Net, Networks
 
 HOSTILE_FRAMES = 3000
@@ -159,7 +160,7 @@ def test_no_malformed_frame_harms_a_node_or_stops_a_message(networks: Networks) 
         while thrower.is_alive() or len(sent) < REAL_MESSAGES:
             origin = network.nodes[rng.randint(1, 8)]
             client = GossipClient(origin.address, network.key, timeout=WAIT)
-            sent.append(client.send(f"real {len(sent)}"))
+            sent.append(client.post(f"real {len(sent)}").id)
             thrower.join(0.02)  # a steady trickle of real messages for as long as it throws
     finally:
         thrower.join(60)

@@ -20,11 +20,11 @@ import pytest
 
 from gossip.auth import Channel, new_secret
 from gossip.client import GossipClient
+from gossip.errors import GossipError
 from gossip.network import wait_until
 from gossip.node import Node
 from gossip.protocol import MAX_MESSAGE_BYTES, Frame, decode_frame, encode_frame, read_line
 from gossip.server import MAX_CONNECTIONS, GossipServer
-from gossip.state import GossipError
 from gossip.supervisor import LOG_BACKUPS, LOG_BYTES, node_log
 from tests.conftest import free_origin
 

@@ -19,9 +19,9 @@ import pytest
 
 from gossip import state
 from gossip.client import GossipClient
+from gossip.errors import GossipError
 from gossip.network import EPHEMERAL_PORTS, await_spread, holders_of, wait_until
 from gossip.protocol import MAX_FRAME_BYTES
-from gossip.state import GossipError
 from tests.conftest import (
     Net,
     Networks,

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from gossip import render
 from gossip.client import Peer
-from gossip.network import NodeStatus
 from gossip.protocol import Copy, MessageView
 from gossip.state import NetworkState, NodeEntry
+from gossip.status import NodeStatus
 
 # Exactly representable in binary: 125 ms past the second, 125 ms after SENT.
 SENT = 1_700_000_000.0

@@ -8,8 +8,8 @@ import re
 import time
 
 from gossip.client import GossipClient
+from gossip.errors import GossipError
 from gossip.network import wait_until
-from gossip.state import GossipError
 from tests.conftest import Net, Networks
 from tests.test_network import peer_numbers, send
 
@@ -106,7 +106,9 @@ def test_kill_four_of_sixteen_while_500_messages_flow(networks: Networks) -> Non
             alive.remove(victim)
         target = rng.choice(alive)
         try:
-            message_id = GossipClient(network.nodes[target].address, network.key).send(f"load {i}")
+            message_id = (
+                GossipClient(network.nodes[target].address, network.key).post(f"load {i}").id
+            )
         except GossipError:
             refused += 1
             continue
@@ -222,7 +224,7 @@ def test_a_restarted_node_keeps_its_history_and_catches_up(networks: Networks) -
 def test_an_acknowledged_message_outlives_its_origin(networks: Networks) -> None:
     """Killed right after it acknowledged a message, the origin has already passed it on."""
     net = networks.start("random", "--seed", "4")
-    message_id = net.client(1).send("said just before dying")
+    message_id = net.client(1).post("said just before dying").id
     net.kill(1)
     net.wait_delivered(message_id, nodes=list(range(2, 17)))
     assert net.cli("restart-node", "1").code == 0

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gossip import network, state
-from gossip.state import GossipError
+from gossip.errors import GossipError
 
 
 def stopped_network(home: Path) -> tuple[Path, dict[str, bytes]]:

@@ -12,8 +12,8 @@ import pytest
 
 from gossip import state
 from gossip.client import format_path, parse_address
+from gossip.errors import GossipError
 from gossip.state import (
-    GossipError,
     NetworkState,
     NodeEntry,
     compress_ranges,

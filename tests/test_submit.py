@@ -11,9 +11,9 @@ import pytest
 
 from gossip.auth import new_secret
 from gossip.client import GossipClient
+from gossip.errors import GossipError
 from gossip.node import Node
 from gossip.server import GossipServer
-from gossip.state import GossipError
 from gossip.store import Store, StoreError
 from tests.conftest import free_origin
 
@@ -69,7 +69,7 @@ def test_the_same_id_twice_is_one_message_and_another_text_is_refused(
     assert client(server).post("once", message_id="same").duplicate
     with pytest.raises(GossipError, match="taken by another message"):
         client(server).post("other text", message_id="same")
-    assert [v.id for v in client(server).fetch(peek=True)] == ["same"]
+    assert [v.id for v in client(server).read_messages(peek=True)] == ["same"]
 
 
 def test_a_message_the_store_cannot_take_is_refused_and_forgotten(
@@ -79,11 +79,11 @@ def test_a_message_the_store_cannot_take_is_refused_and_forgotten(
     store.full = True
     with pytest.raises(GossipError, match="could not store the message"):
         client(server).post("lost", message_id="no-room")
-    assert client(server).fetch(peek=True) == []
+    assert client(server).read_messages(peek=True) == []
     assert server.node.digest.count == 0, "catch-up would offer it otherwise"
     store.full = False
     assert client(server).post("lost", message_id="no-room").id == "no-room"
-    assert [v.id for v in client(server).fetch(peek=True)] == ["no-room"]
+    assert [v.id for v in client(server).read_messages(peek=True)] == ["no-room"]
 
 
 def test_a_retry_on_a_full_disk_keeps_the_message_already_held(
@@ -96,4 +96,4 @@ def test_a_retry_on_a_full_disk_keeps_the_message_already_held(
     store.full = True
     assert client(server).post("held", message_id="kept").duplicate
     assert "kept" in server.node.messages
-    assert {v.id for v in client(server).fetch(peek=True)} == {"kept", "other"}
+    assert {v.id for v in client(server).read_messages(peek=True)} == {"kept", "other"}

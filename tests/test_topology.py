@@ -5,7 +5,7 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 
-from gossip.state import GossipError
+from gossip.errors import GossipError
 from gossip.topology import Topology, build
 
 

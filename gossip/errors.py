@@ -1,0 +1,12 @@
+"""The error a user can act on, in a module of its own.
+
+Every layer raises it (client, server, topology, network files, the run directory, the
+CLI), so importing it must pull in nothing else, least of all the run directory's state
+handling.
+"""
+
+from __future__ import annotations
+
+
+class GossipError(Exception):
+    """A problem the user can fix; its text is the one line the CLI prints."""

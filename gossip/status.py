@@ -1,0 +1,22 @@
+"""A node's row in ``gossip status``, in a module of its own.
+
+``network`` surveys the nodes and fills these rows, ``render`` prints them: both import
+it, so printing never imports the surveying side (its subprocesses and repair plans).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gossip.state import NodeEntry
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """One row of ``gossip status``: what the node says of itself, or that it is down."""
+
+    entry: NodeEntry
+    state: str
+    """``up``, ``down`` (not answering) or ``removed``."""
+    report: dict[str, Any]
