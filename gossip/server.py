@@ -29,7 +29,7 @@ from gossip.catchup import Round
 from gossip.client import GossipClient, NodeUnreachable
 from gossip.commands import OVER_CONNECTION, Command
 from gossip.errors import GossipError
-from gossip.links import PeerLink
+from gossip.connections import PeerConnection
 from gossip.node import Node
 from gossip.protocol import Frame, FrameError, LineBuffer, encode_frame
 from gossip.sends import Address, CatchUp, Send
@@ -37,7 +37,7 @@ from gossip.store import Store, StoreError
 
 MAX_CONNECTIONS = 64
 """Connections a node serves at once; more are turned away. A node needs a few: its
-peers' links, their one-off requests, and clients."""
+peers' connections, their one-off requests, and clients."""
 
 DEFERRED = frozenset({Command.RELAY})
 """Requests whose changes are committed by the next housekeeping tick, a tenth of a second
@@ -74,8 +74,8 @@ class GossipServer(socketserver.ThreadingTCPServer):
         """Held while the node decides: every call on the node, never across a wait."""
         self.outbox = ThreadPoolExecutor(max_workers=8, thread_name_prefix="send")
         self.closing = threading.Event()
-        self.links: dict[int, PeerLink] = {}
-        self.links_lock = threading.Lock()
+        self.connections: dict[int, PeerConnection] = {}
+        self.connections_lock = threading.Lock()
         super().__init__(address, Handler)
         if node.address[1] == 0:
             node.address = self.server_address[:2]
@@ -183,12 +183,12 @@ class GossipServer(socketserver.ThreadingTCPServer):
                     self.outbox.submit(self._catch_up, chore)
                 else:
                     self.deliver([chore])
-            self._tend_links()
+            self._tend_connections()
 
     def deliver(self, sends: list[Send]) -> list[Future[bool]]:
         """Send each frame; each future says whether it arrived. Call without the lock.
 
-        Frames for a current peer go on its long-lived connection; the rest (a link
+        Frames for a current peer go on its long-lived connection; the rest (a connection
         request to a walk's origin, a join, a goodbye to a dropped peer) on a connection
         of their own, from the pool.
         """
@@ -196,12 +196,12 @@ class GossipServer(socketserver.ThreadingTCPServer):
             return []
         futures = []
         for send in sends:
-            link = self._link(send)
-            if link is None:
+            connection = self._connection(send)
+            if connection is None:
                 futures.append(self.outbox.submit(self._deliver_one, send))
                 continue
             arrived: Future[bool] = Future()
-            link.submit(send).add_done_callback(
+            connection.submit(send).add_done_callback(
                 lambda reply, send=send, arrived=arrived: arrived.set_result(
                     self._settle(send, reply.result(), counted=False)
                 )
@@ -209,41 +209,44 @@ class GossipServer(socketserver.ThreadingTCPServer):
             futures.append(arrived)
         return futures
 
-    def _link(self, send: Send) -> PeerLink | None:
+    def _connection(self, send: Send) -> PeerConnection | None:
         """The connection to carry ``send``, opened if need be; None if it is not for a peer."""
         if send.kind not in OVER_CONNECTION:
             return None
         with self.lock:
             if self.node.peers.get(send.peer) != send.address:
                 return None
-        with self.links_lock:
-            link = self.links.get(send.peer)
-            if link is None or link.address != send.address:
-                if link is not None:
-                    link.close()
-                link = PeerLink(
-                    send.address, self.key, lambda peer=send.peer: self._unreachable(peer)
+        with self.connections_lock:
+            connection = self.connections.get(send.peer)
+            if connection is None or connection.address != send.address:
+                if connection is not None:
+                    connection.close()
+                connection = PeerConnection(
+                    send.address,
+                    self.key,
+                    lambda peer=send.peer: self._unreachable(peer),
+                    self.timing.reply_timeout,
                 )
-                self.links[send.peer] = link
-            return link
+                self.connections[send.peer] = connection
+            return connection
 
     def _unreachable(self, peer: int) -> None:
         with self.changing() as node:
-            self._log_death(peer, node.missed(peer, time.time()), "its link broke or refused")
+            self._log_death(peer, node.missed(peer, time.time()), "its connection broke or refused")
 
-    def _tend_links(self) -> None:
+    def _tend_connections(self) -> None:
         """Close the connections of nodes that are no longer peers; break those owing replies."""
         now = time.monotonic()
         with self.lock:
             peers = dict(self.node.peers)
-        with self.links_lock:
-            gone = [n for n, link in self.links.items() if peers.get(n) != link.address]
-            stale = [self.links.pop(n) for n in gone]
-            live = list(self.links.values())
-        for link in stale:
-            link.close()
-        for link in live:
-            link.check(now)
+        with self.connections_lock:
+            gone = [n for n, connection in self.connections.items() if peers.get(n) != connection.address]
+            stale = [self.connections.pop(n) for n in gone]
+            live = list(self.connections.values())
+        for connection in stale:
+            connection.close()
+        for connection in live:
+            connection.check(now)
 
     def _deliver_one(self, send: Send) -> bool:
         refused = False
@@ -297,11 +300,11 @@ class GossipServer(socketserver.ThreadingTCPServer):
                 trade = Round(self.node, chore)
                 request = trade.request()
             while request is not None:
-                link = self._link(request) if request.kind == Command.SYNC else None
-                if link is None:
+                connection = self._connection(request) if request.kind == Command.SYNC else None
+                if connection is None:
                     replies = connection.exchange(request.frame)
                 else:
-                    reply = link.request(request, timeout)
+                    reply = connection.request(request, timeout)
                     replies = [] if reply is None else [Frame(Command.OK, reply)]
                 with self.changing(defer=True):
                     sends = trade.take(replies, time.time())
@@ -360,10 +363,10 @@ class GossipServer(socketserver.ThreadingTCPServer):
 
     def server_close(self) -> None:
         self.closing.set()
-        with self.links_lock:
-            links, self.links = list(self.links.values()), {}
-        for link in links:
-            link.close()
+        with self.connections_lock:
+            links, self.connections = list(self.connections.values()), {}
+        for connection in links:
+            connection.close()
         super().server_close()
         self.outbox.shutdown(wait=False, cancel_futures=True)
 

@@ -144,7 +144,7 @@ def node_main(
             messages=messages,
             journal=store,
         )
-        store.peers_changed(node.peers, node.wanted)
+        store.peers_changed(node.peers, node.members.wanted)
         store.commit()
     try:
         server = GossipServer(node, entry.address, store, key)
@@ -160,7 +160,7 @@ def node_main(
         *entry.address,
         sorted(node.peers),
         len(node.messages),
-        [n for n, _ in node.contacts],
+        [n for n, _ in node.members.contacts],
     )
     follow = (directory, server, entry.number, owner)
     threading.Thread(target=_follow, args=follow, daemon=True).start()

@@ -1,8 +1,8 @@
-"""Long-lived TCP links to a node's peers: a hop costs a write, not a connection.
+"""Long-lived TCP connections to a node's peers: a hop costs a write, not a connection.
 
 Each peer gets one connection, a send queue and two threads: one writes whatever is
 queued in a single system call, the other reads the replies, which a node writes in
-the order the requests came, and settles each request's future. A broken link is
+the order the requests came, and settles each request's future. A broken connection is
 reconnected with backoff; requests that were in flight on it fail (a copy sent twice
 is harmless, as nodes ignore a walk they already recorded), queued ones go out on the
 new connection.
@@ -24,45 +24,49 @@ from gossip.auth import Channel
 from gossip.protocol import FrameError
 from gossip.sends import Address, Send
 from gossip.sockets import LINGER_ABORT
+from gossip.timing import Timing
 
 log = logging.getLogger("gossip.node")
 
-REPLY_TIMEOUT = 3.0
-"""Seconds a link may owe replies without one coming before it counts as broken: long
-enough for a node of a large network still busy starting up."""
-
 BACKOFF_FIRST = 0.05
 BACKOFF_MAX = 1.0
-"""Seconds between attempts to reconnect a broken link: doubling from first to max."""
+"""Seconds between attempts to reconnect a broken connection: doubling from first to max."""
 
 Reply = dict[str, Any] | None
 """A reply's payload, or None when the request did not arrive."""
 
 
-class PeerLink:
+class PeerConnection:
     """The connection to one peer; ``submit`` queues a request and returns its future."""
 
     def __init__(
-        self, address: Address, key: bytes | None, unreachable: Callable[[], None]
+        self,
+        address: Address,
+        key: bytes | None,
+        unreachable: Callable[[], None],
+        reply_timeout: float = Timing.reply_timeout,
     ) -> None:
         self.address = address
+        self.reply_timeout = reply_timeout
+        """Seconds the connection may owe replies without one coming before it counts as
+        broken: long enough for a node of a large network still busy starting up."""
         self.key = key
         self._unreachable = unreachable
-        """Called, outside any lock, each time the link breaks or connecting fails: one
+        """Called, outside any lock, each time the connection breaks or connecting fails: one
         sign that the peer is dead."""
         self._queue: deque[tuple[Send, Future[Reply]]] = deque()
         self._inflight: deque[tuple[Send, Future[Reply]]] = deque()
         self._oldest = 0.0
-        """When the link last made progress while owing replies: the write that started
+        """When the connection last made progress while owing replies: the write that started
         owing, or the latest reply (monotonic)."""
         self._wake = threading.Condition()
         self._closed = False
         self._retry = False
-        """The link broke: reconnect even with nothing to send."""
+        """The connection broke: reconnect even with nothing to send."""
         self._sock: socket.socket | None = None
         self._channel: Channel | None = None
         """The seals of the current connection, set with ``_sock``."""
-        threading.Thread(target=self._write, daemon=True, name="link").start()
+        threading.Thread(target=self._write, daemon=True, name="connection").start()
 
     def submit(self, send: Send) -> Future[Reply]:
         future: Future[Reply] = Future()
@@ -75,13 +79,13 @@ class PeerLink:
         return future
 
     def check(self, now: float) -> None:
-        """Count the link as broken if a reply is overdue (``now`` is monotonic).
+        """Count the connection as broken if a reply is overdue (``now`` is monotonic).
 
-        Reads never time out, as an idle link owes nothing; this watchdog, called by
+        Reads never time out, as an idle connection owes nothing; this watchdog, called by
         the node's housekeeping, is what notices a peer that stopped answering.
         """
         with self._wake:
-            overdue = bool(self._inflight) and now - self._oldest > REPLY_TIMEOUT
+            overdue = bool(self._inflight) and now - self._oldest > self.reply_timeout
         if overdue:
             self._drop()
 
@@ -138,7 +142,7 @@ class PeerLink:
 
     def _connect(self) -> bool:
         try:
-            sock = socket.create_connection(self.address, timeout=REPLY_TIMEOUT)
+            sock = socket.create_connection(self.address, timeout=self.reply_timeout)
         except OSError:
             return False
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ABORT)
@@ -148,7 +152,7 @@ class PeerLink:
             channel = Channel.connect(self.key, stream)
         except (OSError, FrameError) as exc:
             if isinstance(exc, FrameError):  # a wrong secret, say: worth a line in the log
-                log.warning("link to %s:%d refused: %s", *self.address, exc)
+                log.warning("connection to %s:%d refused: %s", *self.address, exc)
             stream.close()
             sock.close()
             return False
@@ -160,12 +164,12 @@ class PeerLink:
                 return False
             self._sock, self._channel = sock, channel
         threading.Thread(
-            target=self._read, args=(sock, stream, channel), daemon=True, name="link-read"
+            target=self._read, args=(sock, stream, channel), daemon=True, name="connection-read"
         ).start()
         return True
 
     def _read(self, sock: socket.socket, stream: Any, channel: Channel) -> None:
-        """Settle in-flight requests in order as their replies come; stop when the link breaks."""
+        """Settle in-flight requests in order as their replies come; stop when the connection breaks."""
         with stream:
             while True:
                 try:
@@ -175,7 +179,7 @@ class PeerLink:
                 if frame is None:
                     with self._wake:
                         idle = not self._inflight
-                    if idle:  # the peer closed a link that owed nothing: it idled out
+                    if idle:  # the peer closed a connection that owed nothing: it idled out
                         self._drop(sock, quietly=True)
                         return
                     break
@@ -190,8 +194,8 @@ class PeerLink:
         self._drop(sock)
 
     def _drop(self, sock: socket.socket | None = None, quietly: bool = False) -> None:
-        """The link broke: forget the connection (if it is still ``sock``), fail what was
-        in flight on it, report it once (unless ``quietly``: a link closed while idle),
+        """The connection broke: forget the connection (if it is still ``sock``), fail what was
+        in flight on it, report it once (unless ``quietly``: a connection closed while idle),
         and reconnect at once to see whether the peer is still there (a killed peer's
         port refuses, which is the quickest sign of death).
         """
