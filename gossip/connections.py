@@ -169,7 +169,7 @@ class PeerConnection:
         return True
 
     def _read(self, sock: socket.socket, stream: Any, channel: Channel) -> None:
-        """Settle in-flight requests in order as their replies come; stop when the connection breaks."""
+        """Settle in-flight requests in order as their replies come; stop when it breaks."""
         with stream:
             while True:
                 try:

@@ -28,8 +28,8 @@ from gossip.auth import MAX_LINE_BYTES, AuthError, Channel
 from gossip.catchup import Round
 from gossip.client import GossipClient, NodeUnreachable
 from gossip.commands import OVER_CONNECTION, Command
-from gossip.errors import GossipError
 from gossip.connections import PeerConnection
+from gossip.errors import GossipError
 from gossip.node import Node
 from gossip.protocol import Frame, FrameError, LineBuffer, encode_frame
 from gossip.sends import Address, CatchUp, Send
@@ -240,7 +240,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
         with self.lock:
             peers = dict(self.node.peers)
         with self.connections_lock:
-            gone = [n for n, connection in self.connections.items() if peers.get(n) != connection.address]
+            gone = [n for n, c in self.connections.items() if peers.get(n) != c.address]
             stale = [self.connections.pop(n) for n in gone]
             live = list(self.connections.values())
         for connection in stale:
