@@ -20,6 +20,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from gossip.commands import Command
 from gossip.protocol import (
     MAX_FRAME_BYTES,
     Frame,
@@ -110,13 +111,15 @@ class Channel:
         """A node's end of a new connection, and the hello it sends first."""
         secure = key is not None
         nonce = new_nonce() if secure else ""
-        hello = encode_frame("HELLO", {"auth": True, "nonce": nonce} if secure else {"auth": False})
+        hello = encode_frame(
+            Command.HELLO, {"auth": True, "nonce": nonce} if secure else {"auth": False}
+        )
         return cls(Seal(key, nonce, TO_CLIENT), Seal(key, nonce, TO_NODE)), hello
 
     @classmethod
     def for_client(cls, key: bytes | None, hello: Frame) -> Channel:
         """The connecting end, from the node's hello; AuthError if the two disagree on auth."""
-        if hello.command != "HELLO":
+        if hello.command != Command.HELLO:
             raise AuthError(f"expected /HELLO first, got /{hello.command}")
         secure = hello.payload.get("auth")
         nonce = hello.payload.get("nonce")
@@ -154,7 +157,7 @@ class Channel:
         hello = read_frame(stream)
         if hello is None:
             raise FrameError("connection closed before the hello")
-        if hello.command == "ERR":
+        if hello.command == Command.ERR:
             raise Refused(str(hello.payload.get("error")))
         return cls.for_client(key, hello)
 

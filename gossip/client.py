@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gossip.auth import AuthError, Channel, Refused
+from gossip.commands import REPLY_ENDS, Command
 from gossip.errors import GossipError
 from gossip.protocol import (
     Frame,
@@ -120,7 +121,7 @@ class GossipClient:
                     frames = []
                     while (reply := channel.read(stream)) is not None:
                         frames.append(reply)
-                        if reply.command in ("OK", "ERR"):
+                        if reply.command in REPLY_ENDS:
                             break
         except AuthError as exc:
             raise GossipError(f"cannot talk to {self.who}: {exc}") from exc
@@ -132,9 +133,9 @@ class GossipClient:
             reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
             refused = isinstance(exc, ConnectionRefusedError)
             raise NodeUnreachable(f"{self.who} is not answering ({reason})", refused) from exc
-        if not frames or frames[-1].command not in ("OK", "ERR"):
+        if not frames or frames[-1].command not in REPLY_ENDS:
             raise NodeUnreachable(f"{self.who} closed the connection without a reply")
-        if frames[-1].command == "ERR":
+        if frames[-1].command == Command.ERR:
             raise GossipError(f"{self.who} refused the request: {frames[-1].payload.get('error')}")
         return frames
 
@@ -161,7 +162,7 @@ class GossipClient:
         not spread.
         """
         chosen = os.urandom(16).hex() if message_id is None else message_id
-        reply = self.request("NEW", {"text": message, "relays": relays, "id": chosen})[-1]
+        reply = self.request(Command.NEW, {"text": message, "relays": relays, "id": chosen})[-1]
         payload = reply.payload
         return Receipt(
             str(payload.get("id", chosen)),
@@ -183,19 +184,19 @@ class GossipClient:
 
         They become read, unless ``peek`` (for watching a message spread).
         """
-        frames = self.request("GET", {"which": which, "peek": peek})
+        frames = self.request(Command.GET, {"which": which, "peek": peek})
         try:
-            return [message_from_payload(f.payload) for f in frames if f.command == "MSG"]
+            return [message_from_payload(f.payload) for f in frames if f.command == Command.MSG]
         except FrameError as exc:
             raise GossipError(f"{self.who} sent a bad message: {exc}") from exc
 
     def peers(self) -> list[Peer]:
-        payload = self.request("PEERS")[-1].payload
+        payload = self.request(Command.PEERS)[-1].payload
         return [Peer(int(n), str(h), int(p)) for n, h, p in payload.get("peers", [])]
 
     def status(self) -> dict[str, Any]:
         """The node's peers, how many it aims for, messages held and unread, start time."""
-        return self.request("STATUS")[-1].payload
+        return self.request(Command.STATUS)[-1].payload
 
     def remove(self, introduce: bool = True) -> dict[str, Any]:
         """Ask the node to leave the network; returns its former peers and the new links.
@@ -203,7 +204,7 @@ class GossipClient:
         ``introduce``: the node links its former peers up itself; the command line says
         no, as it plans their links against the whole network.
         """
-        return self.request("REMOVE", {"introduce": introduce})[-1].payload
+        return self.request(Command.REMOVE, {"introduce": introduce})[-1].payload
 
 
 def farewell(
@@ -217,33 +218,9 @@ def farewell(
     for number, address in nodes.items():
         node = GossipClient(address, key, timeout=timeout, name=f"node {number}")
         try:
-            reply = node.request("LEAVE", {"node": leaver})
+            reply = node.request(Command.LEAVE, {"node": leaver})
         except GossipError:
             continue
         if reply[-1].payload.get("dropped"):
             dropped[number] = address
     return dropped
-
-
-def introduce(
-    former: dict[int, tuple[str, int]],
-    plan: list[tuple[int, int]],
-    key: bytes | None,
-    timeout: float = 10.0,
-) -> list[list[int]]:
-    """Ask each pair ``(a, b)`` of a leaving node's former peers to link; the links made.
-
-    Node ``a`` learns ``b``'s address only now, when it is about to use it as a peer; it
-    links only if both have a free slot. A pair that cannot be reached is skipped.
-    """
-    links = []
-    for a, b in plan:
-        host, port = former[b]
-        peer = GossipClient(former[a], key, timeout=timeout, name=f"node {a}")
-        try:
-            reply = peer.request("INTRODUCE", {"node": b, "host": host, "port": port})
-        except GossipError:
-            continue
-        if reply[-1].payload.get("result") == "linked":
-            links.append([a, b])
-    return links

@@ -44,3 +44,6 @@ OVER_CONNECTION = frozenset(
 )
 """What a node sends its peers over their long-lived connections; other frames go on a
 connection of their own."""
+
+REPLY_ENDS = frozenset({Command.OK, Command.ERR})
+"""The frames that end a reply: what comes before them (``/MSG``, ``/COPY``) is part of it."""

@@ -21,6 +21,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from gossip.auth import Channel
+from gossip.commands import REPLY_ENDS, Command
 from gossip.protocol import FrameError
 from gossip.sends import Address, Send
 from gossip.sockets import LINGER_ABORT
@@ -183,14 +184,14 @@ class PeerConnection:
                         self._drop(sock, quietly=True)
                         return
                     break
-                if frame.command not in ("OK", "ERR"):
+                if frame.command not in REPLY_ENDS:
                     continue  # /MSG-like frames belong to the reply that follows
                 with self._wake:
                     if self._sock is not sock or not self._inflight:
                         break  # a connection given up on: its replies settle nothing
                     _, future = self._inflight.popleft()
                     self._oldest = time.monotonic()
-                future.set_result(frame.payload if frame.command == "OK" else {})
+                future.set_result(frame.payload if frame.command == Command.OK else {})
         self._drop(sock)
 
     def _drop(self, sock: socket.socket | None = None, quietly: bool = False) -> None:

@@ -25,6 +25,7 @@ import gossip
 from gossip import state
 from gossip.auth import new_secret
 from gossip.client import GossipClient, NodeUnreachable, Peer, farewell
+from gossip.commands import Command
 from gossip.errors import GossipError
 from gossip.protocol import MessageView, encode_frame
 from gossip.repair import Introduce, Step, Swap, parts, plan_repair
@@ -430,7 +431,7 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
             _ask_owner(directory, network, {"hold": HOLD}, STEP_TIMEOUT)  # this command mends
         node = client_for(network, entry)
         node.timeout = STEP_TIMEOUT
-        node.request("PING")  # a hung node is found out in seconds, not at the leave's end
+        node.request(Command.PING)  # a hung node is found out in seconds, not at the leave's end
         node.timeout = STOP_TIMEOUT
         leaving = next((r.report for r in rows if r.entry.number == number), {})
         if leaving.get("messages"):
@@ -486,7 +487,7 @@ def _hand_over(
         if view.id in theirs or others[0].entry.number in path:
             continue
         copy = {"id": view.id, "text": view.text, "path": list(path), "sent": view.sent}
-        receiver.request("RELAY", {**copy, "relays": 1})
+        receiver.request(Command.RELAY, {**copy, "relays": 1})
         handed += 1
     return handed
 
@@ -541,14 +542,14 @@ def carry_out(step: Step, network: NetworkState) -> None:
     nodes = network.nodes
     if isinstance(step, Introduce):
         host, port = nodes[step.peer].address
-        frame = encode_frame("INTRODUCE", {"node": step.peer, "host": host, "port": port})
+        frame = encode_frame(Command.INTRODUCE, {"node": step.peer, "host": host, "port": port})
     elif isinstance(step, Swap):
         host, port = nodes[step.new].address
         frame = encode_frame(
-            "SWAP", {"old": step.old, "node": step.new, "host": host, "port": port}
+            Command.SWAP, {"old": step.old, "node": step.new, "host": host, "port": port}
         )
     else:
-        frame = encode_frame("LEAVE", {"node": step.peer})
+        frame = encode_frame(Command.LEAVE, {"node": step.peer})
     node = GossipClient(nodes[step.at].address, network.key, STEP_TIMEOUT, f"node {step.at}")
     with contextlib.suppress(GossipError):
         node.exchange(frame)
