@@ -13,15 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from gossip.network import parts
-from tests.lab import (
+from gossip.namespaces import (
     NODES,
     PER_HOST,
     Lab,
@@ -30,12 +26,13 @@ from tests.lab import (
     cut_off,
     network_file,
 )
+from gossip.network import parts
 
 
 def arrivals(lab: Lab, message_id: str) -> dict[int, float]:
     """When each node first got a message (its own clock: the namespaces share one)."""
     survey = lab.hosts[0].run("-c", ARRIVALS, str(lab.file), message_id)
-    return {int(n): t for n, t in json.loads(survey.out).items()}
+    return {int(n): t for n, t in json.loads(survey.stdout).items()}
 
 
 ARRIVALS = """

@@ -1,8 +1,8 @@
 """Catch-up (anti-entropy) without sockets: the digest, the node's helpers, and whole rounds.
 
-A round is played the way ``GossipServer._catch_up`` and the peer's ``/SYNC``, ``/IDS``,
-``/PULL`` and ``/RELAY`` handlers play it, page by page, with every payload passed through
-the wire format, so these tests see what two real nodes would exchange.
+A round is the shipped ``gossip.catchup.Round``, held in a ``gossip.simulation.Simulation``:
+each request goes through the wire format to the peer's ``gossip.answers.answer``, page by
+page, as the server carries it, so these tests see what two real nodes would exchange.
 """
 
 from __future__ import annotations
@@ -10,60 +10,24 @@ from __future__ import annotations
 import itertools
 import random
 import string
-from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gossip.catchup import Round
 from gossip.digest import BUCKETS, Digest, bucket_of
-from gossip.node import (
-    MAX_LISTED_IDS,
-    MAX_TRADED,
-    SETTLE,
-    SYNC_EVERY,
-    CatchUp,
-    Journal,
-    Message,
-    Node,
-    Send,
-)
-from gossip.protocol import (
-    Copy,
-    FrameError,
-    decode_frame,
-    encode_frame,
-    id_list,
-    int_list,
-    message_id_field,
-    relay_fields,
-)
-from tests.core import StillClock, address, id_maker
+from gossip.journal import Journal, Message
+from gossip.messages import MAX_LISTED_IDS, MAX_TRADED
+from gossip.node import Node
+from gossip.protocol import Copy, FrameError, decode_frame, id_list, message_id_field, relay_fields
+from gossip.sends import CatchUp
+from gossip.simulation import Simulation, StillClock, address
+from tests.core import TIMING, make_node
 
 # Ids as a peer may send them: 1 to 64 ASCII letters, digits, - or _.
 ids = st.text(string.ascii_letters + string.digits + "-_", min_size=1, max_size=64)
-
-
-def make_node(
-    number: int,
-    peers: Iterable[int],
-    clock: StillClock,
-    messages: Iterable[Message] = (),
-    journal: Journal | None = None,
-) -> Node:
-    return Node(
-        number,
-        8,
-        {p: address(p) for p in peers},
-        messages=messages,
-        journal=journal,
-        new_id=id_maker(f"n{number}-"),
-        clock=clock,
-        rng=random.Random(number),
-    )
 
 
 def held(message_id: str, *copies: tuple[tuple[int, ...], float], text: str = "t") -> Message:
@@ -79,75 +43,14 @@ def hex_ids(count: int, seed: int) -> list[str]:
 
 def pages(node: Node, buckets: Iterable[int], now: float) -> list[tuple[list[str], bool]]:
     """Every page of ``node``'s settled ids, each asked for after the last id of the one before."""
-    listed, complete = node.settled_ids(buckets, now)
+    listed, complete = node.messages.settled_ids(buckets, now)
     found = [(listed, complete)]
     while not complete:
         after = listed[-1]
-        listed, complete = node.settled_ids(buckets, now, after)
+        listed, complete = node.messages.settled_ids(buckets, now, after)
         assert all(i > after for i in listed), f"a page after {after} goes back"
         found.append((listed, complete))
     return found
-
-
-def wire(command: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """The payload as the other side decodes it from the frame."""
-    frame = decode_frame(encode_frame(command, payload))
-    assert frame.command == command
-    return frame.payload
-
-
-@dataclass
-class Round:
-    """What one catch-up round moved, and the gossip the received copies set off."""
-
-    pulled: list[str]
-    pushed: list[str]
-    gossip: list[tuple[int, Send]]
-    pages: int = 0
-    """How many ``/IDS`` pages the round read: paging is what lets it get past the first."""
-
-
-def catch_up(asker: Node, giver: Node, now: float) -> Round:
-    """``asker`` catches up with its peer ``giver``, as ``GossipServer._catch_up`` does.
-
-    Page by page through the giver's ids in the differing buckets, each page's ids after
-    the last one of the page before, until a page is the last or MAX_TRADED messages were
-    traded in the round; the giver answers as its ``/IDS``, ``/PULL`` and ``/RELAY``
-    handlers do.
-    """
-    total = wire("SYNC", {"total": asker.digest.total})["total"]
-    if giver.digest.total == total:
-        return Round([], [], [])
-    theirs = wire("OK", {"same": False, "buckets": giver.digest.bucket_hashes()})["buckets"]
-    buckets = asker.digest.differing(theirs)
-    done = Round([], [], [])
-    after = ""
-    while len(done.pulled) + len(done.pushed) < MAX_TRADED:
-        request = wire("IDS", {"buckets": buckets, "after": after})
-        asked = int_list(request, "buckets", BUCKETS)
-        listed, complete = giver.settled_ids(asked, now, request["after"])
-        listing = wire("OK", {"ids": listed, "complete": complete})
-        done.pages += 1
-        page = id_list(listing, "ids", MAX_LISTED_IDS)
-        # The server trusts this; were it not so, the round would never end.
-        assert all(i > after for i in page), f"the page after {after!r} goes back"
-        complete = listing.get("complete") is True or not page
-        lack, extra = asker.compare(page, complete, buckets, now, after)
-        gifts = asker.offer(extra, giver.number)
-        if lack:
-            pull = wire("PULL", {"node": asker.number, "ids": lack})
-            for copy in giver.offer(id_list(pull, "ids", MAX_LISTED_IDS), pull["node"]):
-                fields = relay_fields(wire("COPY", copy))
-                done.pulled.append(fields[0])
-                done.gossip.extend((asker.number, s) for s in asker.relay(*fields))
-        for gift in gifts:
-            fields = relay_fields(wire("RELAY", gift))
-            done.pushed.append(fields[0])
-            done.gossip.extend((giver.number, s) for s in giver.relay(*fields))
-        if complete:
-            break
-        after = page[-1]
-    return done
 
 
 # Digest
@@ -241,19 +144,19 @@ def test_settled_ids_only_held_long_enough_and_in_the_buckets() -> None:
         1,
         [],
         StillClock(),
-        [held(i, ((2, 1), now - SETTLE)) for i in old]
-        + [held("young", ((2, 1), now - SETTLE / 2))]
+        messages=[held(i, ((2, 1), now - TIMING.settle)) for i in old]
+        + [held("young", ((2, 1), now - TIMING.settle / 2))]
         # Age counts from the first copy: a later one does not make the message young.
         + [held("again", ((2, 1), now - 5.0), ((3, 1), now))],
     )
     settled = sorted([*old, "again"])
     every = list(range(BUCKETS))
-    assert node.settled_ids(every, now) == (settled, True)
+    assert node.messages.settled_ids(every, now) == (settled, True)
     some = sorted({bucket_of(i) for i in old[:5]})
-    listed, complete = node.settled_ids(some, now)
+    listed, complete = node.messages.settled_ids(some, now)
     assert complete
     assert listed == [i for i in settled if bucket_of(i) in some]
-    assert node.settled_ids([], now) == ([], True)
+    assert node.messages.settled_ids([], now) == ([], True)
 
 
 @pytest.mark.parametrize(
@@ -261,21 +164,23 @@ def test_settled_ids_only_held_long_enough_and_in_the_buckets() -> None:
 )
 def test_settled_ids_caps_the_list_and_says_so(count: int, complete: bool) -> None:
     messages = [held(f"m{i}", ((2, 1), 0.0)) for i in range(count)]
-    node = make_node(1, [], StillClock(), messages)
-    listed, done = node.settled_ids(range(BUCKETS), 100.0)
+    node = make_node(1, [], StillClock(), messages=messages)
+    listed, done = node.messages.settled_ids(range(BUCKETS), 100.0)
     assert done is complete
     # In id order, not the order held: "m10" comes before "m2".
     assert listed == sorted(m.id for m in messages)[:MAX_LISTED_IDS]
 
 
 def test_settled_ids_lists_only_ids_after_the_given_one() -> None:
-    node = make_node(1, [], StillClock(), [held(i, ((2, 1), 0.0)) for i in ["b", "d", "a", "c"]])
+    node = make_node(
+        1, [], StillClock(), messages=[held(i, ((2, 1), 0.0)) for i in ["b", "d", "a", "c"]]
+    )
     every = range(BUCKETS)
-    assert node.settled_ids(every, 10.0, "") == node.settled_ids(every, 10.0)
-    assert node.settled_ids(every, 10.0, "b") == (["c", "d"], True)
+    assert node.messages.settled_ids(every, 10.0, "") == node.messages.settled_ids(every, 10.0)
+    assert node.messages.settled_ids(every, 10.0, "b") == (["c", "d"], True)
     # The id paged from need not be held (the peer's last id, say).
-    assert node.settled_ids(every, 10.0, "bb") == (["c", "d"], True)
-    assert node.settled_ids(every, 10.0, "d") == ([], True)
+    assert node.messages.settled_ids(every, 10.0, "bb") == (["c", "d"], True)
+    assert node.messages.settled_ids(every, 10.0, "d") == ([], True)
 
 
 @pytest.mark.parametrize(
@@ -295,7 +200,8 @@ def test_paging_through_settled_ids_sees_every_id_exactly_once(
         1,
         [],
         StillClock(),
-        [held(i, ((2, 1), 0.0)) for i in settled] + [held(i, ((2, 1), 9.5)) for i in young],
+        messages=[held(i, ((2, 1), 0.0)) for i in settled]
+        + [held(i, ((2, 1), 9.5)) for i in young],
     )
     found = pages(node, range(BUCKETS), 10.0)
     assert [complete for _, complete in found] == expected
@@ -313,39 +219,39 @@ def test_compare_pulls_what_it_lacks_and_pushes_what_they_lack() -> None:
         1,
         [],
         StillClock(),
-        [
+        messages=[
             held("both", ((1,), 0.0)),
             held("mine", ((1,), 0.0)),
-            held("young", ((1,), now - SETTLE / 2)),
+            held("young", ((1,), now - TIMING.settle / 2)),
         ],
     )
     every = list(range(BUCKETS))
-    assert node.compare(["both", "theirs"], True, every, now) == (["theirs"], ["mine"])
+    assert node.messages.compare(["both", "theirs"], True, every, now) == (["theirs"], ["mine"])
     # Only the buckets asked about are pushed from.
     others = [b for b in range(BUCKETS) if b != bucket_of("mine")]
-    assert node.compare(["both"], True, others, now) == ([], [])
+    assert node.messages.compare(["both"], True, others, now) == ([], [])
 
 
 def test_compare_pushes_only_within_the_span_of_the_page() -> None:
     now = 10.0
     held_ids = ["a", "c", "e", "g", "i"]
-    node = make_node(1, [], StillClock(), [held(i, ((1,), 0.0)) for i in held_ids])
+    node = make_node(1, [], StillClock(), messages=[held(i, ((1,), 0.0)) for i in held_ids])
     every = list(range(BUCKETS))
     # A page that is not the last covers ids up to its last one only: past "e" the peer
     # may well hold "g" and "i", on a page still to come.
-    assert node.compare(["b", "e"], False, every, now) == (["b"], ["a", "c"])
+    assert node.messages.compare(["b", "e"], False, every, now) == (["b"], ["a", "c"])
     # A later page covers ids after the previous page's last one, up to its own last one.
-    assert node.compare(["f", "h"], False, every, now, "e") == (["f", "h"], ["g"])
+    assert node.messages.compare(["f", "h"], False, every, now, "e") == (["f", "h"], ["g"])
     # The last page covers everything after the previous page's last one.
-    assert node.compare(["h"], True, every, now, "e") == (["h"], ["g", "i"])
-    assert node.compare([], True, every, now, "e") == ([], ["g", "i"])
+    assert node.messages.compare(["h"], True, every, now, "e") == (["h"], ["g", "i"])
+    assert node.messages.compare([], True, every, now, "e") == ([], ["g", "i"])
 
 
 def test_compare_caps_both_lists_at_max_traded() -> None:
     mine = [held(f"mine{i}", ((1,), 0.0)) for i in range(MAX_TRADED + 5)]
     theirs = sorted(f"theirs{i}" for i in range(MAX_TRADED + 5))
-    node = make_node(1, [], StillClock(), mine)
-    lack, extra = node.compare(theirs, True, range(BUCKETS), 10.0)
+    node = make_node(1, [], StillClock(), messages=mine)
+    lack, extra = node.messages.compare(theirs, True, range(BUCKETS), 10.0)
     assert lack == theirs[:MAX_TRADED]
     assert extra == sorted(m.id for m in mine)[:MAX_TRADED]
 
@@ -359,10 +265,13 @@ def test_comparing_page_by_page_finds_every_difference_exactly_once() -> None:
     mine_only = set(every_id[::30])
     now = 10.0
     asker = make_node(
-        1, [], StillClock(), [held(i, ((1,), 0.0)) for i in every_id if i not in theirs_only]
+        1,
+        [],
+        StillClock(),
+        messages=[held(i, ((1,), 0.0)) for i in every_id if i not in theirs_only],
     )
     giver = make_node(
-        2, [], StillClock(), [held(i, ((2,), 0.0)) for i in every_id if i not in mine_only]
+        2, [], StillClock(), messages=[held(i, ((2,), 0.0)) for i in every_id if i not in mine_only]
     )
     every = range(BUCKETS)
     pulled: list[str] = []
@@ -370,7 +279,7 @@ def test_comparing_page_by_page_finds_every_difference_exactly_once() -> None:
     after = ""
     found = pages(giver, every, now)
     for listed, complete in found:
-        lack, extra = asker.compare(listed, complete, every, now, after)
+        lack, extra = asker.messages.compare(listed, complete, every, now, after)
         pulled += lack
         pushed += extra
         after = listed[-1]
@@ -386,11 +295,11 @@ def test_compare_pushes_from_past_its_own_first_max_listed_ids() -> None:
     """
     common = [f"c{i:04d}" for i in range(MAX_LISTED_IDS)]
     now = 10.0
-    node = make_node(1, [], StillClock(), [held(i, ((1,), 0.0)) for i in [*common, "zz"]])
-    peer = make_node(2, [], StillClock(), [held(i, ((2,), 0.0)) for i in common])
-    listed, complete = peer.settled_ids(range(BUCKETS), now)
+    node = make_node(1, [], StillClock(), messages=[held(i, ((1,), 0.0)) for i in [*common, "zz"]])
+    peer = make_node(2, [], StillClock(), messages=[held(i, ((2,), 0.0)) for i in common])
+    listed, complete = peer.messages.settled_ids(range(BUCKETS), now)
     assert complete
-    assert node.compare(listed, complete, range(BUCKETS), now) == ([], ["zz"])
+    assert node.messages.compare(listed, complete, range(BUCKETS), now) == ([], ["zz"])
 
 
 def test_offer_gives_the_first_path_avoiding_the_receiver() -> None:
@@ -398,12 +307,13 @@ def test_offer_gives_the_first_path_avoiding_the_receiver() -> None:
         1,
         [],
         StillClock(),
-        [
+        messages=[
             Message("x", "Apple", 3.5, 2, [Copy((9, 1), 4.0), Copy((7, 1), 5.0)]),
             held("via7", ((7, 1), 4.0), ((2, 7, 1), 5.0)),
+            held("via2", ((4, 2, 1), 4.0)),
         ],
     )
-    payloads = node.offer(["unknown", "x", "via7"], 9)
+    payloads = node.messages.offer(["unknown", "x", "via7"], 9)
     assert payloads == [
         {"id": "x", "text": "Apple", "path": [7, 1], "relays": 2, "sent": 3.5},
         {"id": "via7", "text": "t", "path": [7, 1], "relays": 1, "sent": 0.0},
@@ -411,27 +321,26 @@ def test_offer_gives_the_first_path_avoiding_the_receiver() -> None:
     assert relay_fields(payloads[0]) == ("x", "Apple", (7, 1), 2, 3.5)
     # Every copy of via7 passed through node 7, which sent it (7 -> 1): a node 7 that lacks
     # it lost its store, and gets back the part of the path that led to it: none.
-    assert [(p["id"], p["path"]) for p in node.offer(["x", "via7"], 7)] == [
+    assert [(p["id"], p["path"]) for p in node.messages.offer(["x", "via7"], 7)] == [
         ("x", [9, 1]),
         ("via7", []),
     ]
-    assert relay_fields(node.offer(["via7"], 7)[0])[2] == ()
+    assert relay_fields(node.messages.offer(["via7"], 7)[0])[2] == ()
     # Every copy of via2 passed through 2 after 4: node 2 gets back the path 4 -> 2.
-    node.messages["via2"] = Message("via2", "t", 0.0, 1, [Copy((4, 2, 1), 4.0)])
-    assert [(p["id"], p["path"]) for p in node.offer(["via2"], 2)] == [("via2", [4])]
-    assert node.offer([], 7) == []
+    assert [(p["id"], p["path"]) for p in node.messages.offer(["via2"], 2)] == [("via2", [4])]
+    assert node.messages.offer([], 7) == []
 
 
 def test_node_digest_follows_its_messages() -> None:
     clock = StillClock()
-    node = make_node(1, [2], clock, [held("a", ((2, 1), 0.0)), held("b", ((3, 1), 0.0))])
-    assert node.digest.total == Digest(["a", "b"]).total
+    node = make_node(1, [2], clock, messages=[held("a", ((2, 1), 0.0)), held("b", ((3, 1), 0.0))])
+    assert node.messages.digest.total == Digest(["a", "b"]).total
     submitted, _ = node.submit("hello", 1)
     node.relay("c", "t", (2,), 1, 0.0)
     node.relay("c", "t", (3,), 1, 0.0)
     node.relay("d", "t", (2, 1), 1, 0.0)  # passed through this node: not recorded
-    assert node.digest.total == Digest(["a", "b", submitted, "c"]).total
-    assert node.digest.count == len(node.messages) == 4
+    assert node.messages.digest.total == Digest(["a", "b", submitted, "c"]).total
+    assert node.messages.digest.count == len(node.messages) == 4
 
 
 class Notes(Journal):
@@ -454,8 +363,8 @@ def test_relay_frame_with_unencodable_id_is_refused_and_leaves_the_node_as_it_wa
     with pytest.raises(FrameError, match="message id"):
         node.relay(*relay_fields(frame.payload))
     assert node.messages == {}
-    assert node.digest.total == Digest().total
-    assert node.settled_ids(range(BUCKETS), 100.0) == ([], True)
+    assert node.messages.digest.total == Digest().total
+    assert node.messages.settled_ids(range(BUCKETS), 100.0) == ([], True)
 
 
 def test_node_relay_given_an_unencodable_id_leaves_no_trace() -> None:
@@ -466,52 +375,82 @@ def test_node_relay_given_an_unencodable_id_leaves_no_trace() -> None:
         node.relay("\ud800", "hi", (1,), 1, 1.0)
     assert node.messages == {}
     assert notes.notes == []
-    assert node.digest.total == Digest().total
+    assert node.messages.digest.total == Digest().total
     # The node goes on as if it had never seen the id.
     assert [s.peer for s in node.relay("ok", "hi", (1,), 1, 1.0)] == [2]
     assert notes.notes == ["added ok", "copy of ok"]
-    assert node.digest.total == Digest(["ok"]).total
-    assert node.settled_ids(range(BUCKETS), 100.0) == (["ok"], True)
+    assert node.messages.digest.total == Digest(["ok"]).total
+    assert node.messages.settled_ids(range(BUCKETS), 100.0) == (["ok"], True)
 
 
-# One round between two nodes
+# One round between two nodes, each request answered by the other's gossip.answers.answer
+
+
+def at(now: float) -> Simulation:
+    """A simulation, empty until ``put`` adds nodes, at time ``now``."""
+    sim = Simulation({})
+    sim.clock.now = now
+    return sim
+
+
+def put(
+    sim: Simulation, number: int, peers: Iterable[int], messages: Iterable[Message] = ()
+) -> Node:
+    """Node ``number`` as ``make_node`` makes it, on the simulation's clock, added to it."""
+    node = make_node(number, peers, sim.clock, messages=messages)
+    sim.nodes[number] = node
+    return node
+
+
+def catch_up(sim: Simulation, asker: int, giver: int) -> Round:
+    """One ``gossip.catchup.Round`` of ``asker`` with its peer ``giver``, now; the gossip its
+    copies set off waits in ``sim.queue`` as (sender, send)."""
+    return sim.catch_up(asker, CatchUp(giver, address(giver)))
+
+
+def alike(sim: Simulation, asker: int, giver: int) -> bool:
+    """Whether a round finds the two alike: the digests agree, nothing is traded or sent."""
+    queued = len(sim.queue)
+    done = catch_up(sim, asker, giver)
+    return (done.pulled, done.pushed, done.pages, len(sim.queue)) == ([], [], 0, queued)
 
 
 def test_round_trades_both_ways_along_real_paths() -> None:
-    clock = StillClock()
-    a = make_node(1, [2, 9], clock)
-    b = make_node(2, [1, 8], clock)
+    sim = at(0.0)
+    a = put(sim, 1, [2, 9])
+    b = put(sim, 2, [1, 8])
     # The copies they sent each other were lost.
     a.relay("x", "from 7", (7, 9), 1, 0.0)
     b_own, _ = b.submit("from 2", 1)
     a.relay("z", "both", (9,), 1, 0.0)
     b.relay("z", "both", (8,), 1, 0.0)
-    clock.now = SETTLE
-    done = catch_up(a, b, clock.now)
+    sim.clock.now = TIMING.settle
+    done = catch_up(sim, 1, 2)
     assert (done.pulled, done.pushed, done.pages) == ([b_own], ["x"], 1)
     assert set(a.messages) == set(b.messages) == {"x", "z", b_own}
-    assert a.digest.total == b.digest.total
-    assert a.messages[b_own].copies == [Copy((2, 1), SETTLE)]
-    assert b.messages["x"].copies == [Copy((7, 9, 1, 2), SETTLE)]
+    assert a.messages.digest.total == b.messages.digest.total
+    assert a.messages[b_own].copies == [Copy((2, 1), TIMING.settle)]
+    assert b.messages["x"].copies == [Copy((7, 9, 1, 2), TIMING.settle)]
     # Each received copy goes on as gossip, to the peer not on its path.
-    assert [(n, s.peer) for n, s in done.gossip] == [(1, 9), (2, 8)]
-    assert catch_up(a, b, clock.now) == Round([], [], [])
-    assert catch_up(b, a, clock.now) == Round([], [], [])
+    assert [(n, s.peer) for n, s in sim.queue] == [(1, 9), (2, 8)]
+    sim.queue.clear()
+    assert alike(sim, 1, 2)
+    assert alike(sim, 2, 1)
 
 
 def test_pulled_copy_extends_a_path_that_avoids_the_puller() -> None:
-    clock = StillClock(10.0)
-    a = make_node(1, [2], clock)
-    b = make_node(
+    sim = at(10.0)
+    a = put(sim, 1, [2])
+    b = put(
+        sim,
         2,
         [1, 3],
-        clock,
         [
             held("w", ((1, 2), 0.0), ((4, 1, 2), 1.0), ((4, 3, 2), 2.0)),
             held("only-via-1", ((1, 2), 0.0)),
         ],
     )
-    done = catch_up(a, b, clock.now)
+    done = catch_up(sim, 1, 2)
     # Every copy of only-via-1 started at node 1, which lost it: it gets its own message
     # back, recorded as it was first: sent here.
     assert sorted(done.pulled) == ["only-via-1", "w"]
@@ -523,70 +462,71 @@ def test_pulled_copy_extends_a_path_that_avoids_the_puller() -> None:
 
 
 def test_messages_younger_than_settle_wait_for_a_later_round() -> None:
-    clock = StillClock()
-    a = make_node(1, [2], clock)
-    b = make_node(2, [1], clock)
+    sim = at(0.0)
+    a = put(sim, 1, [2])
+    b = put(sim, 2, [1])
     a.relay("x", "t", (9,), 1, 0.0)
-    clock.now = 0.5
+    sim.clock.now = 0.5
     b.relay("y", "t", (8,), 1, 0.0)
-    clock.now = 1.0
+    sim.clock.now = 1.0
     a.relay("x2", "t", (9,), 1, 0.0)
-    clock.now = 1.2
-    done = catch_up(a, b, clock.now)
-    assert (done.pulled, done.pushed, done.gossip) == ([], ["x"], [])
+    sim.clock.now = 1.2
+    done = catch_up(sim, 1, 2)
+    assert (done.pulled, done.pushed, list(sim.queue)) == ([], ["x"], [])
     assert "y" not in a.messages and "x2" not in b.messages
-    clock.now = 2.0
-    done = catch_up(b, a, clock.now)
+    sim.clock.now = 2.0
+    done = catch_up(sim, 2, 1)
     assert (done.pulled, done.pushed) == (["x2"], ["y"])
     assert set(a.messages) == set(b.messages) == {"x", "x2", "y"}
 
 
 def test_round_between_identical_nodes_changes_nothing() -> None:
-    clock = StillClock(10.0)
-    a = make_node(1, [2], clock, [held(f"m{i}", ((3, 1), 0.0)) for i in range(30)])
-    b = make_node(2, [1], clock, [held(f"m{i}", ((4, 2), 0.0)) for i in reversed(range(30))])
+    sim = at(10.0)
+    a = put(sim, 1, [2], [held(f"m{i}", ((3, 1), 0.0)) for i in range(30)])
+    b = put(sim, 2, [1], [held(f"m{i}", ((4, 2), 0.0)) for i in reversed(range(30))])
     before = (
         [m.copies[:] for m in a.messages.values()],
         [m.copies[:] for m in b.messages.values()],
     )
-    assert catch_up(a, b, clock.now) == Round([], [], [])
+    assert alike(sim, 1, 2)
     # Even listing every bucket finds nothing to trade.
-    listed, complete = b.settled_ids(range(BUCKETS), clock.now)
-    assert a.compare(listed, complete, range(BUCKETS), clock.now) == ([], [])
+    listed, complete = b.messages.settled_ids(range(BUCKETS), sim.now)
+    assert a.messages.compare(listed, complete, range(BUCKETS), sim.now) == ([], [])
     after = ([m.copies for m in a.messages.values()], [m.copies for m in b.messages.values()])
     assert after == before
 
 
 def test_more_than_max_traded_takes_several_rounds() -> None:
-    clock = StillClock(10.0)
+    sim = at(10.0)
     missing = 2 * MAX_TRADED + MAX_TRADED // 2
-    a = make_node(1, [2], clock)
-    b = make_node(2, [1], clock, [held(f"m{i}", ((2,), 0.0)) for i in range(missing)])
-    pulled = [len(catch_up(a, b, clock.now).pulled) for _ in range(4)]
+    a = put(sim, 1, [2])
+    b = put(sim, 2, [1], [held(f"m{i}", ((2,), 0.0)) for i in range(missing)])
+    pulled = [len(catch_up(sim, 1, 2).pulled) for _ in range(4)]
     assert pulled == [MAX_TRADED, MAX_TRADED, MAX_TRADED // 2, 0]
-    assert a.digest.total == b.digest.total
+    assert a.messages.digest.total == b.messages.digest.total
 
 
 def test_round_pages_on_until_max_traded_were_traded() -> None:
-    # a lacks a run of 60 of b's ids on each of b's three pages. The cap is looked at
-    # between pages, as the server does, so the round that reaches it may pass it.
-    clock = StillClock(10.0)
+    # a lacks a run of 60 of b's ids on each of b's three pages. A round reads page after
+    # page until MAX_TRADED were traded, and stops there, within a page if need be.
+    sim = at(10.0)
     b_ids = [f"m{i:04d}" for i in range(2500)]
     gaps = [b_ids[start : start + 60] for start in (0, 1200, 2400)]
     lacking = {i for gap in gaps for i in gap}
-    a = make_node(1, [2], clock, [held(i, ((1,), 0.0)) for i in b_ids if i not in lacking])
-    b = make_node(2, [1], clock, [held(i, ((2,), 0.0)) for i in b_ids])
-    buckets = a.digest.differing(b.digest.bucket_hashes())
-    assert len(pages(b, buckets, clock.now)) == 3
-    first = catch_up(a, b, clock.now)
-    assert (first.pulled, first.pages) == ([*gaps[0], *gaps[1]], 2)
+    a = put(sim, 1, [2], [held(i, ((1,), 0.0)) for i in b_ids if i not in lacking])
+    b = put(sim, 2, [1], [held(i, ((2,), 0.0)) for i in b_ids])
+    buckets = a.messages.digest.differing(b.messages.digest.bucket_hashes())
+    assert len(pages(b, buckets, sim.now)) == 3
+    first = catch_up(sim, 1, 2)
+    cut = MAX_TRADED - len(gaps[0])
+    assert (first.pulled, first.pages) == ([*gaps[0], *gaps[1][:cut]], 2)
     # Fewer buckets differ now, so b's pages are fewer and longer; the round reads them all.
-    buckets = a.digest.differing(b.digest.bucket_hashes())
-    second = catch_up(a, b, clock.now)
-    assert second.pulled == gaps[2]
-    assert second.pages == len(pages(b, buckets, clock.now)) > 1
-    assert catch_up(a, b, clock.now) == Round([], [], [])
-    assert a.digest.total == b.digest.total
+    buckets = a.messages.digest.differing(b.messages.digest.bucket_hashes())
+    second = catch_up(sim, 1, 2)
+    assert second.pulled == [*gaps[1][cut:], *gaps[2]]
+    assert second.pages == len(pages(b, buckets, sim.now)) > 1
+    assert alike(sim, 1, 2)
+    assert a.messages.digest.total == b.messages.digest.total
 
 
 @pytest.mark.parametrize(("common", "new", "rounds"), [(1500, 100, 2), (2500, 30, 1)])
@@ -596,26 +536,25 @@ def test_catch_up_converges_when_the_differing_buckets_hold_many_ids(
     # After a partition: many messages in common, a few new on each side. The new ones
     # fall in most buckets, so the ids listed there fill more than one page: a round
     # that trades little reads on, and with 30 new on each side one round is enough.
-    clock = StillClock(10.0)
+    sim = at(10.0)
     shared = hex_ids(common, seed=1)
 
     def holding(number: int, own: list[str]) -> Node:
-        messages = [held(i, ((number,), 0.0)) for i in [*shared, *own]]
-        return make_node(number, [3 - number], clock, messages)
+        return put(sim, number, [3 - number], [held(i, ((number,), 0.0)) for i in [*shared, *own]])
 
     a_own, b_own = hex_ids(new, seed=2), hex_ids(new, seed=3)
     a, b = holding(1, a_own), holding(2, b_own)
-    buckets = a.digest.differing(b.digest.bucket_hashes())
-    assert len(pages(b, buckets, clock.now)) > 1
+    buckets = a.messages.digest.differing(b.messages.digest.bucket_hashes())
+    assert len(pages(b, buckets, sim.now)) > 1
     done: list[Round] = []
     for _ in range(rounds):
-        done.append(catch_up(a, b, clock.now))
-        clock.now += SYNC_EVERY  # with one peer, that is how often a node catches up
+        done.append(catch_up(sim, 1, 2))
+        sim.clock.now += TIMING.sync_every  # with one peer, that is how often a node catches up
     assert set(a.messages) == set(b.messages)
     # Each new message crossed once, in the one direction it had to.
     assert sorted(i for r in done for i in r.pulled) == sorted(b_own)
     assert sorted(i for r in done for i in r.pushed) == sorted(a_own)
-    assert catch_up(a, b, clock.now) == Round([], [], [])
+    assert alike(sim, 1, 2)
 
 
 # A ring of nodes, two of them cut off for a while
@@ -629,46 +568,46 @@ def ring_peers(number: int) -> set[int]:
     return {(number - 2) % RING + 1, number % RING + 1}
 
 
-def deliver(nodes: dict[int, Node], queue: deque[tuple[int, Send]], lost: set[int]) -> None:
-    """Deliver every copy, and those it sets off, except to the nodes in ``lost``."""
-    while queue:
-        _, send = queue.popleft()
-        if send.peer in lost:
-            continue
-        fields = relay_fields(decode_frame(send.frame).payload)
-        queue.extend((send.peer, s) for s in nodes[send.peer].relay(*fields))
+def deliver(sim: Simulation, lost: set[int]) -> None:
+    """Deliver every queued copy, and those it sets off, except to the nodes in ``lost``;
+    each is answered by its receiver as any ``/RELAY``."""
+    while sim.queue:
+        _, send = sim.queue.popleft()
+        if send.peer not in lost:
+            sim.exchange(send.peer, send.frame)
 
 
 @pytest.mark.parametrize("forward", [False, True], ids=["catch-up-alone", "with-gossip"])
 def test_ring_catches_up_nodes_that_were_cut_off(forward: bool) -> None:
-    clock = StillClock()
-    nodes = {n: make_node(n, ring_peers(n), clock) for n in range(1, RING + 1)}
+    sim = at(0.0)
+    nodes = {n: put(sim, n, ring_peers(n)) for n in range(1, RING + 1)}
     origins: dict[str, int] = {}
     for origin in itertools.islice(itertools.cycle(sorted(set(nodes) - CUT_OFF)), 20):
-        clock.now += 0.01
+        sim.clock.now += 0.01
         message_id, sends = nodes[origin].submit(f"from {origin}", 1)
         origins[message_id] = origin
-        deliver(nodes, deque((origin, s) for s in sends), lost=CUT_OFF)
+        sim.queue.extend((origin, s) for s in sends)
+        deliver(sim, lost=CUT_OFF)
     for number, node in nodes.items():
         assert set(node.messages) == (set() if number in CUT_OFF else set(origins))
 
     # Catch-up alone: the gossip a received copy sets off is lost too.
     lost = set() if forward else set(nodes)
-    spread_until = clock.now
-    rounds = 0
+    spread_until = sim.now
     while any(set(node.messages) != set(origins) for node in nodes.values()):
-        assert clock.now - spread_until < SETTLE + 2 * SYNC_EVERY, "catch-up did not converge"
-        clock.now += 0.05
-        for node in nodes.values():
-            for chore in node.tick(clock.now):
+        assert sim.now - spread_until < TIMING.settle + 2 * TIMING.sync_every, (
+            "catch-up did not converge"
+        )
+        sim.clock.now += 0.05
+        for number, node in nodes.items():
+            for chore in node.tick(sim.now):  # pings are dropped: every node stays up
                 if isinstance(chore, CatchUp):
-                    rounds += 1
-                    done = catch_up(node, nodes[chore.peer], clock.now)
-                    deliver(nodes, deque(done.gossip), lost)
-    assert rounds <= 3 * RING
+                    sim.catch_up(number, chore)
+                    deliver(sim, lost)
+    assert len(sim.rounds) <= 3 * RING
 
     for number, node in nodes.items():
-        assert node.digest.total == Digest(origins).total
+        assert node.messages.digest.total == Digest(origins).total
         for message_id, message in node.messages.items():
             for copy in message.copies:
                 path = copy.path

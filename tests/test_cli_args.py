@@ -8,7 +8,7 @@ import pytest
 from docopt import DocoptExit, docopt
 
 from gossip import cli
-from tests.conftest import Networks, gossip_cli
+from tests.networks import Networks, gossip_cli
 
 NO_NETWORK = "gossip: no network is running: start one with gossip start-network\n"
 

@@ -15,7 +15,7 @@ import pytest
 from gossip import state
 from gossip.auth import new_secret
 from gossip.protocol import MAX_MESSAGE_BYTES
-from tests.conftest import Net, Networks, gossip_cli
+from tests.networks import Net, Networks, gossip_cli
 
 NO_NETWORK = "gossip: no network is running: start one with gossip start-network\n"
 

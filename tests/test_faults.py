@@ -47,16 +47,16 @@ from gossip.network import (
     wait_until,
 )
 from gossip.state import NetworkState
-from tests.conftest import (
+from tests.core import ISSUE
+from tests.networks import (
     Net,
     Networks,
     Result,
     free_origin,
     gossip_cli,
     gossip_processes,
+    send,
 )
-from tests.test_network import send
-from tests.test_repair import ISSUE
 
 HEAL_TIMEOUT = 10.0
 """Seconds after a fault within which the laws must hold again."""

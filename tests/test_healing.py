@@ -1,75 +1,45 @@
 """Failure detection, healing walks and joins of ``gossip.node.Node``, without sockets.
 
-The unit tests drive one or two nodes by hand. The simulations run whole networks on a
-shared fake clock: every ``Send`` a node emits is decoded and handed, synchronously, to
-the method its server would call, and the outcome goes back through ``sent``/``failed``,
-so the nodes heal exactly as their sans-IO core decides, only faster than real time.
+The unit tests drive one or two nodes by hand. The simulations run whole networks in a
+``gossip.simulation.Simulation`` on a shared fake clock: every frame goes through the
+receiver's ``gossip.answers.answer`` and the outcome back through ``sent``/``failed``, as
+the server carries them, so the nodes heal exactly as the shipped core decides, only
+faster than real time.
 """
 
 from __future__ import annotations
 
 import random
-from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
 import networkx as nx
 import pytest
 
-from gossip.node import (
-    ANY_SLOT_AFTER,
-    MISSES_TO_DROP,
-    PING_EVERY,
-    WALK_EVERY,
-    WALK_FIRST,
-    WALK_HOPS,
-    WALK_MAX,
-    Address,
-    Link,
-    Node,
-    Send,
-    Splice,
+from gossip.commands import Command
+from gossip.membership import ANY_SLOT_AFTER, MISSES_TO_DROP, WALK_HOPS, LinkPlan, Splice
+from gossip.node import Node
+from gossip.protocol import encode_frame
+from gossip.sends import Send
+from gossip.simulation import STEP, Simulation, StillClock, address
+from tests.core import (
+    TIMING,
+    graph_of,
+    is_ring,
+    links,
+    make_node,
+    numbered,
+    payload,
+    ring,
+    sends_of,
+    simulate,
 )
-from gossip.protocol import decode_frame, encode_frame
-from tests.core import StillClock, address
-
-STEP = 0.05
-"""Simulated seconds between two looks at the clock, as the server's housekeeping thread."""
-
-
-def make_node(
-    number: int,
-    peers: Iterable[int],
-    clock: StillClock,
-    max_peers: int = 3,
-    seed: int = 0,
-    **options: Any,
-) -> Node:
-    return Node(
-        number,
-        max_peers,
-        {p: address(p) for p in peers},
-        address=address(number),
-        clock=clock,
-        rng=random.Random(seed * 1000 + number),
-        **options,
-    )
-
-
-def payload(send: Send, command: str) -> dict[str, Any]:
-    frame = decode_frame(send.frame)
-    assert frame.command == command == send.kind
-    return frame.payload
-
-
-def sends_of(chores: Iterable[object], kind: str) -> list[Send]:
-    return [c for c in chores if isinstance(c, Send) and c.kind == kind]
 
 
 def drain(node: Node) -> None:
     """Answer every pending link request with no, so the node holds only its peers."""
-    for number in list(node.pending):
-        node.finish_link(number, address(number), False)
+    for number in list(node.members.pending):
+        node.members.finish_link(number, address(number), False)
 
 
 # Failure detection
@@ -78,28 +48,28 @@ def drain(node: Node) -> None:
 def test_tick_pings_each_peer_after_ping_every_of_silence() -> None:
     clock = StillClock(10.0)
     node = make_node(1, [2, 3], clock)
-    assert sends_of(node.tick(10.0 + PING_EVERY - 0.01), "PING") == []
-    pings = sends_of(node.tick(10.0 + PING_EVERY + 1e-6), "PING")
+    assert sends_of(node.tick(10.0 + TIMING.ping_every - 0.01), "PING") == []
+    pings = sends_of(node.tick(10.0 + TIMING.ping_every + 1e-6), "PING")
     assert sorted(s.peer for s in pings) == [2, 3]
     for ping in pings:
         assert ping.address == address(ping.peer)
         assert payload(ping, "PING") == {"node": 1}
     # Peer 2 answers a little later; peer 3 stays silent and is pinged again first.
-    answered = 10.0 + PING_EVERY + 0.1
-    node.heard_from(2, answered)
-    t = 10.0 + PING_EVERY
-    assert sends_of(node.tick(t + PING_EVERY - 0.01), "PING") == []
-    assert [s.peer for s in sends_of(node.tick(t + PING_EVERY + 1e-6), "PING")] == [3]
-    assert [s.peer for s in sends_of(node.tick(answered + PING_EVERY + 1e-6), "PING")] == [2]
+    answered = 10.0 + TIMING.ping_every + 0.1
+    node.members.heard_from(2, answered)
+    t = 10.0 + TIMING.ping_every
+    assert sends_of(node.tick(t + TIMING.ping_every - 0.01), "PING") == []
+    assert [s.peer for s in sends_of(node.tick(t + TIMING.ping_every + 1e-6), "PING")] == [3]
+    assert [s.peer for s in sends_of(node.tick(answered + TIMING.ping_every + 1e-6), "PING")] == [2]
 
 
 def test_tick_does_not_ping_a_peer_just_linked() -> None:
     clock = StillClock(10.0)
     node = make_node(1, [], clock, wanted=1)
     clock.now = 50.0
-    assert node.accept_link(2, address(2))
-    assert sends_of(node.tick(50.0 + PING_EVERY - 0.01), "PING") == []
-    assert [s.peer for s in sends_of(node.tick(50.0 + PING_EVERY + 1e-6), "PING")] == [2]
+    assert node.members.accept_link(2, address(2))
+    assert sends_of(node.tick(50.0 + TIMING.ping_every - 0.01), "PING") == []
+    assert [s.peer for s in sends_of(node.tick(50.0 + TIMING.ping_every + 1e-6), "PING")] == [2]
 
 
 def test_missed_drops_a_peer_after_misses_in_a_row() -> None:
@@ -108,16 +78,16 @@ def test_missed_drops_a_peer_after_misses_in_a_row() -> None:
     outcomes = [node.missed(2, 20.0 + i) for i in range(MISSES_TO_DROP)]
     assert outcomes == [False] * (MISSES_TO_DROP - 1) + [True]
     assert sorted(node.peers) == [3]
-    assert 2 not in node.misses and 2 not in node.heard
-    assert node.looking()
+    assert 2 not in node.members.misses and 2 not in node.members.heard
+    assert node.members.looking()
 
 
 def test_heard_from_between_misses_starts_the_count_again() -> None:
     node = make_node(1, [2], StillClock(10.0))
     for _ in range(MISSES_TO_DROP - 1):
         assert not node.missed(2, 20.0)
-    node.heard_from(2, 21.0)
-    assert node.heard[2] == 21.0
+    node.members.heard_from(2, 21.0)
+    assert node.members.heard[2] == 21.0
     for _ in range(MISSES_TO_DROP - 1):
         assert not node.missed(2, 22.0)
     assert 2 in node.peers
@@ -129,8 +99,8 @@ def test_missed_and_heard_from_ignore_strangers() -> None:
     node = make_node(1, [2], StillClock(10.0))
     for _ in range(MISSES_TO_DROP + 1):
         assert not node.missed(9, 20.0)
-    node.heard_from(9, 20.0)
-    assert 9 not in node.misses and 9 not in node.heard
+    node.members.heard_from(9, 20.0)
+    assert 9 not in node.members.misses and 9 not in node.members.heard
     assert sorted(node.peers) == [2]
 
 
@@ -153,7 +123,7 @@ def test_sent_refreshes_the_peer_and_clears_its_misses() -> None:
     [ping] = sends_of(node.tick(11.0), "PING")
     node.failed(ping, 11.0)
     node.sent(ping, {"node": 2, "peer": True}, 12.0)
-    assert node.misses[2] == 0 and node.heard[2] == 12.0
+    assert node.members.misses[2] == 0 and node.members.heard[2] == 12.0
     assert sorted(node.peers) == [2]
 
 
@@ -163,7 +133,7 @@ def test_ping_reply_not_a_peer_drops_it_to_keep_links_two_way() -> None:
     node.sent(pings[3], {"node": 3}, 11.0)  # a reply that says nothing keeps the link
     node.sent(pings[2], {"node": 2, "peer": False}, 11.0)
     assert sorted(node.peers) == [3]
-    assert node.looking()
+    assert node.members.looking()
 
 
 # Healing: slots, link requests, walks
@@ -171,65 +141,65 @@ def test_ping_reply_not_a_peer_drops_it_to_keep_links_two_way() -> None:
 
 def test_plan_link_reserves_a_slot_or_says_why_not() -> None:
     node = make_node(1, [2], StillClock(), max_peers=3)
-    assert node.plan_link(2) is Link.ALREADY
-    assert node.plan_link(1) is Link.ALREADY
-    assert node.plan_link(5) is Link.TRY
-    assert node.plan_link(6) is Link.TRY
-    assert node.pending == {5, 6} and node.free_slots() == 0
-    assert node.plan_link(7) is Link.FULL
-    assert node.pending == {5, 6}
+    assert node.members.plan_link(2) is LinkPlan.ALREADY
+    assert node.members.plan_link(1) is LinkPlan.ALREADY
+    assert node.members.plan_link(5) is LinkPlan.TRY
+    assert node.members.plan_link(6) is LinkPlan.TRY
+    assert node.members.pending == {5, 6} and node.members.free_slots() == 0
+    assert node.members.plan_link(7) is LinkPlan.FULL
+    assert node.members.pending == {5, 6}
 
 
 def test_finish_link_keeps_an_accepted_peer_only_if_it_asked() -> None:
     node = make_node(1, [2], StillClock(), wanted=3)
-    node.plan_link(5)
-    node.plan_link(6)
-    node.finish_link(5, address(5), True)
-    node.finish_link(6, address(6), False)
-    node.finish_link(7, address(7), True)  # never asked: no slot was reserved for it
+    node.members.plan_link(5)
+    node.members.plan_link(6)
+    node.members.finish_link(5, address(5), True)
+    node.members.finish_link(6, address(6), False)
+    node.members.finish_link(7, address(7), True)  # never asked: no slot was reserved for it
     assert node.peers == {2: address(2), 5: address(5)}
-    assert node.pending == set()
-    assert node.wanted == 3
+    assert node.members.pending == set()
+    assert node.members.wanted == 3
 
 
 def test_accept_link_only_with_a_free_slot_counting_pending() -> None:
     node = make_node(1, [2, 3], StillClock(), max_peers=3)
-    assert not node.accept_link(1, address(1))
-    assert node.accept_link(2, address(2))  # already a peer: yes, and still one link
-    assert node.plan_link(7) is Link.TRY
-    assert not node.accept_link(4, address(4))  # the last slot is reserved for 7
+    assert not node.members.accept_link(1, address(1))
+    assert node.members.accept_link(2, address(2))  # already a peer: yes, and still one link
+    assert node.members.plan_link(7) is LinkPlan.TRY
+    assert not node.members.accept_link(4, address(4))  # the last slot is reserved for 7
     drain(node)
-    assert node.accept_link(4, address(4))
-    assert not node.accept_link(5, address(5))
+    assert node.members.accept_link(4, address(4))
+    assert not node.members.accept_link(5, address(5))
     assert sorted(node.peers) == [2, 3, 4]
-    assert node.wanted == 3
+    assert node.members.wanted == 3
 
 
 def test_simultaneous_mutual_connect_makes_one_link_within_max_peers() -> None:
     clock = StillClock()
     a = make_node(1, [10, 11], clock, max_peers=3)
     b = make_node(2, [20, 21], clock, max_peers=3)
-    assert a.plan_link(2) is Link.TRY and b.plan_link(1) is Link.TRY
-    assert a.free_slots() == b.free_slots() == 0
+    assert a.members.plan_link(2) is LinkPlan.TRY and b.members.plan_link(1) is LinkPlan.TRY
+    assert a.members.free_slots() == b.members.free_slots() == 0
     # Each request reaches the other before either answer comes back.
-    assert b.accept_link(1, address(1))
-    assert a.accept_link(2, address(2))
-    a.finish_link(2, address(2), True)
-    b.finish_link(1, address(1), True)
+    assert b.members.accept_link(1, address(1))
+    assert a.members.accept_link(2, address(2))
+    a.members.finish_link(2, address(2), True)
+    b.members.finish_link(1, address(1), True)
     assert sorted(a.peers) == [2, 10, 11] and sorted(b.peers) == [1, 20, 21]
-    assert a.pending == b.pending == set()
+    assert a.members.pending == b.members.pending == set()
 
 
 def test_drop_peer_makes_the_node_look_for_another() -> None:
     node = make_node(1, [2, 3, 4], StillClock(), max_peers=3)
-    assert not node.looking()
+    assert not node.members.looking()
     assert not node.drop_peer(9)
     assert node.drop_peer(4)
-    assert node.looking() and node.wanted == 3
-    assert node.plan_link(5) is Link.TRY
-    assert not node.looking()  # the pending link would fill the gap
-    node.finish_link(5, address(5), False)
-    assert node.looking()
+    assert node.members.looking() and node.members.wanted == 3
+    assert node.members.plan_link(5) is LinkPlan.TRY
+    assert not node.members.looking()  # the pending link would fill the gap
+    node.members.finish_link(5, address(5), False)
+    assert node.members.looking()
 
 
 def test_walks_back_off_and_then_accept_any_slot() -> None:
@@ -237,9 +207,16 @@ def test_walks_back_off_and_then_accept_any_slot() -> None:
     node = make_node(1, [2, 3, 4], clock, max_peers=3)
     clock.now = 200.0
     node.drop_peer(4)
-    assert 8 * WALK_EVERY < WALK_MAX < 16 * WALK_EVERY, "the gaps below assume this"
-    gaps = [WALK_EVERY, 2 * WALK_EVERY, 4 * WALK_EVERY, 8 * WALK_EVERY] + [WALK_MAX] * 4
-    due = 200.0 + WALK_FIRST
+    assert 8 * TIMING.walk_every < TIMING.walk_max < 16 * TIMING.walk_every, (
+        "the gaps below assume this"
+    )
+    gaps = [
+        TIMING.walk_every,
+        2 * TIMING.walk_every,
+        4 * TIMING.walk_every,
+        8 * TIMING.walk_every,
+    ] + [TIMING.walk_max] * 4
+    due = 200.0 + TIMING.walk_first
     walks = []
     for number, gap in enumerate(gaps, 1):
         assert sends_of(node.tick(due - 0.01), "WALK") == [], f"walk {number} came early"
@@ -269,11 +246,11 @@ def test_losing_another_peer_starts_the_walks_afresh() -> None:
     node.drop_peer(4)
     for t in range(101, 120):
         node.tick(float(t))
-    assert node.walks > ANY_SLOT_AFTER
+    assert node.members.walks > ANY_SLOT_AFTER
     clock.now = 130.0
     node.drop_peer(3)
-    assert sends_of(node.tick(130.0 + WALK_FIRST - 0.01), "WALK") == []
-    [walk] = sends_of(node.tick(130.0 + WALK_FIRST + 1e-6), "WALK")
+    assert sends_of(node.tick(130.0 + TIMING.walk_first - 0.01), "WALK") == []
+    [walk] = sends_of(node.tick(130.0 + TIMING.walk_first + 1e-6), "WALK")
     assert walk.peer == 2 and payload(walk, "WALK")["any"] is False
 
 
@@ -282,36 +259,36 @@ def test_no_walk_once_the_gap_is_filled_or_without_peers() -> None:
     node = make_node(1, [2, 3], clock, max_peers=3)
     assert all(sends_of(node.tick(100.0 + t), "WALK") == [] for t in range(10))
     node.drop_peer(3)
-    node.accept_link(5, address(5))
+    node.members.accept_link(5, address(5))
     assert all(sends_of(node.tick(110.0 + t), "WALK") == [] for t in range(10))
     node.drop_peer(2)
     node.drop_peer(5)
-    assert node.looking()
+    assert node.members.looking()
     assert all(node.tick(120.0 + t) == [] for t in range(10))  # nobody to walk through
 
 
 def test_walk_taken_by_a_looking_node_with_a_free_slot() -> None:
     node = make_node(5, [4, 6], StillClock(), max_peers=3, wanted=3)
     origin_address = ("10.0.0.9", 9009)
-    [connect] = node.walk(9, origin_address, 10, [4], False)
+    [connect] = node.members.walk(9, origin_address, 10, [4], False)
     assert (connect.peer, connect.address) == (9, origin_address)
     assert payload(connect, "CONNECT") == {"node": 5, "host": "127.0.0.1", "port": 7005}
-    assert node.pending == {9} and not node.looking()
+    assert node.members.pending == {9} and not node.members.looking()
 
 
 def test_walk_at_a_node_not_looking_needs_any_slot() -> None:
     node = make_node(5, [4, 6], StillClock(), max_peers=3)
-    [forward] = node.walk(9, address(9), 10, [4], False)
-    assert forward.kind == "WALK" and node.pending == set()
-    [connect] = node.walk(9, address(9), 10, [4], True)
-    assert connect.kind == "CONNECT" and node.pending == {9}
+    [forward] = node.members.walk(9, address(9), 10, [4], False)
+    assert forward.kind == "WALK" and node.members.pending == set()
+    [connect] = node.members.walk(9, address(9), 10, [4], True)
+    assert connect.kind == "CONNECT" and node.members.pending == {9}
 
 
 def test_walk_forwarded_to_an_unvisited_peer_with_one_hop_less() -> None:
     targets = set()
     for seed in range(20):
         node = make_node(5, [1, 2, 3], StillClock(), max_peers=3, seed=seed)
-        [forward] = node.walk(9, ("10.0.0.9", 9009), 10, [1], True)
+        [forward] = node.members.walk(9, ("10.0.0.9", 9009), 10, [1], True)
         targets.add(forward.peer)
         assert forward.address == address(forward.peer)
         assert payload(forward, "WALK") == {
@@ -329,85 +306,87 @@ def test_walk_falls_back_to_a_visited_peer_but_not_back() -> None:
     targets = set()
     for seed in range(20):
         node = make_node(5, [1, 2, 3], StillClock(), max_peers=3, seed=seed)
-        [forward] = node.walk(9, address(9), 10, [1, 2, 3], False)
+        [forward] = node.members.walk(9, address(9), 10, [1, 2, 3], False)
         targets.add(forward.peer)
     assert targets == {1, 2}  # never 3, which it came from
 
 
 def test_walk_dropped_where_it_can_only_go_back() -> None:
     node = make_node(5, [3], StillClock(), max_peers=1)
-    assert node.walk(9, address(9), 10, [3], True) == []
-    assert node.pending == set()
+    assert node.members.walk(9, address(9), 10, [3], True) == []
+    assert node.members.pending == set()
 
 
 def test_walk_at_a_node_linked_to_the_origin_passes_it_on() -> None:
     node = make_node(5, [9, 3], StillClock(), max_peers=3, wanted=3)
-    [forward] = node.walk(9, address(9), 10, [], True)
+    [forward] = node.members.walk(9, address(9), 10, [], True)
     assert forward.kind == "WALK" and forward.peer == 3
-    assert node.pending == set()
+    assert node.members.pending == set()
     # Not back to the origin, nor to the node it came from.
-    assert node.walk(9, address(9), 10, [3], True) == []
+    assert node.members.walk(9, address(9), 10, [3], True) == []
 
 
 def test_walk_at_a_node_with_a_pending_link_to_the_origin_passes_it_on() -> None:
     node = make_node(5, [3], StillClock(), max_peers=3, wanted=3)
-    assert node.plan_link(9) is Link.TRY
-    [forward] = node.walk(9, address(9), 10, [], True)
-    assert forward.kind == "WALK" and node.pending == {9}
+    assert node.members.plan_link(9) is LinkPlan.TRY
+    [forward] = node.members.walk(9, address(9), 10, [], True)
+    assert forward.kind == "WALK" and node.members.pending == {9}
 
 
 def test_walk_back_at_its_origin_is_dropped() -> None:
     node = make_node(9, [3], StillClock(), max_peers=3, wanted=3)
-    assert node.walk(9, address(9), 10, [3], True) == []
-    assert node.pending == set() and sorted(node.peers) == [3]
+    assert node.members.walk(9, address(9), 10, [3], True) == []
+    assert node.members.pending == set() and sorted(node.peers) == [3]
 
 
 def test_walk_with_one_hop_left_is_taken_or_dropped() -> None:
     looking = make_node(5, [4], StillClock(), max_peers=3, wanted=2)
-    assert [s.kind for s in looking.walk(9, address(9), 1, [], False)] == ["CONNECT"]
+    assert [s.kind for s in looking.members.walk(9, address(9), 1, [], False)] == ["CONNECT"]
     full = make_node(6, [1, 2, 3], StillClock(), max_peers=3)
-    assert full.walk(9, address(9), 1, [], True) == []
-    assert [s.kind for s in full.walk(9, address(9), 2, [], True)] == ["WALK"]
+    assert full.members.walk(9, address(9), 1, [], True) == []
+    assert [s.kind for s in full.members.walk(9, address(9), 2, [], True)] == ["WALK"]
 
 
 def test_walk_at_a_full_node_is_passed_on() -> None:
     node = make_node(5, [1, 2, 3], StillClock(), max_peers=3, wanted=3)
-    [forward] = node.walk(9, address(9), 10, [1], True)
-    assert forward.kind == "WALK" and node.pending == set()
+    [forward] = node.members.walk(9, address(9), 10, [1], True)
+    assert forward.kind == "WALK" and node.members.pending == set()
 
 
 def test_walk_counts_pending_links_as_taken_slots() -> None:
     node = make_node(5, [1, 2], StillClock(), max_peers=3, wanted=3)
-    [connect] = node.walk(8, address(8), 10, [1], False)
-    assert connect.kind == "CONNECT" and node.pending == {8}
-    [forward] = node.walk(9, address(9), 10, [1], True)
-    assert forward.kind == "WALK" and node.pending == {8}
-    assert len(node.peers) + len(node.pending) == node.max_peers
+    [connect] = node.members.walk(8, address(8), 10, [1], False)
+    assert connect.kind == "CONNECT" and node.members.pending == {8}
+    [forward] = node.members.walk(9, address(9), 10, [1], True)
+    assert forward.kind == "WALK" and node.members.pending == {8}
+    assert len(node.peers) + len(node.members.pending) == node.members.max_peers
 
 
 def test_walk_answered_by_connect_links_both_ends() -> None:
     clock = StillClock()
     origin = make_node(9, [8], clock, max_peers=3, wanted=2)
     walker = make_node(5, [4], clock, max_peers=3, wanted=2)
-    [connect] = walker.walk(9, address(9), 10, [8], False)
-    accepted = origin.accept_link(5, address(5))
+    [connect] = walker.members.walk(9, address(9), 10, [8], False)
+    accepted = origin.members.accept_link(5, address(5))
     walker.sent(connect, {"accepted": accepted}, 1.0)
     assert sorted(origin.peers) == [5, 8] and sorted(walker.peers) == [4, 9]
-    assert walker.pending == set()
-    assert not origin.looking() and not walker.looking()
+    assert walker.members.pending == set()
+    assert not origin.members.looking() and not walker.members.looking()
 
 
 def test_walk_refused_by_a_full_origin_frees_the_slot() -> None:
     clock = StillClock()
     origin = make_node(9, [6, 7, 8], clock, max_peers=3)
     walker = make_node(5, [4], clock, max_peers=3, wanted=2)
-    [connect] = walker.walk(9, address(9), 10, [8], False)
-    walker.sent(connect, {"accepted": origin.accept_link(5, address(5))}, 1.0)
-    assert sorted(walker.peers) == [4] and walker.pending == set() and walker.looking()
+    [connect] = walker.members.walk(9, address(9), 10, [8], False)
+    walker.sent(connect, {"accepted": origin.members.accept_link(5, address(5))}, 1.0)
+    assert (
+        sorted(walker.peers) == [4] and walker.members.pending == set() and walker.members.looking()
+    )
     # A walker that cannot reach the origin frees its slot as well.
-    [connect] = walker.walk(9, address(9), 10, [8], False)
+    [connect] = walker.members.walk(9, address(9), 10, [8], False)
     assert walker.failed(connect, 2.0) == []
-    assert walker.pending == set() and walker.looking()
+    assert walker.members.pending == set() and walker.members.looking()
 
 
 # Joining: a node with no peers asks a contact to take it in
@@ -420,7 +399,7 @@ def join_node(clock: StillClock, contacts: Iterable[int] = (2, 3), **options: An
 def test_tick_asks_one_contact_at_a_time() -> None:
     clock = StillClock(10.0)
     node = join_node(clock, contacts=(2, 9, 3), wanted=2)
-    assert [c for c, _ in node.contacts] == [2, 3]  # never itself
+    assert [c for c, _ in node.members.contacts] == [2, 3]  # never itself
     [join] = sends_of(node.tick(10.0), "JOIN")
     assert (join.peer, join.address) == (2, address(2))
     assert payload(join, "JOIN") == {
@@ -435,10 +414,10 @@ def test_tick_asks_one_contact_at_a_time() -> None:
     assert node.failed(join, 13.0) == []
     [second] = sends_of(node.tick(13.0), "JOIN")
     assert second.peer == 3
-    # A quick refusal: the next contact is asked WALK_EVERY after the last JOIN, not sooner.
+    # A quick refusal: the next contact is asked TIMING.walk_every after the last JOIN, not sooner.
     node.sent(second, {"peers": []}, 13.05)
-    assert sends_of(node.tick(13.0 + WALK_EVERY - 0.01), "JOIN") == []
-    [third] = sends_of(node.tick(13.0 + WALK_EVERY + 1e-6), "JOIN")
+    assert sends_of(node.tick(13.0 + TIMING.walk_every - 0.01), "JOIN") == []
+    [third] = sends_of(node.tick(13.0 + TIMING.walk_every + 1e-6), "JOIN")
     assert third.peer == 2
 
 
@@ -450,8 +429,8 @@ def test_join_answer_gives_the_node_its_peers_and_ends_the_joining() -> None:
     links = [[2, "127.0.0.1", 7002], [5, "127.0.0.1", 7005]]
     node.sent(join, {"peers": links}, 10.1)
     assert node.peers == {2: address(2), 5: address(5)}
-    assert node.contacts == [] and not node.joining
-    assert node.wanted == 2 and not node.looking()
+    assert node.members.contacts == [] and not node.members.joining
+    assert node.members.wanted == 2 and not node.members.looking()
     assert sends_of(node.tick(20.0), "JOIN") == []
 
 
@@ -465,7 +444,7 @@ def test_no_join_with_peers_or_without_contacts() -> None:
 
 def test_joined_ignores_malformed_entries_itself_and_known_peers() -> None:
     node = join_node(StillClock(), max_peers=3)
-    node.joined(
+    node.members.joined(
         [
             "2 127.0.0.1 7002",
             [2, "127.0.0.1"],
@@ -478,29 +457,29 @@ def test_joined_ignores_malformed_entries_itself_and_known_peers() -> None:
             [9, "127.0.0.1", 7009],
         ]
     )
-    assert node.peers == {} and len(node.contacts) == 2  # nothing usable: still joining
-    node.joined([[4, "127.0.0.1", 7004], [4, "10.0.0.4", 4], [5, "127.0.0.1", 7005]])
+    assert node.peers == {} and len(node.members.contacts) == 2  # nothing usable: still joining
+    node.members.joined([[4, "127.0.0.1", 7004], [4, "10.0.0.4", 4], [5, "127.0.0.1", 7005]])
     assert node.peers == {4: address(4), 5: address(5)}
-    assert node.contacts == []
+    assert node.members.contacts == []
 
 
 def test_joined_stops_at_max_peers() -> None:
     node = join_node(StillClock(), max_peers=2)
-    node.joined([[n, "127.0.0.1", 7000 + n] for n in (4, 5, 6)])
+    node.members.joined([[n, "127.0.0.1", 7000 + n] for n in (4, 5, 6)])
     assert sorted(node.peers) == [4, 5]
 
 
 def test_plan_join_hands_over_a_link_with_a_preferred_peer() -> None:
     contact = make_node(2, [1, 3, 4], StillClock(), max_peers=3)
-    assert contact.plan_join(9, address(9), [7, 4, 3], slots=3) == Splice(4, address(4))
-    assert contact.peers.keys() == {1, 3, 4} and contact.pending == set()
+    assert contact.members.plan_join(9, address(9), [7, 4, 3], slots=3) == Splice(4, address(4))
+    assert contact.peers.keys() == {1, 3, 4} and contact.members.pending == set()
 
 
 def test_plan_join_picks_any_partner_when_none_is_preferred() -> None:
     partners = set()
     for seed in range(20):
         contact = make_node(2, [1, 3, 4], StillClock(), max_peers=3, seed=seed)
-        splice = contact.plan_join(9, address(9), [7], slots=2)
+        splice = contact.members.plan_join(9, address(9), [7], slots=2)
         assert splice is not None and splice.address == address(splice.partner)
         partners.add(splice.partner)
     assert partners == {1, 3, 4}
@@ -509,18 +488,18 @@ def test_plan_join_picks_any_partner_when_none_is_preferred() -> None:
 def test_plan_join_links_directly_or_refuses() -> None:
     clock = StillClock()
     loner = make_node(2, [], clock, max_peers=3)
-    assert loner.plan_join(9, address(9), [], slots=3) == Splice()
+    assert loner.members.plan_join(9, address(9), [], slots=3) == Splice()
     assert sorted(loner.peers) == [9]
     roomy = make_node(3, [1], clock, max_peers=3)
-    assert roomy.plan_join(9, address(9), [], slots=1) == Splice()
+    assert roomy.members.plan_join(9, address(9), [], slots=1) == Splice()
     assert sorted(roomy.peers) == [1, 9]
     full = make_node(4, [1, 2, 3], clock, max_peers=3)
-    assert full.plan_join(9, address(9), [], slots=1) is None
-    assert full.plan_join(9, address(9), [], slots=0) is None
-    assert full.plan_join(4, address(4), [], slots=3) is None
+    assert full.members.plan_join(9, address(9), [], slots=1) is None
+    assert full.members.plan_join(9, address(9), [], slots=0) is None
+    assert full.members.plan_join(4, address(4), [], slots=3) is None
     assert sorted(full.peers) == [1, 2, 3]
     stale = make_node(5, [1, 9], clock, max_peers=2)  # still holds the restarted node
-    assert stale.plan_join(9, address(9), [1], slots=3) == Splice()
+    assert stale.members.plan_join(9, address(9), [1], slots=3) == Splice()
     assert sorted(stale.peers) == [1, 9]
 
 
@@ -531,24 +510,24 @@ def test_swap_replaces_the_old_peer_by_the_newcomer() -> None:
     assert not partner.swap(2, 4, address(4))  # itself
     assert partner.swap(2, 9, address(9))
     assert partner.peers == {5: address(5), 6: address(6), 9: address(9)}
-    assert 2 not in partner.heard and 2 not in partner.misses
+    assert 2 not in partner.members.heard and 2 not in partner.members.misses
 
 
 def test_finish_join_names_the_newcomers_peers() -> None:
     clock = StillClock()
     contact = make_node(2, [1, 3, 4], clock, max_peers=3)
     splice = Splice(4, address(4))
-    assert contact.finish_join(9, address(9), splice, swapped=True) == [
+    assert contact.members.finish_join(9, address(9), splice, swapped=True) == [
         (2, address(2)),
         (4, address(4)),
     ]
     assert sorted(contact.peers) == [1, 3, 9]
     # The partner refused the swap: a full contact keeps its link and cannot take the newcomer.
     full = make_node(2, [1, 3, 4], clock, max_peers=3)
-    assert full.finish_join(9, address(9), splice, swapped=False) == []
+    assert full.members.finish_join(9, address(9), splice, swapped=False) == []
     assert sorted(full.peers) == [1, 3, 4]
     roomy = make_node(2, [1, 4], clock, max_peers=3)
-    assert roomy.finish_join(9, address(9), splice, swapped=False) == [(2, address(2))]
+    assert roomy.members.finish_join(9, address(9), splice, swapped=False) == [(2, address(2))]
     assert sorted(roomy.peers) == [1, 4, 9]
 
 
@@ -559,10 +538,10 @@ def test_join_through_a_full_contact_changes_nobody_elses_peer_count() -> None:
     newcomer = join_node(clock, contacts=(2, 4))
     [join] = sends_of(newcomer.tick(0.0), "JOIN")
     fields = payload(join, "JOIN")
-    splice = contact.plan_join(9, address(9), fields["prefer"], fields["slots"])
+    splice = contact.members.plan_join(9, address(9), fields["prefer"], fields["slots"])
     assert splice == Splice(4, address(4))
     swapped = partner.swap(2, 9, address(9))
-    linked = contact.finish_join(9, address(9), splice, swapped)
+    linked = contact.members.finish_join(9, address(9), splice, swapped)
     newcomer.sent(join, {"peers": [[n, h, p] for n, (h, p) in linked]}, 1.0)
     assert sorted(newcomer.peers) == [2, 4]
     assert sorted(contact.peers) == [1, 3, 9] and sorted(partner.peers) == [5, 6, 9]
@@ -576,15 +555,15 @@ def test_a_left_node_does_nothing_and_takes_nothing() -> None:
     stayer, leaver = (make_node(1, [2], clock, contacts=[(5, address(5))]) for _ in "ab")
     for node in (stayer, leaver):
         node.drop_peer(2)  # with no peer left, it asks node 5 to take it in
-    leaver.leave()
+    leaver.members.leave()
     assert sends_of(stayer.tick(10.5), "JOIN")
-    assert not leaver.looking()
+    assert not leaver.members.looking()
     assert all(leaver.tick(10.0 + t / 2) == [] for t in range(1, 30))
-    assert not leaver.accept_link(4, address(4))
-    assert leaver.walk(4, address(4), 10, [], True) == []
-    assert leaver.plan_join(4, address(4), [], slots=3) is None
+    assert not leaver.members.accept_link(4, address(4))
+    assert leaver.members.walk(4, address(4), 10, [], True) == []
+    assert leaver.members.plan_join(4, address(4), [], slots=3) is None
     assert not leaver.swap(2, 4, address(4))
-    assert leaver.peers == {} and leaver.pending == set()
+    assert leaver.peers == {} and leaver.members.pending == set()
 
 
 LATE_ANSWERS = ["connect answer", "join answer", "introduction"]
@@ -595,18 +574,18 @@ def test_a_left_node_takes_no_peer_from_a_late_answer(route: str) -> None:
     clock = StillClock(10.0)
     node = make_node(1, [], clock, max_peers=3, wanted=2, contacts=[(5, address(5))])
     if route == "connect answer":
-        [connect] = node.walk(7, address(7), 10, [], True)
-        node.leave()
+        [connect] = node.members.walk(7, address(7), 10, [], True)
+        node.members.leave()
         node.sent(connect, {"accepted": True}, 11.0)
     elif route == "join answer":
         [join] = sends_of(node.tick(10.0), "JOIN")
-        node.leave()
+        node.members.leave()
         node.sent(join, {"peers": [[5, "127.0.0.1", 7005], [6, "127.0.0.1", 7006]]}, 11.0)
     else:
-        node.leave()
-        if node.plan_link(7) is Link.TRY:
-            node.finish_link(7, address(7), True)
-    assert node.peers == {} and node.pending == set()
+        node.members.leave()
+        if node.members.plan_link(7) is LinkPlan.TRY:
+            node.members.finish_link(7, address(7), True)
+    assert node.peers == {} and node.members.pending == set()
 
 
 @pytest.mark.parametrize(
@@ -616,7 +595,7 @@ def test_a_left_node_takes_no_peer_from_a_late_answer(route: str) -> None:
 )
 def test_joined_ignores_numbers_the_protocol_refuses(entry: list[Any]) -> None:
     node = join_node(StillClock())
-    node.joined([entry])
+    node.members.joined([entry])
     assert node.peers == {}
 
 
@@ -626,227 +605,30 @@ def test_a_join_reply_without_a_list_of_peers_is_a_refusal(peers: object) -> Non
     node = join_node(clock)
     [join] = sends_of(node.tick(10.0), "JOIN")
     node.sent(join, {"peers": peers}, 10.1)
-    assert node.peers == {} and not node.joining
+    assert node.peers == {} and not node.members.joining
 
 
 # Simulations
 
 
-def sends_of_any(chores: Iterable[object]) -> list[Send]:
-    return [c for c in chores if isinstance(c, Send)]
-
-
-def connect_frame(number: int) -> bytes:
-    host, port = address(number)
-    return encode_frame("CONNECT", {"node": number, "host": host, "port": port})
-
-
-def numbered(graph: nx.Graph) -> nx.Graph:
-    return nx.relabel_nodes(graph, {n: n + 1 for n in graph.nodes})
-
-
-class Sim:
-    """Nodes 1..N with a shared clock, some of them dead; frames are carried synchronously.
-
-    A frame to a dead node fails; every outcome goes back to the sender the way the server
-    reports it. The simulation checks after every delivery that neither end holds more
-    peers (pending links included) than ``max_peers``.
-    """
-
-    def __init__(self, graph: nx.Graph, max_peers: int = 3, seed: int = 0) -> None:
-        self.clock = StillClock()
-        self.max_peers = max_peers
-        self.seed = seed
-        self.nodes = {
-            n: make_node(n, graph.neighbors(n), self.clock, max_peers, seed) for n in graph.nodes
-        }
-        self.dead: set[int] = set()
-        self.queue: deque[tuple[int, Send]] = deque()
-
-    @property
-    def now(self) -> float:
-        return self.clock.now
-
-    def live(self) -> dict[int, Node]:
-        return {n: node for n, node in self.nodes.items() if n not in self.dead}
-
-    def start(self, number: int, **options: Any) -> Node:
-        """A fresh node (a restart or a new one) with no peers; it is alive from now on."""
-        node = make_node(number, [], self.clock, self.max_peers, self.seed, **options)
-        self.nodes[number] = node
-        self.dead.discard(number)
-        return node
-
-    def run(self, seconds: float) -> None:
-        for _ in range(round(seconds / STEP)):
-            self.clock.now = round(self.clock.now + STEP, 6)
-            for number, node in sorted(self.live().items()):
-                # A dead peer's link breaks and its port refuses each reconnect, as the
-                # server's PeerLink reports once a step.
-                for peer in sorted(node.peers.keys() & self.dead):
-                    node.missed(peer, self.now)
-                for chore in sends_of_any(node.tick(self.now)):
-                    self.send(number, chore)
-
-    def send(self, sender: int, send: Send) -> None:
-        """Carry ``send`` and everything that follows from it, in order."""
-        self.queue.append((sender, send))
-        carried = 0
-        while self.queue:
-            carried += 1
-            assert carried <= 10_000, "one send set off an endless chain of frames"
-            sender, send = self.queue.popleft()
-            reply, refused = self.carry(sender, send)
-            node = self.nodes[sender]
-            if reply is None:
-                failed = node.failed(send, self.now, refused=refused)
-                self.queue.extend((sender, s) for s in failed)
-            else:
-                self.queue.extend((sender, s) for s in node.sent(send, reply, self.now))
-            self.check(sender)
-
-    def carry(self, sender: int, send: Send) -> tuple[dict[str, Any] | None, bool]:
-        """The reply to one send (None if it did not arrive), and whether it was refused."""
-        reply = self.call(send.peer, send.frame)
-        return reply, reply is None  # only a dead node fails here: its port refuses
-
-    def call(self, target: int, frame: bytes) -> dict[str, Any] | None:
-        """What ``target``'s server answers to ``frame``; None if it is dead."""
-        if target in self.dead:
-            return None
-        node = self.nodes[target]
-        decoded = decode_frame(frame)
-        command, fields = decoded.command, decoded.payload
-        origin = fields.get("node")
-        origin_address = (fields.get("host"), fields.get("port"))
-        reply: dict[str, Any]
-        if command == "PING":
-            reply = {"node": target, "peer": origin in node.peers or origin in node.pending}
-            node.heard_from(origin, self.now)
-        elif command == "WALK":
-            sends = node.walk(
-                origin, origin_address, fields["hops"], fields["visited"], fields["any"]
-            )
-            self.queue.extend((target, s) for s in sends)
-            reply = {}
-        elif command == "CONNECT":
-            reply = {"accepted": node.accept_link(origin, origin_address)}
-        elif command == "INTRODUCE":
-            reply = {"result": self.introduce(node, origin, origin_address)}
-        elif command == "JOIN":
-            reply = {"peers": self.take_in(node, origin, origin_address, fields)}
-        elif command == "SWAP":
-            merge = fields.get("merge") is True
-            reply = {"accepted": node.swap(fields["old"], origin, origin_address, merge)}
-        elif command == "SEEK":
-            sends = node.seek(
-                fields["seek"], fields["target"], origin, origin_address, fields["hops"]
-            )
-            self.queue.extend((target, s) for s in sends)
-            reply = {}
-        elif command == "FOUND":
-            node.found(fields["seek"], fields["target"])
-            reply = {}
-        elif command == "MERGE":
-            accepted, orphan = node.accept_merge(origin, origin_address)
-            reply = {"accepted": accepted, "orphan": [orphan[0], *orphan[1]] if orphan else None}
-        elif command == "LEAVE":
-            reply = {"dropped": node.drop_peer(origin)}
-        elif command == "RELAY":
-            path = tuple(fields["path"])
-            sends = node.relay(fields["id"], fields["text"], path, fields["relays"], fields["sent"])
-            self.queue.extend((target, s) for s in sends)
-            reply = {}
-        else:
-            raise AssertionError(f"the simulation does not know /{command}")
-        self.check(target)
-        return reply
-
-    def introduce(self, node: Node, number: int, at: Address) -> str:
-        """As the server's /INTRODUCE: reserve a slot, ask the other node, keep the answer."""
-        plan = node.plan_link(number)
-        if plan is not Link.TRY:
-            return plan.value
-        answer = self.call(number, connect_frame(node.number))
-        accepted = answer is not None and answer["accepted"] is True
-        node.finish_link(number, at, accepted)
-        return "linked" if accepted else "refused"
-
-    def take_in(
-        self, contact: Node, newcomer: int, at: Address, fields: dict[str, Any]
-    ) -> list[list[Any]]:
-        """As the server's /JOIN: plan, ask the partner to swap, then name the new links."""
-        splice = contact.plan_join(newcomer, at, fields["prefer"], fields["slots"])
-        if splice is None:
-            return []
-        swapped = False
-        if splice.partner is not None:
-            host, port = at
-            swap = {"old": contact.number, "node": newcomer, "host": host, "port": port}
-            answer = self.call(splice.partner, encode_frame("SWAP", swap))
-            swapped = answer is not None and answer["accepted"] is True
-        linked = contact.finish_join(newcomer, at, splice, swapped)
-        return [[n, host, port] for n, (host, port) in linked]
-
-    def leave(self, number: int) -> None:
-        """As /REMOVE: goodbyes, then introductions; then the node's process is gone."""
-        former, plan = self.nodes[number].leave()
-        for peer in former:
-            self.call(peer, encode_frame("LEAVE", {"node": number}))
-        for a, b in plan:
-            host, port = former[b]
-            self.call(a, encode_frame("INTRODUCE", {"node": b, "host": host, "port": port}))
-        self.dead.add(number)
-
-    def check(self, number: int) -> None:
-        node = self.nodes[number]
-        held = len(node.peers) + len(node.pending)
-        assert held <= node.max_peers, f"node {number} holds {held} at {self.now}"
-
-    def graph(self) -> nx.Graph:
-        """The live nodes and their links; every link must be known to both ends."""
-        live = self.live()
-        graph = nx.Graph()
-        graph.add_nodes_from(live)
-        for number, node in live.items():
-            for peer in node.peers:
-                if peer in live:
-                    assert number in live[peer].peers, f"{number}-{peer} is one-sided"
-                    graph.add_edge(number, peer)
-        return graph
-
-
-def ring(size: int) -> nx.Graph:
-    return numbered(nx.cycle_graph(size))
-
-
-def is_ring(graph: nx.Graph) -> bool:
-    """One cycle through every node: connected, and every node has exactly two links."""
-    return nx.is_connected(graph) and all(degree == 2 for _, degree in graph.degree)
-
-
-def links(graph: nx.Graph) -> set[frozenset[int]]:
-    return {frozenset(edge) for edge in graph.edges}
-
-
-def healthy(graph: nx.Graph, max_peers: int = 3, seed: int = 0) -> Sim:
+def healthy(graph: nx.Graph, max_peers: int = 3, seed: int = 0) -> Simulation:
     """A network that has run for a second: every peer answered a ping, nothing changed."""
-    sim = Sim(graph, max_peers, seed)
+    sim = simulate(graph, max_peers, seed)
     sim.run(1.0)
-    assert links(sim.graph()) == links(graph), "a healthy network changed its links"
+    assert links(graph_of(sim)) == links(graph), "a healthy network changed its links"
     return sim
 
 
-def settled(sim: Sim) -> nx.Graph:
+def settled(sim: Simulation) -> nx.Graph:
     """The live graph, checked: no dead peer held, no half-made link, nobody over max."""
     for number, node in sim.live().items():
         assert not node.peers.keys() & sim.dead, f"node {number} still holds a dead peer"
-        assert node.pending == set(), f"node {number} still waits on {node.pending}"
-        assert len(node.peers) <= node.max_peers
-    return sim.graph()
+        assert node.members.pending == set(), f"node {number} still waits on {node.members.pending}"
+        assert len(node.peers) <= node.members.max_peers
+    return graph_of(sim)
 
 
-def spread_reaches_everyone(sim: Sim, origin: int) -> None:
+def spread_reaches_everyone(sim: Simulation, origin: int) -> None:
     message_id, sends = sim.nodes[origin].submit("Apple", relays=1)
     for send in sends:
         sim.send(origin, send)
@@ -858,7 +640,7 @@ def spread_reaches_everyone(sim: Sim, origin: int) -> None:
 @pytest.mark.parametrize("victim", [1, 8, 16])
 def test_ring_closes_around_a_killed_node(victim: int, seed: int) -> None:
     sim = healthy(ring(16), seed=seed)
-    sim.dead.add(victim)
+    sim.kill(victim)
     sim.run(3.0)
     graph = settled(sim)
     assert sorted(graph) == sorted(set(range(1, 17)) - {victim})
@@ -870,12 +652,12 @@ def test_ring_closes_around_a_killed_node(victim: int, seed: int) -> None:
 @pytest.mark.parametrize("leaving", [1, 8])
 def test_ring_closes_at_once_around_a_leaving_node(leaving: int) -> None:
     sim = healthy(ring(16))
-    sim.leave(leaving)
+    sim.remove(leaving)
     graph = settled(sim)
     assert is_ring(graph) and len(graph) == 15
     sim.run(3.0)
     assert links(settled(sim)) == links(graph)
-    assert not any(node.looking() for node in sim.live().values())
+    assert not any(node.members.looking() for node in sim.live().values())
 
 
 def test_random_regular_graph_stays_connected_through_four_kills() -> None:
@@ -893,8 +675,8 @@ def test_random_regular_graph_stays_connected_through_four_kills() -> None:
         cut = False
         for _ in range(4):
             victim = kills.choice(sorted(sim.live()))
-            cut = cut or victim in set(nx.articulation_points(sim.graph()))
-            sim.dead.add(victim)
+            cut = cut or victim in set(nx.articulation_points(graph_of(sim)))
+            sim.kill(victim)
             sim.run(1.0)
         sim.run(3.0)
         graph = settled(sim)
@@ -909,21 +691,21 @@ def test_random_regular_graph_stays_connected_through_four_kills() -> None:
 def test_restarted_node_takes_its_old_place_in_the_ring() -> None:
     sim = healthy(ring(16), seed=3)
     former = dict(sim.nodes[5].peers)
-    sim.dead.add(5)
+    sim.kill(5)
     sim.run(3.0)
     assert is_ring(settled(sim)) and len(sim.live()) == 15
     sim.start(5, wanted=len(former), contacts=list(former.items()))
     sim.run(2.0)
     graph = settled(sim)
     assert links(graph) == links(ring(16))
-    assert sim.nodes[5].contacts == []  # it came in by joining, not by walks
+    assert sim.nodes[5].members.contacts == []  # it came in by joining, not by walks
 
 
 @pytest.mark.parametrize("down", [0.0, 0.5, 1.0])
 def test_node_restarted_before_the_ring_healed_rejoins_it(down: float) -> None:
     sim = healthy(ring(16), seed=4)
     former = dict(sim.nodes[5].peers)
-    sim.dead.add(5)
+    sim.kill(5)
     sim.run(down)
     sim.start(5, wanted=len(former), contacts=list(former.items()))
     sim.run(3.0)
@@ -955,12 +737,12 @@ def test_new_node_grows_a_ring_by_one(seed: int) -> None:
 
 def test_new_node_asks_the_next_contact_when_one_is_dead() -> None:
     sim = healthy(ring(16))
-    sim.dead.add(3)
+    sim.kill(3)
     sim.start(17, contacts=[(3, address(3)), (9, address(9))])
-    sim.run(WALK_EVERY + 2 * STEP)
+    sim.run(TIMING.walk_every + 2 * STEP)
     peers = sim.nodes[17].peers
     assert 9 in peers and len(peers) == 2
-    assert sim.nodes[17].contacts == []
+    assert sim.nodes[17].members.contacts == []
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -977,11 +759,11 @@ def test_ring_closes_after_three_neighbours_crash_at_once(seed: int) -> None:
 def test_a_send_lost_with_its_link_is_not_counted_again() -> None:
     """A broken link reports itself once; the sends it carried must not add a miss each."""
     node = make_node(1, [2, 3], StillClock(10.0))
-    relay = Send(2, address(2), encode_frame("PING", {"node": 1}), "PING")
+    relay = Send(2, address(2), encode_frame(Command.PING, {"node": 1}), Command.PING)
     for _ in range(MISSES_TO_DROP):
         assert node.failed(relay, 11.0, counted=False) == []
     assert 2 in node.peers
-    connect = Send(4, address(4), node.connect_frame(), "CONNECT")
-    assert node.walk(4, address(4), 3, [], any_slot=True) == [connect]
+    connect = Send(4, address(4), node.members.connect_frame(), Command.CONNECT)
+    assert node.members.walk(4, address(4), 3, [], any_slot=True) == [connect]
     node.failed(connect, 11.0, counted=False)
-    assert node.pending == set() and 4 not in node.peers
+    assert node.members.pending == set() and 4 not in node.peers

@@ -16,7 +16,7 @@ from gossip.client import GossipClient
 from gossip.network import wait_until
 from gossip.protocol import encode_frame
 from gossip.sockets import LINGER_ABORT
-from tests.conftest import Net, Networks
+from tests.networks import Net, Networks
 
 HOSTILE_FRAMES = 3000
 REAL_MESSAGES = 60

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gossip.network import wait_until
-from tests.conftest import free_origin, gossip_processes
-from tests.lab import (
+from gossip.namespaces import (
     HOSTS,
     NODES,
     PER_HOST,
@@ -27,6 +25,8 @@ from tests.lab import (
     cut_off,
     network_file,
 )
+from gossip.network import wait_until
+from tests.networks import free_origin, gossip_processes
 
 
 def test_a_network_file_spreads_a_network_over_loopback_hosts(tmp_path: Path) -> None:
@@ -38,7 +38,7 @@ def test_a_network_file_spreads_a_network_over_loopback_hosts(tmp_path: Path) ->
         for n in range(1, NODES + 1)
     }
     lab = Lab(hosts, network_file(tmp_path / "lab.toml", addresses))
-    assert hosts[0].cli("new-secret", str(tmp_path / "lab.secret")).code == 0
+    assert hosts[0].cli("new-secret", str(tmp_path / "lab.secret")).returncode == 0
     try:
         lab.start()
         sent = {}
@@ -48,8 +48,8 @@ def test_a_network_file_spreads_a_network_over_loopback_hosts(tmp_path: Path) ->
         lab.everywhere(sent, hosts[0], 20)
         remote = Host("laptop", tmp_path / "laptop")  # runs no node, holds the file
         status = remote.cli("status", "--json", "--config", str(lab.file))
-        assert status.code == 0, status.err
-        report = json.loads(status.out)
+        assert status.returncode == 0, status.stderr
+        report = json.loads(status.stdout)
         assert [n["state"] for n in report["nodes"]] == ["up"] * NODES
         assert len(report["parts"]) == 1
     finally:
@@ -75,7 +75,7 @@ def test_four_hosts_in_namespaces_survive_a_cut_link(
         for n in range(1, NODES + 1)
     }
     lab = Lab(hosts, network_file(tmp_path / "lab.toml", addresses))
-    assert hosts[0].cli("new-secret", str(tmp_path / "lab.secret")).code == 0
+    assert hosts[0].cli("new-secret", str(tmp_path / "lab.secret")).returncode == 0
     lab.start()
     try:
         sent = {}
@@ -102,7 +102,7 @@ def test_four_hosts_in_namespaces_survive_a_cut_link(
         hosts[3].plug()
         lab.everywhere(sent, hosts[3], 90)
         status = hosts[0].cli("status", "--json", "--config", str(lab.file))
-        report = json.loads(status.out)
+        report = json.loads(status.stdout)
         assert len(report["parts"]) == 1, report["parts"]
     finally:
         lab.stop()

@@ -26,7 +26,7 @@ from gossip.node import Node
 from gossip.protocol import MAX_MESSAGE_BYTES, Frame, decode_frame, encode_frame, read_line
 from gossip.server import MAX_CONNECTIONS, GossipServer
 from gossip.supervisor import LOG_BACKUPS, LOG_BYTES, node_log
-from tests.conftest import free_origin
+from tests.networks import free_origin
 
 KEY = new_secret()
 LIMIT = 0.3

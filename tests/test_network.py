@@ -22,24 +22,17 @@ from gossip.client import GossipClient
 from gossip.errors import GossipError
 from gossip.network import EPHEMERAL_PORTS, await_spread, holders_of, wait_until
 from gossip.protocol import MAX_FRAME_BYTES
-from tests.conftest import (
+from tests.networks import (
     Net,
     Networks,
     gossip_cli,
     gossip_processes,
+    peer_numbers,
+    png_size,
     ports_free,
     run_python,
+    send,
 )
-
-MESSAGE_ID = re.compile(r"\(id ([0-9a-f]{32})\)$")
-
-
-def send(net: Net, node: int, text: str, *extra: str) -> str:
-    result = net.cli("send-message", str(node), text, *extra)
-    assert result.code == 0, result.err
-    match = MESSAGE_ID.search(result.out.strip())
-    assert match, result.out
-    return match.group(1)
 
 
 def edges_of(network: state.NetworkState) -> set[frozenset[int]]:
@@ -51,10 +44,6 @@ def assert_valid_walk(path: tuple[int, ...], origin: int, node: int, edges: set)
     assert len(set(path)) == len(path), f"path repeats a node: {path}"
     for a, b in itertools.pairwise(path):
         assert frozenset((a, b)) in edges, f"{a} -> {b} is not a link of the topology: {path}"
-
-
-def peer_numbers(net: Net, node: int) -> set[int]:
-    return {p.number for p in net.client(node).peers()}
 
 
 def live_peer_graph(net: Net) -> dict[int, set[int]]:
@@ -345,13 +334,6 @@ def test_commands_find_the_only_network_without_port_origin(networks: Networks) 
     result = gossip_cli("list-peers", "2", cwd=net.cwd.parent)
     assert result.code == 0
     assert result.out.splitlines()[0] == "Gossip-Node-2 has peers:"
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    """Width and height of a PNG, after checking it is one."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    assert data[12:16] == b"IHDR"
-    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 @pytest.mark.parametrize("kind", TOPOLOGIES)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections import Counter, deque
+from collections import Counter
 
 import networkx as nx
 import pytest
 
-from gossip.node import Link, Node, Send, leave_plan
+from gossip.membership import LinkPlan, leave_plan
+from gossip.node import Node
 from gossip.protocol import MAX_RELAYS, Copy, FrameError, decode_frame
-from tests.core import address, id_maker
+from gossip.sends import Send
+from gossip.simulation import Simulation, address
+from tests.core import graph_of, make_node, numbered, simulate
 
 
 class FakeClock:
@@ -23,21 +26,6 @@ class FakeClock:
     def __call__(self) -> float:
         self.now += 1.0
         return self.now
-
-
-def make_node(
-    number: int,
-    peers: list[int],
-    max_peers: int = 8,
-    clock: FakeClock | None = None,
-) -> Node:
-    return Node(
-        number,
-        max_peers,
-        {p: address(p) for p in peers},
-        new_id=id_maker(f"n{number}-"),
-        clock=clock or FakeClock(),
-    )
 
 
 def relay_payload(send: Send) -> dict:
@@ -56,7 +44,7 @@ def sent_paths(sends: list[Send]) -> dict[int, tuple[int, ...]]:
 def test_submit_records_origin_and_sends_one_relay_per_peer() -> None:
     # The node reads the clock once when it starts, at 1001.0.
     clock = FakeClock(1000.0)
-    node = make_node(1, [2, 5, 9], clock=clock)
+    node = make_node(1, [2, 5, 9], clock)
     message_id, sends = node.submit("Apple", relays=2)
     assert message_id == "n1-1"
     message = node.messages[message_id]
@@ -76,7 +64,7 @@ def test_submit_records_origin_and_sends_one_relay_per_peer() -> None:
 
 
 def test_submit_without_peers_sends_nothing() -> None:
-    node = make_node(1, [])
+    node = make_node(1, [], FakeClock())
     message_id, sends = node.submit("alone", relays=1)
     assert sends == []
     assert [c.path for c in node.messages[message_id].copies] == [(1,)]
@@ -84,14 +72,14 @@ def test_submit_without_peers_sends_nothing() -> None:
 
 @pytest.mark.parametrize("relays", [0, -1, MAX_RELAYS + 1])
 def test_submit_relays_out_of_range(relays: int) -> None:
-    node = make_node(1, [2])
+    node = make_node(1, [2], FakeClock())
     with pytest.raises(FrameError, match="relays"):
         node.submit("x", relays)
     assert node.messages == {}
 
 
 def test_submit_relays_bounds_accepted() -> None:
-    node = make_node(1, [2])
+    node = make_node(1, [2], FakeClock())
     assert len(node.submit("a", 1)[1]) == 1
     assert len(node.submit("b", MAX_RELAYS)[1]) == 1
     assert len(node.messages) == 2
@@ -101,7 +89,7 @@ def test_submit_relays_bounds_accepted() -> None:
 
 
 def test_relay_records_path_plus_self_and_skips_walk() -> None:
-    node = make_node(5, [1, 3, 7, 9], clock=FakeClock(50.0))
+    node = make_node(5, [1, 3, 7, 9], FakeClock(50.0), max_peers=4)
     sends = node.relay("m1", "Apple", (1, 3), relays=1, sent=42.0)
     assert node.messages["m1"].copies == [Copy((1, 3, 5), 52.0)]
     assert node.messages["m1"].sent == 42.0
@@ -112,7 +100,7 @@ def test_relay_records_path_plus_self_and_skips_walk() -> None:
 
 
 def test_relay_path_containing_self_is_ignored() -> None:
-    node = make_node(5, [1, 3])
+    node = make_node(5, [1, 3], FakeClock())
     assert node.relay("m1", "Apple", (1, 5, 3), relays=1, sent=0.0) == []
     assert node.messages == {}
     node.relay("m1", "Apple", (1,), relays=1, sent=0.0)
@@ -121,7 +109,7 @@ def test_relay_path_containing_self_is_ignored() -> None:
 
 
 def test_relay_dedup_by_id_adds_path_not_message() -> None:
-    node = make_node(5, [1, 2, 3])
+    node = make_node(5, [1, 2, 3], FakeClock())
     first = node.relay("m1", "Apple", (1,), relays=1, sent=0.0)
     assert sorted(s.peer for s in first) == [2, 3]
     second = node.relay("m1", "Apple", (2,), relays=1, sent=0.0)
@@ -135,7 +123,7 @@ def test_relay_dedup_by_id_adds_path_not_message() -> None:
 
 
 def test_relays_one_never_sends_a_peer_a_second_copy() -> None:
-    node = make_node(5, [1, 2, 3, 4])
+    node = make_node(5, [1, 2, 3, 4], FakeClock(), max_peers=4)
     total: Counter[int] = Counter()
     for path in [(1,), (2,), (3,), (4,), (1, 2), (9, 8), (7,)]:
         total.update(s.peer for s in node.relay("m1", "t", path, relays=1, sent=0.0))
@@ -144,7 +132,7 @@ def test_relays_one_never_sends_a_peer_a_second_copy() -> None:
 
 @pytest.mark.parametrize("relays", [2, 3, MAX_RELAYS])
 def test_relays_k_sends_at_most_k_copies_per_peer(relays: int) -> None:
-    node = make_node(5, [1, 2, 3])
+    node = make_node(5, [1, 2, 3], FakeClock())
     total: Counter[int] = Counter()
     for origin in range(10, 10 + 3 * MAX_RELAYS):
         total.update(s.peer for s in node.relay("m1", "t", (origin,), relays=relays, sent=0.0))
@@ -154,7 +142,7 @@ def test_relays_k_sends_at_most_k_copies_per_peer(relays: int) -> None:
 
 
 def test_copy_skips_peer_on_its_path_but_later_copy_may_reach_it() -> None:
-    node = make_node(5, [1, 2, 3])
+    node = make_node(5, [1, 2, 3], FakeClock())
     first = node.relay("m1", "t", (1, 2), relays=1, sent=0.0)
     assert sent_paths(first) == {3: (1, 2, 5)}
     second = node.relay("m1", "t", (1,), relays=1, sent=0.0)
@@ -162,14 +150,14 @@ def test_copy_skips_peer_on_its_path_but_later_copy_may_reach_it() -> None:
 
 
 def test_relay_budget_is_that_of_the_first_copy() -> None:
-    node = make_node(5, [2, 3])
+    node = make_node(5, [2, 3], FakeClock())
     assert len(node.relay("m1", "t", (1,), relays=1, sent=0.0)) == 2
     assert node.relay("m1", "t", (9,), relays=5, sent=0.0) == []
     assert node.messages["m1"].relays == 1
 
 
 def test_relay_different_text_same_id_raises() -> None:
-    node = make_node(5, [1, 2])
+    node = make_node(5, [1, 2], FakeClock())
     node.relay("m1", "Apple", (1,), relays=1, sent=0.0)
     with pytest.raises(FrameError, match="another text"):
         node.relay("m1", "Pear", (2,), relays=1, sent=0.0)
@@ -178,7 +166,7 @@ def test_relay_different_text_same_id_raises() -> None:
 
 
 def test_relay_of_own_message_id_with_other_text_raises() -> None:
-    node = make_node(1, [2])
+    node = make_node(1, [2], FakeClock())
     message_id, _ = node.submit("Apple", 1)
     with pytest.raises(FrameError):
         node.relay(message_id, "Pear", (2,), relays=1, sent=0.0)
@@ -188,44 +176,48 @@ def test_relay_of_own_message_id_with_other_text_raises() -> None:
 
 
 def test_read_filters_and_marks() -> None:
-    node = make_node(1, [])
+    node = make_node(1, [], FakeClock())
     a, _ = node.submit("a", 1)
     b, _ = node.submit("b", 1)
-    assert [v.text for v in node.read("unread")] == ["a", "b"]
-    assert node.read("unread") == []
+    assert [v.text for v in node.messages.read("unread")] == ["a", "b"]
+    assert node.messages.read("unread") == []
     c, _ = node.submit("c", 1)
-    assert [v.text for v in node.read("read")] == ["a", "b"]
-    assert [(v.text, v.read) for v in node.read("unread")] == [("c", False)]
-    assert [(v.text, v.read) for v in node.read("all")] == [("a", True), ("b", True), ("c", True)]
-    assert [v.id for v in node.read("all")] == [a, b, c]
+    assert [v.text for v in node.messages.read("read")] == ["a", "b"]
+    assert [(v.text, v.read) for v in node.messages.read("unread")] == [("c", False)]
+    assert [(v.text, v.read) for v in node.messages.read("all")] == [
+        ("a", True),
+        ("b", True),
+        ("c", True),
+    ]
+    assert [v.id for v in node.messages.read("all")] == [a, b, c]
 
 
 def test_read_all_marks_every_message_read() -> None:
-    node = make_node(1, [])
+    node = make_node(1, [], FakeClock())
     node.submit("a", 1)
     node.submit("b", 1)
-    assert [v.read for v in node.read("all")] == [False, False]
-    assert node.read("unread") == []
-    assert len(node.read("read")) == 2
+    assert [v.read for v in node.messages.read("all")] == [False, False]
+    assert node.messages.read("unread") == []
+    assert len(node.messages.read("read")) == 2
 
 
 def test_peek_does_not_mark() -> None:
-    node = make_node(1, [])
+    node = make_node(1, [], FakeClock())
     node.submit("a", 1)
-    assert len(node.read("unread", mark=False)) == 1
-    assert len(node.read("all", mark=False)) == 1
-    assert node.read("read", mark=False) == []
-    assert [v.text for v in node.read("unread")] == ["a"]
+    assert len(node.messages.read("unread", mark=False)) == 1
+    assert len(node.messages.read("all", mark=False)) == 1
+    assert node.messages.read("read", mark=False) == []
+    assert [v.text for v in node.messages.read("unread")] == ["a"]
 
 
 def test_read_oldest_first_with_every_copy() -> None:
     clock = FakeClock(0.0)
-    node = make_node(5, [1, 2], clock=clock)
+    node = make_node(5, [1, 2], clock)
     node.relay("x", "first", (1,), relays=1, sent=0.5)
     node.submit("second", 1)
     node.relay("x", "first", (2,), relays=1, sent=0.5)
     node.relay("y", "third", (2, 1), relays=1, sent=0.7)
-    views = node.read("all")
+    views = node.messages.read("all")
     assert [v.text for v in views] == ["first", "second", "third"]
     assert views[0].copies == (Copy((1, 5), 2.0), Copy((2, 5), 4.0))
     assert views[0].sent == 0.5
@@ -250,7 +242,7 @@ def test_node_copies_peer_dict() -> None:
 
 
 def test_drop_peer() -> None:
-    node = make_node(1, [2, 3])
+    node = make_node(1, [2, 3], FakeClock())
     assert node.drop_peer(2) is True
     assert node.drop_peer(2) is False
     assert node.drop_peer(9) is False
@@ -260,74 +252,74 @@ def test_drop_peer() -> None:
 
 
 def test_plan_link_already_and_self() -> None:
-    node = make_node(1, [2], max_peers=3)
-    assert node.plan_link(2) is Link.ALREADY
-    assert node.plan_link(1) is Link.ALREADY
-    assert node.pending == set()
+    node = make_node(1, [2], FakeClock(), max_peers=3)
+    assert node.members.plan_link(2) is LinkPlan.ALREADY
+    assert node.members.plan_link(1) is LinkPlan.ALREADY
+    assert node.members.pending == set()
 
 
 def test_plan_link_reserves_slot_and_full_counts_pending() -> None:
-    node = make_node(1, [2], max_peers=3)
-    assert node.free_slots() == 2
-    assert node.plan_link(3) is Link.TRY
-    assert node.pending == {3}
-    assert node.free_slots() == 1
-    assert node.plan_link(4) is Link.TRY
-    assert node.free_slots() == 0
-    assert node.plan_link(5) is Link.FULL
-    assert node.pending == {3, 4}
+    node = make_node(1, [2], FakeClock(), max_peers=3)
+    assert node.members.free_slots() == 2
+    assert node.members.plan_link(3) is LinkPlan.TRY
+    assert node.members.pending == {3}
+    assert node.members.free_slots() == 1
+    assert node.members.plan_link(4) is LinkPlan.TRY
+    assert node.members.free_slots() == 0
+    assert node.members.plan_link(5) is LinkPlan.FULL
+    assert node.members.pending == {3, 4}
     # A request from someone else finds no room either: the pending ones hold the slots.
-    assert node.accept_link(6, address(6)) is False
+    assert node.members.accept_link(6, address(6)) is False
     assert 6 not in node.peers
 
 
 def test_finish_link_accepted_and_refused() -> None:
-    node = make_node(1, [], max_peers=2)
-    assert node.plan_link(2) is Link.TRY
-    assert node.plan_link(3) is Link.TRY
-    node.finish_link(2, address(2), accepted=True)
-    node.finish_link(3, address(3), accepted=False)
+    node = make_node(1, [], FakeClock(), max_peers=2)
+    assert node.members.plan_link(2) is LinkPlan.TRY
+    assert node.members.plan_link(3) is LinkPlan.TRY
+    node.members.finish_link(2, address(2), accepted=True)
+    node.members.finish_link(3, address(3), accepted=False)
     assert node.peers == {2: address(2)}
-    assert node.pending == set()
-    assert node.free_slots() == 1
-    assert node.plan_link(4) is Link.TRY
+    assert node.members.pending == set()
+    assert node.members.free_slots() == 1
+    assert node.members.plan_link(4) is LinkPlan.TRY
 
 
 def test_accept_link() -> None:
-    node = make_node(1, [2], max_peers=2)
-    assert node.accept_link(1, address(1)) is False
-    assert node.accept_link(2, address(2)) is True
-    assert node.accept_link(3, address(3)) is True
+    node = make_node(1, [2], FakeClock(), max_peers=2)
+    assert node.members.accept_link(1, address(1)) is False
+    assert node.members.accept_link(2, address(2)) is True
+    assert node.members.accept_link(3, address(3)) is True
     assert node.peers == {2: address(2), 3: address(3)}
-    assert node.accept_link(4, address(4)) is False
-    assert node.accept_link(2, address(2)) is True
+    assert node.members.accept_link(4, address(4)) is False
+    assert node.members.accept_link(2, address(2)) is True
     assert len(node.peers) == 2
 
 
 def test_simultaneous_mutual_link_request() -> None:
-    a = make_node(1, [], max_peers=1)
-    b = make_node(2, [], max_peers=1)
-    assert a.plan_link(2) is Link.TRY
-    assert b.plan_link(1) is Link.TRY
+    a = make_node(1, [], FakeClock(), max_peers=1)
+    b = make_node(2, [], FakeClock(), max_peers=1)
+    assert a.members.plan_link(2) is LinkPlan.TRY
+    assert b.members.plan_link(1) is LinkPlan.TRY
     # Each one's CONNECT reaches the other while both still wait for their own answer.
-    assert a.accept_link(2, address(2)) is True
-    assert b.accept_link(1, address(1)) is True
-    a.finish_link(2, address(2), accepted=True)
-    b.finish_link(1, address(1), accepted=True)
+    assert a.members.accept_link(2, address(2)) is True
+    assert b.members.accept_link(1, address(1)) is True
+    a.members.finish_link(2, address(2), accepted=True)
+    b.members.finish_link(1, address(1), accepted=True)
     for node, other in ((a, 2), (b, 1)):
         assert node.peers == {other: address(other)}
-        assert node.pending == set()
-        assert len(node.peers) <= node.max_peers
-        assert node.free_slots() == 0
+        assert node.members.pending == set()
+        assert len(node.peers) <= node.members.max_peers
+        assert node.members.free_slots() == 0
 
 
 def test_leave_forgets_every_peer_and_returns_them_with_the_plan() -> None:
-    node = make_node(1, [7, 2, 5])
-    former, plan = node.leave()
+    node = make_node(1, [7, 2, 5], FakeClock())
+    former, plan = node.members.leave()
     assert former == {7: address(7), 2: address(2), 5: address(5)}
     assert plan == [(2, 5), (5, 7), (2, 7)]
     assert node.peers == {}
-    assert node.free_slots() == node.max_peers
+    assert node.members.free_slots() == node.members.max_peers
 
 
 def test_leave_plan_chains_the_peers_then_pairs_the_rest() -> None:
@@ -347,58 +339,36 @@ def test_leave_plan_chains_the_peers_then_pairs_the_rest() -> None:
 # Simulations
 
 
-def build_network(graph: nx.Graph, max_peers: int, clock: FakeClock) -> dict[int, Node]:
-    """Nodes for ``graph``, whose nodes are numbered 1..N."""
-    return {
-        n: Node(
-            n,
-            max_peers,
-            {p: address(p) for p in graph.neighbors(n)},
-            new_id=id_maker(f"n{n}-"),
-            clock=clock,
-        )
-        for n in graph.nodes
-    }
-
-
-def numbered(graph: nx.Graph) -> nx.Graph:
-    return nx.relabel_nodes(graph, {n: n + 1 for n in graph.nodes})
-
-
 def spread(
-    nodes: dict[int, Node], origin: int, relays: int, rng: random.Random | None = None
+    sim: Simulation, origin: int, relays: int, rng: random.Random | None = None
 ) -> tuple[str, Counter[tuple[int, int]]]:
-    """Submit at ``origin`` and deliver every copy; return the id and sends per (node, peer).
+    """Submit at ``origin`` and deliver every copy, each answered by its receiver as any
+    ``/RELAY``; return the id and the sends per (node, peer).
 
     Copies go through a queue in order, or in random order when ``rng`` is given.
     """
-    message_id, first = nodes[origin].submit("Apple", relays)
-    queue: deque[tuple[int, Send]] = deque((origin, s) for s in first)
+    message_id, first = sim.nodes[origin].submit("Apple", relays)
+    sim.queue.extend((origin, s) for s in first)
     sends: Counter[tuple[int, int]] = Counter()
-    while queue:
+    while sim.queue:
         if rng is not None:
-            queue.rotate(-rng.randrange(len(queue)))
-        sender, send = queue.popleft()
+            sim.queue.rotate(-rng.randrange(len(sim.queue)))
+        sender, send = sim.queue.popleft()
         sends[sender, send.peer] += 1
         assert send.address == address(send.peer)
-        payload = decode_frame(send.frame).payload
-        target = nodes[send.peer]
-        path = tuple(payload["path"])
-        produced = target.relay(
-            payload["id"], payload["text"], path, payload["relays"], payload["sent"]
-        )
-        queue.extend((send.peer, s) for s in produced)
+        sim.exchange(send.peer, send.frame)  # queues the copies the receiver passes on
     return message_id, sends
 
 
 def check_spread(
     graph: nx.Graph,
-    nodes: dict[int, Node],
+    sim: Simulation,
     message_id: str,
     origin: int,
     relays: int,
     sends: Counter[tuple[int, int]],
 ) -> None:
+    nodes = sim.live()
     for number, node in nodes.items():
         assert message_id in node.messages, f"node {number} never got the message"
         for copy in node.messages[message_id].copies:
@@ -428,106 +398,90 @@ GRAPHS = {
 def test_simulated_spread(graph_name: str, relays: int, shuffle: bool) -> None:
     graph = GRAPHS[graph_name]()
     assert sorted(graph.nodes) == list(range(1, graph.number_of_nodes() + 1))
-    nodes = build_network(graph, max_peers=3, clock=FakeClock())
+    sim = simulate(graph, max_peers=3)
     origin = 1
     rng = random.Random(relays) if shuffle else None
-    message_id, sends = spread(nodes, origin, relays, rng)
-    check_spread(graph, nodes, message_id, origin, relays, sends)
-    assert [c.path for c in nodes[origin].messages[message_id].copies] == [(origin,)]
+    message_id, sends = spread(sim, origin, relays, rng)
+    check_spread(graph, sim, message_id, origin, relays, sends)
+    assert [c.path for c in sim.nodes[origin].messages[message_id].copies] == [(origin,)]
 
 
 def test_simulated_spread_on_cycle_relays_1_takes_both_ways() -> None:
-    graph = numbered(nx.cycle_graph(8))
-    nodes = build_network(graph, max_peers=2, clock=FakeClock())
-    message_id, sends = spread(nodes, 1, relays=1)
+    sim = simulate(numbered(nx.cycle_graph(8)), max_peers=2)
+    message_id, sends = spread(sim, 1, relays=1)
     # Node 5, opposite node 1, hears from both sides; the others once each way round.
-    paths_at_5 = sorted(c.path for c in nodes[5].messages[message_id].copies)
+    paths_at_5 = sorted(c.path for c in sim.nodes[5].messages[message_id].copies)
     assert paths_at_5 == [(1, 2, 3, 4, 5), (1, 8, 7, 6, 5)]
     assert sends[1, 2] == sends[1, 8] == 1
 
 
-def heal(nodes: dict[int, Node], leaving: int) -> list[tuple[int, int]]:
-    """Remove ``leaving`` the way the server does: goodbyes, then introductions."""
-    former, plan = nodes.pop(leaving).leave()
-    for peer in former:
-        assert nodes[peer].drop_peer(leaving)
-    links = []
-    for a, b in plan:
-        if nodes[a].plan_link(b) is not Link.TRY:
-            continue
-        accepted = nodes[b].accept_link(a, address(a))
-        nodes[a].finish_link(b, address(b), accepted)
-        if accepted:
-            links.append((a, b))
-    return links
+def heal(sim: Simulation, leaving: int) -> list[tuple[int, int]]:
+    """Remove ``leaving`` with ``/REMOVE``: goodbyes, then introductions. Every former peer
+    heard the goodbye; the links the introductions made."""
+    former = sorted(sim.nodes[leaving].peers)
+    reply = sim.remove(leaving)
+    assert reply is not None and reply["former_peers"] == former
+    assert not any(leaving in sim.nodes[peer].peers for peer in former)
+    return [(a, b) for a, b in reply["links"]]
 
 
-def peer_graph(nodes: dict[int, Node]) -> nx.Graph:
-    graph = nx.Graph()
-    graph.add_nodes_from(nodes)
-    for number, node in nodes.items():
-        for peer in node.peers:
-            assert number in nodes[peer].peers, f"{number}-{peer} is one-sided"
-            graph.add_edge(number, peer)
-    return graph
+def check_links(sim: Simulation) -> None:
+    """Every link two-way; nobody over ``max_peers``, waiting on a link or holding a
+    removed node."""
+    sim.links()  # asserts each link is known to both ends
+    for node in sim.live().values():
+        assert len(node.peers) <= node.members.max_peers
+        assert node.members.pending == set()
+        assert not node.peers.keys() & sim.dead
 
 
 @pytest.mark.parametrize("leaving", [1, 4, 8])
 def test_leaving_a_ring_closes_it(leaving: int) -> None:
-    nodes = build_network(numbered(nx.cycle_graph(8)), max_peers=2, clock=FakeClock())
-    links = heal(nodes, leaving)
+    sim = simulate(numbered(nx.cycle_graph(8)), max_peers=2)
+    links = heal(sim, leaving)
     assert len(links) == 1
-    graph = peer_graph(nodes)
+    graph = graph_of(sim)
     assert sorted(graph.nodes) == sorted(set(range(1, 9)) - {leaving})
     assert all(degree == 2 for _, degree in graph.degree)
     assert nx.is_connected(graph)
     assert graph.number_of_edges() == 7
-    for node in nodes.values():
-        assert len(node.peers) <= node.max_peers
-        assert node.pending == set()
-        assert leaving not in node.peers
+    check_links(sim)
 
 
 def test_ring_keeps_healing_down_to_three() -> None:
-    nodes = build_network(numbered(nx.cycle_graph(8)), max_peers=2, clock=FakeClock())
+    sim = simulate(numbered(nx.cycle_graph(8)), max_peers=2)
     for leaving in [3, 7, 1, 5, 8]:
-        heal(nodes, leaving)
-        graph = peer_graph(nodes)
+        heal(sim, leaving)
+        graph = graph_of(sim)
         assert nx.is_connected(graph)
         assert all(degree == 2 for _, degree in graph.degree)
-    assert sorted(nodes) == [2, 4, 6]
+    assert sorted(sim.live()) == [2, 4, 6]
 
 
 def test_leaving_a_star_pairs_up_leaves_within_max_peers() -> None:
-    nodes = build_network(numbered(nx.star_graph(5)), max_peers=5, clock=FakeClock())
-    for node in nodes.values():
-        node.max_peers = 5 if node.number == 1 else 2
-    links = heal(nodes, 1)
+    sim = simulate(numbered(nx.star_graph(5)), max_peers=5)
+    for number, node in sim.nodes.items():
+        node.members.max_peers = 5 if number == 1 else 2
+    links = heal(sim, 1)
     assert links == [(2, 3), (3, 4), (4, 5), (5, 6), (2, 6)]
-    graph = peer_graph(nodes)
-    for node in nodes.values():
-        assert len(node.peers) <= node.max_peers
-    assert nx.number_connected_components(graph) == 1
+    check_links(sim)
+    assert nx.number_connected_components(graph_of(sim)) == 1
 
 
 def test_leaving_random_regular_stays_within_max_peers() -> None:
-    graph = numbered(nx.random_regular_graph(3, 16, seed=11))
-    nodes = build_network(graph, max_peers=3, clock=FakeClock())
+    sim = simulate(numbered(nx.random_regular_graph(3, 16, seed=11)), max_peers=3)
     for leaving in [1, 2, 3, 4]:
-        heal(nodes, leaving)
-        for node in nodes.values():
-            assert len(node.peers) <= node.max_peers
-            assert node.pending == set()
-        peer_graph(nodes)
-    message_id, sends = spread(nodes, 16, relays=2)
-    reachable = nx.node_connected_component(peer_graph(nodes), 16)
-    assert {n for n, node in nodes.items() if message_id in node.messages} == reachable
+        heal(sim, leaving)
+        check_links(sim)
+    message_id, sends = spread(sim, 16, relays=2)
+    reachable = nx.node_connected_component(graph_of(sim), 16)
+    assert {n for n, node in sim.live().items() if message_id in node.messages} == reachable
     assert max(sends.values()) <= 2
 
 
 def test_the_same_walk_twice_is_one_copy() -> None:
     """Catch-up can hand over a copy gossip already brought by the same walk: keep one."""
-    node = make_node(5, [1, 3, 7])
+    node = make_node(5, [1, 3, 7], FakeClock())
     first = node.relay("m1", "Apple", (1, 3), relays=2, sent=1.0)
     assert node.relay("m1", "Apple", (1, 3), relays=2, sent=1.0) == []
     assert [c.path for c in node.messages["m1"].copies] == [(1, 3, 5)]
@@ -538,10 +492,10 @@ def test_the_same_walk_twice_is_one_copy() -> None:
 
 
 def test_received_counts_every_copy_that_arrives_recorded_or_not() -> None:
-    node = make_node(5, [1, 3])
+    node = make_node(5, [1, 3], FakeClock())
     node.relay("m1", "Apple", (1,), relays=1, sent=1.0)
     node.relay("m1", "Apple", (1,), relays=1, sent=1.0)  # the same walk again
     node.relay("m1", "Apple", (3, 5, 1), relays=1, sent=1.0)  # passed through this node
-    assert node.received == 3
+    assert node.messages.received == 3
     assert node.status()["received"] == 3
     assert len(node.messages["m1"].copies) == 1

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 
 from gossip.network import wait_until
-from tests.conftest import Networks
-from tests.test_network import png_size, send
-from tests.test_resilience import peer_numbers
+from tests.networks import Networks, peer_numbers, png_size, send
 
 
 def test_status_json_matches_the_network(networks: Networks) -> None:

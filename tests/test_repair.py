@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gossip.node import Link, Node
+from gossip.commands import Command
+from gossip.protocol import encode_frame
 from gossip.repair import (
     SHORT_LOOKS,
     Drop,
@@ -25,28 +26,10 @@ from gossip.repair import (
     parts,
     plan_repair,
 )
+from gossip.simulation import Simulation, address
+from tests.core import ISSUE
 
 Links = dict[int, list[int]]
-
-ISSUE: Links = {
-    1: [3, 5, 6],
-    2: [9, 10, 12],
-    3: [1, 13, 14],
-    4: [6, 7, 8],
-    5: [1, 15, 16],
-    6: [1, 4, 10],
-    7: [4, 13, 15],
-    8: [4, 14, 16],
-    9: [2, 11, 12],
-    10: [2, 6, 11],
-    11: [9, 10, 12],
-    12: [2, 9, 11],
-    13: [3, 7, 14],
-    14: [3, 8, 13],
-    15: [5, 7, 16],
-    16: [5, 8, 15],
-}
-
 
 # --- helpers -------------------------------------------------------------------------------------
 
@@ -428,29 +411,26 @@ def test_watch_forgets_a_problem_that_went_away_or_another_party_took() -> None:
 
 
 def carried_out_by_nodes(links: Links, steps: list[Step], max_peers: int) -> Links:
-    """Carry the steps out with real ``Node`` objects, as their servers do on ``/INTRODUCE``
-    (plan_link, then the other's accept_link to ``/CONNECT``, then finish_link), ``/SWAP``
-    (swap) and ``/LEAVE`` (drop_peer); the peers they hold afterwards."""
-    address = {n: ("127.0.0.1", 7000 + n) for n in range(1, 100)}
-    nodes = {
-        n: Node(n, max_peers, {p: address[p] for p in peers}, address=address[n])
-        for n, peers in links.items()
-    }
+    """Carry the steps out with real nodes in a ``Simulation``, each one the frame a step
+    stands for (``/INTRODUCE``, ``/SWAP``, ``/LEAVE``) answered by ``gossip.answers``; a
+    number that is no node is dead. The peers the nodes hold afterwards (the simulation
+    checks every node against ``max_peers`` after every frame)."""
+    sim = Simulation(links, max_peers)
+    sim.dead.update(n for peers in links.values() for n in peers if n not in links)
     for step in steps:
-        node = nodes.get(step.at)
-        if node is None:
+        if step.at not in links:
             continue
         if isinstance(step, Introduce):
-            if node.plan_link(step.peer) is Link.TRY:
-                other = nodes.get(step.peer)
-                accepted = other is not None and other.accept_link(step.at, address[step.at])
-                node.finish_link(step.peer, address[step.peer], accepted)
+            host, port = address(step.peer)
+            frame = encode_frame(Command.INTRODUCE, {"node": step.peer, "host": host, "port": port})
         elif isinstance(step, Swap):
-            node.swap(step.old, step.new, address[step.new])
+            host, port = address(step.new)
+            swap = {"old": step.old, "node": step.new, "host": host, "port": port}
+            frame = encode_frame(Command.SWAP, swap)
         else:
-            node.drop_peer(step.peer)
-        assert all(len(n.peers) <= max_peers for n in nodes.values())
-    return {n: sorted(node.peers) for n, node in nodes.items()}
+            frame = encode_frame(Command.LEAVE, {"node": step.peer})
+        sim.call(step.at, frame)
+    return {n: sorted(node.peers) for n, node in sim.nodes.items()}
 
 
 @settings(max_examples=300, deadline=None)

@@ -10,8 +10,7 @@ import time
 from gossip.client import GossipClient
 from gossip.errors import GossipError
 from gossip.network import wait_until
-from tests.conftest import Net, Networks
-from tests.test_network import peer_numbers, send
+from tests.networks import Net, Networks, peer_numbers, send
 
 HEAL_TIMEOUT = 10.0
 """Seconds a test waits for healing; the product aims for 3, tests allow for a loaded CI."""

@@ -7,11 +7,14 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from gossip.node import Address, Message, Node
+from gossip.journal import Message
+from gossip.node import Node
 from gossip.protocol import Copy
+from gossip.sends import Address
+from gossip.simulation import address
 from gossip.state import store_path
 from gossip.store import Store
-from tests.core import address, id_maker
+from tests.core import make_node
 
 Loaded = tuple[list[Message], dict[int, Address], int | None]
 
@@ -27,30 +30,19 @@ class Clock:
         return self.now
 
 
-def make_node(store: Store, peers: Iterable[int] = (2, 3)) -> Node:
-    return Node(
-        1,
-        3,
-        {p: address(p) for p in peers},
-        journal=store,
-        new_id=id_maker("n1-"),
-        clock=Clock(),
-    )
-
-
 def live_a_little(node: Node) -> None:
     """Everything the journal records: new messages, more copies, reads, peers coming and going."""
     node.submit("first", 2)
     node.relay("x", "from 5", (5, 2), 1, 12.5)
     node.relay("x", "from 5", (6, 3), 1, 12.5)
-    node.read("all")
+    node.messages.read("all")
     node.submit("second", 1)
     node.relay("y", "unread", (3,), 3, 13.25)
     node.relay("x", "from 5", (3,), 1, 12.5)  # a copy of an older message, after newer ones
-    node.read("unread", mark=False)  # a peek marks nothing
+    node.messages.read("unread", mark=False)  # a peek marks nothing
     node.drop_peer(2)
-    node.accept_link(4, address(4))
-    node.accept_link(5, address(5))
+    node.members.accept_link(4, address(4))
+    node.members.accept_link(5, address(5))
 
 
 def reload(path: Path) -> Loaded:
@@ -70,7 +62,7 @@ def held(messages: Iterable[Message]) -> list[tuple[object, ...]]:
 def test_reload_gives_back_what_the_node_held(tmp_path: Path) -> None:
     path = store_path(tmp_path, 1)
     store = Store(path)
-    node = make_node(store)
+    node = make_node(1, [2, 3], Clock(), journal=store)
     live_a_little(node)
     store.commit()
     store.close()
@@ -81,18 +73,18 @@ def test_reload_gives_back_what_the_node_held(tmp_path: Path) -> None:
     assert [m.read for m in messages] == [True, True, False, False]
     assert [c.path for c in messages[1].copies] == [(5, 2, 1), (6, 3, 1), (3, 1)]
     assert peers == node.peers == {3: address(3), 4: address(4), 5: address(5)}
-    assert wanted == node.wanted == 3
+    assert wanted == node.members.wanted == 3
 
     restarted = Node(1, 3, {}, messages=messages, wanted=wanted)
-    assert restarted.digest.total == node.digest.total
-    assert restarted.wanted == 3
-    assert restarted.read("all", mark=False) == node.read("all", mark=False)
+    assert restarted.messages.digest.total == node.messages.digest.total
+    assert restarted.members.wanted == 3
+    assert restarted.messages.read("all", mark=False) == node.messages.read("all", mark=False)
 
 
 def test_restarted_node_keeps_journaling(tmp_path: Path) -> None:
     path = tmp_path / "node.db"
     first = Store(path)
-    live_a_little(make_node(first))
+    live_a_little(make_node(1, [2, 3], Clock(), journal=first))
     first.close()
 
     messages, peers, wanted = reload(path)
@@ -100,7 +92,7 @@ def test_restarted_node_keeps_journaling(tmp_path: Path) -> None:
     node = Node(1, 3, {}, messages=messages, wanted=wanted, journal=second, clock=Clock(2e9))
     node.relay("x", "from 5", (7,), 1, 12.5)
     node.relay("z", "after the restart", (4,), 1, 2e9)
-    node.read("unread")
+    node.messages.read("unread")
     second.close()
 
     again, peers_again, wanted_again = reload(path)
@@ -115,13 +107,13 @@ def test_uncommitted_changes_are_invisible_until_commit(tmp_path: Path) -> None:
     path = tmp_path / "node.db"
     writer = Store(path)
     reader = Store(path)
-    node = make_node(writer)
+    node = make_node(1, [2, 3], Clock(), journal=writer)
     live_a_little(node)
     assert reader.load() == ([], {}, None)
     writer.commit()
     messages, peers, wanted = reader.load()
     assert held(messages) == held(node.messages.values())
-    assert (peers, wanted) == (node.peers, node.wanted)
+    assert (peers, wanted) == (node.peers, node.members.wanted)
     writer.close()
     reader.close()
 
@@ -129,7 +121,7 @@ def test_uncommitted_changes_are_invisible_until_commit(tmp_path: Path) -> None:
 def test_committed_changes_survive_an_abandoned_connection(tmp_path: Path) -> None:
     path = tmp_path / "node.db"
     abandoned = Store(path)
-    node = make_node(abandoned)
+    node = make_node(1, [2, 3], Clock(), journal=abandoned)
     node.submit("kept", 1)
     abandoned.commit()
     node.submit("not committed", 1)
@@ -180,7 +172,7 @@ def test_committed_changes_survive_the_process_dying(tmp_path: Path) -> None:
 def test_durable_commit_writes_the_log_and_is_visible(tmp_path: Path) -> None:
     path = tmp_path / "node.db"
     store = Store(path)
-    node = make_node(store)
+    node = make_node(1, [2, 3], Clock(), journal=store)
     message_id, _ = node.submit("on disk before the client hears OK", 1)
     store.commit(durable=True)
     assert Path(f"{path}-wal").exists()
@@ -194,7 +186,7 @@ def test_commit_with_nothing_pending_is_harmless(tmp_path: Path) -> None:
     store = Store(path)
     store.commit()
     store.commit(durable=True)
-    make_node(store).submit("once", 1)
+    make_node(1, [2, 3], Clock(), journal=store).submit("once", 1)
     store.commit(durable=True)
     store.commit(durable=True)
     store.commit()
@@ -241,7 +233,7 @@ TEXTS = [
 def test_text_round_trips_exactly(tmp_path: Path) -> None:
     path = tmp_path / "node.db"
     store = Store(path)
-    node = make_node(store)
+    node = make_node(1, [2, 3], Clock(), journal=store)
     ids = [node.submit(text, 1)[0] for text in TEXTS]
     store.close()
     messages, _, _ = reload(path)

@@ -15,7 +15,7 @@ from gossip.errors import GossipError
 from gossip.node import Node
 from gossip.server import GossipServer
 from gossip.store import Store, StoreError
-from tests.conftest import free_origin
+from tests.networks import free_origin
 
 KEY = new_secret()
 
@@ -80,7 +80,7 @@ def test_a_message_the_store_cannot_take_is_refused_and_forgotten(
     with pytest.raises(GossipError, match="could not store the message"):
         client(server).post("lost", message_id="no-room")
     assert client(server).read_messages(peek=True) == []
-    assert server.node.digest.count == 0, "catch-up would offer it otherwise"
+    assert server.node.messages.digest.count == 0, "catch-up would offer it otherwise"
     store.full = False
     assert client(server).post("lost", message_id="no-room").id == "no-room"
     assert [v.id for v in client(server).read_messages(peek=True)] == ["no-room"]

@@ -1,4 +1,4 @@
-"""``gossip.links.PeerLink`` against a tiny echo peer on a real loopback port.
+"""``gossip.connections.PeerConnection`` against a tiny echo peer on a real loopback port.
 
 The peer answers ``/X {"n": ...}`` with ``/OK {"echo": n}`` in order and can be told to
 misbehave the ways real peers do: answer late or never, refuse, chatter, hang up, stop
@@ -21,11 +21,12 @@ from typing import Any
 import pytest
 
 from gossip.auth import Channel
-from gossip.links import REPLY_TIMEOUT, PeerLink, Reply
+from gossip.connections import PeerConnection, Reply
 from gossip.network import wait_until
-from gossip.node import Address, Send
 from gossip.protocol import encode_frame
-from tests.conftest import free_origin
+from gossip.sends import Address, Send
+from gossip.timing import Timing
+from tests.networks import free_origin
 
 WAIT = 3.0
 HELLO = Channel.for_node(None)[1]
@@ -39,7 +40,7 @@ the peer reads (loopback buffers reach a few MB)."""
 
 def frame(n: int, **wishes: bool) -> Send:
     """Request ``n``; ``err`` asks the echo peer for /ERR, ``chatty`` for a /MSG first.
-    The Send's address is a placeholder: a link writes to its own."""
+    The Send's address is a placeholder: a connection writes to its own."""
     return Send(1, ("127.0.0.1", 1), encode_frame("X", {"n": n, **wishes}), "X")
 
 
@@ -203,7 +204,7 @@ class Breaks:
         return len(self.times)
 
 
-OpenLink = Callable[..., tuple[PeerLink, Breaks]]
+OpenConnection = Callable[..., tuple[PeerConnection, Breaks]]
 
 
 @pytest.fixture
@@ -227,29 +228,31 @@ def refusing() -> Iterator[Address]:
 
 
 @pytest.fixture
-def open_link() -> Iterator[OpenLink]:
-    """Opens links; closes them all afterwards and checks that their threads ended."""
+def open_connection() -> Iterator[OpenConnection]:
+    """Opens connections; closes them all afterwards and checks that their threads ended."""
     before = set(threading.enumerate())
-    made: list[PeerLink] = []
+    made: list[PeerConnection] = []
 
     def opener(
-        address: Address, kind: Callable[..., PeerLink] = PeerLink
-    ) -> tuple[PeerLink, Breaks]:
+        address: Address, kind: Callable[..., PeerConnection] = PeerConnection
+    ) -> tuple[PeerConnection, Breaks]:
         breaks = Breaks()
-        link = kind(address, None, breaks)
-        made.append(link)
-        return link, breaks
+        connection = kind(address, None, breaks)
+        made.append(connection)
+        return connection, breaks
 
     def running() -> list[threading.Thread]:
         fresh = set(threading.enumerate()) - before
-        return [thread for thread in fresh if thread.name.startswith("link")]
+        return [thread for thread in fresh if thread.name.startswith("connection")]
 
     try:
         yield opener
     finally:
-        for link in made:
-            link.close()
-        assert wait_until(lambda: not running(), WAIT), f"link threads still running: {running()}"
+        for connection in made:
+            connection.close()
+        assert wait_until(lambda: not running(), WAIT), (
+            f"connection threads still running: {running()}"
+        )
 
 
 @pytest.fixture
@@ -276,14 +279,16 @@ def in_flight(server: EchoServer, count: int) -> bool:
     return wait_until(lambda: len(server.received) >= count, WAIT)
 
 
-def test_replies_settle_futures_in_the_order_sent(server: EchoServer, open_link: OpenLink) -> None:
+def test_replies_settle_futures_in_the_order_sent(
+    server: EchoServer, open_connection: OpenConnection
+) -> None:
     """Replies carry no request id: only FIFO order ties a reply to its request."""
-    link, breaks = open_link(server.address)
+    connection, breaks = open_connection(server.address)
     server.hold()
     settled: list[int] = []
     futures = []
     for n in range(10):
-        future = link.submit(frame(n))
+        future = connection.submit(frame(n))
         future.add_done_callback(lambda _, n=n: settled.append(n))
         futures.append(future)
     assert in_flight(server, 10)
@@ -295,15 +300,15 @@ def test_replies_settle_futures_in_the_order_sent(server: EchoServer, open_link:
 
 
 def test_concurrent_submits_each_get_their_own_reply(
-    server: EchoServer, open_link: OpenLink, pool: ThreadPoolExecutor
+    server: EchoServer, open_connection: OpenConnection, pool: ThreadPoolExecutor
 ) -> None:
     """Threads racing to submit must not split a request from its place in the queue."""
-    link, breaks = open_link(server.address)
+    connection, breaks = open_connection(server.address)
     start = threading.Barrier(4)
 
     def submit_many(thread: int) -> list[tuple[int, Future[Reply]]]:
         start.wait(WAIT)
-        return [(n, link.submit(frame(n))) for n in range(thread * 1000, thread * 1000 + 50)]
+        return [(n, connection.submit(frame(n))) for n in range(thread * 1000, thread * 1000 + 50)]
 
     batches = list(pool.map(submit_many, range(4)))
     for batch in batches:
@@ -317,15 +322,15 @@ def test_concurrent_submits_each_get_their_own_reply(
 
 
 def test_requests_queued_while_the_writer_is_busy_all_go_out_in_order(
-    server: EchoServer, open_link: OpenLink
+    server: EchoServer, open_connection: OpenConnection
 ) -> None:
     """Frames queued behind a blocked ``sendall`` leave together afterwards. The batch
     itself is not asserted: TCP may split or merge it, so the peer cannot count it."""
-    link, breaks = open_link(server.address)
+    connection, breaks = open_connection(server.address)
     server.stall()
-    big = link.submit(big_frame(0))
+    big = connection.submit(big_frame(0))
     assert server.stalled.wait(WAIT)
-    small = [link.submit(frame(n)) for n in range(1, 21)]
+    small = [connection.submit(frame(n)) for n in range(1, 21)]
     server.resume()
     assert big.result(WAIT) == {"echo": 0}
     assert [future.result(WAIT) for future in small] == [{"echo": n} for n in range(1, 21)]
@@ -333,23 +338,31 @@ def test_requests_queued_while_the_writer_is_busy_all_go_out_in_order(
     assert breaks.count == 0
 
 
-def test_err_reply_gives_an_empty_payload(server: EchoServer, open_link: OpenLink) -> None:
+def test_err_reply_gives_an_empty_payload(
+    server: EchoServer, open_connection: OpenConnection
+) -> None:
     """A refusal arrived (not None), and it still takes its request's place in the order."""
-    link, breaks = open_link(server.address)
-    futures = [link.submit(frame(1)), link.submit(frame(2, err=True)), link.submit(frame(3))]
+    connection, breaks = open_connection(server.address)
+    futures = [
+        connection.submit(frame(1)),
+        connection.submit(frame(2, err=True)),
+        connection.submit(frame(3)),
+    ]
     assert [future.result(WAIT) for future in futures] == [{"echo": 1}, {}, {"echo": 3}]
     assert breaks.count == 0
 
 
-def test_frames_before_a_reply_are_skipped(server: EchoServer, open_link: OpenLink) -> None:
+def test_frames_before_a_reply_are_skipped(
+    server: EchoServer, open_connection: OpenConnection
+) -> None:
     """A /MSG before the reply must not be taken for the reply and shift every later one."""
-    link, breaks = open_link(server.address)
+    connection, breaks = open_connection(server.address)
     server.hold()
     futures = [
-        link.submit(frame(1, chatty=True)),
-        link.submit(frame(2)),
-        link.submit(frame(3, chatty=True, err=True)),
-        link.submit(frame(4, chatty=True)),
+        connection.submit(frame(1, chatty=True)),
+        connection.submit(frame(2)),
+        connection.submit(frame(3, chatty=True, err=True)),
+        connection.submit(frame(4, chatty=True)),
     ]
     assert in_flight(server, 4)
     server.release()
@@ -359,54 +372,54 @@ def test_frames_before_a_reply_are_skipped(server: EchoServer, open_link: OpenLi
 
 
 def test_hang_up_fails_requests_in_flight_and_reconnects(
-    server: EchoServer, open_link: OpenLink
+    server: EchoServer, open_connection: OpenConnection
 ) -> None:
-    """What was in flight is lost (None), the break is reported once, and the link heals."""
-    link, breaks = open_link(server.address)
+    """What was in flight is lost (None), the break is reported once, and the connection heals."""
+    connection, breaks = open_connection(server.address)
     server.close_after = {0: 3}
-    answered = link.submit(frame(1))
+    answered = connection.submit(frame(1))
     assert answered.result(WAIT) == {"echo": 1}
     server.hold()
-    lost = [link.submit(frame(2)), link.submit(frame(3))]
+    lost = [connection.submit(frame(2)), connection.submit(frame(3))]
     assert [future.result(WAIT) for future in lost] == [None, None]
     assert wait_until(lambda: breaks.count >= 1, WAIT)
     server.release()
-    assert link.submit(frame(4)).result(WAIT) == {"echo": 4}
+    assert connection.submit(frame(4)).result(WAIT) == {"echo": 4}
     assert server.accepted == 2
     assert server.received[-1] == (1, 4)
     assert breaks.count == 1
 
 
-def test_a_peer_closing_an_idle_link_is_no_sign_of_death(
-    server: EchoServer, open_link: OpenLink
+def test_a_peer_closing_an_idle_connection_is_no_sign_of_death(
+    server: EchoServer, open_connection: OpenConnection
 ) -> None:
-    """Nodes close connections that idle too long; the link reconnects without a report,
+    """Nodes close connections that idle too long; the connection reconnects without a report,
     and only a reconnection the port refuses would count against the peer."""
-    link, breaks = open_link(server.address)
-    assert link.request(frame(1), WAIT) == {"echo": 1}
+    connection, breaks = open_connection(server.address)
+    assert connection.request(frame(1), WAIT) == {"echo": 1}
     server.hang_up()
     assert wait_until(lambda: server.accepted == 2, WAIT), "it reconnects at once"
-    assert link.request(frame(2), WAIT) == {"echo": 2}
+    assert connection.request(frame(2), WAIT) == {"echo": 2}
     assert server.received[-1] == (1, 2)
     assert breaks.count == 0
 
 
 def test_refused_port_fails_the_request_and_reports_it(
-    refusing: Address, open_link: OpenLink
+    refusing: Address, open_connection: OpenConnection
 ) -> None:
     """A killed peer's port refuses: the quickest sign of death, reported for each attempt."""
-    link, breaks = open_link(refusing)
-    assert link.submit(frame(1)).result(WAIT) is None
+    connection, breaks = open_connection(refusing)
+    assert connection.submit(frame(1)).result(WAIT) is None
     assert breaks.count == 1
-    assert link.request(frame(2), WAIT) is None
+    assert connection.request(frame(2), WAIT) is None
     assert breaks.count == 2
 
 
-def test_reconnect_attempts_back_off(server: EchoServer, open_link: OpenLink) -> None:
+def test_reconnect_attempts_back_off(server: EchoServer, open_connection: OpenConnection) -> None:
     """A dead peer is retried ever more slowly, not in a tight loop. Only ordering and a
     generous count are asserted: attempts come at about 0, 0.05, 0.1, 0.2, 0.4 s."""
-    link, breaks = open_link(server.address)
-    assert link.submit(frame(1)).result(WAIT) == {"echo": 1}
+    connection, breaks = open_connection(server.address)
+    assert connection.submit(frame(1)).result(WAIT) == {"echo": 1}
     server.stop_listening()
     server.hang_up()
     assert wait_until(lambda: breaks.count >= 6, 5.0)
@@ -416,43 +429,47 @@ def test_reconnect_attempts_back_off(server: EchoServer, open_link: OpenLink) ->
     assert gaps[-1] > gaps[0]
 
 
-def test_watchdog_breaks_a_link_owing_overdue_replies(
-    server: EchoServer, open_link: OpenLink
+def test_watchdog_breaks_a_connection_owing_overdue_replies(
+    server: EchoServer, open_connection: OpenConnection
 ) -> None:
     """A hung peer keeps the connection open, so only the watchdog notices it."""
-    link, breaks = open_link(server.address)
+    connection, breaks = open_connection(server.address)
     server.hold()
-    pending = link.submit(frame(1))
+    pending = connection.submit(frame(1))
     assert in_flight(server, 1)
-    link.check(time.monotonic())
+    connection.check(time.monotonic())
     assert not pending.done()
-    link.check(time.monotonic() + REPLY_TIMEOUT + 1)
+    connection.check(time.monotonic() + Timing.reply_timeout + 1)
     assert pending.result(0) is None
     assert breaks.count == 1
     assert wait_until(lambda: server.accepted == 2, WAIT)
     assert wait_until(lambda: server.ended == 1, WAIT)
 
 
-def test_watchdog_leaves_an_idle_link_alone(server: EchoServer, open_link: OpenLink) -> None:
-    """An idle link owes nothing, however long it has been quiet."""
-    link, breaks = open_link(server.address)
-    assert link.submit(frame(1)).result(WAIT) == {"echo": 1}
-    link.check(time.monotonic() + REPLY_TIMEOUT + 1)
-    assert link.submit(frame(2)).result(WAIT) == {"echo": 2}
+def test_watchdog_leaves_an_idle_connection_alone(
+    server: EchoServer, open_connection: OpenConnection
+) -> None:
+    """An idle connection owes nothing, however long it has been quiet."""
+    connection, breaks = open_connection(server.address)
+    assert connection.submit(frame(1)).result(WAIT) == {"echo": 1}
+    connection.check(time.monotonic() + Timing.reply_timeout + 1)
+    assert connection.submit(frame(2)).result(WAIT) == {"echo": 2}
     assert breaks.count == 0
     assert server.accepted == 1
 
 
-def test_close_fails_queued_and_in_flight_requests(server: EchoServer, open_link: OpenLink) -> None:
+def test_close_fails_queued_and_in_flight_requests(
+    server: EchoServer, open_connection: OpenConnection
+) -> None:
     """Closing is for good: nothing is left waiting, and it is no sign the peer died."""
-    link, breaks = open_link(server.address)
+    connection, breaks = open_connection(server.address)
     server.stall()
-    sending = link.submit(big_frame(0))
+    sending = connection.submit(big_frame(0))
     assert server.stalled.wait(WAIT)
-    queued = [link.submit(frame(n)) for n in range(1, 4)]
-    link.close()
+    queued = [connection.submit(frame(n)) for n in range(1, 4)]
+    connection.close()
     assert [future.result(0) for future in [sending, *queued]] == [None] * 4
-    late = link.submit(frame(4))
+    late = connection.submit(frame(4))
     assert late.done()
     assert late.result(0) is None
     server.resume()
@@ -461,25 +478,25 @@ def test_close_fails_queued_and_in_flight_requests(server: EchoServer, open_link
     assert breaks.count == 0
 
 
-def test_request_returns_the_reply(server: EchoServer, open_link: OpenLink) -> None:
-    link, _ = open_link(server.address)
-    assert link.request(frame(7), WAIT) == {"echo": 7}
+def test_request_returns_the_reply(server: EchoServer, open_connection: OpenConnection) -> None:
+    connection, _ = open_connection(server.address)
+    assert connection.request(frame(7), WAIT) == {"echo": 7}
 
 
 def test_request_times_out_without_upsetting_the_order(
-    server: EchoServer, open_link: OpenLink
+    server: EchoServer, open_connection: OpenConnection
 ) -> None:
     """A reply that comes after its request gave up must not be handed to the next one."""
-    link, breaks = open_link(server.address)
+    connection, breaks = open_connection(server.address)
     server.hold()
-    assert link.request(frame(1), 0.1) is None
+    assert connection.request(frame(1), 0.1) is None
     server.release()
-    assert link.request(frame(2), WAIT) == {"echo": 2}
+    assert connection.request(frame(2), WAIT) == {"echo": 2}
     assert breaks.count == 0
 
 
-class LateWriter(PeerLink):
-    """A link whose writer, once connected, waits for ``resume``: the reader runs first,
+class LateWriter(PeerConnection):
+    """A connection whose writer, once connected, waits for ``resume``: the reader runs first,
     as the scheduler may let it when a peer accepts and at once hangs up."""
 
     def __init__(
@@ -495,20 +512,20 @@ class LateWriter(PeerLink):
 
 
 def test_a_hang_up_right_after_connecting_strands_no_request(
-    server: EchoServer, open_link: OpenLink, gate: threading.Event
+    server: EchoServer, open_connection: OpenConnection, gate: threading.Event
 ) -> None:
     """Requests queued when the first connection broke must still settle, at the latest
     when the watchdog runs (it is called here with a time past every deadline)."""
-    link, _ = open_link(server.address, partial(LateWriter, resume=gate))
+    connection, _ = open_connection(server.address, partial(LateWriter, resume=gate))
     server.close_after = {0: 0}
-    first = link.submit(frame(1))
+    first = connection.submit(frame(1))
     assert wait_until(lambda: server.ended == 1, WAIT)
-    second = link.submit(frame(2))
+    second = connection.submit(frame(2))
     gate.set()
-    overdue = time.monotonic() + REPLY_TIMEOUT + 1
+    overdue = time.monotonic() + Timing.reply_timeout + 1
 
     def settled() -> bool:
-        link.check(overdue)
+        connection.check(overdue)
         return first.done() and second.done()
 
     assert wait_until(settled, WAIT)
@@ -517,13 +534,13 @@ def test_a_hang_up_right_after_connecting_strands_no_request(
 
 
 def test_replies_left_from_a_broken_connection_do_not_settle_new_requests(
-    server: EchoServer, open_link: OpenLink, gate: threading.Event
+    server: EchoServer, open_connection: OpenConnection, gate: threading.Event
 ) -> None:
     """The reader is parked in a done-callback with the second reply already buffered
-    while the watchdog breaks the link and a new request goes out on a new connection."""
-    link, _ = open_link(server.address)
+    while the watchdog breaks the connection and a new request goes out on a new connection."""
+    connection, _ = open_connection(server.address)
     server.hold()
-    first, second = link.submit(frame(1)), link.submit(frame(2))
+    first, second = connection.submit(frame(1)), connection.submit(frame(2))
     assert in_flight(server, 2)
     readers: list[threading.Thread] = []
 
@@ -534,9 +551,9 @@ def test_replies_left_from_a_broken_connection_do_not_settle_new_requests(
     first.add_done_callback(park_reader)
     server.flush()
     assert wait_until(lambda: bool(readers), WAIT)
-    link.check(time.monotonic() + REPLY_TIMEOUT + 1)
+    connection.check(time.monotonic() + Timing.reply_timeout + 1)
     assert second.result(0) is None
-    third = link.submit(frame(3))
+    third = connection.submit(frame(3))
     assert in_flight(server, 3)
     gate.set()
     readers[0].join(WAIT)
@@ -545,7 +562,10 @@ def test_replies_left_from_a_broken_connection_do_not_settle_new_requests(
 
 
 def test_close_during_a_connection_attempt_reports_nothing(
-    server: EchoServer, open_link: OpenLink, gate: threading.Event, monkeypatch: pytest.MonkeyPatch
+    server: EchoServer,
+    open_connection: OpenConnection,
+    gate: threading.Event,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """close() is no sign the peer died, even while the writer is still connecting."""
     connect = socket.create_connection
@@ -557,10 +577,10 @@ def test_close_during_a_connection_attempt_reports_nothing(
         return connect(*args, **kwargs)
 
     monkeypatch.setattr(socket, "create_connection", slow_connect)
-    link, breaks = open_link(server.address)
-    pending = link.submit(frame(1))
+    connection, breaks = open_connection(server.address)
+    pending = connection.submit(frame(1))
     assert wait_until(lambda: bool(writers), WAIT)
-    link.close()
+    connection.close()
     assert pending.result(0) is None
     gate.set()
     writers[0].join(WAIT)
