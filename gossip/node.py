@@ -4,8 +4,9 @@
 the peers it lost and may link with again. ``Node`` wires them together and keeps the
 decisions that span them: a copy goes to the current peers, a peer dropped for silence
 is remembered, each tick brings pings, walks, joins, searches and catch-up rounds.
-``gossip.answers.answer`` turns any frame into calls on it; the server and the tests'
-simulations drive the node only through that, ``tick``, ``sent`` and ``failed``.
+``gossip.answers.answer`` turns any frame into calls on it; the server and
+``gossip.simulation`` drive the node through that, ``tick``, ``sent``, ``failed`` and
+``missed``, and hold catch-up rounds through ``gossip.catchup.Round``.
 """
 
 from __future__ import annotations
