@@ -660,14 +660,19 @@ def test_ring_closes_at_once_around_a_leaving_node(leaving: int) -> None:
     assert not any(node.members.looking() for node in sim.live().values())
 
 
-def test_random_regular_graph_stays_connected_through_four_kills() -> None:
-    """Kill four nodes a second apart, on 200 graphs; check three seconds after the last.
+@pytest.mark.parametrize(
+    "seeds",
+    [range(60), pytest.param(range(60, 200), marks=pytest.mark.slow)],
+    ids=["seeds 0-59", "seeds 60-199"],
+)
+def test_random_regular_graph_stays_connected_through_four_kills(seeds: range) -> None:
+    """Kill four nodes a second apart, on 200 graphs (60 by default, the rest with
+    ``-m slow``); check three seconds after the last.
 
     A node that was a cut vertex of the live graph when it died splits the network for
-    good: walks travel over links, so no walk can cross the gap. That happens in 11 of
-    the 200 seeds; every other seed must end connected.
+    good: walks travel over links, so no walk can cross the gap. That happens in 5 of
+    the 200 seeds (86, 90, 101, 127 and 153); every other seed must end connected.
     """
-    seeds = range(200)
     unavoidable, partitioned = [], []
     for seed in seeds:
         sim = healthy(numbered(nx.random_regular_graph(3, 16, seed=seed)), seed=seed)
