@@ -68,8 +68,11 @@ class Answer:
     """The node left the network: its server stops once the reply is out."""
 
 
+BARE_OK = encode_frame(Command.OK)
+
+
 def ok(payload: dict[str, Any] | None = None) -> bytes:
-    return encode_frame(Command.OK, payload)
+    return encode_frame(Command.OK, payload) if payload else BARE_OK
 
 
 def answer(node: Node, frame: Frame, now: float) -> Answer:

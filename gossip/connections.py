@@ -22,7 +22,7 @@ from typing import Any
 
 from gossip.auth import Channel
 from gossip.commands import REPLY_ENDS, Command
-from gossip.protocol import FrameError
+from gossip.protocol import FrameError, acked
 from gossip.sends import Address, Send
 from gossip.sockets import LINGER_ABORT
 from gossip.timing import Timing
@@ -36,6 +36,9 @@ BACKOFF_MAX = 1.0
 Reply = dict[str, Any] | None
 """A reply's payload, or None when the request did not arrive."""
 
+Settled = Callable[[list[tuple[Send, Reply]]], None]
+"""Told how a batch of requests went, before their futures are set."""
+
 
 class PeerConnection:
     """The connection to one peer; ``submit`` queues a request and returns its future."""
@@ -46,6 +49,7 @@ class PeerConnection:
         key: bytes | None,
         unreachable: Callable[[], None],
         reply_timeout: float = Timing.reply_timeout,
+        settled: Settled | None = None,
     ) -> None:
         self.address = address
         self.reply_timeout = reply_timeout
@@ -55,6 +59,9 @@ class PeerConnection:
         self._unreachable = unreachable
         """Called, outside any lock, each time the connection breaks or connecting fails: one
         sign that the peer is dead."""
+        self._settled = settled
+        """Called, outside any lock, with every batch of requests a reply (or a break)
+        settles: one call for many copies, instead of a callback each."""
         self._queue: deque[tuple[Send, Future[Reply]]] = deque()
         self._inflight: deque[tuple[Send, Future[Reply]]] = deque()
         self._oldest = 0.0
@@ -70,14 +77,25 @@ class PeerConnection:
         threading.Thread(target=self._write, daemon=True, name="connection").start()
 
     def submit(self, send: Send) -> Future[Reply]:
-        future: Future[Reply] = Future()
+        return self.submit_all([send])[0]
+
+    def submit_all(self, sends: list[Send]) -> list[Future[Reply]]:
+        """Queue these requests at once (one wake-up of the writer); their futures."""
+        futures: list[Future[Reply]] = [Future() for _ in sends]
         with self._wake:
-            if self._closed:
-                future.set_result(None)
-                return future
-            self._queue.append((send, future))
-            self._wake.notify()
-        return future
+            if not self._closed:
+                self._queue.extend(zip(sends, futures, strict=True))
+                self._wake.notify()
+                return futures
+        self._settle([(send, future, None) for send, future in zip(sends, futures, strict=True)])
+        return futures
+
+    def _settle(self, outcomes: list[tuple[Send, Future[Reply], Reply]]) -> None:
+        """Report a batch of outcomes, then set their futures."""
+        if self._settled is not None and outcomes:
+            self._settled([(send, reply) for send, _, reply in outcomes])
+        for _, future, reply in outcomes:
+            future.set_result(reply)
 
     def check(self, now: float) -> None:
         """Count the connection as broken if a reply is overdue (``now`` is monotonic).
@@ -96,8 +114,7 @@ class PeerConnection:
             self._closed = True
             pending, self._queue = list(self._queue), deque()
             self._wake.notify()
-        for _, future in pending:
-            future.set_result(None)
+        self._settle([(send, future, None) for send, future in pending])
         self._drop()
 
     def request(self, send: Send, timeout: float) -> Reply:
@@ -186,12 +203,16 @@ class PeerConnection:
                     break
                 if frame.command not in REPLY_ENDS:
                     continue  # /MSG-like frames belong to the reply that follows
+                payload = frame.payload if frame.command == Command.OK else {}
+                count = acked(payload)
+                if count > 1:
+                    payload = {}
                 with self._wake:
-                    if self._sock is not sock or not self._inflight:
-                        break  # a connection given up on: its replies settle nothing
-                    _, future = self._inflight.popleft()
+                    if self._sock is not sock or len(self._inflight) < count:
+                        break  # a connection given up on, or a peer that acks too much
+                    done = [self._inflight.popleft() for _ in range(count)]
                     self._oldest = time.monotonic()
-                future.set_result(frame.payload if frame.command == Command.OK else {})
+                self._settle([(send, future, payload) for send, future in done])
         self._drop(sock)
 
     def _drop(self, sock: socket.socket | None = None, quietly: bool = False) -> None:
@@ -212,13 +233,11 @@ class PeerConnection:
             current.shutdown(socket.SHUT_RDWR)  # wakes a reader or writer blocked on it
         with contextlib.suppress(OSError):
             current.close()
-        for _, future in lost:
-            future.set_result(None)
+        self._settle([(send, future, None) for send, future in lost])
         if not self._closed and not quietly:
             self._unreachable()
 
     def _fail_queued(self) -> None:
         with self._wake:
             pending, self._queue = list(self._queue), deque()
-        for _, future in pending:
-            future.set_result(None)
+        self._settle([(send, future, None) for send, future in pending])

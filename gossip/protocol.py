@@ -41,7 +41,9 @@ Requests a node understands:
 ``/STATUS {}``                              a client asks for the node's numbers
 
 Replies: zero or more ``/MSG`` or ``/COPY`` frames (for ``/GET``, ``/PULL``), then ``/OK {...}`` or
-``/ERR {"error"}``.
+``/ERR {"error"}``. Requests that came in one batch and are each answered by a bare ``/OK``
+(relayed copies, above all) may be answered together by one ``/OK {"acked": n}``: the n
+requests before it, in order, are done.
 """
 
 from __future__ import annotations
@@ -91,6 +93,12 @@ class MessageView:
     sent: float
     copies: tuple[Copy, ...]
     read: bool
+
+
+def acked(payload: dict[str, Any]) -> int:
+    """How many requests an ``/OK`` answers: ``{"acked": n}`` answers n, any other one."""
+    count = payload.get("acked")
+    return count if type(count) is int and count > 1 else 1
 
 
 def _valid_command(command: str) -> bool:
@@ -196,6 +204,21 @@ class LineBuffer:
         line = bytes(self._buffer[: end + 1])
         del self._buffer[: end + 1]
         return line
+
+    def complete_lines(self) -> list[bytes]:
+        """Every complete line held, in order: one read may bring many frames.
+
+        FrameError, as ``next_line``, once the first line not complete exceeds the limit
+        (after the complete lines before it were taken).
+        """
+        buffer, lines, start = self._buffer, [], 0
+        while (end := buffer.find(b"\n", start, start + self.limit)) >= 0:
+            lines.append(bytes(buffer[start : end + 1]))
+            start = end + 1
+        del buffer[:start]
+        if not lines and len(buffer) >= self.limit:
+            raise FrameError(f"frame exceeds the {MAX_FRAME_BYTES}-byte limit")
+        return lines
 
     @property
     def partial(self) -> bool:

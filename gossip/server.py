@@ -19,7 +19,7 @@ import socket
 import socketserver
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -28,7 +28,7 @@ from gossip.auth import MAX_LINE_BYTES, AuthError, Channel
 from gossip.catchup import Round
 from gossip.client import GossipClient, NodeUnreachable
 from gossip.commands import OVER_CONNECTION, Command
-from gossip.connections import PeerConnection
+from gossip.connections import PeerConnection, Reply
 from gossip.errors import GossipError
 from gossip.node import Node
 from gossip.protocol import Frame, FrameError, LineBuffer, encode_frame
@@ -38,10 +38,6 @@ from gossip.store import Store, StoreError
 MAX_CONNECTIONS = 64
 """Connections a node serves at once; more are turned away. A node needs a few: its
 peers' connections, their one-off requests, and clients."""
-
-DEFERRED = frozenset({Command.RELAY})
-"""Requests whose changes are committed by the next housekeeping tick, a tenth of a second
-later: relayed copies are the hot path, and one a crash loses then, catch-up brings back."""
 
 RECV_BYTES = 65536
 
@@ -116,7 +112,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
             reply = answer(self.node, frame, time.time())
             if reply.stored is not None:
                 self._store(reply.stored)
-            elif frame.command not in DEFERRED:
+            else:
                 self.commit()
         while True:
             if reply.note:
@@ -133,6 +129,25 @@ class GossipServer(socketserver.ThreadingTCPServer):
             else:
                 return reply
 
+    def relay_all(self, frames: list[Frame]) -> list[str | None]:
+        """Relayed copies that came together: taken under one hold of the lock (their
+        commit left to the next tick) and passed on together. For each, None, or why it
+        was refused."""
+        refusals: list[str | None] = []
+        sends: list[Send] = []
+        with self.lock:
+            now = time.time()
+            for frame in frames:
+                try:
+                    sends += answer(self.node, frame, now).sends
+                    refusals.append(None)
+                except FrameError as exc:
+                    refusals.append(str(exc))
+                except Exception as exc:
+                    refusals.append(f"/{frame.command} failed inside the node: {exc!r}")
+        self.deliver(sends)
+        return refusals
+
     def _store(self, message_id: str) -> None:
         """Make a new message durable, or forget and refuse it: it never spreads unstored."""
         try:
@@ -145,7 +160,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
                 "sent: free some disk space and send it again"
             ) from None
 
-    def _any_arrived(self, arrivals: list[Future[bool]]) -> bool:
+    def _any_arrived(self, arrivals: list[Future[Reply]]) -> bool:
         """Wait until one of these sends arrived (True), all failed, or time is up."""
         pending = set(arrivals)
         while pending:
@@ -154,7 +169,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
             )
             if not done:
                 return False
-            if any(f.result() for f in done):
+            if any(f.result() is not None for f in done):
                 return True
         return False
 
@@ -185,37 +200,45 @@ class GossipServer(socketserver.ThreadingTCPServer):
                     self.deliver([chore])
             self._tend_connections()
 
-    def deliver(self, sends: list[Send]) -> list[Future[bool]]:
-        """Send each frame; each future says whether it arrived. Call without the lock.
+    def deliver(self, sends: list[Send]) -> list[Future[Reply]]:
+        """Send each frame; each future holds its reply (None: it did not arrive). Call
+        without the lock.
 
-        Frames for a current peer go on its long-lived connection; the rest (a connection
-        request to a walk's origin, a join, a goodbye to a dropped peer) on a connection
-        of their own, from the pool.
+        Frames for a current peer go on its long-lived connection, all of a batch at once;
+        the rest (a link request to a walk's origin, a join, a goodbye to a dropped peer)
+        on a connection of their own, from the pool.
         """
-        if self.closing.is_set():
+        if self.closing.is_set() or not sends:
             return []
-        futures = []
-        for send in sends:
-            connection = self._connection(send)
+        with self.lock:
+            peers = dict(self.node.peers)
+        futures: dict[int, Future[Reply]] = {}
+        batches: dict[int, tuple[PeerConnection, list[int]]] = {}
+        for i, send in enumerate(sends):
+            connection = self._connection(send, peers)
             if connection is None:
-                futures.append(self.outbox.submit(self._deliver_one, send))
-                continue
-            arrived: Future[bool] = Future()
-            connection.submit(send).add_done_callback(
-                lambda reply, send=send, arrived=arrived: arrived.set_result(
-                    self._settle(send, reply.result(), counted=False)
-                )
-            )
-            futures.append(arrived)
-        return futures
+                futures[i] = self.outbox.submit(self._deliver_one, send)
+            else:
+                batches.setdefault(id(connection), (connection, []))[1].append(i)
+        for connection, indices in batches.values():
+            batch = connection.submit_all([sends[i] for i in indices])
+            futures.update(zip(indices, batch, strict=True))
+        return [futures[i] for i in range(len(sends))]
 
-    def _connection(self, send: Send) -> PeerConnection | None:
-        """The connection to carry ``send``, opened if need be; None if it is not for a peer."""
+    def _connection(
+        self, send: Send, peers: dict[int, Address] | None = None
+    ) -> PeerConnection | None:
+        """The connection to carry ``send``, opened if need be; None if it is not for a peer.
+
+        ``peers``: the node's peers as just read under the lock (else read here).
+        """
         if send.kind not in OVER_CONNECTION:
             return None
-        with self.lock:
-            if self.node.peers.get(send.peer) != send.address:
-                return None
+        if peers is None:
+            with self.lock:
+                peers = dict(self.node.peers)
+        if peers.get(send.peer) != send.address:
+            return None
         with self.connections_lock:
             connection = self.connections.get(send.peer)
             if connection is None or connection.address != send.address:
@@ -226,9 +249,32 @@ class GossipServer(socketserver.ThreadingTCPServer):
                     self.key,
                     lambda peer=send.peer: self._unreachable(peer),
                     self.timing.reply_timeout,
+                    self._settle_all,
                 )
                 self.connections[send.peer] = connection
             return connection
+
+    def _settle_all(self, outcomes: list[tuple[Send, Reply]]) -> None:
+        """How a batch of sends on a peer connection went: the node learns it under one
+        hold of the lock (the commit left to the next tick), and what follows goes out.
+
+        A failure here is not counted against the peer: the connection reports a break
+        once, however many sends it lost.
+        """
+        follow_ups: list[Send] = []
+        deaths: list[Send] = []
+        with self.changing(defer=True) as node:
+            now = time.time()
+            for send, reply in outcomes:
+                if reply is not None:
+                    follow_ups += node.sent(send, reply, now)
+                else:
+                    goodbye = node.failed(send, now, counted=False)
+                    follow_ups += goodbye
+                    deaths += [send] if goodbye else []
+        for send in deaths:
+            self._log_death(send.peer, True, f"/{send.kind} did not arrive")
+        self.deliver(follow_ups)
 
     def _unreachable(self, peer: int) -> None:
         with self.changing() as node:
@@ -248,7 +294,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
         for connection in live:
             connection.check(now)
 
-    def _deliver_one(self, send: Send) -> bool:
+    def _deliver_one(self, send: Send) -> Reply:
         refused = False
         try:
             reply: dict[str, Any] | None = self.call(send.address, send.frame)[-1].payload
@@ -260,27 +306,19 @@ class GossipServer(socketserver.ThreadingTCPServer):
         except GossipError as exc:
             reply = {}
             log.warning("node %d: node %d refused /%s: %s", self.number, send.peer, send.kind, exc)
-        return self._settle(send, reply, refused=refused)
+        self._settle(send, reply, refused)
+        return reply
 
-    def _settle(
-        self,
-        send: Send,
-        reply: dict[str, Any] | None,
-        counted: bool = True,
-        refused: bool = False,
-    ) -> bool:
-        """Tell the node how a send went (``reply`` None: it did not arrive); whether it did."""
+    def _settle(self, send: Send, reply: Reply, refused: bool) -> None:
+        """Tell the node how a one-off send went (``reply`` None: it did not arrive)."""
         with self.changing() as node:
             if reply is not None:
                 follow_up = node.sent(send, reply, time.time())
             else:
-                goodbye = node.failed(send, time.time(), counted, refused)
-        if reply is not None:
-            self.deliver(follow_up)
-            return True
-        self._log_death(send.peer, bool(goodbye), f"/{send.kind} did not arrive")
-        self.deliver(goodbye)
-        return False
+                follow_up = node.failed(send, time.time(), refused=refused)
+        if reply is None:
+            self._log_death(send.peer, bool(follow_up), f"/{send.kind} did not arrive")
+        self.deliver(follow_up)
 
     def _log_death(self, peer: int, dropped: bool, why: str) -> None:
         if dropped:
@@ -371,6 +409,36 @@ class GossipServer(socketserver.ThreadingTCPServer):
         self.outbox.shutdown(wait=False, cancel_futures=True)
 
 
+class Replies:
+    """The sealed replies to one batch of requests, in order, bare ``/OK``s run together."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.sealed: list[bytes] = []
+        self.oks = 0
+
+    def ok(self) -> None:
+        self.oks += 1
+
+    def error(self, frame: bytes) -> None:
+        self.extend([frame])
+
+    def extend(self, frames: Iterable[bytes]) -> None:
+        self._settle_oks()
+        self.sealed.extend(self.channel.send(f) for f in frames)
+
+    def data(self) -> bytes:
+        """Everything to write, sealed in order."""
+        self._settle_oks()
+        return b"".join(self.sealed)
+
+    def _settle_oks(self) -> None:
+        if self.oks:
+            payload = {"acked": self.oks} if self.oks > 1 else None
+            self.sealed.append(self.channel.send(encode_frame(Command.OK, payload)))
+            self.oks = 0
+
+
 class Handler(socketserver.BaseRequestHandler):
     """Greets the connection, then answers each request frame until the client closes.
 
@@ -382,47 +450,81 @@ class Handler(socketserver.BaseRequestHandler):
     request: socket.socket
 
     def handle(self) -> None:
-        # Replies go out as they are ready, one small write each: no waiting on Nagle.
+        # Replies go out as they are ready, one write per batch: no waiting on Nagle.
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.channel, hello = Channel.for_node(self.server.key)
         self.lines = LineBuffer(MAX_LINE_BYTES)
         if not self._send(hello):
             return
-        while (line := self._next_line()) is not None:
+        while (lines := self._next_lines()) is not None:
+            if not self._answer_all(lines):
+                return
+
+    def _answer_all(self, lines: list[bytes]) -> bool:
+        """Answer every frame one read brought and write the replies in one go; False to
+        close the connection.
+
+        A run of relayed copies is taken under one hold of the node's lock, and the bare
+        ``/OK``s they earn go back as one ``/OK {"acked": n}``.
+        """
+        out = Replies(self.channel)
+        run: list[Frame] = []
+        for line in lines:
             try:
                 frame = self.channel.receive(line)
             except AuthError as exc:
-                self._refuse(str(exc), sealed=False)
-                return  # nothing more from this sender can be trusted
+                self._answer_run(run, out)
+                self._log_refusal(str(exc))
+                self._send(out.data() + encode_frame(Command.ERR, {"error": str(exc)}))
+                return False  # nothing more from this sender can be trusted
             except FrameError as exc:
-                self._refuse(str(exc))
+                self._answer_run(run, out)
+                out.error(self._refusal(str(exc)))
                 continue
+            if frame.command == Command.RELAY:
+                run.append(frame)
+                continue
+            self._answer_run(run, out)
             try:
                 reply = self.server.respond(frame)
             except FrameError as exc:
-                self._refuse(str(exc))
+                out.error(self._refusal(str(exc)))
                 continue
             except Exception as exc:
-                self._refuse(f"/{frame.command} failed inside the node: {exc!r}")
+                out.error(self._refusal(f"/{frame.command} failed inside the node: {exc!r}"))
                 continue
-            if not self._write(list(reply.replies)):
-                return
+            out.extend(reply.replies)
             if reply.leaves:
+                self._send(out.data())
                 threading.Thread(target=self.server.shutdown, daemon=True).start()
-                return
+                return False
+        self._answer_run(run, out)
+        return self._send(out.data())
 
-    def _next_line(self) -> bytes | None:
-        """The next line; None once the client closes, breaks a limit, or takes too long."""
+    def _answer_run(self, run: list[Frame], out: Replies) -> None:
+        """Answer a run of relayed copies, then empty it."""
+        if not run:
+            return
+        for refusal in self.server.relay_all(run):
+            if refusal is None:
+                out.ok()
+            else:
+                out.error(self._refusal(refusal))
+        run.clear()
+
+    def _next_lines(self) -> list[bytes] | None:
+        """The complete lines that have come; None once the client closes, breaks a limit,
+        or takes too long."""
         waiting = time.monotonic()
         begun: float | None = None
         while True:
             try:
-                line = self.lines.next_line()
+                lines = self.lines.complete_lines()
             except FrameError as exc:
                 self._refuse(str(exc))
                 return None
-            if line is not None:
-                return line
+            if lines:
+                return lines
             now = time.monotonic()
             if self.lines.partial and begun is None:
                 begun = now
@@ -445,10 +547,6 @@ class Handler(socketserver.BaseRequestHandler):
                 return None
             self.lines.feed(data)
 
-    def _write(self, frames: list[bytes]) -> bool:
-        """Seal and send reply frames; False if the client did not take them in time."""
-        return self._send(b"".join(self.channel.send(f) for f in frames))
-
     def _send(self, data: bytes) -> bool:
         try:
             self.request.settimeout(self.server.write_timeout)
@@ -464,11 +562,14 @@ class Handler(socketserver.BaseRequestHandler):
             return False
         return True
 
-    def _refuse(self, reason: str, sealed: bool = True) -> None:
-        """Log the refusal and answer ``/ERR``, bare if the sender could not be trusted."""
+    def _refuse(self, reason: str) -> None:
+        """Log the refusal and answer ``/ERR`` at once."""
+        self._send(self.channel.send(self._refusal(reason)))
+
+    def _refusal(self, reason: str) -> bytes:
+        """Log the refusal; the ``/ERR`` frame that says it."""
         self._log_refusal(reason)
-        error = encode_frame(Command.ERR, {"error": reason})
-        self._send(self.channel.send(error) if sealed else error)
+        return encode_frame(Command.ERR, {"error": reason})
 
     def _log_refusal(self, reason: str) -> None:
         log.warning("node %d: refused a frame from %s: %s", self.server.number, self.peer, reason)
