@@ -332,7 +332,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
         (its connection does).
         """
         timeout = self.timing.peer_timeout
-        connection = GossipClient(chore.address, self.key, timeout, f"node {chore.peer}")
+        own = GossipClient(chore.address, self.key, timeout, f"node {chore.peer}")
         try:
             with self.lock:
                 trade = Round(self.node, chore)
@@ -340,7 +340,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
             while request is not None:
                 connection = self._connection(request) if request.kind == Command.SYNC else None
                 if connection is None:
-                    replies = connection.exchange(request.frame)
+                    replies = own.exchange(request.frame)
                 else:
                     reply = connection.request(request, timeout)
                     replies = [] if reply is None else [Frame(Command.OK, reply)]
@@ -358,6 +358,8 @@ class GossipServer(socketserver.ThreadingTCPServer):
                 )
         except (GossipError, FrameError) as exc:
             log.warning("node %d: catch-up with node %d failed: %s", self.number, chore.peer, exc)
+        except Exception:  # a thread of the pool would swallow it unseen
+            log.exception("node %d: catch-up with node %d broke", self.number, chore.peer)
 
     def call(self, address: Address, frame: bytes) -> list[Frame]:
         """Send one frame to another node; its reply frames. GossipError if that fails."""

@@ -119,13 +119,19 @@ class Simulation:
             carried += 1
             assert carried <= MAX_CHAIN, "one send set off an endless chain of frames"
             sender, send = self.queue.popleft()
-            reply = self.call(send.peer, send.frame)
+            reply, refused = self.carry(sender, send)
             node = self.nodes[sender]
-            if reply is None:  # only a dead node fails here: its port refuses
-                self.queue.extend((sender, s) for s in node.failed(send, self.now, refused=True))
+            if reply is None:
+                self.queue.extend((sender, s) for s in node.failed(send, self.now, refused=refused))
             else:
                 self.queue.extend((sender, s) for s in node.sent(send, reply, self.now))
             self.check(sender)
+
+    def carry(self, sender: int, send: Send) -> tuple[dict[str, Any] | None, bool]:
+        """The reply to one send (None if it did not arrive), and whether it was refused.
+        Here only a dead node fails, and its port refuses; a simulation of cuts says more."""
+        reply = self.call(send.peer, send.frame)
+        return reply, reply is None
 
     def call(self, target: int, frame: bytes) -> dict[str, Any] | None:
         """The payload of ``target``'s last reply to ``frame``; None if it is dead."""

@@ -36,7 +36,7 @@ from gossip.membership import MISSES_TO_DROP, LinkPlan, Splice
 from gossip.node import Node
 from gossip.protocol import message_id_field
 from gossip.sends import Address, Endpoint, Send
-from gossip.simulation import MAX_CHAIN, STEP, Simulation, StillClock, address
+from gossip.simulation import STEP, Simulation, StillClock, address
 from tests.core import (
     TIMING,
     graph_of,
@@ -980,7 +980,7 @@ class CutSim(Simulation):
 
     While the cut is there, a frame between the parts fails as one to a dead node does, but
     as a timeout: only a dead node's port refuses (which counts towards forgetting it).
-    Every frame that gets through is answered as ``Simulation.send`` answers it;
+    Every frame that gets through is answered as ``Simulation.carry`` answers it;
     ``frames`` counts what was sent, by kind. Catch-up rounds, which change no links, and
     the requests a node makes before it answers (``/INTRODUCE``, ``/JOIN``) are not cut.
     Every node is checked after every step, and every delivery, to hold at most
@@ -1004,24 +1004,12 @@ class CutSim(Simulation):
             for number in self.live():
                 self.check(number)
 
-    def send(self, sender: int, send: Send) -> None:
-        """``Simulation.send``, but a frame across the cut times out (it is not refused)."""
-        self.queue.append((sender, send))
-        carried = 0
-        while self.queue:
-            carried += 1
-            assert carried <= MAX_CHAIN, "one send set off an endless chain of frames"
-            sender, send = self.queue.popleft()
-            self.frames[send.kind] += 1
-            cut = self.crosses(sender, send.peer)
-            reply = None if cut else self.call(send.peer, send.frame)
-            node = self.nodes[sender]
-            if reply is None:  # across the cut it times out; only a dead node's port refuses
-                follow = node.failed(send, self.now, refused=not cut)
-            else:
-                follow = node.sent(send, reply, self.now)
-            self.queue.extend((sender, s) for s in follow)
-            self.check(sender)
+    def carry(self, sender: int, send: Send) -> tuple[dict[str, Any] | None, bool]:
+        """``Simulation.carry``, but a frame across the cut times out (it is not refused)."""
+        self.frames[send.kind] += 1
+        if self.crosses(sender, send.peer):
+            return None, False
+        return super().carry(sender, send)
 
 
 def cross_links(graph: nx.Graph, part: set[int]) -> list[tuple[int, int]]:
