@@ -110,6 +110,14 @@ class GossipClient:
 
     def exchange(self, frame: bytes) -> list[Frame]:
         """Send one encoded request frame on a fresh connection; return its reply frames."""
+        replies = self.exchange_all([frame])[0]
+        if replies[-1].command == Command.ERR:
+            raise GossipError(f"{self.who} refused the request: {replies[-1].payload.get('error')}")
+        return replies
+
+    def exchange_all(self, frames: list[bytes]) -> list[list[Frame]]:
+        """Send encoded request frames on one fresh connection, all in one write; the reply
+        frames of each, in order (each ends with ``/OK`` or ``/ERR``)."""
         try:
             with socket.create_connection(self.address, timeout=self.timeout) as sock:
                 # Close with a reset once the reply is in: a clean close would park this
@@ -117,12 +125,17 @@ class GossipClient:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ABORT)
                 with sock.makefile("rb") as stream:
                     channel = Channel.connect(self.key, stream)
-                    sock.sendall(channel.send(frame))
-                    frames = []
-                    while (reply := channel.read(stream)) is not None:
-                        frames.append(reply)
-                        if reply.command in REPLY_ENDS:
+                    sock.sendall(b"".join(channel.send(frame) for frame in frames))
+                    answered: list[list[Frame]] = []
+                    current: list[Frame] = []
+                    while len(answered) < len(frames):
+                        reply = channel.read(stream)
+                        if reply is None:
                             break
+                        current.append(reply)
+                        if reply.command in REPLY_ENDS:
+                            answered.append(current)
+                            current = []
         except AuthError as exc:
             raise GossipError(f"cannot talk to {self.who}: {exc}") from exc
         except Refused as exc:
@@ -133,11 +146,9 @@ class GossipClient:
             reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
             refused = isinstance(exc, ConnectionRefusedError)
             raise NodeUnreachable(f"{self.who} is not answering ({reason})", refused) from exc
-        if not frames or frames[-1].command not in REPLY_ENDS:
+        if len(answered) < len(frames):
             raise NodeUnreachable(f"{self.who} closed the connection without a reply")
-        if frames[-1].command == Command.ERR:
-            raise GossipError(f"{self.who} refused the request: {frames[-1].payload.get('error')}")
-        return frames
+        return answered
 
     @property
     def who(self) -> str:
@@ -163,12 +174,26 @@ class GossipClient:
         """
         chosen = os.urandom(16).hex() if message_id is None else message_id
         reply = self.request(Command.NEW, {"text": message, "relays": relays, "id": chosen})[-1]
-        payload = reply.payload
-        return Receipt(
-            str(payload.get("id", chosen)),
-            held=payload.get("held") is True,
-            duplicate=payload.get("duplicate") is True,
-        )
+        return _receipt(reply.payload, chosen)
+
+    def post_all(self, messages: list[str], relays: int = 1) -> list[Receipt]:
+        """Submit many messages at once, on one connection, in one write: the node stores
+        them with one commit to its disk and answers each once a peer holds it. Their
+        receipts, in order; GossipError if the node refused any (after all were answered).
+        """
+        chosen = [os.urandom(16).hex() for _ in messages]
+        try:
+            frames = [
+                encode_frame(Command.NEW, {"text": text, "relays": relays, "id": message_id})
+                for text, message_id in zip(messages, chosen, strict=True)
+            ]
+        except FrameError as exc:
+            raise GossipError(f"cannot send that to {self.who}: {exc}") from exc
+        replies = self.exchange_all(frames)
+        refused = [r[-1].payload.get("error") for r in replies if r[-1].command == Command.ERR]
+        if refused:
+            raise GossipError(f"{self.who} refused {len(refused)} message(s): {refused[0]}")
+        return [_receipt(r[-1].payload, i) for r, i in zip(replies, chosen, strict=True)]
 
     def get_messages(self) -> list[str]:
         """Every message, oldest first, as ``"Apple (Node 1 -> Node 8 -> Node 10)"``.
@@ -205,6 +230,14 @@ class GossipClient:
         no, as it plans their links against the whole network.
         """
         return self.request(Command.REMOVE, {"introduce": introduce})[-1].payload
+
+
+def _receipt(payload: dict[str, Any], chosen: str) -> Receipt:
+    return Receipt(
+        str(payload.get("id", chosen)),
+        held=payload.get("held") is True,
+        duplicate=payload.get("duplicate") is True,
+    )
 
 
 def farewell(

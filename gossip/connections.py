@@ -62,8 +62,8 @@ class PeerConnection:
         self._settled = settled
         """Called, outside any lock, with every batch of requests a reply (or a break)
         settles: one call for many copies, instead of a callback each."""
-        self._queue: deque[tuple[Send, Future[Reply]]] = deque()
-        self._inflight: deque[tuple[Send, Future[Reply]]] = deque()
+        self._queue: deque[tuple[Send, Future[Reply] | None]] = deque()
+        self._inflight: deque[tuple[Send, Future[Reply] | None]] = deque()
         self._oldest = 0.0
         """When the connection last made progress while owing replies: the write that started
         owing, or the latest reply (monotonic)."""
@@ -77,25 +77,30 @@ class PeerConnection:
         threading.Thread(target=self._write, daemon=True, name="connection").start()
 
     def submit(self, send: Send) -> Future[Reply]:
-        return self.submit_all([send])[0]
+        future: Future[Reply] = Future()
+        self._enqueue([(send, future)])
+        return future
 
-    def submit_all(self, sends: list[Send]) -> list[Future[Reply]]:
-        """Queue these requests at once (one wake-up of the writer); their futures."""
-        futures: list[Future[Reply]] = [Future() for _ in sends]
+    def submit_all(self, sends: list[Send]) -> None:
+        """Queue these requests at once (one wake-up of the writer), with no future each:
+        how they went only goes to ``settled`` (the hot path: relayed copies)."""
+        self._enqueue([(send, None) for send in sends])
+
+    def _enqueue(self, entries: list[tuple[Send, Future[Reply] | None]]) -> None:
         with self._wake:
             if not self._closed:
-                self._queue.extend(zip(sends, futures, strict=True))
+                self._queue.extend(entries)
                 self._wake.notify()
-                return futures
-        self._settle([(send, future, None) for send, future in zip(sends, futures, strict=True)])
-        return futures
+                return
+        self._settle([(send, future, None) for send, future in entries])
 
-    def _settle(self, outcomes: list[tuple[Send, Future[Reply], Reply]]) -> None:
-        """Report a batch of outcomes, then set their futures."""
+    def _settle(self, outcomes: list[tuple[Send, Future[Reply] | None, Reply]]) -> None:
+        """Report a batch of outcomes, then set the futures there are."""
         if self._settled is not None and outcomes:
             self._settled([(send, reply) for send, _, reply in outcomes])
         for _, future, reply in outcomes:
-            future.set_result(reply)
+            if future is not None:
+                future.set_result(reply)
 
     def check(self, now: float) -> None:
         """Count the connection as broken if a reply is overdue (``now`` is monotonic).

@@ -10,7 +10,7 @@ whose ids are worth listing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 BUCKETS = 64
 
@@ -25,24 +25,35 @@ def _hash(message_id: str) -> int:
 
 
 class Digest:
-    """The XOR of the hashes of every id added, overall and per bucket."""
+    """The XOR of the hashes of every id added, overall and per bucket, and the ids of
+    each bucket: catch-up lists only the buckets that differ, without hashing every id
+    held again each round."""
 
     def __init__(self, ids: Iterable[str] = ()) -> None:
         self.count = 0
         self.buckets = [0] * BUCKETS
+        self.members: list[set[str]] = [set() for _ in range(BUCKETS)]
         for message_id in ids:
             self.add(message_id)
 
     def add(self, message_id: str) -> None:
         value = _hash(message_id)
         self.buckets[value % BUCKETS] ^= value
+        self.members[value % BUCKETS].add(message_id)
         self.count += 1
 
     def remove(self, message_id: str) -> None:
         """Take back an id added before (XOR is its own inverse)."""
         value = _hash(message_id)
         self.buckets[value % BUCKETS] ^= value
+        self.members[value % BUCKETS].discard(message_id)
         self.count -= 1
+
+    def in_buckets(self, buckets: Iterable[int]) -> Iterator[str]:
+        """The ids in these buckets (numbers outside the range hold none)."""
+        for bucket in set(buckets):
+            if 0 <= bucket < BUCKETS:
+                yield from self.members[bucket]
 
     @property
     def total(self) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from gossip.commands import Command
-from gossip.digest import Digest, bucket_of
+from gossip.digest import Digest
 from gossip.journal import Journal, Message
 from gossip.protocol import MAX_RELAYS, Copy, FrameError, MessageView, encode_frame
 from gossip.sends import Address, Send
@@ -159,12 +159,11 @@ class Messages(Mapping[str, Message]):
         return ids[:MAX_LISTED_IDS], len(ids) <= MAX_LISTED_IDS
 
     def _settled(self, buckets: Iterable[int], now: float, after: str) -> list[str]:
-        wanted = set(buckets)
-        settle = self.timing.settle
+        settle, held = self.timing.settle, self.held
         return sorted(
-            m.id
-            for m in self.held.values()
-            if m.id > after and now - m.copies[0].arrived >= settle and bucket_of(m.id) in wanted
+            i
+            for i in self.digest.in_buckets(buckets)
+            if i > after and now - held[i].copies[0].arrived >= settle
         )
 
     def compare(

@@ -39,6 +39,9 @@ MAX_CONNECTIONS = 64
 """Connections a node serves at once; more are turned away. A node needs a few: its
 peers' connections, their one-off requests, and clients."""
 
+BATCHED = frozenset({Command.RELAY, Command.NEW})
+"""Requests taken a run at a time when one read brings several."""
+
 RECV_BYTES = 65536
 
 log = logging.getLogger("gossip.node")
@@ -108,26 +111,79 @@ class GossipServer(socketserver.ThreadingTCPServer):
 
         FrameError if the frame breaks the rules or its message cannot be stored.
         """
-        with self.lock:
+        if frame.command == Command.NEW:
+            submitted = self.submit_all([frame])[0]
+            if isinstance(submitted, FrameError):
+                raise submitted
+            return submitted
+        with self.changing():
             reply = answer(self.node, frame, time.time())
-            if reply.stored is not None:
-                self._store(reply.stored)
-            else:
-                self.commit()
         while True:
             if reply.note:
                 log.info("node %d: %s", self.number, reply.note)
-            arrivals = self.deliver(list(reply.sends))
-            if reply.acked is not None:
-                reached = self._any_arrived(arrivals)
-                with self.lock:
-                    reply = reply.acked(reached)
-            elif reply.then is not None:
-                replies = [self._ask(call) for call in reply.calls]
-                with self.changing():
-                    reply = reply.then(replies)
-            else:
+            self.deliver(list(reply.sends))
+            if reply.then is None:
                 return reply
+            replies = [self._ask(call) for call in reply.calls]
+            with self.changing():
+                reply = reply.then(replies)
+
+    def submit_all(self, frames: list[Frame]) -> list[Answer | FrameError]:
+        """Clients' messages that came together (``/NEW``): on the disk with one commit for
+        all (a group commit), their copies sent together, each answered once a peer took
+        one of its copies, or none did in time. For each, its answer or why it was refused.
+        """
+        outcomes: list[Answer | FrameError] = []
+        with self.lock:
+            now = time.time()
+            for frame in frames:
+                try:
+                    outcomes.append(answer(self.node, frame, now))
+                except FrameError as exc:
+                    outcomes.append(exc)
+                except Exception as exc:
+                    outcomes.append(FrameError(f"/{frame.command} failed inside the node: {exc!r}"))
+            stored = [o.stored for o in outcomes if isinstance(o, Answer) and o.stored]
+            try:
+                self.commit(durable=bool(stored))
+            except StoreError as exc:
+                for message_id in stored:
+                    self.node.messages.discard(message_id)
+                log.error("node %d: refused messages it could not store: %s", self.number, exc)
+                refusal = FrameError(
+                    f"node {self.number} could not store the message ({exc}), so it was not "
+                    "sent: free some disk space and send it again"
+                )
+                outcomes = [refusal if isinstance(o, Answer) and o.stored else o for o in outcomes]
+        sends = [s for o in outcomes if isinstance(o, Answer) for s in o.sends]
+        arrivals = iter(self.deliver(sends, wait=True))
+        waits = [
+            [next(arrivals) for _ in o.sends] if isinstance(o, Answer) else [] for o in outcomes
+        ]
+        deadline = time.monotonic() + self.timing.peer_timeout
+        reached = [self._any_arrived(w, deadline) for w in waits]
+        with self.lock:
+            outcomes = [
+                o.acked(r) if isinstance(o, Answer) and o.acked else o
+                for o, r in zip(outcomes, reached, strict=True)
+            ]
+        for outcome in outcomes:
+            if isinstance(outcome, Answer) and outcome.note:
+                log.info("node %d: %s", self.number, outcome.note)
+        return outcomes
+
+    def _any_arrived(self, arrivals: list[Future[Reply]], deadline: float) -> bool:
+        """Wait until one of these sends arrived (True), all failed, or the deadline passed."""
+        pending = set(arrivals)
+        while pending:
+            done, pending = wait(
+                pending, timeout=max(deadline - time.monotonic(), 0), return_when=FIRST_COMPLETED
+            )
+            if not done:
+                return False
+            if any(f.result() is not None for f in done):
+                return True
+        return False
 
     def relay_all(self, frames: list[Frame]) -> list[str | None]:
         """Relayed copies that came together: taken under one hold of the lock (their
@@ -147,31 +203,6 @@ class GossipServer(socketserver.ThreadingTCPServer):
                     refusals.append(f"/{frame.command} failed inside the node: {exc!r}")
         self.deliver(sends)
         return refusals
-
-    def _store(self, message_id: str) -> None:
-        """Make a new message durable, or forget and refuse it: it never spreads unstored."""
-        try:
-            self.commit(durable=True)
-        except StoreError as exc:
-            self.node.messages.discard(message_id)
-            log.error("node %d: refused a message it could not store: %s", self.number, exc)
-            raise FrameError(
-                f"node {self.number} could not store the message ({exc}), so it was not "
-                "sent: free some disk space and send it again"
-            ) from None
-
-    def _any_arrived(self, arrivals: list[Future[Reply]]) -> bool:
-        """Wait until one of these sends arrived (True), all failed, or time is up."""
-        pending = set(arrivals)
-        while pending:
-            done, pending = wait(
-                pending, timeout=self.timing.peer_timeout, return_when=FIRST_COMPLETED
-            )
-            if not done:
-                return False
-            if any(f.result() is not None for f in done):
-                return True
-        return False
 
     def _ask(self, call: Send) -> dict[str, Any] | None:
         """Make one request the answer waits on; the reply, or None if it failed."""
@@ -200,9 +231,9 @@ class GossipServer(socketserver.ThreadingTCPServer):
                     self.deliver([chore])
             self._tend_connections()
 
-    def deliver(self, sends: list[Send]) -> list[Future[Reply]]:
-        """Send each frame; each future holds its reply (None: it did not arrive). Call
-        without the lock.
+    def deliver(self, sends: list[Send], wait: bool = False) -> list[Future[Reply]]:
+        """Send each frame. With ``wait``, a future for each holds its reply (None: it did
+        not arrive); without, how each went only goes to the node. Call without the lock.
 
         Frames for a current peer go on its long-lived connection, all of a batch at once;
         the rest (a link request to a walk's origin, a join, a goodbye to a dropped peer)
@@ -212,18 +243,19 @@ class GossipServer(socketserver.ThreadingTCPServer):
             return []
         with self.lock:
             peers = dict(self.node.peers)
-        futures: dict[int, Future[Reply]] = {}
-        batches: dict[int, tuple[PeerConnection, list[int]]] = {}
-        for i, send in enumerate(sends):
+        futures: list[Future[Reply]] = []
+        batches: dict[int, tuple[PeerConnection, list[Send]]] = {}
+        for send in sends:
             connection = self._connection(send, peers)
             if connection is None:
-                futures[i] = self.outbox.submit(self._deliver_one, send)
+                futures.append(self.outbox.submit(self._deliver_one, send))
+            elif wait:
+                futures.append(connection.submit(send))
             else:
-                batches.setdefault(id(connection), (connection, []))[1].append(i)
-        for connection, indices in batches.values():
-            batch = connection.submit_all([sends[i] for i in indices])
-            futures.update(zip(indices, batch, strict=True))
-        return [futures[i] for i in range(len(sends))]
+                batches.setdefault(id(connection), (connection, []))[1].append(send)
+        for connection, batch in batches.values():
+            connection.submit_all(batch)
+        return futures
 
     def _connection(
         self, send: Send, peers: dict[int, Address] | None = None
@@ -467,7 +499,8 @@ class Handler(socketserver.BaseRequestHandler):
         close the connection.
 
         A run of relayed copies is taken under one hold of the node's lock, and the bare
-        ``/OK``s they earn go back as one ``/OK {"acked": n}``.
+        ``/OK``s they earn go back as one ``/OK {"acked": n}``; a run of clients' messages
+        is stored with one commit.
         """
         out = Replies(self.channel)
         run: list[Frame] = []
@@ -483,7 +516,9 @@ class Handler(socketserver.BaseRequestHandler):
                 self._answer_run(run, out)
                 out.error(self._refusal(str(exc)))
                 continue
-            if frame.command == Command.RELAY:
+            if frame.command in BATCHED:
+                if run and run[0].command != frame.command:
+                    self._answer_run(run, out)
                 run.append(frame)
                 continue
             self._answer_run(run, out)
@@ -504,14 +539,21 @@ class Handler(socketserver.BaseRequestHandler):
         return self._send(out.data())
 
     def _answer_run(self, run: list[Frame], out: Replies) -> None:
-        """Answer a run of relayed copies, then empty it."""
+        """Answer a run of relayed copies or of clients' messages, then empty it."""
         if not run:
             return
-        for refusal in self.server.relay_all(run):
-            if refusal is None:
-                out.ok()
-            else:
-                out.error(self._refusal(refusal))
+        if run[0].command == Command.RELAY:
+            for refusal in self.server.relay_all(run):
+                if refusal is None:
+                    out.ok()
+                else:
+                    out.error(self._refusal(refusal))
+        else:
+            for outcome in self.server.submit_all(run):
+                if isinstance(outcome, FrameError):
+                    out.error(self._refusal(str(outcome)))
+                else:
+                    out.extend(outcome.replies)
         run.clear()
 
     def _next_lines(self) -> list[bytes] | None:

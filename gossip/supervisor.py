@@ -47,6 +47,11 @@ from gossip.server import GossipServer
 from gossip.state import store_path
 from gossip.store import Store, StoreError
 
+SWITCH_INTERVAL = 0.0002
+"""Seconds a node's thread may hold the interpreter before another gets a turn (Python's
+default is 5 ms). A copy crosses several threads on its way (reader, lock, writer); at
+the default, each hand-off could wait out a busy thread's whole turn."""
+
 READY_TIMEOUT = 20.0
 """Seconds every node gets to bind its port before the start is given up."""
 
@@ -107,6 +112,7 @@ def node_main(
     resume: its stored peers); without, it rejoins: it keeps the messages in its store
     and asks ``contacts`` (its last peers in the largest part first) to take it in.
     """
+    sys.setswitchinterval(SWITCH_INTERVAL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     for descriptor in private:  # the supervisor's control socket: its address outlives it else
