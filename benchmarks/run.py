@@ -4,7 +4,11 @@ Starts its own network on a free port range with a private GOSSIP_HOME, stops it
 end, and prints a table (and ``--json FILE`` writes the figures). Run by hand:
 
     uv run python benchmarks/run.py [--nodes N] [--messages M] [--throughput T]
-        [--sizes 16,32,...] [--plot PNG] [--json FILE] [--no-healing] [--insecure]
+        [--batch B] [--sizes 16,32,...] [--plot PNG] [--json FILE] [--compare FILE]
+        [--no-healing] [--insecure]
+
+``--compare FILE`` prints a previous run's ``--json`` figures beside this run's, with
+the ratio of each.
 """
 
 from __future__ import annotations
@@ -135,6 +139,7 @@ def throughput(
         "messages_lost": lost,
         "transmissions_per_delivered_copy": (received - received_before)
         / (count * (len(numbers) - 1)),
+        "copies_per_message": (received - received_before) / count,
     }
 
 
@@ -262,9 +267,15 @@ def main() -> None:
     )
     parser.add_argument("--plot", type=Path, help="write latency against size to this PNG")
     parser.add_argument(
+        "--batch", type=int, default=25, help="messages per client request (post_all)"
+    )
+    parser.add_argument("--compare", type=Path, help="a previous --json run to print beside")
+    parser.add_argument(
         "--insecure", action="store_true", help="main network without authentication"
     )
     options = parser.parse_args()
+    if options.compare and not options.compare.is_file():
+        parser.error(f"--compare {options.compare}: no such file (write one with --json)")
 
     os.environ["GOSSIP_HOME"] = tempfile.mkdtemp(prefix="gossip-bench-")
     origin = free_origin(options.nodes)
@@ -291,7 +302,11 @@ def main() -> None:
         latencies = latency(network, options.messages)
         results["latency_all_nodes_p50_ms"] = percentile(latencies, 0.5)
         results["latency_all_nodes_p99_ms"] = percentile(latencies, 0.99)
-        results.update(throughput(network, options.throughput))
+        results.update(throughput(network, options.throughput, 4, options.batch))
+        one = throughput(network, options.throughput // 2, 1, options.batch)
+        results["one_client_delivered_to_all_per_s"] = one["delivered_to_all_per_s"]
+        single = throughput(network, min(options.throughput, 400), 4, 1)
+        results["unbatched_delivered_to_all_per_s"] = single["delivered_to_all_per_s"]
         memory = [unique_memory_kib(e.pid) for e in network.nodes.values()]
         results["node_uss_mib"] = statistics.median(m[0] for m in memory) / 1024
         results["node_pss_mib"] = statistics.median(m[1] for m in memory) / 1024
@@ -313,10 +328,25 @@ def main() -> None:
         (f"gossip get-messages wall (median of {options.repeat})", "get_messages_cli_ms", "ms"),
         ("submit -> every node holds it, p50", "latency_all_nodes_p50_ms", "ms"),
         ("submit -> every node holds it, p99", "latency_all_nodes_p99_ms", "ms"),
-        ("sustained: messages fully delivered per second", "delivered_to_all_per_s", "/s"),
+        (
+            f"sustained, 4 clients, {options.batch} per request: delivered to all per second",
+            "delivered_to_all_per_s",
+            "/s",
+        ),
+        (
+            f"sustained, 1 client, {options.batch} per request: delivered to all per second",
+            "one_client_delivered_to_all_per_s",
+            "/s",
+        ),
+        (
+            "sustained, 4 clients, 1 per request: delivered to all per second",
+            "unbatched_delivered_to_all_per_s",
+            "/s",
+        ),
         ("sustained: messages submitted per second", "submit_per_s", "/s"),
         ("sustained: messages lost", "messages_lost", ""),
         ("transmissions per delivered copy", "transmissions_per_delivered_copy", ""),
+        ("messages per operation: copies sent per message", "copies_per_message", ""),
         ("memory per node, unique (USS), median", "node_uss_mib", "MiB"),
         ("memory per node, proportional (PSS), median", "node_pss_mib", "MiB"),
         ("kill -9 -> its ring neighbours dropped it (median of 4)", "detect_dead_peer_ms", "ms"),
@@ -334,10 +364,16 @@ def main() -> None:
         rows.append(
             (f"{size} nodes: submit -> all hold it, p50", f"latency_{size}_nodes_p50_ms", "ms")
         )
+    before = json.loads(options.compare.read_text()) if options.compare else {}
     for label, key, unit in rows:
         if key not in results:
             continue
-        print(f"| {label:<56} | {results[key]:>8.1f} {unit:<3} |")
+        line = f"| {label:<64} | {results[key]:>8.1f} {unit:<3} |"
+        old = before.get(key)
+        if isinstance(old, int | float):
+            ratio = f"{results[key] / old:.2f}x" if old else "-"
+            line += f" {old:>8.1f} {unit:<3} | {ratio:>6} |"
+        print(line)
     if options.json:
         options.json.write_text(json.dumps(results, indent=2))
 

@@ -32,8 +32,8 @@ from gossip.protocol import (
     id_list,
     int_list,
     message_id_field,
-    message_payload,
     message_text,
+    messages_frames,
     positive_int,
     relay_fields,
     utf8_size,
@@ -132,7 +132,7 @@ def _get(node: Node, payload: dict[str, Any], now: float) -> Answer:
     if not isinstance(peek, bool):
         raise FrameError("field 'peek' must be true or false")
     views = node.messages.read(which, mark=not peek)
-    frames = [encode_frame(Command.MSG, message_payload(view)) for view in views]
+    frames = messages_frames(views)
     return Answer((*frames, ok({"node": node.number, "count": len(views)})))
 
 

@@ -24,7 +24,7 @@ from gossip.protocol import (
     FrameError,
     MessageView,
     encode_frame,
-    message_from_payload,
+    messages_of,
 )
 from gossip.sockets import LINGER_ABORT
 
@@ -211,7 +211,7 @@ class GossipClient:
         """
         frames = self.request(Command.GET, {"which": which, "peek": peek})
         try:
-            return [message_from_payload(f.payload) for f in frames if f.command == Command.MSG]
+            return [m for f in frames if f.command == Command.MSGS for m in messages_of(f.payload)]
         except FrameError as exc:
             raise GossipError(f"{self.who} sent a bad message: {exc}") from exc
 

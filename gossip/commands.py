@@ -34,7 +34,7 @@ class Command(StrEnum):
     # Replies and greeting
     OK = "OK"
     ERR = "ERR"
-    MSG = "MSG"
+    MSGS = "MSGS"
     COPY = "COPY"
     HELLO = "HELLO"
 
@@ -46,4 +46,4 @@ OVER_CONNECTION = frozenset(
 connection of their own."""
 
 REPLY_ENDS = frozenset({Command.OK, Command.ERR})
-"""The frames that end a reply: what comes before them (``/MSG``, ``/COPY``) is part of it."""
+"""The frames that end a reply: what comes before them (``/MSGS``, ``/COPY``) is part of it."""

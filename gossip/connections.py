@@ -207,7 +207,7 @@ class PeerConnection:
                         return
                     break
                 if frame.command not in REPLY_ENDS:
-                    continue  # /MSG-like frames belong to the reply that follows
+                    continue  # /MSGS-like frames belong to the reply that follows
                 payload = frame.payload if frame.command == Command.OK else {}
                 count = acked(payload)
                 if count > 1:

@@ -40,7 +40,8 @@ Requests a node understands:
                                             (answered with ``/COPY`` frames shaped like ``/RELAY``)
 ``/STATUS {}``                              a client asks for the node's numbers
 
-Replies: zero or more ``/MSG`` or ``/COPY`` frames (for ``/GET``, ``/PULL``), then ``/OK {...}`` or
+Replies: zero or more ``/MSGS {"messages": [...]}`` frames (for ``/GET``, as many messages to a
+frame as fit) or ``/COPY`` frames (for ``/PULL``), then ``/OK {...}`` or
 ``/ERR {"error"}``. Requests that came in one batch and are each answered by a bare ``/OK``
 (relayed copies, above all) may be answered together by one ``/OK {"acked": n}``: the n
 requests before it, in order, are done.
@@ -51,6 +52,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -86,7 +88,7 @@ class Copy:
 
 @dataclass(frozen=True)
 class MessageView:
-    """A message as a node reports it: what ``/MSG`` carries."""
+    """A message as a node reports it: what ``/MSGS`` carries."""
 
     id: str
     text: str
@@ -283,7 +285,7 @@ def address_fields(payload: dict[str, Any]) -> tuple[int, tuple[str, int]]:
 
 
 def message_payload(view: MessageView) -> dict[str, Any]:
-    """The ``/MSG`` payload for a message."""
+    """A message as ``/MSGS`` lists it."""
     return {
         "id": view.id,
         "text": view.text,
@@ -294,7 +296,7 @@ def message_payload(view: MessageView) -> dict[str, Any]:
 
 
 def message_from_payload(payload: dict[str, Any]) -> MessageView:
-    """Decode a ``/MSG`` payload, checking every field."""
+    """Decode a message as ``/MSGS`` lists it, checking every field."""
     copies = []
     for item in field(payload, "copies", list):
         if not (isinstance(item, list) and len(item) == 2 and isinstance(item[1], int | float)):
@@ -307,6 +309,41 @@ def message_from_payload(payload: dict[str, Any]) -> MessageView:
         copies=tuple(copies),
         read=field(payload, "read", bool),
     )
+
+
+def messages_frames(views: Iterable[MessageView]) -> list[bytes]:
+    """``/MSGS`` frames listing these messages, as many to a frame as fit: a read of
+    10,000 messages is a few dozen frames (each sealed once), not 10,000."""
+    frames: list[bytes] = []
+    chunk: list[bytes] = []
+    size = 0
+    for view in views:
+        item = json.dumps(
+            message_payload(view), ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode()
+        if chunk and size + len(item) + len(MSGS_FRAME) > MAX_FRAME_BYTES:
+            frames.append(_messages_frame(chunk))
+            chunk, size = [], 0
+        chunk.append(item)
+        size += len(item) + 1
+    if chunk:
+        frames.append(_messages_frame(chunk))
+    return frames
+
+
+MSGS_FRAME = b'/MSGS {"messages":[]}\n'
+
+
+def _messages_frame(items: list[bytes]) -> bytes:
+    frame = b'/MSGS {"messages":[' + b",".join(items) + b"]}\n"
+    if len(frame) > MAX_FRAME_BYTES:
+        raise FrameError(f"a message of {len(frame)} bytes exceeds the frame limit")
+    return frame
+
+
+def messages_of(payload: dict[str, Any]) -> list[MessageView]:
+    """The messages an ``/MSGS`` frame lists, each checked."""
+    return [message_from_payload(item) for item in field(payload, "messages", list)]
 
 
 def relay_fields(payload: dict[str, Any]) -> tuple[str, str, tuple[int, ...], int, float]:

@@ -184,7 +184,7 @@ def test_pull_hands_over_each_held_message_as_a_copy_before_the_ok() -> None:
 def test_get_sends_each_message_before_the_ok_and_marks_them_read_unless_peeking() -> None:
     node = message_node()
     peeked = frames(ask(node, Command.GET, {"which": "unread", "peek": True}))
-    assert [f.command for f in peeked] == [Command.MSG, Command.OK]
+    assert [f.command for f in peeked] == [Command.MSGS, Command.OK]
     assert peeked[0].payload["id"] == "m1"
     assert ok(ask(node, Command.GET, {"which": "unread"})) == {"node": 1, "count": 1}
     assert ok(ask(node, Command.GET, {"which": "unread"})) == {"node": 1, "count": 0}
