@@ -266,14 +266,17 @@ def utf8_size(text: str) -> int:
 def path_field(payload: dict[str, Any], empty: bool = False) -> tuple[int, ...]:
     """The ``path`` field: a walk of distinct positive node numbers, non-empty unless
     ``empty`` (a message handed back to the node that sent it: its walk starts there)."""
-    raw = field(payload, "path", list)
-    if (not raw and not empty) or not all(
-        isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in raw
-    ):
+    return _walk(field(payload, "path", list), empty)
+
+
+def _walk(raw: list[Any], empty: bool) -> tuple[int, ...]:
+    """A path as a tuple, checked (the type test runs in C: reads check thousands)."""
+    if (not raw and not empty) or (raw and ({*map(type, raw)} != {int} or min(raw) <= 0)):
         raise FrameError("field 'path' must be a list of node numbers")
-    if len(set(raw)) != len(raw):
+    path = tuple(raw)
+    if len(set(path)) != len(path):
         raise FrameError("field 'path' visits a node twice")
-    return tuple(raw)
+    return path
 
 
 def address_fields(payload: dict[str, Any]) -> tuple[int, tuple[str, int]]:
@@ -299,9 +302,12 @@ def message_from_payload(payload: dict[str, Any]) -> MessageView:
     """Decode a message as ``/MSGS`` lists it, checking every field."""
     copies = []
     for item in field(payload, "copies", list):
-        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[1], int | float)):
+        if type(item) is not list or len(item) != 2 or type(item[0]) is not list:
             raise FrameError("field 'copies' must hold [path, time] pairs")
-        copies.append(Copy(path_field({"path": item[0]}), float(item[1])))
+        path, arrived = item
+        if type(arrived) is not float and type(arrived) is not int:
+            raise FrameError("field 'copies' must hold [path, time] pairs")
+        copies.append(Copy(_walk(path, False), float(arrived)))
     return MessageView(
         id=field(payload, "id", str),
         text=field(payload, "text", str),
