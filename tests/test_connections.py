@@ -23,7 +23,7 @@ import pytest
 from gossip.auth import Channel
 from gossip.connections import PeerConnection, Reply
 from gossip.network import wait_until
-from gossip.protocol import encode_frame
+from gossip.protocol import decode_frame, encode_frame
 from gossip.sends import Address, Send
 from gossip.timing import Timing
 from tests.networks import free_origin
@@ -89,6 +89,15 @@ class EchoServer:
         """Send what is owed, each connection's replies in one write, and keep holding."""
         with self._lock:
             self._send_owed()
+
+    def answer_instead(self, data: bytes) -> None:
+        """Drop the replies owed and write ``data`` instead on each connection owing some:
+        a peer answering a batch its own way (one ``/OK {"acked": n}``, say). Keeps holding."""
+        with self._lock:
+            owed, self._owed = self._owed, {}
+            for conn in owed:
+                with contextlib.suppress(OSError):
+                    conn.sendall(data)
 
     def release(self) -> None:
         with self._lock:
@@ -586,3 +595,152 @@ def test_close_during_a_connection_attempt_reports_nothing(
     writers[0].join(WAIT)
     assert not writers[0].is_alive()
     assert breaks.count == 0
+
+
+# Batches: cumulative acks and the settled callback
+
+
+class Settlements:
+    """The ``settled`` callback: records each batch as (n, reply) pairs, and whether any of
+    the futures given in ``watch`` were already set when it came."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[int, Reply]]] = []
+        self.watch: list[Future[Reply]] = []
+        self.futures_set_first = False
+
+    def __call__(self, outcomes: list[tuple[Send, Reply]]) -> None:
+        self.futures_set_first |= any(future.done() for future in self.watch)
+        self.batches.append([(decode_frame(send.frame).payload["n"], r) for send, r in outcomes])
+
+
+def settling(settlements: Settlements) -> Callable[..., PeerConnection]:
+    return partial(PeerConnection, settled=settlements)
+
+
+def ok(**payload: Any) -> bytes:
+    return encode_frame("OK", payload)
+
+
+def test_one_counted_ok_settles_that_many_requests_in_one_batch(
+    server: EchoServer, open_connection: OpenConnection
+) -> None:
+    settlements = Settlements()
+    connection, breaks = open_connection(server.address, settling(settlements))
+    server.hold()
+    futures = [connection.submit(frame(n)) for n in range(4)]
+    settlements.watch = futures
+    assert in_flight(server, 4)
+    server.answer_instead(ok(acked=4))
+    assert [future.result(WAIT) for future in futures] == [{}] * 4
+    assert settlements.batches == [[(n, {}) for n in range(4)]], "one call for the batch"
+    assert not settlements.futures_set_first, "the batch is reported before its futures"
+    server.release()
+    assert connection.request(frame(5), WAIT) == {"echo": 5}, "the order still holds"
+    assert breaks.count == 0
+    assert server.accepted == 1
+
+
+def test_counted_and_single_replies_settle_in_order(
+    server: EchoServer, open_connection: OpenConnection
+) -> None:
+    """Each reply frame settles the oldest requests in flight: a count, a refusal, a payload."""
+    settlements = Settlements()
+    connection, breaks = open_connection(server.address, settling(settlements))
+    server.hold()
+    futures = [connection.submit(frame(n)) for n in range(7)]
+    assert in_flight(server, 7)
+    chatter = encode_frame("MSG", {"about": 0})
+    replies = [ok(acked=2), encode_frame("ERR", {"error": "no"}), chatter, ok(echo="x")]
+    server.answer_instead(b"".join([*replies, ok(acked=3)]))
+    assert [future.result(WAIT) for future in futures] == [{}, {}, {}, {"echo": "x"}, {}, {}, {}]
+    assert settlements.batches == [
+        [(0, {}), (1, {})],
+        [(2, {})],
+        [(3, {"echo": "x"})],
+        [(4, {}), (5, {}), (6, {})],
+    ]
+    assert breaks.count == 0
+
+
+@pytest.mark.parametrize("count", [0, 1, -3, True, 2.0, "2"])
+def test_an_ok_that_counts_nothing_valid_settles_one_request(
+    server: EchoServer, open_connection: OpenConnection, count: Any
+) -> None:
+    """Only a whole number over one counts; anything else answers one request, as a payload."""
+    connection, breaks = open_connection(server.address)
+    server.hold()
+    first, second = connection.submit(frame(1)), connection.submit(frame(2))
+    assert in_flight(server, 2)
+    server.answer_instead(ok(acked=count) + ok(echo=2))
+    assert first.result(WAIT) == {"acked": count}
+    assert second.result(WAIT) == {"echo": 2}
+    assert breaks.count == 0
+
+
+def test_an_ack_for_more_than_is_in_flight_breaks_the_connection(
+    server: EchoServer, open_connection: OpenConnection
+) -> None:
+    """A peer that acks what was never sent has lost the order: nothing it says can be tied
+    to a request any more, so what was in flight fails, and the connection starts afresh."""
+    settlements = Settlements()
+    connection, breaks = open_connection(server.address, settling(settlements))
+    server.hold()
+    asked = connection.submit(frame(0))
+    connection.submit_all([frame(1)])
+    assert in_flight(server, 2)
+    server.answer_instead(ok(acked=3))
+    assert asked.result(WAIT) is None
+    assert wait_until(lambda: breaks.count == 1, WAIT)
+    assert settlements.batches == [[(0, None), (1, None)]]
+    server.release()
+    assert connection.request(frame(2), WAIT) == {"echo": 2}
+    assert server.accepted == 2
+    assert breaks.count == 1
+
+
+def test_submit_all_gives_no_futures_and_reports_through_settled(
+    server: EchoServer, open_connection: OpenConnection
+) -> None:
+    settlements = Settlements()
+    connection, breaks = open_connection(server.address, settling(settlements))
+    server.hold()
+    assert connection.submit_all([frame(n) for n in range(3)]) is None
+    assert in_flight(server, 3)
+    server.flush()  # a reply each
+    assert wait_until(lambda: len(settlements.batches) == 3, WAIT)
+    connection.submit_all([frame(n) for n in range(3, 6)])
+    assert in_flight(server, 6)
+    server.answer_instead(ok(acked=3))
+    assert wait_until(lambda: len(settlements.batches) == 4, WAIT)
+    assert settlements.batches == [
+        [(0, {"echo": 0})],
+        [(1, {"echo": 1})],
+        [(2, {"echo": 2})],
+        [(3, {}), (4, {}), (5, {})],
+    ]
+    assert [n for _, n in server.received] == list(range(6))
+    assert breaks.count == 0
+
+
+def test_submit_all_after_close_settles_at_once_as_not_arrived(
+    server: EchoServer, open_connection: OpenConnection
+) -> None:
+    settlements = Settlements()
+    connection, breaks = open_connection(server.address, settling(settlements))
+    connection.close()
+    connection.submit_all([frame(1), frame(2)])
+    assert settlements.batches == [[(1, None), (2, None)]]
+    assert breaks.count == 0
+
+
+def test_requests_queued_on_a_refused_port_are_reported_in_one_batch(
+    refusing: Address, open_connection: OpenConnection
+) -> None:
+    """Whatever was queued when connecting failed fails together: one call, every send."""
+    settlements = Settlements()
+    connection, breaks = open_connection(refusing, settling(settlements))
+    connection.submit_all([frame(n) for n in range(3)])
+    assert wait_until(lambda: bool(settlements.batches), WAIT)
+    assert settlements.batches == [[(0, None), (1, None), (2, None)]]
+    assert breaks.count >= 1

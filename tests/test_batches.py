@@ -1,0 +1,363 @@
+"""Frames that come together, on real in-process nodes: answered a batch at a time.
+
+Several sealed frames written in one ``sendall`` reach the node in one read (they fit one
+loopback segment), so the node answers them as one batch: a run of ``/RELAY`` earns one
+``/OK {"acked": n}``, a refusal takes its request's place, other requests get their own
+replies in order; a run of ``/NEW`` is stored with one commit and ``GossipClient.post_all``
+reads every answer before it reports a refusal. The nodes run in this process, without
+housekeeping; every wait polls with a deadline.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gossip.auth import Channel, new_secret
+from gossip.client import GossipClient
+from gossip.commands import REPLY_ENDS, Command
+from gossip.errors import GossipError
+from gossip.network import wait_until
+from gossip.node import Node
+from gossip.protocol import MAX_MESSAGE_BYTES, Frame, encode_frame, read_line
+from gossip.sends import Address, Send
+from gossip.server import GossipServer
+from tests.networks import free_origin
+from tests.test_submit import FailingStore
+
+KEY = new_secret()
+WAIT = 10.0
+
+
+def serve(node: Node, store: FailingStore | None = None) -> GossipServer:
+    server = GossipServer(node, node.address, store, KEY)
+    threading.Thread(
+        target=server.serve_forever, args=(0.05,), daemon=True, name="test-node"
+    ).start()  # a short poll interval: shutdown() waits for it
+    return server
+
+
+def stop(server: GossipServer) -> None:
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def lone() -> Iterator[GossipServer]:
+    """Node 1 with no peers and no store: what it is sent goes nowhere else."""
+    port = free_origin(1) + 1
+    server = serve(Node(1, 3, {}, address=("127.0.0.1", port)))
+    try:
+        yield server
+    finally:
+        stop(server)
+
+
+class Raw:
+    """A hand-driven connection that writes many sealed frames at once."""
+
+    def __init__(self, server: GossipServer) -> None:
+        self.sock = socket.create_connection(server.server_address[:2], timeout=WAIT)
+        self.stream = self.sock.makefile("rb")
+        self.channel = Channel.connect(KEY, self.stream)
+
+    def send_together(self, *frames: bytes) -> None:
+        """Seal every frame (bare bytes pass as they are, unsealed) and write them in one go."""
+        sealed = [f if isinstance(f, Unsealed) else self.channel.send(f) for f in frames]
+        self.sock.sendall(b"".join(sealed))
+
+    def reply(self) -> Frame | None:
+        """The next reply frame, or None once the node closed the connection."""
+        try:
+            line = read_line(self.stream, 1 << 20)
+        except ConnectionResetError:
+            return None
+        return None if line is None else self.channel.receive(line)
+
+    def replies(self, count: int) -> list[tuple[str, dict[str, Any]] | None]:
+        return [(f.command, f.payload) if (f := self.reply()) else None for _ in range(count)]
+
+    def answers(self, count: int) -> list[tuple[str, dict[str, Any]] | None]:
+        """The frames that end the next ``count`` replies (what comes before each is skipped)."""
+        ends: list[tuple[str, dict[str, Any]] | None] = []
+        while len(ends) < count:
+            frame = self.reply()
+            if frame is None or frame.command in REPLY_ENDS:
+                ends.append(frame and (frame.command, frame.payload))
+        return ends
+
+    def nothing_more(self) -> bool:
+        """Whether the replies read so far were all there were: a ping's answer comes next."""
+        self.send_together(encode_frame(Command.PING))
+        return self.replies(1) == [("OK", {"node": 1})]
+
+    def close(self) -> None:
+        self.stream.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def raw(lone: GossipServer) -> Iterator[Raw]:
+    connection = Raw(lone)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+class Unsealed(bytes):
+    """A frame ``Raw.send_together`` writes without a seal."""
+
+
+def relay(n: int, **change: Any) -> bytes:
+    """A copy of message ``r<n>`` from peer 2."""
+    payload = {"id": f"r{n}", "text": f"copy {n}", "path": [2], "relays": 1, "sent": 0.0}
+    return encode_frame(Command.RELAY, {**payload, **change})
+
+
+def held_ids(server: GossipServer) -> set[str]:
+    with server.lock:
+        return set(server.node.messages)
+
+
+OK = ("OK", {})
+
+
+def acked(n: int) -> tuple[str, dict[str, Any]]:
+    return ("OK", {"acked": n})
+
+
+# Replies to one read
+
+
+def test_a_run_of_relays_in_one_read_earns_one_counted_ok(lone: GossipServer, raw: Raw) -> None:
+    raw.send_together(*(relay(n) for n in range(5)))
+    assert raw.replies(1) == [acked(5)]
+    assert raw.nothing_more()
+    assert held_ids(lone) == {f"r{n}" for n in range(5)}
+
+
+def test_a_lone_relay_earns_a_bare_ok(raw: Raw) -> None:
+    """``{"acked": 1}`` would say nothing more than the bare ``/OK`` older peers expect."""
+    raw.send_together(relay(0))
+    assert raw.replies(1) == [OK]
+    assert raw.nothing_more()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param(b"/RELAY {not json\n", id="undecodable"),
+        pytest.param(relay(99, id="no spaces allowed"), id="refused-by-the-node"),
+        pytest.param(relay(99, text="x" * (MAX_MESSAGE_BYTES + 1)), id="too-long"),
+    ],
+)
+def test_an_invalid_frame_in_a_run_is_refused_in_its_place(
+    lone: GossipServer, raw: Raw, bad: bytes
+) -> None:
+    """The OKs before and after it are counted apart, so every reply keeps its request's place."""
+    raw.send_together(relay(0), relay(1), bad, relay(2), relay(3), relay(4))
+    replies = raw.replies(3)
+    assert replies[0] == acked(2)
+    assert replies[1] is not None and replies[1][0] == "ERR"
+    assert replies[2] == acked(3)
+    assert raw.nothing_more()
+    assert held_ids(lone) == {f"r{n}" for n in range(5)}
+
+
+def test_invalid_frames_in_a_row_each_get_their_own_refusal(raw: Raw) -> None:
+    raw.send_together(relay(0), relay(1, id="bad id"), relay(2, path="nowhere"), relay(3))
+    assert [r and r[0] for r in raw.replies(4)] == ["OK", "ERR", "ERR", "OK"]
+    assert raw.nothing_more()
+
+
+def test_other_requests_between_relays_get_their_own_replies_in_order(
+    lone: GossipServer, raw: Raw
+) -> None:
+    """A request after a run is answered after the run: a /GET counts the copies before it,
+    not those after it."""
+    raw.send_together(
+        relay(0),
+        encode_frame(Command.PING),
+        relay(1),
+        relay(2),
+        encode_frame(Command.GET, {"which": "all", "peek": True}),
+        relay(3),
+        encode_frame(Command.NEW, {"text": "mine", "relays": 1, "id": "n1"}),
+        encode_frame(Command.NEW, {"text": "mine too", "relays": 1, "id": "n2"}),
+        relay(4),
+        relay(5),
+        relay(6),
+    )
+    answers = raw.answers(8)
+    assert answers[:5] == [OK, ("OK", {"node": 1}), acked(2), ("OK", {"node": 1, "count": 3}), OK]
+    assert [a and (a[0], a[1].get("id"), a[1].get("held")) for a in answers[5:7]] == [
+        ("OK", "n1", True),
+        ("OK", "n2", True),
+    ]
+    assert answers[7] == acked(3)
+    assert raw.nothing_more()
+    assert held_ids(lone) == {"n1", "n2"} | {f"r{n}" for n in range(7)}
+
+
+def test_a_run_of_new_messages_gets_one_answer_each_with_a_refusal_in_place(
+    lone: GossipServer, raw: Raw
+) -> None:
+    raw.send_together(
+        encode_frame(Command.NEW, {"text": "one", "relays": 1, "id": "a"}),
+        encode_frame(Command.NEW, {"text": "", "relays": 1, "id": "b"}),
+        encode_frame(Command.NEW, {"text": "three", "relays": 1, "id": "c"}),
+    )
+    replies = raw.replies(3)
+    assert [r and (r[0], r[1].get("id")) for r in replies] == [
+        ("OK", "a"),
+        ("ERR", None),
+        ("OK", "c"),
+    ]
+    assert raw.nothing_more()
+    assert held_ids(lone) == {"a", "c"}
+
+
+def test_a_frame_failing_its_seal_ends_the_connection_after_the_run_before_it(
+    lone: GossipServer, raw: Raw
+) -> None:
+    """What came before the forgery is answered; nothing after it is obeyed."""
+    raw.send_together(relay(0), relay(1), Unsealed(relay(2)), relay(3))
+    replies = raw.replies(3)
+    assert replies[0] == acked(2)
+    assert replies[1] is not None and replies[1][0] == "ERR"
+    assert "not authenticated" in replies[1][1]["error"]
+    assert replies[2] is None, "the node hung up"
+    assert held_ids(lone) == {"r0", "r1"}
+
+
+def test_frames_that_come_in_separate_reads_are_answered_each_in_turn(
+    lone: GossipServer, raw: Raw
+) -> None:
+    """No batch without a read that brings one: each relay, alone, earns a bare /OK."""
+    for n in range(3):
+        raw.send_together(relay(n))
+        assert raw.replies(1) == [OK]
+    assert held_ids(lone) == {"r0", "r1", "r2"}
+
+
+# Clients' messages on a line of three nodes: 1 - 2 - 3
+
+
+class CountingStore(FailingStore):
+    """A store that counts its durable commits (each is a flush to the disk)."""
+
+    durable_commits = 0
+
+    def commit(self, durable: bool = False) -> None:
+        super().commit(durable)
+        if durable:
+            self.durable_commits += 1
+
+
+@dataclass
+class Line:
+    servers: dict[int, GossipServer]
+    store: CountingStore
+    """Node 1's store; nodes 2 and 3 keep theirs in memory."""
+
+    def client(self, number: int) -> GossipClient:
+        return GossipClient(self.servers[number].server_address[:2], KEY, timeout=WAIT)
+
+    def texts(self, number: int) -> dict[str, str]:
+        """Text by id of what node ``number`` holds."""
+        return {v.id: v.text for v in self.client(number).read_messages(peek=True)}
+
+    def wait_texts(self, number: int, texts: set[str]) -> bool:
+        """Wait until node ``number`` holds at least these texts."""
+        return wait_until(lambda: texts <= set(self.texts(number).values()), WAIT)
+
+
+@pytest.fixture
+def line(tmp_path: Path) -> Iterator[Line]:
+    origin = free_origin(3)
+    addresses: dict[int, Address] = {n: ("127.0.0.1", origin + n) for n in (1, 2, 3)}
+    links = {1: [2], 2: [1, 3], 3: [2]}
+    store = CountingStore(tmp_path / "node-1.db")
+    servers: dict[int, GossipServer] = {}
+    try:
+        for n, peers in links.items():
+            journal = store if n == 1 else None
+            node = Node(
+                n, 3, {p: addresses[p] for p in peers}, address=addresses[n], journal=journal
+            )
+            servers[n] = serve(node, journal)
+        yield Line(servers, store)
+    finally:
+        for server in servers.values():
+            stop(server)
+        store.close()
+
+
+def test_post_all_stores_every_message_with_one_commit_and_they_spread(line: Line) -> None:
+    texts = [f"message {n}" for n in range(6)]
+    before = line.store.durable_commits
+    receipts = line.client(1).post_all(texts)
+    assert line.store.durable_commits == before + 1, "one group commit for the run"
+    held = line.texts(1)
+    assert [held[r.id] for r in receipts] == texts, "receipts in the order of the messages"
+    assert not any(r.held or r.duplicate for r in receipts), "node 2 took every copy"
+    assert sorted(m.id for m in line.store.load()[0]) == sorted(r.id for r in receipts)
+    assert line.wait_texts(3, set(texts)), "copies passed on by node 2 reach node 3"
+    assert line.texts(2) == line.texts(3) == held
+    paths = {v.id: v.copies[0].path for v in line.client(3).read_messages(peek=True)}
+    assert set(paths.values()) == {(1, 2, 3)}
+
+
+def test_post_all_of_nothing_sends_nothing(line: Line) -> None:
+    assert line.client(1).post_all([]) == []
+    assert line.texts(1) == {}
+
+
+def test_post_all_reads_every_answer_before_it_reports_refusals(line: Line) -> None:
+    """Two messages too large are refused in their places; the others are accepted and spread."""
+    good = ["first", "middle", "last"]
+    texts = [good[0], "x" * (MAX_MESSAGE_BYTES + 1), good[1], "é" * MAX_MESSAGE_BYTES, good[2]]
+    with pytest.raises(GossipError, match=r"refused 2 message\(s\): message is \d+ bytes"):
+        line.client(1).post_all(texts)
+    assert sorted(line.texts(1).values()) == sorted(good)
+    assert line.wait_texts(3, set(good))
+    assert sorted(line.texts(3).values()) == sorted(good)
+
+
+def test_a_run_the_store_cannot_commit_is_refused_whole_and_never_spreads(line: Line) -> None:
+    line.store.full = True
+    with pytest.raises(GossipError, match=r"refused 3 message\(s\): .*could not store"):
+        line.client(1).post_all(["a", "b", "c"])
+    assert line.texts(1) == {}, "nothing is held back to spread later"
+    with line.servers[1].lock:
+        assert line.servers[1].node.messages.digest.count == 0, "catch-up would offer them"
+    line.store.full = False
+    (after,) = line.client(1).post_all(["after"])
+    # Copies go over one connection in order: had any of the run gone out, it came first.
+    assert line.wait_texts(3, {"after"})
+    for number in (1, 2, 3):
+        assert line.texts(number) == {after.id: "after"}
+    assert [m.id for m in line.store.load()[0]] == [after.id]
+
+
+def test_deliver_with_wait_gives_each_send_a_future_of_its_reply(line: Line) -> None:
+    """A peer's send goes on its connection, another node's on a connection of its own;
+    both report back in the order given."""
+    server, others = line.servers[1], line.servers
+    ping = encode_frame(Command.PING, {"node": 1})
+    sends = [
+        Send(2, others[2].server_address[:2], ping, Command.PING),
+        Send(3, others[3].server_address[:2], ping, Command.PING),
+    ]
+    futures = server.deliver(sends, wait=True)
+    assert [f.result(WAIT) for f in futures] == [
+        {"node": 2, "peer": True},
+        {"node": 3, "peer": False},
+    ]
