@@ -23,6 +23,7 @@ from gossip.protocol import (
     Frame,
     FrameError,
     MessageView,
+    acked,
     encode_frame,
     messages_of,
 )
@@ -136,6 +137,9 @@ class GossipClient:
                         if reply.command in REPLY_ENDS:
                             answered.append(current)
                             current = []
+                            if reply.command == Command.OK and (more := acked(reply.payload)) > 1:
+                                # one /OK {"acked": n} answers n requests in a row
+                                answered += [[Frame(Command.OK, {})] for _ in range(more - 1)]
         except AuthError as exc:
             raise GossipError(f"cannot talk to {self.who}: {exc}") from exc
         except Refused as exc:

@@ -154,7 +154,8 @@ class GossipServer(socketserver.ThreadingTCPServer):
                     f"node {self.number} could not store the message ({exc}), so it was not "
                     "sent: free some disk space and send it again"
                 )
-                outcomes = [refusal if isinstance(o, Answer) and o.stored else o for o in outcomes]
+                # All of the run, a retry of one of its messages too: nothing of it is stored.
+                outcomes = [refusal if isinstance(o, Answer) else o for o in outcomes]
         sends = [s for o in outcomes if isinstance(o, Answer) for s in o.sends]
         arrivals = iter(self.deliver(sends, wait=True))
         waits = [
