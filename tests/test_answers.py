@@ -15,7 +15,18 @@ from gossip.digest import BUCKETS, bucket_of
 from gossip.journal import Message
 from gossip.messages import MAX_LISTED_IDS
 from gossip.node import Node
-from gossip.protocol import MAX_MESSAGE_BYTES, Copy, Frame, FrameError, decode_frame, encode_frame
+from gossip.protocol import (
+    MAX_FRAME_BYTES,
+    MAX_MESSAGE_BYTES,
+    Copy,
+    Frame,
+    FrameError,
+    MessageView,
+    decode_frame,
+    encode_frame,
+    messages_frames,
+    messages_of,
+)
 from gossip.sends import CatchUp, Send
 from gossip.simulation import StillClock, address
 from tests.core import make_node, payload
@@ -181,11 +192,11 @@ def test_pull_hands_over_each_held_message_as_a_copy_before_the_ok() -> None:
     }
 
 
-def test_get_sends_each_message_before_the_ok_and_marks_them_read_unless_peeking() -> None:
+def test_get_lists_the_messages_before_the_ok_and_marks_them_read_unless_peeking() -> None:
     node = message_node()
     peeked = frames(ask(node, Command.GET, {"which": "unread", "peek": True}))
     assert [f.command for f in peeked] == [Command.MSGS, Command.OK]
-    assert peeked[0].payload["id"] == "m1"
+    assert [m.id for m in messages_of(peeked[0].payload)] == ["m1"]
     assert ok(ask(node, Command.GET, {"which": "unread"})) == {"node": 1, "count": 1}
     assert ok(ask(node, Command.GET, {"which": "unread"})) == {"node": 1, "count": 0}
 
@@ -388,3 +399,15 @@ def test_a_round_pages_through_a_long_listing() -> None:
     assert trade.pages == 2
     assert (trade.pulled, trade.pushed) == (lacking, [])
     assert a.messages.digest.total == b.messages.digest.total
+
+
+def test_many_messages_are_listed_in_few_frames_each_within_the_limit() -> None:
+    views = [
+        MessageView(f"m{i}", "x" * (i % 4000 + 1), 0.0, (Copy((1, 2, i + 3), 1.0),), False)
+        for i in range(300)
+    ]
+    listed = messages_frames(views)
+    assert 1 < len(listed) < 40
+    assert all(len(frame) <= MAX_FRAME_BYTES for frame in listed)
+    assert [m for f in listed for m in messages_of(decode_frame(f).payload)] == views
+    assert messages_frames([]) == []
