@@ -193,24 +193,10 @@ class LineBuffer:
     def feed(self, data: bytes) -> None:
         self._buffer += data
 
-    def next_line(self) -> bytes | None:
-        """The next complete line, newline included; None if none is complete yet.
-
-        FrameError once a line exceeds the limit, newline or not.
-        """
-        end = self._buffer.find(b"\n", 0, self.limit)
-        if end < 0:
-            if len(self._buffer) >= self.limit:
-                raise FrameError(f"frame exceeds the {MAX_FRAME_BYTES}-byte limit")
-            return None
-        line = bytes(self._buffer[: end + 1])
-        del self._buffer[: end + 1]
-        return line
-
     def complete_lines(self) -> list[bytes]:
         """Every complete line held, in order: one read may bring many frames.
 
-        FrameError, as ``next_line``, once the first line not complete exceeds the limit
+        FrameError once the first line not complete exceeds the limit, newline or not
         (after the complete lines before it were taken).
         """
         buffer, lines, start = self._buffer, [], 0

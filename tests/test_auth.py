@@ -524,10 +524,9 @@ def test_line_buffer_yields_the_lines_in_order_whatever_the_chunks(
         size = next(sizes)
         buffer.feed(data[at : at + size])
         at += size
-        while (line := buffer.next_line()) is not None:
-            got.append(line)
+        got += buffer.complete_lines()
     assert got == lines
-    assert buffer.next_line() is None
+    assert buffer.complete_lines() == []
     assert not buffer.partial
 
 
@@ -536,10 +535,10 @@ def test_line_buffer_accepts_a_line_of_exactly_the_limit() -> None:
     line = b"123456789\n"
     for byte in line[:-1]:
         buffer.feed(bytes([byte]))
-        assert buffer.next_line() is None
+        assert buffer.complete_lines() == []
         assert buffer.partial
     buffer.feed(b"\n")
-    assert buffer.next_line() == line
+    assert buffer.complete_lines() == [line]
     assert not buffer.partial
 
 
@@ -552,23 +551,23 @@ def test_line_buffer_refuses_a_line_one_byte_over_the_limit(limit: int, at_once:
     if at_once:
         buffer.feed(line)
         with pytest.raises(FrameError, match="exceeds"):
-            buffer.next_line()
+            buffer.complete_lines()
         return
     for held in range(1, limit):
         buffer.feed(b"x")
-        assert buffer.next_line() is None, held
+        assert buffer.complete_lines() == [], held
         assert buffer.partial
     buffer.feed(b"x")  # limit bytes, no newline yet
     with pytest.raises(FrameError, match="exceeds"):
-        buffer.next_line()
+        buffer.complete_lines()
 
 
 def test_line_buffer_refuses_a_long_line_after_a_good_one() -> None:
     buffer = LineBuffer(8)
     buffer.feed(b"ok\n" + b"y" * 8)
-    assert buffer.next_line() == b"ok\n"
+    assert buffer.complete_lines() == [b"ok\n"]
     with pytest.raises(FrameError):
-        buffer.next_line()
+        buffer.complete_lines()
 
 
 def test_line_buffer_at_the_real_limit() -> None:
@@ -577,7 +576,9 @@ def test_line_buffer_at_the_real_limit() -> None:
     line = client.send(largest_frame())
     buffer = LineBuffer(MAX_LINE_BYTES)
     buffer.feed(line)
-    assert node.receive(buffer.next_line() or b"") == decode_frame(largest_frame())
+    assert [node.receive(line) for line in buffer.complete_lines()] == [
+        decode_frame(largest_frame())
+    ]
     buffer.feed(b" " + line)
     with pytest.raises(FrameError):
-        buffer.next_line()
+        buffer.complete_lines()
