@@ -66,6 +66,7 @@ def namespaces(tmp_path: Path) -> Iterator[list[Host]]:
         pytest.skip(str(exc))
 
 
+@pytest.mark.slow  # about 25 s: the everyday run stays under five minutes; .ci/run runs it
 def test_four_hosts_in_namespaces_survive_a_cut_link(
     tmp_path: Path, namespaces: list[Host]
 ) -> None:
