@@ -241,7 +241,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
         on a connection of their own, from the pool.
         """
         if self.closing.is_set() or not sends:
-            return []
+            return [_settled_future(None) for _ in sends] if wait else []
         with self.lock:
             peers = dict(self.node.peers)
         futures: list[Future[Reply]] = []
@@ -442,6 +442,13 @@ class GossipServer(socketserver.ThreadingTCPServer):
             connection.close()
         super().server_close()
         self.outbox.shutdown(wait=False, cancel_futures=True)
+
+
+def _settled_future(reply: Reply) -> Future[Reply]:
+    """A future that already holds ``reply`` (a send the closing server never makes)."""
+    future: Future[Reply] = Future()
+    future.set_result(reply)
+    return future
 
 
 class Replies:
