@@ -38,6 +38,7 @@ from gossip import state
 from gossip.client import GossipClient
 from gossip.errors import GossipError
 from gossip.network import (
+    _ask_owner,
     control_address,
     live_links,
     parts,
@@ -831,12 +832,15 @@ def test_a_hung_node_can_be_removed(networks: Networks) -> None:
 
 def test_removing_the_only_holder_of_a_message_hands_it_over(networks: Networks) -> None:
     net = networks.start("circular", "-n", "5")
+    # The supervisor would link node 3 again within a second, at times before node 3 even
+    # dropped its dead peers, so it would never be seen alone: hold its mending for 10 s.
+    assert _ask_owner(net.directory, net.state, {"hold": 10}, 2.0) == {"held": True}
     net.kill(2)
     net.kill(4)  # node 3's only peers
     assert wait_until(lambda: not net.client(3).peers(), HEAL_TIMEOUT)
     held = net.cli("send-message", "3", "only node 3 has it")
     assert held.code == 0, held.err
     message_id = held.out.rsplit("(id ", 1)[1].split(")")[0]
-    removed = net.cli("remove-node", "3")  # (the supervisor may have linked it just now)
+    removed = net.cli("remove-node", "3")
     assert removed.code == 0, removed.err
     assert_laws(net, [1, 5], [message_id])
