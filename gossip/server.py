@@ -133,16 +133,9 @@ class GossipServer(socketserver.ThreadingTCPServer):
         all (a group commit), their copies sent together, each answered once a peer took
         one of its copies, or none did in time. For each, its answer or why it was refused.
         """
-        outcomes: list[Answer | FrameError] = []
         with self.lock:
             now = time.time()
-            for frame in frames:
-                try:
-                    outcomes.append(answer(self.node, frame, now))
-                except FrameError as exc:
-                    outcomes.append(exc)
-                except Exception as exc:
-                    outcomes.append(FrameError(f"/{frame.command} failed inside the node: {exc!r}"))
+            outcomes = [self._answer(frame, now) for frame in frames]
             stored = [o.stored for o in outcomes if isinstance(o, Answer) and o.stored]
             try:
                 self.commit(durable=bool(stored))
@@ -186,24 +179,24 @@ class GossipServer(socketserver.ThreadingTCPServer):
                 return True
         return False
 
-    def relay_all(self, frames: list[Frame]) -> list[str | None]:
+    def relay_all(self, frames: list[Frame]) -> list[FrameError | None]:
         """Relayed copies that came together: taken under one hold of the lock (their
         commit left to the next tick) and passed on together. For each, None, or why it
         was refused."""
-        refusals: list[str | None] = []
-        sends: list[Send] = []
         with self.lock:
             now = time.time()
-            for frame in frames:
-                try:
-                    sends += answer(self.node, frame, now).sends
-                    refusals.append(None)
-                except FrameError as exc:
-                    refusals.append(str(exc))
-                except Exception as exc:
-                    refusals.append(f"/{frame.command} failed inside the node: {exc!r}")
-        self.deliver(sends)
-        return refusals
+            outcomes = [self._answer(frame, now) for frame in frames]
+        self.deliver([s for o in outcomes if isinstance(o, Answer) for s in o.sends])
+        return [o if isinstance(o, FrameError) else None for o in outcomes]
+
+    def _answer(self, frame: Frame, now: float) -> Answer | FrameError:
+        """The core's answer to one frame of a run, or why it was refused. Hold the lock."""
+        try:
+            return answer(self.node, frame, now)
+        except FrameError as exc:
+            return exc
+        except Exception as exc:
+            return failed_inside(frame, exc)
 
     def _ask(self, call: Send) -> dict[str, Any] | None:
         """Make one request the answer waits on; the reply, or None if it failed."""
@@ -444,6 +437,11 @@ class GossipServer(socketserver.ThreadingTCPServer):
         self.outbox.shutdown(wait=False, cancel_futures=True)
 
 
+def failed_inside(frame: Frame, exc: Exception) -> FrameError:
+    """The refusal of a frame the node broke on: a bug, said to the sender, not a crash."""
+    return FrameError(f"/{frame.command} failed inside the node: {exc!r}")
+
+
 def _settled_future(reply: Reply) -> Future[Reply]:
     """A future that already holds ``reply`` (a send the closing server never makes)."""
     future: Future[Reply] = Future()
@@ -536,7 +534,7 @@ class Handler(socketserver.BaseRequestHandler):
                 out.error(self._refusal(str(exc)))
                 continue
             except Exception as exc:
-                out.error(self._refusal(f"/{frame.command} failed inside the node: {exc!r}"))
+                out.error(self._refusal(str(failed_inside(frame, exc))))
                 continue
             out.extend(reply.replies)
             if reply.leaves:
@@ -555,7 +553,7 @@ class Handler(socketserver.BaseRequestHandler):
                 if refusal is None:
                     out.ok()
                 else:
-                    out.error(self._refusal(refusal))
+                    out.error(self._refusal(str(refusal)))
         else:
             for outcome in self.server.submit_all(run):
                 if isinstance(outcome, FrameError):
