@@ -23,9 +23,10 @@ from gossip.protocol import MessageView
 
 CLI_TIMEOUT = 60.0
 DELIVERY_TIMEOUT = 15.0
-PORT_BASE = 20000
+PORT_BASE = int(os.environ.get("GOSSIP_TEST_PORT_BASE", "20000"))
 PORT_STEP = 40
-"""Each test network gets 40 ports of its own, all well below the kernel's ephemeral range."""
+"""Each test network gets 40 ports of its own, all well below the kernel's ephemeral range.
+Two test runs side by side (two checkouts) set ``GOSSIP_TEST_PORT_BASE`` apart."""
 
 _origins = itertools.count(PORT_BASE, PORT_STEP)
 
