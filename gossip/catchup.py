@@ -74,6 +74,8 @@ class Round:
         return gossip
 
     def _compared(self, answer: dict[str, object]) -> None:
+        if answer.get("same") is True:
+            self.node.agree(self.peer)
         if answer.get("same") is not False:
             self.more = False  # the same messages (almost always), or a peer that says why not
             return

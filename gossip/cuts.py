@@ -9,6 +9,7 @@ across (``/MERGE``), making room on both ends if need be. No I/O, as ``Membershi
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -212,6 +213,17 @@ class Cuts:
                 frame = seek_frame(lost.seek, number, self.number, self.members.address, SEEK_HOPS)
                 return [Send(p, a, frame, Command.SEEK) for p, a in sorted(peers.items())]
         return []
+
+    def next_due(self) -> float:
+        """When ``chores`` next has something to do, as things stand (``inf``: never)."""
+        due = math.inf
+        for lost in self.lost.values():
+            due = min(due, lost.since + self.timing.lost_for)
+            if lost.seek:
+                due = min(due, lost.seek_until)
+            elif lost.asks and self.merging is None:
+                due = min(due, lost.next_try)
+        return due
 
     def _merge(self, number: int, lost: Lost) -> Send:
         self.merging = number

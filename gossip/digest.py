@@ -31,6 +31,8 @@ class Digest:
 
     def __init__(self, ids: Iterable[str] = ()) -> None:
         self.count = 0
+        self.combined = 0
+        """The XOR of every bucket, kept as ids come and go: ``total`` is asked often."""
         self.buckets = [0] * BUCKETS
         self.members: list[set[str]] = [set() for _ in range(BUCKETS)]
         for message_id in ids:
@@ -38,6 +40,7 @@ class Digest:
 
     def add(self, message_id: str) -> None:
         value = _hash(message_id)
+        self.combined ^= value
         self.buckets[value % BUCKETS] ^= value
         self.members[value % BUCKETS].add(message_id)
         self.count += 1
@@ -45,6 +48,7 @@ class Digest:
     def remove(self, message_id: str) -> None:
         """Take back an id added before (XOR is its own inverse)."""
         value = _hash(message_id)
+        self.combined ^= value
         self.buckets[value % BUCKETS] ^= value
         self.members[value % BUCKETS].discard(message_id)
         self.count -= 1
@@ -57,10 +61,7 @@ class Digest:
 
     @property
     def total(self) -> str:
-        combined = 0
-        for value in self.buckets:
-            combined ^= value
-        return f"{self.count}:{combined:016x}"
+        return f"{self.count}:{self.combined:016x}"
 
     def bucket_hashes(self) -> list[str]:
         return [f"{value:016x}" for value in self.buckets]

@@ -7,6 +7,7 @@ most ``max_peers`` peers at any moment, counting links still being made (``pendi
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -297,12 +298,17 @@ class Membership:
         """Pings to peers silent for ``ping_every``; a join while alone; a walk while short."""
         timing = self.timing
         chores: list[Send] = []
-        for peer, address in self.peers.items():
-            last = max(self.heard.get(peer, self.started), self.pinged.get(peer, 0.0))
-            if now - last >= timing.ping_every:
-                self.pinged[peer] = now
-                ping = encode_frame(Command.PING, {"node": self.number})
-                chores.append(Send(peer, address, ping, Command.PING))
+        silences = {
+            peer: now - max(self.heard.get(peer, self.started), self.pinged.get(peer, 0.0))
+            for peer in self.peers
+        }
+        if silences and max(silences.values()) >= timing.ping_every:
+            # Peers silent for half the time are pinged too: one wake-up pings them all.
+            for peer, silence in silences.items():
+                if silence >= timing.ping_every / 2:
+                    self.pinged[peer] = now
+                    ping = encode_frame(Command.PING, {"node": self.number})
+                    chores.append(Send(peer, self.peers[peer], ping, Command.PING))
         if not self.peers and self.contacts and not self.joining and now >= self.next_join:
             number, address = self.contacts[0]
             self.contacts.append(self.contacts.pop(0))
@@ -317,6 +323,19 @@ class Membership:
             frame = walk_frame(self.number, self.address, WALK_HOPS, [], any_slot)
             chores.append(Send(peer, self.peers[peer], frame, Command.WALK))
         return chores
+
+    def next_due(self) -> float:
+        """When ``chores`` next has something to do, as things stand (``inf``: never)."""
+        due = math.inf
+        ping_every = self.timing.ping_every
+        for peer in self.peers:
+            last = max(self.heard.get(peer, self.started), self.pinged.get(peer, 0.0))
+            due = min(due, last + ping_every)
+        if not self.peers and self.contacts and not self.joining:
+            due = min(due, self.next_join)
+        if self.peers and self.looking():
+            due = min(due, self.next_walk)
+        return due
 
     def connect_frame(self) -> bytes:
         """The request to link with this node, as a walk's end or an introduction sends it."""

@@ -11,6 +11,7 @@ is remembered, each tick brings pings, walks, joins, searches and catch-up round
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
@@ -68,6 +69,11 @@ class Node:
         self._clock = clock
         self.next_sync = self.members.started + rng.uniform(0, self.timing.sync_every)
         self.syncs = 0
+        self.agreed: dict[int, str] = {}
+        """Per peer, the digest this node held when a catch-up round found the peer held
+        the same. While the node's digest stays so, a round with that peer is skipped: if
+        the peer got something since, its digest changed, and it starts the round. An idle
+        network trades no digests."""
 
     @property
     def peers(self) -> dict[int, Address]:
@@ -131,13 +137,30 @@ class Node:
             return []
         chores: list[Send | CatchUp] = [*self.members.chores(now), *self.cuts.chores(now)]
         peers = self.members.peers
-        if peers and now >= self.next_sync:
+        due = self._unagreed()
+        if due and now >= self.next_sync:
             self.next_sync = now + self.timing.sync_every
-            order = sorted(peers)
-            peer = order[self.syncs % len(order)]
+            peer = due[self.syncs % len(due)]
             self.syncs += 1
             chores.append(CatchUp(peer, peers[peer]))
         return chores
+
+    def next_due(self) -> float:
+        """When ``tick`` next has something to do, as things stand (``inf``: never). The
+        I/O sleeps until then, or until something happens that may bring it forward."""
+        if self.members.left:
+            return math.inf
+        due = min(self.members.next_due(), self.cuts.next_due())
+        return min(due, self.next_sync) if self._unagreed() else due
+
+    def agree(self, peer: int) -> None:
+        """A catch-up round found ``peer`` holding the same messages as this node."""
+        self.agreed[peer] = self.messages.digest.total
+
+    def _unagreed(self) -> list[int]:
+        """The peers to run catch-up rounds with, in turn."""
+        total = self.messages.digest.total
+        return [p for p in sorted(self.members.peers) if self.agreed.get(p) != total]
 
     def sent(self, send: Send, reply: dict[str, Any], now: float) -> list[Send]:
         """A send went through and this was the reply: learn from it; what to send next."""

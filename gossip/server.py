@@ -73,6 +73,10 @@ class GossipServer(socketserver.ThreadingTCPServer):
         """Held while the node decides: every call on the node, never across a wait."""
         self.outbox = ThreadPoolExecutor(max_workers=8, thread_name_prefix="send")
         self.closing = threading.Event()
+        self.wake = threading.Event()
+        """Set when the node may have a chore due sooner than housekeeping planned."""
+        self.due = 0.0
+        """When housekeeping plans to look at the clock next."""
         self.connections: dict[int, PeerConnection] = {}
         self.connections_lock = threading.Lock()
         super().__init__(address, Handler)
@@ -89,6 +93,12 @@ class GossipServer(socketserver.ThreadingTCPServer):
             finally:
                 if not defer:
                     self.commit()
+                    if self.node.next_due() < self.due:
+                        self.due = 0.0
+                        self.wake.set()
+                elif self.due > time.time() + self.timing.tick:
+                    self.due = 0.0  # what relays deferred is committed within a tick
+                    self.wake.set()
 
     def commit(self, durable: bool = False) -> None:
         """Commit what the node wrote down. Only a durable commit (a client's message)
@@ -215,15 +225,22 @@ class GossipServer(socketserver.ThreadingTCPServer):
         still starting as dead.
         """
         go.wait()
-        while not self.closing.wait(self.timing.tick):
-            with self.changing() as node:  # also commits what relays deferred
-                chores = node.tick(time.time())
+        timing = self.timing
+        while not self.closing.is_set():
+            self.wake.clear()
+            with self.lock:
+                now = time.time()
+                chores = self.node.tick(now)
+                self.commit()  # what relays deferred
+                wait = min(max(self.node.next_due() - now, timing.tick), timing.rest)
+                self.due = now + wait
             for chore in chores:
                 if isinstance(chore, CatchUp):
                     self.outbox.submit(self._catch_up, chore)
                 else:
                     self.deliver([chore])
             self._tend_connections()
+            self.wake.wait(wait)
 
     def deliver(self, sends: list[Send], wait: bool = False) -> list[Future[Reply]]:
         """Send each frame. With ``wait``, a future for each holds its reply (None: it did
@@ -429,6 +446,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
 
     def server_close(self) -> None:
         self.closing.set()
+        self.wake.set()
         with self.connections_lock:
             links, self.connections = list(self.connections.values()), {}
         for connection in links:

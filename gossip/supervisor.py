@@ -46,6 +46,7 @@ from gossip.node import Node
 from gossip.server import GossipServer
 from gossip.state import store_path
 from gossip.store import Store, StoreError
+from gossip.timing import Timing
 
 SWITCH_INTERVAL = 0.0002
 """Seconds a node's thread may hold the interpreter before another gets a turn (Python's
@@ -55,14 +56,26 @@ the default, each hand-off could wait out a busy thread's whole turn."""
 READY_TIMEOUT = 20.0
 """Seconds every node gets to bind its port before the start is given up."""
 
-ORPHAN_CHECK = 0.5
-"""Seconds between a node's checks that its supervisor still runs."""
+CORES = len(os.sched_getaffinity(0))
+"""The cores this host's nodes share: a crowded host stretches its nodes' timings."""
+
+ORPHAN_CHECK = 1.0
+"""Seconds between a node's checks that its supervisor still runs: each check wakes an
+idle process, which a 1,024-node network pays for a thousand times over."""
+
+SERVE_POLL = 1.0
+"""Seconds between the server loop's checks for a shutdown request: a node asked to
+stop takes this long at most to end."""
 
 ADOPT_EVERY = 5.0
 """Seconds between a node's tries to start a supervisor for its orphaned network."""
 
 REPAIR_EVERY = 1.0
-"""Seconds between looks at the whole network."""
+LOOKED_AT_PER_SECOND = 128
+"""Seconds between looks at the whole network, and how many nodes a second of looking
+may ask at most: a look costs each node about half a millisecond, so a look every second
+at 1,024 nodes would keep a third of a core busy. Large networks are looked at less
+often (every 8 s at 1,024 nodes); their nodes heal themselves in between."""
 
 CONFIRM_AFTER = 0.3
 """Seconds to the next look once one found the network split: a split lasts, so a second
@@ -105,6 +118,7 @@ def node_main(
     go: Any,
     private: list[int],
     owner: int,
+    timing: Timing,
 ) -> None:
     """Body of one node process: bind, say so, serve until removed or terminated.
 
@@ -139,6 +153,7 @@ def node_main(
             messages=messages,
             contacts=contacts,
             journal=store,
+            timing=timing,
         )
     else:
         node = Node(
@@ -149,6 +164,7 @@ def node_main(
             wanted=wanted,
             messages=messages,
             journal=store,
+            timing=timing,
         )
         store.peers_changed(node.peers, node.members.wanted)
         store.commit()
@@ -172,7 +188,7 @@ def node_main(
     threading.Thread(target=_follow, args=follow, daemon=True).start()
     threading.Thread(target=server.keep_house, args=(go,), daemon=True).start()
     with server:
-        server.serve_forever()
+        server.serve_forever(SERVE_POLL)
     store.close()
 
 
@@ -354,6 +370,7 @@ class Supervisor:
                     self.go,
                     [c.fileno() for c in self.private if c.fileno() >= 0],
                     os.getpid(),
+                    Timing.for_host(sum(e.local for e in self.plan.nodes.values()), CORES),
                 ),
                 name=f"Gossip-Node-{entry.number}",
                 daemon=True,
@@ -428,7 +445,8 @@ class Supervisor:
                         self.mend()
                     except Exception:  # a look that fails is tried again next round
                         log.exception("supervisor: could not look at the network")
-                    pause = CONFIRM_AFTER if self.watch.split_looks else REPAIR_EVERY
+                    every = max(REPAIR_EVERY, len(self.plan.nodes) / LOOKED_AT_PER_SECOND)
+                    pause = CONFIRM_AFTER if self.watch.split_looks else every
                     self.next_repair = time.monotonic() + pause
 
     def _answer(self, control: socket.socket) -> None:
@@ -485,7 +503,9 @@ class Supervisor:
             log.warning("supervisor: the network's state is gone; stopping its nodes")
             raise SystemExit(0)
         plan = self.plan = loaded or self.plan
-        links, wanted = reported(plan, STATUS_TIMEOUT)  # its threads end before any fork
+        local = sum(e.local for e in plan.nodes.values())
+        patience = Timing.for_host(local, CORES).peer_timeout / Timing.peer_timeout
+        links, wanted = reported(plan, STATUS_TIMEOUT * patience)  # its threads end before any fork
         local = {n for n, e in plan.nodes.items() if e.local and not e.removed}
         if time.monotonic() < self.hold_until or not repair.mends_here(links, local):
             self.watch.forget()  # the command line, or another host's supervisor, mends

@@ -8,6 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+NODES_PER_CORE = 128
+"""How many nodes of a host share a core before a node's chores and patience are spread out. Pings
+are most of what an idle node costs, so in a larger network each pings less often (every
+4 s for 1,024 nodes on 2 cores: a hung peer is noticed later, a dead one as soon as its
+connection breaks, as ever). And there every burst of work makes each process wait
+longer for its turn on a core, so a node waits as much longer for a reply before it takes
+a peer for dead: else one busy second makes nodes drop live peers, and the repairs that
+follow make it busier still."""
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -51,7 +60,12 @@ class Timing:
     asking end looks for its own: one search at a time finds a split, not two at once."""
 
     tick: float = 0.1
-    """Between the server's looks at the clock (housekeeping, deferred commits)."""
+    """The shortest wait between the server's looks at the clock (housekeeping, deferred
+    commits)."""
+
+    rest: float = 1.0
+    """The longest wait between those looks: a node sleeps until its next chore is due,
+    or until something happens that brings one forward, so an idle node seldom wakes."""
 
     peer_timeout: float = 2.0
     """To connect to and hear back from a peer before giving up on that frame."""
@@ -67,3 +81,15 @@ class Timing:
 
     write_timeout: float = 10.0
     """A reply may take this long to go out: a client that stops reading is cut off."""
+
+    @classmethod
+    def for_host(cls, nodes: int, cores: int) -> Timing:
+        """The timings for each of ``nodes`` nodes sharing a host of ``cores`` cores:
+        today's, with pings and patience stretched where the cores are crowded."""
+        stretch = max(1.0, nodes / (NODES_PER_CORE * max(1, cores)))
+        return cls(
+            ping_every=cls.ping_every * stretch,
+            rest=cls.rest * stretch,
+            peer_timeout=cls.peer_timeout * stretch,
+            reply_timeout=cls.reply_timeout * stretch,
+        )

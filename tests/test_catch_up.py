@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gossip.answers import answer
 from gossip.catchup import Round
 from gossip.digest import BUCKETS, Digest, bucket_of
 from gossip.journal import Journal, Message
@@ -614,3 +615,37 @@ def test_ring_catches_up_nodes_that_were_cut_off(forward: bool) -> None:
                 assert path[0] == origins[message_id] and path[-1] == number
                 assert len(set(path)) == len(path), f"{path} repeats a node"
                 assert all(b in ring_peers(a) for a, b in itertools.pairwise(path)), path
+
+
+def test_rounds_skip_a_peer_found_in_agreement_until_the_digest_changes() -> None:
+    """An idle network trades no digests; a new message starts the rounds again, and a
+    peer that got something the node lacks starts them from its side (its digest moved)."""
+    clock = StillClock(10.0)
+    node = make_node(1, [2, 3], clock)
+
+    def rounds(since: float, seconds: int) -> list[int]:
+        ticks = (node.tick(since + k * TIMING.sync_every) for k in range(1, seconds + 1))
+        return [c.peer for chores in ticks for c in chores if isinstance(c, CatchUp)]
+
+    assert sorted(set(rounds(10.0, 4))) == [2, 3]
+    node.agree(2)
+    node.agree(3)
+    assert rounds(20.0, 4) == []
+    assert node.next_due() == node.members.next_due()  # pings are due, rounds are not
+    node.submit("news", 1)
+    assert node.next_due() <= node.next_sync
+    assert sorted(set(rounds(30.0, 4))) == [2, 3]
+    node.agree(3)
+    assert set(rounds(40.0, 4)) == {2}
+
+
+def test_a_round_that_finds_the_same_digest_records_the_agreement() -> None:
+    clock = StillClock(10.0)
+    node, peer = make_node(1, [2], clock), make_node(2, [1], clock)
+    chore = CatchUp(2, address(2))
+    talk = Round(node, chore)
+    sync = talk.request()
+    assert sync is not None
+    replies = answer(peer, decode_frame(sync.frame), clock()).replies
+    talk.take([decode_frame(r) for r in replies], clock())
+    assert node.agreed == {2: node.messages.digest.total}

@@ -22,6 +22,7 @@ from gossip.node import Node
 from gossip.protocol import encode_frame
 from gossip.sends import Send
 from gossip.simulation import STEP, Simulation, StillClock, address
+from gossip.timing import Timing
 from tests.core import (
     TIMING,
     graph_of,
@@ -54,13 +55,29 @@ def test_tick_pings_each_peer_after_ping_every_of_silence() -> None:
     for ping in pings:
         assert ping.address == address(ping.peer)
         assert payload(ping, "PING") == {"node": 1}
-    # Peer 2 answers a little later; peer 3 stays silent and is pinged again first.
-    answered = 10.0 + TIMING.ping_every + 0.1
-    node.members.heard_from(2, answered)
+    # Peer 2 answers well after; peer 3 stays silent and is pinged again alone. When peer
+    # 2's turn comes, peer 3, silent for more than half the time, is pinged with it: one
+    # wake-up of an idle node pings all its peers.
     t = 10.0 + TIMING.ping_every
+    answered = t + 0.6 * TIMING.ping_every
+    node.members.heard_from(2, answered)
     assert sends_of(node.tick(t + TIMING.ping_every - 0.01), "PING") == []
     assert [s.peer for s in sends_of(node.tick(t + TIMING.ping_every + 1e-6), "PING")] == [3]
-    assert [s.peer for s in sends_of(node.tick(answered + TIMING.ping_every + 1e-6), "PING")] == [2]
+    again = sends_of(node.tick(answered + TIMING.ping_every + 1e-6), "PING")
+    assert sorted(s.peer for s in again) == [2, 3]
+
+
+def test_next_due_is_when_tick_next_has_a_chore() -> None:
+    clock = StillClock(10.0)
+    node = make_node(1, [2, 3], clock)
+    node.agree(2)
+    node.agree(3)
+    due = node.next_due()
+    assert due == 10.0 + TIMING.ping_every
+    assert sends_of(node.tick(due - 0.01), "PING") == []
+    assert len(sends_of(node.tick(due), "PING")) == 2
+    node.drop_peer(3)  # a lost peer brings the walk forward
+    assert node.next_due() == clock() + TIMING.walk_first
 
 
 def test_tick_does_not_ping_a_peer_just_linked() -> None:
@@ -772,3 +789,12 @@ def test_a_send_lost_with_its_link_is_not_counted_again() -> None:
     assert node.members.walk(4, address(4), 3, [], any_slot=True) == [connect]
     node.failed(connect, 11.0, counted=False)
     assert node.members.pending == set() and 4 not in node.peers
+
+
+def test_a_crowded_host_stretches_pings_and_patience_alone() -> None:
+    small, crowded = Timing.for_host(16, 2), Timing.for_host(1024, 2)
+    assert small == Timing()
+    assert crowded.ping_every == 4 * Timing.ping_every
+    assert crowded.reply_timeout == 4 * Timing.reply_timeout
+    assert crowded.walk_first == Timing.walk_first  # healing is as quick as ever
+    assert Timing.for_host(1024, 8) == Timing()
