@@ -41,7 +41,7 @@ def cli(*args: str) -> float:
 
 
 def free_origin(count: int) -> int:
-    for origin in range(30000, 60000, 1000):
+    for origin in range(10000, 32768 - count, 1000):  # below the ephemeral ports
         try:
             for port in range(origin + 1, origin + count + 1):
                 with socket.socket() as probe:
@@ -86,9 +86,11 @@ def latency(network: state.NetworkState, count: int) -> list[float]:
         origin_node = senders[i % len(senders)]
         client = GossipClient(network.nodes[origin_node].address, network.key)
         message_id = client.post(f"latency {i}").id
-        # Polling all nodes competes with them for the 2 cores: give the spread a head start.
-        time.sleep(0.05)
-        arrivals = await_spread(network, message_id, 30, interval=0.02)
+        # Looking at every node competes with them for the 2 cores, and the nodes stamp
+        # arrivals themselves: give the spread a head start and look seldom, more so the
+        # larger the network, so the look does not slow what it measures.
+        time.sleep(0.003 * len(senders))
+        arrivals = await_spread(network, message_id, 60, interval=0.002 * len(senders))
         if len(arrivals) < len(senders):
             raise SystemExit(f"message {i} did not reach every node")
         latencies.append((max(arrivals.values()) - arrivals[origin_node]) * 1000)
@@ -117,6 +119,7 @@ def throughput(
             chunk = mine[start : start + batch]
             node = network.nodes[numbers[chunk[0] % len(numbers)]]
             client = GossipClient(node.address, network.key)
+            client.timeout = 60.0  # a large network on 2 cores acknowledges slowly
             client.post_all([f"throughput {i}" for i in chunk])
 
     began = time.perf_counter()
@@ -143,46 +146,89 @@ def throughput(
     }
 
 
-def scaling(sizes: list[int], per_size: int, picture: Path | None) -> dict[str, float]:
-    """Start-up time and latency to every node for growing networks; optionally a plot."""
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) the processes used so far; those gone count nothing."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def idle_load(directory: Path, seconds: float = 10.0) -> float:
+    """Percent of one core the network's processes (nodes and supervisor) use while idle."""
+    pids = state.processes_of(directory)
+    before, began = cpu_seconds(pids), time.monotonic()
+    time.sleep(seconds)
+    return 100 * (cpu_seconds(pids) - before) / (time.monotonic() - began)
+
+
+def scaling(sizes: list[int], picture: Path | None, throughput_at: int = 256) -> dict[str, float]:
+    """For growing networks: start-up, idle load, latency to every node, stop, and at
+    ``throughput_at`` nodes the sustained rate; optionally a plot."""
     found: dict[str, float] = {}
-    medians = []
+    rows = []
     for size in sizes:
         origin = free_origin(size)
         port = ["--port-origin", str(origin)]
+        print(f"scaling: {size} nodes", file=sys.stderr, flush=True)
         found[f"start_{size}_nodes_ms"] = cli(
             "start-network", "-n", str(size), "--seed", "1", *port
         )
         try:
-            _, network = state.find_network(origin)
-            latencies = latency(network, per_size)
+            directory, network = state.find_network(origin)
+            time.sleep(5 + size / 50)  # the start's bustle (first catch-up rounds) ends
+            found[f"idle_{size}_nodes_percent_core"] = idle_load(directory)
+            latencies = latency(network, 10 if size <= 256 else 3)
+            if size == throughput_at:
+                rate = throughput(network, 200, 4, 25)["delivered_to_all_per_s"]
+                found[f"throughput_{size}_nodes_per_s"] = rate
         finally:
-            cli("stop-network", *port)
+            found[f"stop_{size}_nodes_ms"] = cli("stop-network", *port)
+            found[f"left_running_{size}_nodes"] = len(state.processes_of(directory))
         found[f"latency_{size}_nodes_p50_ms"] = percentile(latencies, 0.5)
         found[f"latency_{size}_nodes_p99_ms"] = percentile(latencies, 0.99)
-        medians.append((size, percentile(latencies, 0.5), percentile(latencies, 0.99)))
+        rows.append((size, percentile(latencies, 0.5), percentile(latencies, 0.99)))
     if picture is not None:
-        import matplotlib
+        draw_scaling(rows, found, picture)
+    return found
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
 
-        figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
-        xs = [m[0] for m in medians]
-        axes.plot(xs, [m[1] for m in medians], "o-", color="#2f6db5", label="p50")
-        axes.plot(xs, [m[2] for m in medians], "s--", color="#e67e22", label="p99 (slowest)")
+def draw_scaling(
+    rows: list[tuple[int, float, float]], found: dict[str, float], picture: Path
+) -> None:
+    """Latency, start-up and idle load against network size, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = [r[0] for r in rows]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=120)
+    left.plot(xs, [r[1] for r in rows], "o-", color="#2f6db5", label="p50")
+    left.plot(xs, [r[2] for r in rows], "s--", color="#e67e22", label="p99 (slowest)")
+    left.set_ylabel("submit until every node holds it (ms)")
+    left.set_title("delivery latency")
+    right.plot(xs, [found[f"start_{x}_nodes_ms"] / 1000 for x in xs], "o-", label="start (s)")
+    right.plot(
+        xs, [found[f"idle_{x}_nodes_percent_core"] for x in xs], "s--", label="idle (% of a core)"
+    )
+    right.axhline(50, color="#999999", linewidth=0.8)
+    right.set_title("start-up and idle load")
+    for axes in (left, right):
         axes.set_xscale("log", base=2)
         axes.set_yscale("log")
         axes.set_xticks(xs, [str(x) for x in xs])
         axes.set_xlabel("nodes (random 3-regular graph)")
-        axes.set_ylabel("submit until every node holds it (ms)")
-        axes.set_title(f"gossip delivery latency against network size ({per_size} messages each)")
         axes.grid(alpha=0.3)
         axes.legend()
-        figure.tight_layout()
-        figure.savefig(picture)
-        plt.close(figure)
-    return found
+    figure.suptitle("gossip against network size, all nodes on one 2-core machine")
+    figure.tight_layout()
+    figure.savefig(picture)
+    plt.close(figure)
 
 
 def peers_of(network: state.NetworkState, number: int) -> set[int]:
@@ -263,9 +309,14 @@ def main() -> None:
         "--throughput", type=int, default=2000, help="messages in the throughput run"
     )
     parser.add_argument(
-        "--sizes", default="16,32,64,128,256", help="network sizes for the scaling run"
+        "--sizes",
+        default="16,32,64,128,256,512,1024",
+        help="network sizes for the scaling run",
     )
     parser.add_argument("--plot", type=Path, help="write latency against size to this PNG")
+    parser.add_argument(
+        "--only-sizes", action="store_true", help="run the scaling run alone (with --sizes)"
+    )
     parser.add_argument(
         "--batch", type=int, default=25, help="messages per client request (post_all)"
     )
@@ -285,6 +336,11 @@ def main() -> None:
     starting = ["start-network", "-n", str(options.nodes), "--seed", "1", *port]
     starting += ["--insecure"] if options.insecure else []
 
+    sizes = [int(n) for n in options.sizes.split(",") if n]
+    if options.only_sizes:
+        results.update(scaling(sizes, options.plot))
+        report(results, [], sizes, options)
+        return
     starts = []
     for _ in range(3):
         starts.append(cli(*starting))
@@ -314,11 +370,13 @@ def main() -> None:
         cli("stop-network", *port)
     if not options.no_healing:
         healing(port, results)
-    sizes = [int(n) for n in options.sizes.split(",") if n]
-    results.update(scaling(sizes, 10, options.plot))
+    results.update(scaling(sizes, options.plot))
+    report(results, main_rows(options), sizes, options)
 
-    print(f"gossip benchmark on {results['machine']}; authentication {results['authentication']}")
-    rows = [
+
+def main_rows(options: argparse.Namespace) -> list[tuple[str, str, str]]:
+    """The table's rows for the 16-node measurements: label, key, unit."""
+    return [
         (
             f"start-network, {options.nodes} nodes, until all accept (median of 3)",
             "start_network_ms",
@@ -359,11 +417,30 @@ def main() -> None:
         ("gossip restart-node wall", "restart_node_cli_ms", "ms"),
         ("restart-node -> holds the 100 messages it missed", "catch_up_100_messages_ms", "ms"),
     ]
+
+
+def report(
+    results: dict[str, float | str | int],
+    rows: list[tuple[str, str, str]],
+    sizes: list[int],
+    options: argparse.Namespace,
+) -> None:
+    """Print the table (beside ``--compare``'s figures) and write ``--json``."""
+    print(f"gossip benchmark on {results['machine']}; authentication {results['authentication']}")
     for size in sizes:
         rows.append((f"start-network, {size} nodes", f"start_{size}_nodes_ms", "ms"))
+        rows.append((f"{size} nodes: idle load", f"idle_{size}_nodes_percent_core", "%"))
         rows.append(
             (f"{size} nodes: submit -> all hold it, p50", f"latency_{size}_nodes_p50_ms", "ms")
         )
+        rows.append(
+            (f"{size} nodes: submit -> all hold it, p99", f"latency_{size}_nodes_p99_ms", "ms")
+        )
+        rows.append(
+            (f"{size} nodes: delivered to all per second", f"throughput_{size}_nodes_per_s", "/s")
+        )
+        rows.append((f"stop-network, {size} nodes", f"stop_{size}_nodes_ms", "ms"))
+        rows.append((f"{size} nodes: processes left after stop", f"left_running_{size}_nodes", ""))
     before = json.loads(options.compare.read_text()) if options.compare else {}
     for label, key, unit in rows:
         if key not in results:
