@@ -16,6 +16,7 @@ Usage:
   gossip status [--json] [--port-origin P | --config FILE]
   gossip draw [--message TEXT] [-o FILE] [--port-origin P | --config FILE]
   gossip demo [-n N] [--port-origin P] [--insecure]
+  gossip web [--port N] [--host ADDRESS] [--port-origin P | --config FILE]
   gossip new-secret <file>
   gossip -h | --help
   gossip --version
@@ -40,6 +41,8 @@ Commands:
                  message spread (--message): who got it first from whom, and when.
   demo           Start a network, send "Hello World" to node 1, watch it spread,
                  and show the paths it took.
+  web            Serve a live page of the network at http://127.0.0.1:8080: its topology,
+                 messages spreading, controls for the commands above, and /metrics.
   new-secret     Write a new random secret to a file (mode 0600), for a network file:
                  copy it to every host that runs or talks to the network.
 
@@ -59,6 +62,8 @@ Options:
   --message TEXT      The text of the message whose spread draw shows (the newest one).
   --json              Print JSON, for scripts, instead of text.
   -r K, --relays K    Copies of a message each node may send to each peer [default: 1].
+  --port N            Port of gossip web's page (0: any free one) [default: 8080].
+  --host ADDRESS      Address gossip web listens on [default: 127.0.0.1].
   --id ID             The message's id (default: a new random one). Sending again with
                       the id of a send whose answer was lost is safe: it is one message.
   -p                  Paths: -p shortest, -pp longest, -ppp shortest and longest.
@@ -369,6 +374,17 @@ def draw(args: dict[str, Any]) -> str:
     return "\n".join([*lines, f"Spread picture: {picture}"])
 
 
+def web(args: dict[str, Any]) -> str:
+    """Serve the live page until Ctrl-C (aiohttp and prometheus-client load only here)."""
+    port = required(args, "--port", 0, 65535)
+    network_of(args)  # no network: say so now, not on the page
+    from gossip.web.app import main as serve
+    from gossip.web.console import Console
+
+    serve(Console(lambda: network_of(args, adopt=False)), args["--host"], port)
+    return "Stopped serving the page."
+
+
 def new_secret(args: dict[str, Any]) -> str:
     path = Path(args["<file>"])
     if path.exists():
@@ -444,6 +460,7 @@ COMMANDS = {
     "status": status,
     "draw": draw,
     "demo": demo,
+    "web": web,
     "new-secret": new_secret,
 }
 

@@ -1,0 +1,162 @@
+"""The network as the page sees it and drives it: surveys, spreads and the CLI's actions.
+
+Plain blocking code over ``gossip.network`` and ``gossip.spread`` (the same functions the
+CLI calls), so the web server only decides when to call it; and nothing it returns holds
+the network's secret: what reaches the page is built here, from what the nodes report.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gossip import network, render, state
+from gossip.client import Receipt
+from gossip.errors import GossipError
+from gossip.protocol import MAX_MESSAGE_BYTES, FrameError, utf8_size
+from gossip.spread import Arrival, first_arrivals
+from gossip.status import NodeStatus
+
+SPREAD_TIMEOUT = 10.0
+"""Seconds a message sent from the page gets to reach every live node."""
+KILL_TIMEOUT = 5.0
+
+Finder = Callable[[], tuple[Path, state.NetworkState]]
+"""Finds the network again, as the CLI does (it changes: nodes come and go)."""
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What every node said at one moment: the rows ``gossip status`` shows."""
+
+    network: state.NetworkState
+    rows: list[NodeStatus]
+    at: float = field(default_factory=time.time)
+
+    def up(self) -> list[int]:
+        return [r.entry.number for r in self.rows if r.state == "up"]
+
+    def view(self) -> dict[str, Any]:
+        """The page's picture of the network: ``status --json`` and each node's state,
+        paused included where a node says so."""
+        parts = network.parts(network.live_links(self.rows))
+        shown = render.status_json(self.network, self.rows, parts, self.at)
+        for node, row in zip(shown["nodes"], self.rows, strict=True):
+            if row.state == "up" and row.report.get("paused"):
+                node["state"] = "paused"
+        return {"type": "survey", "label": self.network.label, **shown, "at": self.at}
+
+
+@dataclass(frozen=True)
+class Spread:
+    """How one message spread: its first-arrival tree, as ``draw --message`` shows it."""
+
+    message_id: str
+    text: str
+    arrivals: list[Arrival]
+    expected: int
+    """Live nodes when it was looked at."""
+
+    @property
+    def everywhere(self) -> bool:
+        return len(self.arrivals) >= self.expected
+
+    @property
+    def seconds(self) -> float:
+        """Sent until the last node got its first copy."""
+        return self.arrivals[-1].delay_ms / 1000 if self.arrivals else 0.0
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "type": "spread",
+            "id": self.message_id,
+            "text": self.text,
+            "expected": self.expected,
+            "arrivals": [
+                {"node": a.node, "parent": a.parent, "hops": a.hops, "delay_ms": a.delay_ms}
+                for a in self.arrivals
+            ],
+        }
+
+
+class Console:
+    """The CLI's commands for one network, as the web server calls them (from threads)."""
+
+    def __init__(self, find: Finder) -> None:
+        self.find = find
+
+    def survey(self) -> Survey:
+        _, net = self.find()
+        return Survey(net, network.status(net))
+
+    def send(self, number: int, text: str) -> Receipt:
+        """Submit a message to a node, checked as send-message checks it."""
+        if not text.strip():
+            raise GossipError("the message is empty: type some text")
+        try:
+            size = utf8_size(text)
+        except FrameError:
+            raise GossipError("the message is not valid UTF-8 text") from None
+        if size > MAX_MESSAGE_BYTES:
+            raise GossipError(f"the message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}")
+        _, net = self.find()
+        return network.client_for(net, net.node(number)).post(text)
+
+    def watch(self, receipt: Receipt, text: str, nodes: list[int]) -> Spread:
+        """Wait until the listed nodes hold a message just sent (or SPREAD_TIMEOUT passes),
+        then how it spread."""
+        _, net = self.find()
+        network.await_spread(net, receipt.id, SPREAD_TIMEOUT, nodes=nodes, interval=0.02)
+        held = {n: v for n, v in network.holders_of(net, text).items() if v.id == receipt.id}
+        return Spread(receipt.id, text, first_arrivals(held), len(nodes))
+
+    def spread_of(self, text: str) -> Spread:
+        """How the newest message with this text spread, as ``draw --message`` finds it."""
+        _, net = self.find()
+        held = network.holders_of(net, text)
+        if not held:
+            raise GossipError(f"no live node holds a message {text!r}")
+        message_id = next(iter(held.values())).id
+        live = sum(1 for r in network.status(net) if r.state == "up")
+        return Spread(message_id, text, first_arrivals(held), live)
+
+    def messages(self, number: int) -> list[dict[str, Any]]:
+        """A node's messages with every copy's path, left unread (the page only looks)."""
+        _, net = self.find()
+        views = network.surveyor(net, net.node(number).number).read_messages("all", peek=True)
+        return [render.view_json(v) for v in views]
+
+    def kill(self, number: int) -> str:
+        """``kill -9`` a node of this host: no goodbye, its peers must notice by themselves."""
+        directory, net = self.find()
+        entry = net.node(number)
+        if not entry.local:
+            raise GossipError(f"node {number} runs on host {entry.host}: kill it there")
+        if not state.pid_alive(entry.pid, directory):
+            raise GossipError(f"node {number} is not running")
+        os.kill(entry.pid, signal.SIGKILL)
+        if not network.wait_until(lambda: not state.pid_alive(entry.pid, directory), KILL_TIMEOUT):
+            raise GossipError(f"node {number} survived kill -9")
+        return f"Killed {render.node_name(number)} (kill -9)."
+
+    def remove(self, number: int) -> str:
+        directory, net = self.find()
+        net.node(number)
+        return render.removed(number, network.remove(directory, net, number))
+
+    def restart(self, number: int) -> str:
+        directory, net = self.find()
+        entry = network.restart(directory, net, number)
+        report = network.client_for(net, entry).status()
+        return render.rejoined(entry, report, restarted=True)
+
+    def add(self) -> str:
+        directory, net = self.find()
+        entry = network.add(directory, net)
+        report = network.client_for(net, entry).status()
+        return render.rejoined(entry, report, restarted=False)
