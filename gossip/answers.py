@@ -82,6 +82,7 @@ def answer(node: Node, frame: Frame, now: float) -> Answer:
         respond = RESPONSES[command]
     except (ValueError, KeyError):
         raise FrameError(f"unknown command /{frame.command}") from None
+    node.counters.frames_in[command] += 1
     return respond(node, frame.payload, now)
 
 

@@ -41,8 +41,6 @@ class Messages(Mapping[str, Message]):
         self.timing = timing
         self._new_id = new_id
         self._clock = clock
-        self.received = 0
-        """Copies that reached this node, recorded or not: what the network spent on it."""
 
     def __getitem__(self, message_id: str) -> Message:
         return self.held[message_id]
@@ -92,7 +90,6 @@ class Messages(Mapping[str, Message]):
         A path that already holds this node is neither recorded nor forwarded, which is
         what bounds the spread: every path is a walk without repeats.
         """
-        self.received += 1
         if self.number in path:
             return []
         message = self.held.get(message_id)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from gossip.commands import Command
+from gossip.counters import Counters
 from gossip.cuts import Cuts
 from gossip.journal import Journal, Message
 from gossip.membership import Membership
@@ -50,6 +51,7 @@ class Node:
         self.timing = timing or Timing()
         self.journal = journal or Journal()
         rng = rng or random.Random()
+        self.counters = Counters()
         self.members = Membership(
             number,
             max_peers,
@@ -61,7 +63,7 @@ class Node:
             timing=self.timing,
             clock=clock,
             rng=rng,
-            linked=lambda peer: self.cuts.lost.pop(peer, None),
+            linked=self._linked,
         )
         self.cuts = Cuts(self.members, self.timing, clock, rng)
         self.messages = Messages(number, messages, self.journal, self.timing, new_id, clock)
@@ -88,12 +90,17 @@ class Node:
         self, text: str, relays: int, message_id: str | None = None
     ) -> tuple[str, list[Send]]:
         """A client's new message: its id, and its copies to every peer."""
-        return self.messages.submit(text, relays, message_id, self.members.peers)
+        retry = message_id is not None and message_id in self.messages
+        submitted = self.messages.submit(text, relays, message_id, self.members.peers)
+        self.counters.submitted += not retry
+        return submitted
 
     def relay(
         self, message_id: str, text: str, path: tuple[int, ...], relays: int, sent: float
     ) -> list[Send]:
         """A copy from a peer: recorded, and passed on to the peers it has not been through."""
+        self.counters.copies += 1
+        self.counters.duplicates += message_id in self.messages
         return self.messages.relay(message_id, text, path, relays, sent, self.members.peers)
 
     # Losing a peer: gone for good, or perhaps cut off
@@ -101,7 +108,9 @@ class Node:
     def drop_peer(self, number: int) -> bool:
         """Forget a peer that left; True if it was one. The node starts looking for another."""
         self.cuts.lost.pop(number, None)
-        return self.members.drop(number) is not None
+        dropped = self.members.drop(number) is not None
+        self.counters.link_breaks += dropped
+        return dropped
 
     def missed(self, number: int, now: float) -> bool:
         """An exchange with a peer failed; True if that made the node drop it as dead. It is
@@ -109,6 +118,7 @@ class Node:
         address = self.members.missed(number)
         if address is None:
             return False
+        self.counters.link_breaks += 1
         self.cuts.remember(number, address, asks=number > self.number, now=now)
         return True
 
@@ -122,6 +132,13 @@ class Node:
         if old_address is not None and remember:
             self.cuts.remember(old, old_address, asks=False)
         return old_address is not None
+
+    def _linked(self, peer: int) -> None:
+        """A new peer: no longer lost; counted as a merge (a lost peer back) or a heal."""
+        if self.cuts.lost.pop(peer, None) is not None:
+            self.counters.merges += 1
+        elif len(self.members.peers) < self.members.wanted:
+            self.counters.heals += 1
 
     # Time passes
 
@@ -185,6 +202,7 @@ class Node:
             "wanted": self.members.wanted,
             "messages": len(self.messages),
             "unread": self.messages.unread(),
-            "received": self.messages.received,
+            "received": self.counters.copies,
             "started": self.members.started,
+            "counters": self.counters.report(),
         }

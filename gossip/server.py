@@ -200,6 +200,8 @@ class GossipServer(socketserver.ThreadingTCPServer):
 
     def _ask(self, call: Send) -> dict[str, Any] | None:
         """Make one request the answer waits on; the reply, or None if it failed."""
+        with self.lock:
+            self.node.counters.sent([call])
         try:
             return self.call(call.address, call.frame)[-1].payload
         except GossipError as exc:
@@ -237,6 +239,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
             return [_settled_future(None) for _ in sends] if wait else []
         with self.lock:
             peers = dict(self.node.peers)
+            self.node.counters.sent(sends)
         futures: list[Future[Reply]] = []
         batches: dict[int, tuple[PeerConnection, list[Send]]] = {}
         for send in sends:

@@ -119,8 +119,9 @@ class Simulation:
             carried += 1
             assert carried <= MAX_CHAIN, "one send set off an endless chain of frames"
             sender, send = self.queue.popleft()
-            reply, refused = self.carry(sender, send)
             node = self.nodes[sender]
+            node.counters.sent([send])
+            reply, refused = self.carry(sender, send)
             if reply is None:
                 self.queue.extend((sender, s) for s in node.failed(send, self.now, refused=refused))
             else:
@@ -149,6 +150,7 @@ class Simulation:
             if reply.acked is not None:
                 reply = reply.acked(any(s.peer not in self.dead for s in reply.sends))
             elif reply.then is not None:
+                self.nodes[target].counters.sent(reply.calls)
                 reply = reply.then([self.call(c.peer, c.frame) for c in reply.calls])
             else:
                 break
