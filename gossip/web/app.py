@@ -31,7 +31,8 @@ from gossip.web.metrics import CONTENT_TYPE, Metrics
 STATIC = Path(__file__).parent / "static"
 TOKEN_HEADER = "X-Gossip-Token"
 POLL = 0.5
-"""Seconds between two surveys of every node (the supervisor looks once a second)."""
+"""Seconds between two surveys of every node (the supervisor looks once a second), or
+twice as long as the last survey took, if that is longer."""
 OPEN = ("/static/", "/metrics", "/favicon.ico")
 """Paths any local program may read without the token: nothing there is secret."""
 HEADERS = {
@@ -176,21 +177,26 @@ async def close_pages(app: web.Application) -> None:
 async def surveying(app: web.Application) -> AsyncIterator[None]:
     """Survey every node every POLL seconds (at once after an action) and publish it."""
 
-    async def loop() -> None:
+    loop = asyncio.get_running_loop()
+
+    async def surveys() -> None:
         wake = app[WAKE]
         while True:
             wake.clear()
+            began = loop.time()
             try:
                 survey: Survey = await asyncio.to_thread(app[CONSOLE].survey)
             except GossipError as exc:
                 await app[FEED].publish({"type": "trouble", "error": str(exc)})
             else:
+                app[FEED].latest.pop("trouble", None)
                 app[METRICS].surveyed(survey)
                 await app[FEED].publish(survey.view())
+            rest = max(POLL, 2 * (loop.time() - began))  # a big network is not asked nonstop
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), POLL)
+                await asyncio.wait_for(wake.wait(), rest)
 
-    task = asyncio.create_task(loop())
+    task = asyncio.create_task(surveys())
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
