@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from gossip.errors import GossipError
 from gossip.spread import Arrival
 from gossip.state import NetworkState, NodeEntry
 from gossip.status import NodeStatus
-from gossip.web.app import GUARD, TOKEN_HEADER, make_app
+from gossip.web.app import GUARD, TOKEN_HEADER, make_app, serve
 from gossip.web.console import Console, Spread, Survey
 from gossip.web.metrics import Metrics
 from tests.networks import gossip_cli
@@ -256,3 +257,13 @@ def test_web_without_a_network_says_so() -> None:
     assert result.err.startswith("gossip: no network") and result.err.count("\n") == 1
     result = gossip_cli("web", "--port", "70000", "--port-origin", "29500")
     assert result.code == 2 and "port must be between 0 and 65535" in result.err
+
+
+def test_a_port_in_use_is_named() -> None:
+    console = RecordingConsole()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        with pytest.raises(GossipError, match=f"port {port} of 127.0.0.1 is in use"):
+            asyncio.run(serve(console, "127.0.0.1", port, TOKEN))

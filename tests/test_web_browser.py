@@ -157,6 +157,21 @@ def test_the_page_shows_the_network_live_and_drives_it(
         return all(figures["gossip_link_breaks_total", (("node", str(n)),)] >= 1 for n in former)
 
     assert wait_until(breaks_counted, 10, interval=0.5), "the lost links were not counted"
+    page.click(f'button[data-action=restart][data-node="{victim}"]')
+    expect(page.locator("#said")).to_contain_text(f"Restarted Gossip-Node-{victim}", timeout=SEEN)
+    expect(drawn).to_have_attribute("data-state", "up", timeout=SEEN)
+    messages = page.locator(f'#nodes tr[data-node="{victim}"] td.messages')
+    expect(messages).to_have_text("1", timeout=SEEN)  # it kept what it held
+    page.click('button[data-action=remove][data-node="16"]')
+    expect(page.locator("#said")).to_contain_text("Removed Gossip-Node-16", timeout=SEEN)
+    expect(page.locator('g.node[data-node="16"]')).to_have_attribute("data-state", "removed")
+    page.click("#add-node")
+    expect(page.locator("#said")).to_contain_text("Added Gossip-Node-17", timeout=SEEN)
+    expect(page.locator('g.node[data-node="17"]')).to_have_attribute("data-state", "up")
+    expect(page.locator("#summary")).to_have_attribute("data-up", "16", timeout=SEEN)
+    expect(page.locator("#summary")).to_have_attribute("data-parts", "1", timeout=SEEN)
+    net.wait_delivered(message_id)  # node 17 caught up on it too
+
     key = net.state.key
     assert key is not None and received, "the page got nothing over its WebSocket"
     assert key.hex() not in page.content() and not any(key.hex() in f for f in received)
