@@ -76,17 +76,23 @@ function connect() {
 function surveyed(survey) {
   $("label").textContent = `${survey.label}: ${survey.topology}, at most ${survey.max_peers} peers each`;
   const numbers = survey.nodes.map((n) => n.node);
+  const fresh = layout.size === 0;
   numbers.forEach((number, i) => {
     let spot = layout.get(number);
     if (!spot) {
+      // A new network starts on a circle and is laid out at once; a node added later
+      // starts beside a peer it reports and finds its place as the layout moves.
       const angle = (2 * Math.PI * i) / numbers.length;
-      spot = { x: W / 2 + 250 * Math.cos(angle), y: H / 2 + 250 * Math.sin(angle), vx: 0, vy: 0 };
+      const beside = layout.get((survey.nodes[i].peers || []).find((p) => layout.has(p)));
+      spot = fresh || !beside
+        ? { x: W / 2 + 250 * Math.cos(angle), y: H / 2 + 250 * Math.sin(angle), vx: 0, vy: 0 }
+        : { x: beside.x + 20 * Math.cos(angle), y: beside.y + 20 * Math.sin(angle), vx: 0, vy: 0 };
       spot.g = svg("g", { class: "node", "data-node": number }, $("nodes-drawn"));
       svg("circle", { r: R }, spot.g).addEventListener("click", () => inbox(number));
       svg("text", {}, spot.g).textContent = number;
       spot.badge = svg("text", { class: "badge", y: R + 11 }, spot.g);
       layout.set(number, spot);
-      alpha = 1;
+      alpha = fresh ? 1 : Math.max(alpha, 0.6);
     }
     spot.info = survey.nodes[i];
     const state = spot.info.state;
@@ -116,8 +122,8 @@ function surveyed(survey) {
       link.line = svg("line", { class: link.twoWay ? "link" : "link one-way" }, $("links"));
     }
     alpha = Math.max(alpha, 0.6);
-    if (alpha === 1) settle();
   }
+  if (fresh) settle();
   table(survey);
   summary(survey, links.filter((l) => l.twoWay).length);
 }
