@@ -120,8 +120,13 @@ def test_the_page_shows_the_network_live_and_drives_it(
     message_id = summary.get_attribute("data-id")
     assert message_id is not None
     net.wait_delivered(message_id)  # the nodes agree with the page
+    page.click('#nodes tr[data-node="2"] td.number')  # a node's messages, with their paths
+    expect(page.locator("#inbox-list li")).to_have_count(1, timeout=SEEN)
+    expect(page.locator("#inbox-list li b")).to_have_text("Hello from the page")
+    expect(page.locator("#inbox-list .path").first).to_contain_text("1 ➜")
+    expect(page.locator("#inbox-counts")).to_contain_text("copies received")
     if screenshot := os.environ.get("GOSSIP_SCREENSHOT"):
-        page.screenshot(path=str(Path(screenshot)))
+        page.screenshot(path=str(Path(screenshot)), full_page=True)
 
     figures = samples(urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode())
     assert figures["gossip_spread_seconds_count", ()] == 1

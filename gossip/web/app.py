@@ -101,6 +101,18 @@ class Feed:
         self.pages.add(page)
 
 
+TROUBLE = (GossipError, OSError)
+"""What a survey or an action may run into: the network's refusals, and the machine's."""
+
+
+def said(exc: Exception) -> str:
+    """One line for the page, as the CLI would print it."""
+    if isinstance(exc, GossipError):
+        return str(exc)
+    where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+    return f"{getattr(exc, 'strerror', None) or exc}{where}"
+
+
 GUARD = web.AppKey("guard", Guard)
 CONSOLE = web.AppKey("console", Console)
 FEED = web.AppKey("feed", Feed)
@@ -186,8 +198,8 @@ async def surveying(app: web.Application) -> AsyncIterator[None]:
             began = loop.time()
             try:
                 survey: Survey = await asyncio.to_thread(app[CONSOLE].survey)
-            except GossipError as exc:
-                await app[FEED].publish({"type": "trouble", "error": str(exc)})
+            except TROUBLE as exc:
+                await app[FEED].publish({"type": "trouble", "error": said(exc)})
             else:
                 app[FEED].latest.pop("trouble", None)
                 app[METRICS].surveyed(survey)
@@ -238,8 +250,8 @@ def answer(handler: Callable[[web.Request], Awaitable[dict[str, Any]]]) -> Any:
     async def handle(request: web.Request) -> web.Response:
         try:
             return web.json_response(await handler(request))
-        except GossipError as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+        except TROUBLE as exc:
+            return web.json_response({"error": said(exc)}, status=400)
 
     return handle
 
@@ -265,8 +277,8 @@ async def watch(app: web.Application, receipt: Any, text: str, live: list[int]) 
     """Follow a message sent from the page until every live node holds it; show how."""
     try:
         seen: Spread = await asyncio.to_thread(app[CONSOLE].watch, receipt, text, live)
-    except GossipError as exc:
-        await app[FEED].publish({"type": "trouble", "error": str(exc)})
+    except TROUBLE as exc:
+        await app[FEED].publish({"type": "trouble", "error": said(exc)})
         return
     app[METRICS].spread_seen(seen)
     await app[FEED].publish(seen.view())

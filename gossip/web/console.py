@@ -42,13 +42,14 @@ class Survey:
         return [r.entry.number for r in self.rows if r.state == "up"]
 
     def view(self) -> dict[str, Any]:
-        """The page's picture of the network: ``status --json`` and each node's state,
-        paused included where a node says so."""
+        """The page's picture of the network: ``status --json``, each node's state (paused
+        included where a node says so) and its counters."""
         parts = network.parts(network.live_links(self.rows))
         shown = render.status_json(self.network, self.rows, parts, self.at)
         for node, row in zip(shown["nodes"], self.rows, strict=True):
             if row.state == "up" and row.report.get("paused"):
                 node["state"] = "paused"
+            node["counters"] = row.report.get("counters") if row.state == "up" else None
         return {"type": "survey", "label": self.network.label, **shown, "at": self.at}
 
 

@@ -15,6 +15,7 @@ let linkKey = "";
 let alpha = 1;
 let lastSpread = null;
 let timers = [];
+let latest = null; // the last survey
 
 function svg(tag, attrs, parent) {
   const el = document.createElementNS(SVG, tag);
@@ -74,6 +75,7 @@ function connect() {
 // ---- the topology ----
 
 function surveyed(survey) {
+  latest = survey;
   $("label").textContent = `${survey.label}: ${survey.topology}, at most ${survey.max_peers} peers each`;
   const numbers = survey.nodes.map((n) => n.node);
   const fresh = layout.size === 0;
@@ -263,6 +265,8 @@ async function inbox(number) {
     const data = await api(`/api/nodes/${number}/messages`);
     $("inbox").hidden = false;
     $("inbox-title").textContent = `Node ${number} holds ${data.messages.length} message(s); click one to replay its spread`;
+    const node = latest && latest.nodes.find((n) => n.node === number);
+    $("inbox-counts").textContent = node && node.counters ? counted(node.counters) : "";
     const list = $("inbox-list");
     list.replaceChildren();
     for (const message of data.messages) {
@@ -279,6 +283,13 @@ async function inbox(number) {
   } catch (error) {
     say(error.message, true);
   }
+}
+
+function counted(c) {
+  const frames = (way) => Object.values(c[way] || {}).reduce((a, b) => a + b, 0);
+  return `Since it started: ${c.copies} copies received (${c.duplicates} duplicates), ` +
+    `${frames("frames_in")} frames in, ${frames("frames_out")} out, ${c.link_breaks} links broken, ` +
+    `${c.heals} heals, ${c.merges} merges, ${c.pulls} pulled by catch-up.`;
 }
 
 // ---- a message spreading ----
