@@ -24,7 +24,7 @@ from gossip.errors import GossipError
 from gossip.spread import Arrival
 from gossip.state import NetworkState, NodeEntry
 from gossip.status import NodeStatus
-from gossip.web.app import GUARD, TOKEN_HEADER, make_app, serve
+from gossip.web.app import GUARD, TOKEN_HEADER, Guard, main, make_app, serve
 from gossip.web.console import Console, Spread, Survey
 from gossip.web.metrics import Metrics
 from tests.networks import gossip_cli
@@ -267,3 +267,17 @@ def test_a_port_in_use_is_named() -> None:
         port = squatter.getsockname()[1]
         with pytest.raises(GossipError, match=f"port {port} of 127.0.0.1 is in use"):
             asyncio.run(serve(console, "127.0.0.1", port, TOKEN))
+
+
+def test_the_server_answers_only_to_its_own_addresses() -> None:
+    guard = Guard(TOKEN)
+    guard.bind("127.0.0.1", 8080)
+    assert guard.hosts == {"127.0.0.1:8080", "localhost:8080", "[::1]:8080"}
+    assert guard.base() == "http://127.0.0.1:8080"
+    guard.bind("::1", 8081)
+    assert "[::1]:8081" in guard.hosts and "localhost:8081" in guard.hosts
+    guard.bind("192.0.2.7", 8082)  # another address of this machine, given with --host
+    assert guard.hosts == {"192.0.2.7:8082"}
+    for everywhere in ("0.0.0.0", "::"):
+        with pytest.raises(GossipError, match="is every address"):
+            main(RecordingConsole(), everywhere, 0)

@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from gossip.client import Receipt
 from gossip.errors import GossipError
 from gossip.web.console import Console, Spread, Survey
 from gossip.web.metrics import CONTENT_TYPE, Metrics
@@ -33,7 +34,7 @@ TOKEN_HEADER = "X-Gossip-Token"
 POLL = 0.5
 """Seconds between two surveys of every node (the supervisor looks once a second), or
 twice as long as the last survey took, if that is longer."""
-OPEN = ("/static/", "/metrics", "/favicon.ico")
+OPEN = ("/static/", "/metrics")
 """Paths any local program may read without the token: nothing there is secret."""
 HEADERS = {
     "Content-Security-Policy": (
@@ -61,9 +62,10 @@ class Guard:
                 names |= {"127.0.0.1", "localhost", "[::1]"}
         self.hosts = {f"{name}:{port}" for name in names}
 
-    def url(self) -> str:
+    def base(self) -> str:
+        """``http://host:port`` of this server, 127.0.0.1 first where it answers there."""
         first = min(self.hosts, key=lambda h: (not h.startswith("127."), h))
-        return f"http://{first}/?token={self.token}"
+        return f"http://{first}"
 
     def refusal(self, request: web.Request) -> str | None:
         """Why a request is refused, or None if it may go on."""
@@ -269,11 +271,11 @@ async def send(request: web.Request) -> dict[str, Any]:
     watching = asyncio.create_task(watch(request.app, receipt, text, live or [number]))
     request.app[TASKS].add(watching)
     watching.add_done_callback(request.app[TASKS].discard)
-    said = "Held by" if receipt.held else "Sent to"
-    return {"id": receipt.id, "said": f"{said} node {number}: {text!r} (id {receipt.id})"}
+    verb = "Held by" if receipt.held else "Sent to"
+    return {"id": receipt.id, "said": f"{verb} node {number}: {text!r} (id {receipt.id})"}
 
 
-async def watch(app: web.Application, receipt: Any, text: str, live: list[int]) -> None:
+async def watch(app: web.Application, receipt: Receipt, text: str, live: list[int]) -> None:
     """Follow a message sent from the page until every live node holds it; show how."""
     try:
         seen: Spread = await asyncio.to_thread(app[CONSOLE].watch, receipt, text, live)
@@ -332,12 +334,12 @@ async def serve(console: Console, host: str, port: int, token: str) -> None:
                     f"port {port} of {host} is in use: choose another with --port"
                 ) from None
             raise GossipError(f"cannot serve on {host}:{port}: {exc.strerror}") from None
-        bound = runner.addresses[0][1]
-        app[GUARD].bind(host, bound)
+        guard = app[GUARD]
+        guard.bind(host, runner.addresses[0][1])
         print(
             f"Serving the live page of {console.find()[1].label} at\n"
-            f"  {app[GUARD].url()}\n"
-            f"Metrics (Prometheus): http://{host}:{bound}/metrics\nStop with Ctrl-C.",
+            f"  {guard.base()}/?token={guard.token}\n"
+            f"Metrics (Prometheus): {guard.base()}/metrics\nStop with Ctrl-C.",
             flush=True,
         )
         stop = asyncio.Event()
