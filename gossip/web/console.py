@@ -129,7 +129,8 @@ class Console:
     def messages(self, number: int) -> list[dict[str, Any]]:
         """A node's messages with every copy's path, left unread (the page only looks)."""
         _, net = self.find()
-        views = network.surveyor(net, net.node(number).number).read_messages("all", peek=True)
+        net.node(number)  # one that does not exist, or was removed, is named as the CLI does
+        views = network.surveyor(net, number).read_messages("all", peek=True)
         return [render.view_json(v) for v in views]
 
     def kill(self, number: int) -> str:
