@@ -25,7 +25,7 @@ from gossip.spread import Arrival
 from gossip.state import NetworkState, NodeEntry
 from gossip.status import NodeStatus
 from gossip.web.app import GUARD, TOKEN_HEADER, Guard, main, make_app, serve
-from gossip.web.console import Console, Spread, Survey
+from gossip.web.console import FOLLOW_MOST, Console, Follower, Spread, Survey
 from gossip.web.metrics import Metrics
 from tests.networks import gossip_cli
 
@@ -79,8 +79,8 @@ class RecordingConsole(Console):
         self.done.append(("send", number, text))
         return Receipt("0" * 32)
 
-    def watch(self, receipt: Receipt, text: str, nodes: list[int]) -> Spread:
-        return Spread(receipt.id, text, [Arrival(1, None, 0, 0.0)], len(nodes))
+    def watch(self, message_id: str, text: str, nodes: list[int]) -> Spread:
+        return Spread(message_id, text, [Arrival(1, None, 0, 0.0)], len(nodes))
 
     def kill(self, number: int) -> str:
         self.done.append(("kill", number))
@@ -281,3 +281,29 @@ def test_the_server_answers_only_to_its_own_addresses() -> None:
     for everywhere in ("0.0.0.0", "::"):
         with pytest.raises(GossipError, match="is every address"):
             main(RecordingConsole(), everywhere, 0)
+
+
+def survey_of(submitted: dict[int, int], held: int = 1) -> Survey:
+    """A survey in which each listed node is up and counts this many messages submitted."""
+    net = made_up_network()
+    rows = [
+        NodeStatus(net.nodes[n], "up", {"messages": held, "counters": {"submitted": count}})
+        for n, count in submitted.items()
+    ]
+    return Survey(net, rows)
+
+
+def test_messages_sent_elsewhere_are_noticed_and_the_pages_own_are_not() -> None:
+    follower = Follower()
+    assert follower.new_elsewhere(survey_of({1: 5, 2: 0})) == [], "the first look: no news"
+    assert follower.new_elsewhere(survey_of({1: 6, 2: 0})) == [1]
+    follower.sent_here(2)
+    assert follower.new_elsewhere(survey_of({1: 6, 2: 0})) == [], "not counted yet"
+    assert follower.new_elsewhere(survey_of({1: 6, 2: 1})) == [], "the page's own"
+    follower.sent_here(2)
+    assert follower.new_elsewhere(survey_of({1: 6, 2: 3})) == [2], "one of two is news"
+    assert follower.new_elsewhere(survey_of({1: 0, 2: 3})) == [], "node 1 restarted"
+    follower.sent_here(1)
+    follower.not_sent(1)
+    assert follower.new_elsewhere(survey_of({1: 1, 2: 3})) == [1]
+    assert follower.new_elsewhere(survey_of({1: 2, 2: 3}, held=FOLLOW_MOST + 1)) == []

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from gossip.network import parts, wait_until
-from tests.networks import Net, Networks, peer_numbers
+from tests.networks import Net, Networks, peer_numbers, send
 from tests.test_web import samples
 
 pytestmark = pytest.mark.slow
@@ -120,18 +120,28 @@ def test_the_page_shows_the_network_live_and_drives_it(
     message_id = summary.get_attribute("data-id")
     assert message_id is not None
     net.wait_delivered(message_id)  # the nodes agree with the page
+    elsewhere = send(net, 9, "Hello from the command line")  # the page follows it too
+    expect(summary).to_have_attribute("data-id", elsewhere, timeout=SEEN)
+    expect(summary).to_have_attribute("data-reached", "16", timeout=SEEN)
+    expect(summary).to_contain_text("Hello from the command line")
+    page.locator("#spread-text").fill("Hello from the page")  # and replays any by its text
+    page.locator("#spread-form button[type=submit]").click()
+    expect(summary).to_have_attribute("data-id", message_id, timeout=SEEN)
+    expect(summary).to_have_attribute("data-reached", "16", timeout=SEEN)
+    expect(page.locator("#nodes td.messages")).to_have_text(["2"] * 16, timeout=SEEN)
+
     page.click('#nodes tr[data-node="2"] td.number')  # a node's messages, with their paths
-    expect(page.locator("#inbox-list li")).to_have_count(1, timeout=SEEN)
-    expect(page.locator("#inbox-list li b")).to_have_text("Hello from the page")
+    expect(page.locator("#inbox-list li")).to_have_count(2, timeout=SEEN)
+    expect(page.locator("#inbox-list li b").first).to_have_text("Hello from the page")
     expect(page.locator("#inbox-list .path").first).to_contain_text("1 ➜")
     expect(page.locator("#inbox-counts")).to_contain_text("copies received")
     if screenshot := os.environ.get("GOSSIP_SCREENSHOT"):
         page.screenshot(path=str(Path(screenshot)), full_page=True)
 
     figures = samples(urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode())
-    assert figures["gossip_spread_seconds_count", ()] == 1
+    assert figures["gossip_spread_seconds_count", ()] == 1, "only the page's message is timed"
     for number in range(1, 17):
-        assert figures["gossip_messages_held", (("node", str(number)),)] == 1
+        assert figures["gossip_messages_held", (("node", str(number)),)] == 2
     assert figures["gossip_messages_submitted_total", (("node", "1"),)] == 1
     copies = sum(v for (name, _), v in figures.items() if name == "gossip_copies_received_total")
     assert copies >= 15, "every node but the origin received a copy"
@@ -166,7 +176,7 @@ def test_the_page_shows_the_network_live_and_drives_it(
     expect(page.locator("#said")).to_contain_text(f"Restarted Gossip-Node-{victim}", timeout=SEEN)
     expect(drawn).to_have_attribute("data-state", "up", timeout=SEEN)
     messages = page.locator(f'#nodes tr[data-node="{victim}"] td.messages')
-    expect(messages).to_have_text("1", timeout=SEEN)  # it kept what it held
+    expect(messages).to_have_text("2", timeout=SEEN)  # it kept what it held
     page.click('button[data-action=remove][data-node="16"]')
     expect(page.locator("#said")).to_contain_text("Removed Gossip-Node-16", timeout=SEEN)
     expect(page.locator('g.node[data-node="16"]')).to_have_attribute("data-state", "removed")

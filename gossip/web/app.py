@@ -18,15 +18,14 @@ import hmac
 import ipaddress
 import secrets
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from gossip.client import Receipt
 from gossip.errors import GossipError
-from gossip.web.console import Console, Spread, Survey
+from gossip.web.console import Console, Follower, Spread, Survey
 from gossip.web.metrics import CONTENT_TYPE, Metrics
 
 STATIC = Path(__file__).parent / "static"
@@ -122,6 +121,8 @@ METRICS = web.AppKey("metrics", Metrics)
 LOCK = web.AppKey("lock", asyncio.Lock)
 WAKE = web.AppKey("wake", asyncio.Event)
 TASKS = web.AppKey("tasks", set)
+FOLLOWER = web.AppKey("follower", Follower)
+FOLLOWING = web.AppKey("following", asyncio.Event)
 
 
 @web.middleware
@@ -146,6 +147,8 @@ def make_app(console: Console, token: str) -> web.Application:
     app[LOCK] = asyncio.Lock()
     app[WAKE] = asyncio.Event()
     app[TASKS] = set()
+    app[FOLLOWER] = Follower()
+    app[FOLLOWING] = asyncio.Event()
     app.router.add_get("/", page)
     app.router.add_static("/static/", STATIC)
     app.router.add_get("/metrics", metrics)
@@ -206,6 +209,10 @@ async def surveying(app: web.Application) -> AsyncIterator[None]:
                 app[FEED].latest.pop("trouble", None)
                 app[METRICS].surveyed(survey)
                 await app[FEED].publish(survey.view())
+                news = app[FOLLOWER].new_elsewhere(survey)
+                if news and app[FEED].pages and not app[FOLLOWING].is_set():
+                    app[FOLLOWING].set()  # one at a time: the newest news wins next
+                    background(app, follow(app, news[0], survey.up()))
             rest = max(POLL, 2 * (loop.time() - began))  # a big network is not asked nonstop
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), rest)
@@ -265,25 +272,57 @@ async def send(request: web.Request) -> dict[str, Any]:
     if not isinstance(text, str):
         raise GossipError("the message text is missing")
     console = request.app[CONSOLE]
-    receipt = await run(request, lambda: console.send(number, text))
-    latest = request.app[FEED].latest.get("survey", {})
-    live = [n["node"] for n in latest.get("nodes", []) if n["state"] in ("up", "paused")]
-    watching = asyncio.create_task(watch(request.app, receipt, text, live or [number]))
-    request.app[TASKS].add(watching)
-    watching.add_done_callback(request.app[TASKS].discard)
+    follower = request.app[FOLLOWER]
+    follower.sent_here(number)  # before: a survey may count it while it is being sent
+    try:
+        receipt = await run(request, lambda: console.send(number, text))
+    except TROUBLE:
+        follower.not_sent(number)
+        raise
+    live = live_nodes(request.app) or [number]
+    background(request.app, watch(request.app, receipt.id, text, live, timed=True))
     verb = "Held by" if receipt.held else "Sent to"
     return {"id": receipt.id, "said": f"{verb} node {number}: {text!r} (id {receipt.id})"}
 
 
-async def watch(app: web.Application, receipt: Receipt, text: str, live: list[int]) -> None:
-    """Follow a message sent from the page until every live node holds it; show how."""
+def live_nodes(app: web.Application) -> list[int]:
+    """The nodes up at the latest survey: those a message should reach."""
+    latest = app[FEED].latest.get("survey", {})
+    return [n["node"] for n in latest.get("nodes", []) if n["state"] in ("up", "paused")]
+
+
+def background(app: web.Application, work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` beside the server; cancelled when it stops."""
+    task = asyncio.create_task(work)
+    app[TASKS].add(task)
+    task.add_done_callback(app[TASKS].discard)
+
+
+async def watch(
+    app: web.Application, message_id: str, text: str, live: list[int], timed: bool
+) -> None:
+    """Follow a message until every live node holds it; show how it spread. ``timed``:
+    sent through this server, so its submit-to-all latency is measured."""
     try:
-        seen: Spread = await asyncio.to_thread(app[CONSOLE].watch, receipt, text, live)
+        seen: Spread = await asyncio.to_thread(app[CONSOLE].watch, message_id, text, live)
     except TROUBLE as exc:
         await app[FEED].publish({"type": "trouble", "error": said(exc)})
         return
-    app[METRICS].spread_seen(seen)
+    if timed:
+        app[METRICS].spread_seen(seen)
     await app[FEED].publish(seen.view())
+
+
+async def follow(app: web.Application, number: int, live: list[int]) -> None:
+    """Show the newest message submitted to node ``number`` elsewhere spreading."""
+    try:
+        found = await asyncio.to_thread(app[CONSOLE].newest_from, number)
+        if found is not None:
+            await watch(app, *found, live, timed=False)
+    except TROUBLE:
+        pass  # the node went away meanwhile: the next survey shows that
+    finally:
+        app[FOLLOWING].clear()
 
 
 @answer

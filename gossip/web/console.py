@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,9 @@ from gossip.status import NodeStatus
 SPREAD_TIMEOUT = 10.0
 """Seconds a message sent from the page gets to reach every live node."""
 KILL_TIMEOUT = 5.0
+FOLLOW_MOST = 1000
+"""A node holding more messages than this is too busy to have its newest one looked for
+after every survey (and a replay of one message among hundreds a second shows little)."""
 
 Finder = Callable[[], tuple[Path, state.NetworkState]]
 """Finds the network again, as the CLI does (it changes: nodes come and go)."""
@@ -85,6 +89,43 @@ class Spread:
         }
 
 
+class Follower:
+    """Notices messages submitted elsewhere (the CLI, a script) from the nodes' counters,
+    so the page can show them spreading too; those sent from the page it follows itself."""
+
+    def __init__(self) -> None:
+        self.submitted: dict[int, int] = {}
+        self.ours: Counter[int] = Counter()
+        """Messages the page sent, by node, that no survey has counted yet."""
+
+    def sent_here(self, number: int) -> None:
+        self.ours[number] += 1
+
+    def not_sent(self, number: int) -> None:
+        """A send from the page that failed: the node counts nothing."""
+        self.ours[number] -= 1
+
+    def new_elsewhere(self, survey: Survey) -> list[int]:
+        """Nodes that took a message from elsewhere since the last survey and hold few
+        enough (FOLLOW_MOST) to look for it. A restarted node counts from 0: no news."""
+        now: dict[int, int] = {}
+        held: dict[int, int] = {}
+        for row in survey.rows:
+            if row.state == "up":
+                counted = row.report.get("counters") or {}
+                now[row.entry.number] = int(counted.get("submitted", 0))
+                held[row.entry.number] = int(row.report.get("messages", 0))
+        found = []
+        for number, count in now.items():
+            grown = max(0, count - self.submitted.get(number, count))
+            ours = min(grown, self.ours[number])
+            self.ours[number] -= ours
+            if grown > ours and held[number] <= FOLLOW_MOST:
+                found.append(number)
+        self.submitted = now
+        return found
+
+
 class Console:
     """The CLI's commands for one network, as the web server calls them (from threads)."""
 
@@ -108,13 +149,21 @@ class Console:
         _, net = self.find()
         return network.client_for(net, net.node(number)).post(text)
 
-    def watch(self, receipt: Receipt, text: str, nodes: list[int]) -> Spread:
+    def watch(self, message_id: str, text: str, nodes: list[int]) -> Spread:
         """Wait until the listed nodes hold a message just sent (or SPREAD_TIMEOUT passes),
         then how it spread."""
         _, net = self.find()
-        network.await_spread(net, receipt.id, SPREAD_TIMEOUT, nodes=nodes, interval=0.02)
-        held = {n: v for n, v in network.holders_of(net, text).items() if v.id == receipt.id}
-        return Spread(receipt.id, text, first_arrivals(held), len(nodes))
+        network.await_spread(net, message_id, SPREAD_TIMEOUT, nodes=nodes, interval=0.02)
+        held = {n: v for n, v in network.holders_of(net, text).items() if v.id == message_id}
+        return Spread(message_id, text, first_arrivals(held), len(nodes))
+
+    def newest_from(self, number: int) -> tuple[str, str] | None:
+        """The id and text of the newest message submitted to this node, if any."""
+        _, net = self.find()
+        views = network.surveyor(net, number).read_messages("all", peek=True)
+        own = [v for v in views if v.copies and v.copies[0].path == (number,)]
+        newest = max(own, key=lambda v: v.sent, default=None)
+        return None if newest is None else (newest.id, newest.text)
 
     def spread_of(self, text: str) -> Spread:
         """How the newest message with this text spread, as ``draw --message`` finds it."""
