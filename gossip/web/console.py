@@ -19,7 +19,7 @@ from typing import Any
 from gossip import network, render, state
 from gossip.client import Receipt
 from gossip.errors import GossipError
-from gossip.protocol import MAX_MESSAGE_BYTES, FrameError, utf8_size
+from gossip.protocol import MAX_MESSAGE_BYTES, FrameError, MessageView, utf8_size
 from gossip.spread import Arrival, first_arrivals
 from gossip.status import NodeStatus
 
@@ -153,8 +153,17 @@ class Console:
         """Wait until the listed nodes hold a message just sent (or SPREAD_TIMEOUT passes),
         then how it spread."""
         _, net = self.find()
+        began = time.monotonic()
         network.await_spread(net, message_id, SPREAD_TIMEOUT, nodes=nodes, interval=0.02)
-        held = {n: v for n, v in network.holders_of(net, text).items() if v.id == message_id}
+        held: dict[int, MessageView] = {}
+
+        def complete() -> bool:  # a node slow to answer one look may answer the next
+            found = network.holders_of(net, text).items()
+            held.update((n, v) for n, v in found if v.id == message_id)
+            return set(nodes) <= set(held)
+
+        left = SPREAD_TIMEOUT - (time.monotonic() - began)
+        network.wait_until(complete, max(left, 0.0), interval=0.2)
         return Spread(message_id, text, first_arrivals(held), len(nodes))
 
     def newest_from(self, number: int) -> tuple[str, str] | None:
