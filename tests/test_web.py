@@ -307,3 +307,5 @@ def test_messages_sent_elsewhere_are_noticed_and_the_pages_own_are_not() -> None
     follower.not_sent(1)
     assert follower.new_elsewhere(survey_of({1: 1, 2: 3})) == [1]
     assert follower.new_elsewhere(survey_of({1: 2, 2: 3}, held=FOLLOW_MOST + 1)) == []
+    assert follower.new_elsewhere(survey_of({1: 2})) == [], "node 2 missed a look"
+    assert follower.new_elsewhere(survey_of({1: 2, 2: 4})) == [2], "and is back with news"

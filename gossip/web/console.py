@@ -122,7 +122,7 @@ class Follower:
             self.ours[number] -= ours
             if grown > ours and held[number] <= FOLLOW_MOST:
                 found.append(number)
-        self.submitted = now
+        self.submitted.update(now)  # a node that missed this look keeps its last count
         return found
 
 
