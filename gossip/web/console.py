@@ -164,7 +164,8 @@ class Console:
 
         left = SPREAD_TIMEOUT - (time.monotonic() - began)
         network.wait_until(complete, max(left, 0.0), interval=0.2)
-        return Spread(message_id, text, first_arrivals(held), len(nodes))
+        live = set(nodes) | set(held)  # one that missed the last survey may hold it too
+        return Spread(message_id, text, first_arrivals(held), len(live))
 
     def newest_from(self, number: int) -> tuple[str, str] | None:
         """The id and text of the newest message submitted to this node, if any."""
