@@ -24,7 +24,7 @@ Usage:
   gossip heal [--port-origin P | --config FILE]
   gossip pause <node> [--port-origin P | --config FILE]
   gossip resume <node> [--port-origin P | --config FILE]
-  gossip experiment <file> [-o DIR]
+  gossip experiment <file> [-o DIR] [--port-origin P]
   gossip -h | --help
   gossip --version
 
@@ -70,7 +70,8 @@ Options:
   --resume            Start a stopped network again, each node with its messages.
   --insecure          No secret: nodes obey anyone who reaches their ports, and frames
                       go bare (readable with nc). For teaching on a machine you trust.
-  -o FILE, --output FILE  Where draw writes its PNG (default: in the run directory).
+  -o FILE, --output FILE  Where draw writes its PNG (default: in the run directory);
+                      where experiment writes its pictures (default: the current folder).
   --message TEXT      The text of the message whose spread draw shows (the newest one).
   --json              Print JSON, for scripts, instead of text.
   -r K, --relays K    Copies of a message each node may send to each peer [default: 1].
@@ -543,6 +544,30 @@ def resume_node(args: dict[str, Any]) -> str:
     )
 
 
+def experiment(args: dict[str, Any]) -> str:
+    """Run a scenario, each strategy on a fresh network: a table and three pictures."""
+    from gossip import experiment as lab_experiment
+    from gossip import labplots
+
+    scenario = lab_experiment.load(Path(args["<file>"]))
+    origin = port_origin(args) or lab_experiment.DEFAULT_PORT_ORIGIN
+    output = Path(args["--output"] or ".")
+    bar = lab_experiment.ProgressBar()
+    try:
+        results = lab_experiment.run(scenario, origin, bar)
+    finally:
+        bar.end()
+    pictures = labplots.draw_all(results, output, scenario.name)
+    return "\n".join(
+        [
+            f"Experiment {scenario.name!r}: {scenario.nodes} nodes, "
+            f"{scenario.messages} messages at {scenario.rate:g}/s, latency to all live nodes.",
+            lab_experiment.table(results, scenario.bars),
+            "Pictures: " + ", ".join(str(p) for p in pictures),
+        ]
+    )
+
+
 COMMANDS = {
     "start-network": start_network,
     "stop-network": stop_network,
@@ -561,6 +586,7 @@ COMMANDS = {
     "heal": heal,
     "pause": pause_node,
     "resume": resume_node,
+    "experiment": experiment,
 }
 
 

@@ -84,17 +84,17 @@ class Strategy:
         }
 
     def describe(self) -> str:
-        """``push to all peers at once``, ``pull every 200 ms``, ..."""
+        """``push to all peers at once``, ``pull: digest exchange ... every 200 ms``, ..."""
         plural = "s" if self.fanout > 1 else ""
         reach = f"{self.fanout} random peer{plural}" if self.fanout else "all peers"
         every = round((self.interval or (PULL_EVERY if self.pulls else 0)) * 1000)
         parts = {
             "push": f"push to {reach} " + (f"every {every} ms" if every else "at once"),
-            "pull": f"pull by digest exchange every {every} ms",
+            "pull": f"pull: digest exchange with a peer every {every} ms",
             "push-pull": (
-                f"push to {reach} "
+                f"push-pull: push to {reach} "
                 + (f"every {every} ms" if self.interval else "at once")
-                + f", and pull every {every} ms"
+                + f", digest exchange every {every} ms"
             ),
         }
         text = parts[self.mode]

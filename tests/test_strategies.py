@@ -155,4 +155,5 @@ def test_a_strategy_survives_the_networks_state() -> None:
     assert strategy == Strategy("push-pull", 2, 0.15, 4)
     assert stored(strategy.as_dict()) == strategy
     assert stored({}) is DEFAULT
-    assert "push to 2 random peers every 150 ms, and pull every 150 ms" in strategy.describe()
+    described = "push-pull: push to 2 random peers every 150 ms, digest exchange every 150 ms"
+    assert described in strategy.describe()
