@@ -12,6 +12,7 @@ draws them.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import time
 import tomllib
@@ -101,10 +102,11 @@ class Result:
         return sorted(s[-1] for s in self.spreads if len(s) == self.live)
 
     def latency(self, percentile: float) -> float:
+        """The nearest-rank percentile of ``all_reached`` (infinite if none was)."""
         done = self.all_reached()
         if not done:
             return float("inf")
-        index = min(len(done) - 1, max(0, round(percentile / 100 * len(done) + 0.5) - 1))
+        index = min(len(done) - 1, max(0, math.ceil(percentile / 100 * len(done)) - 1))
         return done[index]
 
 
