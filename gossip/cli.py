@@ -78,7 +78,8 @@ Options:
   --id ID             The message's id (default: a new random one). Sending again with
                       the id of a send whose answer was lost is safe: it is one message.
   --mode M            How nodes spread messages: push, pull or push-pull [default: push].
-  --fanout K          Relay each copy to K random peers instead of every peer.
+  --fanout K          Relay each message once, to K random peers, instead of every new
+                      path of it to every peer.
   --interval MS       Relay in rounds every MS milliseconds instead of at once; the
                       period of pull's digest exchange (default 200).
   --ttl HOPS          Stop relaying a copy after HOPS hops (catch-up still delivers it).

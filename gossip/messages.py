@@ -127,7 +127,8 @@ class Messages(Mapping[str, Message]):
             if peer not in walk and message.relayed.get(peer, 0) < message.relays
         ]
         if self.strategy is not DEFAULT:
-            targets = self.strategy.choose(targets, len(path), self._rng)
+            first = len(message.copies) == 1
+            targets = self.strategy.choose(targets, len(path), first, self._rng)
         if not targets:
             return []
         frame = encode_frame(Command.RELAY, relay_payload(message, walk))

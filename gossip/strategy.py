@@ -38,7 +38,9 @@ class Strategy:
 
     mode: str = "push"
     fanout: int = 0
-    """Peers each copy is relayed to, chosen at random; 0: every peer."""
+    """Peers a message is relayed to, chosen at random, by each node once, when its first
+    copy arrives (later copies are recorded, not relayed: an epidemic's fanout); 0: every
+    peer, for every new path."""
     interval: float = 0.0
     """Seconds between relay rounds (push) and digest exchanges (pull); 0: relay at once."""
     ttl: int = 0
@@ -52,9 +54,10 @@ class Strategy:
     def pulls(self) -> bool:
         return self.mode != "push"
 
-    def choose(self, targets: list[T], hops: int, rng: random.Random) -> list[T]:
-        """Which of the peers a copy may go to it is relayed to, ``hops`` from its origin."""
-        if not self.pushes or (self.ttl and hops >= self.ttl):
+    def choose(self, targets: list[T], hops: int, first: bool, rng: random.Random) -> list[T]:
+        """Which of the peers a copy may go to it is relayed to, ``hops`` from its origin;
+        ``first``: the first copy of its message here."""
+        if not self.pushes or (self.ttl and hops >= self.ttl) or (self.fanout and not first):
             return []
         if self.fanout and len(targets) > self.fanout:
             return rng.sample(targets, self.fanout)

@@ -26,6 +26,7 @@ def test_the_shipped_examples_load() -> None:
     assert glomers.nodes == 25
     assert glomers.conditions == {"delay_ms": 100}
     assert [b.name for b in glomers.bars] == ["3d", "3e"]
+    assert glomers.strategies["push fanout 1"] == Strategy(fanout=1)
     assert glomers.strategies["pull 100 ms"] == Strategy(mode="pull", interval=0.1)
     faults = load(EXAMPLES / "faults.toml")
     assert [f.action for f in faults.faults] == ["partition", "pause", "heal", "resume"]
