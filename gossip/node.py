@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from gossip.commands import Command
+from gossip.conditions import PERFECT, Conditions
 from gossip.counters import Counters
 from gossip.cuts import Cuts
 from gossip.journal import Journal, Message
@@ -25,6 +26,7 @@ from gossip.membership import Membership
 from gossip.messages import Messages
 from gossip.protocol import encode_frame
 from gossip.sends import Address, CatchUp, Endpoint, Send
+from gossip.strategy import DEFAULT, Strategy
 from gossip.timing import Timing
 
 
@@ -43,12 +45,14 @@ class Node:
         contacts: Sequence[Endpoint] = (),
         journal: Journal | None = None,
         timing: Timing | None = None,
+        strategy: Strategy = DEFAULT,
         new_id: Callable[[], str] = lambda: os.urandom(16).hex(),
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         self.number = number
-        self.timing = timing or Timing()
+        self.strategy = strategy
+        self.timing = strategy.timing(timing or Timing())
         self.journal = journal or Journal()
         rng = rng or random.Random()
         self.counters = Counters()
@@ -66,8 +70,15 @@ class Node:
             linked=self._linked,
         )
         self.cuts = Cuts(self.members, self.timing, clock, rng)
-        self.messages = Messages(number, messages, self.journal, self.timing, new_id, clock)
+        self.messages = Messages(
+            number, messages, self.journal, self.timing, new_id, clock, strategy, rng
+        )
         self._clock = clock
+        self.conditions: Conditions = PERFECT
+        """What the network does to the frames this node sends (``/CONDITIONS``)."""
+        self.due: list[Send] = []
+        """Relays held for the next round (a strategy with an interval)."""
+        self.next_round = self.members.started + strategy.interval
         self.next_sync = self.members.started + rng.uniform(0, self.timing.sync_every)
         self.syncs = 0
 
@@ -101,7 +112,11 @@ class Node:
         """A copy from a peer: recorded, and passed on to the peers it has not been through."""
         self.counters.copies += 1
         self.counters.duplicates += message_id in self.messages
-        return self.messages.relay(message_id, text, path, relays, sent, self.members.peers)
+        sends = self.messages.relay(message_id, text, path, relays, sent, self.members.peers)
+        if self.strategy.interval and sends:
+            self.due += sends  # relayed in the next round; a client's own copies go at once
+            return []
+        return sends
 
     # Losing a peer: gone for good, or perhaps cut off
 
@@ -147,6 +162,10 @@ class Node:
         if self.members.left:
             return []
         chores: list[Send | CatchUp] = [*self.members.chores(now), *self.cuts.chores(now)]
+        if self.strategy.interval and now >= self.next_round:
+            self.next_round = now + self.strategy.interval
+            chores += self.due
+            self.due = []
         peers = self.members.peers
         if peers and now >= self.next_sync:
             self.next_sync = now + self.timing.sync_every
@@ -205,4 +224,6 @@ class Node:
             "received": self.counters.copies,
             "started": self.members.started,
             "counters": self.counters.report(),
+            "strategy": self.strategy.as_dict(),
+            "conditions": self.conditions.as_dict(),
         }

@@ -20,6 +20,7 @@ from gossip.commands import Command
 from gossip.node import Node
 from gossip.protocol import Frame, decode_frame, encode_frame
 from gossip.sends import Address, CatchUp, Send
+from gossip.strategy import DEFAULT, Strategy
 from gossip.timing import Timing
 
 STEP = 0.05
@@ -57,8 +58,10 @@ class Simulation:
         max_peers: int = 3,
         seed: int = 0,
         timing: Timing | None = None,
+        strategy: Strategy = DEFAULT,
     ) -> None:
         self.clock = StillClock()
+        self.strategy = strategy
         self.max_peers = max_peers
         self.seed = seed
         self.timing = timing or Timing()
@@ -78,6 +81,7 @@ class Simulation:
             clock=self.clock,
             rng=random.Random(self.seed * 1000 + number),
             timing=self.timing,
+            strategy=self.strategy,
             **options,
         )
 

@@ -41,11 +41,13 @@ from pathlib import Path
 from typing import Any
 
 from gossip import repair, state
+from gossip.conditions import sides
 from gossip.network import carry_out, control_address, reported
 from gossip.node import Node
 from gossip.server import GossipServer
 from gossip.state import store_path
 from gossip.store import Store, StoreError
+from gossip.strategy import DEFAULT, Strategy, stored
 
 SWITCH_INTERVAL = 0.0002
 """Seconds a node's thread may hold the interpreter before another gets a turn (Python's
@@ -105,6 +107,7 @@ def node_main(
     go: Any,
     private: list[int],
     owner: int,
+    strategy: Strategy = DEFAULT,
 ) -> None:
     """Body of one node process: bind, say so, serve until removed or terminated.
 
@@ -139,6 +142,7 @@ def node_main(
             messages=messages,
             contacts=contacts,
             journal=store,
+            strategy=strategy,
         )
     else:
         node = Node(
@@ -149,6 +153,7 @@ def node_main(
             wanted=wanted,
             messages=messages,
             journal=store,
+            strategy=strategy,
         )
         store.peers_changed(node.peers, node.members.wanted)
         store.commit()
@@ -315,6 +320,8 @@ class Supervisor:
         self.private: list[socket.socket] = []
         """The supervisor's own sockets, which a forked node closes."""
         self.next_repair = time.monotonic() + REPAIR_FIRST
+        self.side_watches: dict[int, repair.Watch] = {}
+        """While the lab partitions the network: a watch on each side."""
 
     def start_nodes(self, numbers: list[int], resume: bool) -> dict[str, Any]:
         """Fork these nodes; the report for the CLI (``pids``, or ``error``)."""
@@ -354,6 +361,7 @@ class Supervisor:
                     self.go,
                     [c.fileno() for c in self.private if c.fileno() >= 0],
                     os.getpid(),
+                    stored(self.plan.strategy),
                 ),
                 name=f"Gossip-Node-{entry.number}",
                 daemon=True,
@@ -490,6 +498,14 @@ class Supervisor:
         if time.monotonic() < self.hold_until or not repair.mends_here(links, local):
             self.watch.forget()  # the command line, or another host's supervisor, mends
             return
+        groups = plan.conditions.get("groups")
+        if groups:  # the lab's partition: each side is mended on its own, never across it
+            for i, side in enumerate(sides(links, groups)):
+                watch = self.side_watches.setdefault(i, repair.Watch())
+                for step in watch.look(side, plan.max_peers, wanted):
+                    carry_out(step, plan)
+            return
+        self.side_watches.clear()
         steps = self.watch.look(links, plan.max_peers, wanted)
         now = time.monotonic()
         if steps and (steps != self.last_steps or now - self.last_log >= LOG_EVERY):
