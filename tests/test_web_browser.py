@@ -190,3 +190,52 @@ def test_the_page_shows_the_network_live_and_drives_it(
     key = net.state.key
     assert key is not None and received, "the page got nothing over its WebSocket"
     assert key.hex() not in page.content() and not any(key.hex() in f for f in received)
+
+
+def test_the_lab_controls_pause_partition_heal_and_delay(
+    networks: Networks, web: Callable[[Net], str], browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    net = networks.start("circular", "-n", "8")
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    page.goto(web(net))
+    expect(page.locator("g.node[data-state=up]")).to_have_count(8, timeout=SEEN)
+    conditions = page.locator("#conditions")
+    expect(conditions).to_contain_text("none")
+
+    page.click('button[data-action=pause][data-node="3"]')
+    expect(page.locator("#said")).to_contain_text("Paused Gossip-Node-3", timeout=SEEN)
+    expect(page.locator('g.node[data-node="3"]')).to_have_attribute("data-state", "paused")
+    expect(conditions).to_contain_text("paused 3")
+    page.click('button[data-action=resume][data-node="3"]')
+    expect(page.locator('g.node[data-node="3"]')).to_have_attribute(
+        "data-state", "up", timeout=SEEN
+    )
+    expect(conditions).to_contain_text("none")
+
+    page.fill("#partition-groups", "1-4 5-8")
+    page.click("#partition")
+    expect(conditions).to_contain_text("partition 1-4 | 5-8", timeout=SEEN)
+    summary = page.locator("#summary")
+    expect(summary).to_have_attribute("data-parts", "2", timeout=SEEN)
+    page.click("#heal")
+    expect(conditions).to_contain_text("none", timeout=SEEN)
+    expect(summary).to_have_attribute("data-parts", "1", timeout=SEEN)
+
+    page.fill("#netem-delay", "20ms")
+    page.click("#netem")
+    expect(conditions).to_contain_text("delay 20 ms on every link", timeout=SEEN)
+    page.select_option("#send-node", "1")
+    page.fill("#send-text", "slowly")
+    page.click("#send-button")
+    spread = page.locator("#spread-summary")
+    expect(spread).to_contain_text("reached 8 of 8 live nodes", timeout=SEEN)
+    last = re.search(r"the last ([\d.]+) ms after it was sent \((\d+) hops?", spread.inner_text())
+    assert last, spread.inner_text()
+    assert float(last.group(1)) >= 20 * int(last.group(2)), "each hop is 20 ms late"
+    page.fill("#netem-delay", "")
+    page.click("#netem")
+    expect(conditions).to_contain_text("none", timeout=SEEN)
+    links = {n: sorted(peer_numbers(net, n)) for n in range(1, 9)}
+    assert len(parts(links)) == 1 and all(len(p) <= 3 for p in links.values()), links

@@ -157,6 +157,9 @@ def make_app(console: Console, token: str) -> web.Application:
     app.router.add_post("/api/send", send)
     app.router.add_post("/api/spread", spread)
     app.router.add_post("/api/add", add)
+    app.router.add_post("/api/partition", partition)
+    app.router.add_post("/api/heal", heal)
+    app.router.add_post("/api/netem", netem)
     app.router.add_post("/api/nodes/{node}/{action}", act)
     app.cleanup_ctx.append(surveying)
     app.on_shutdown.append(close_pages)
@@ -348,10 +351,38 @@ async def add(request: web.Request) -> dict[str, Any]:
 
 
 @answer
+async def partition(request: web.Request) -> dict[str, Any]:
+    groups = (await body(request)).get("groups")
+    if not isinstance(groups, str):
+        raise GossipError("give the groups, as in 1-8 9-16")
+    return {"said": await run(request, lambda: request.app[CONSOLE].partition(groups))}
+
+
+@answer
+async def heal(request: web.Request) -> dict[str, Any]:
+    return {"said": await run(request, request.app[CONSOLE].heal)}
+
+
+@answer
+async def netem(request: web.Request) -> dict[str, Any]:
+    data = await body(request)
+    fields = [data.get(name, "") for name in ("delay", "jitter", "loss")]
+    if not all(isinstance(f, str) for f in fields):
+        raise GossipError("delay, jitter and loss are text, as in 100ms, 10ms, 5%")
+    return {"said": await run(request, lambda: request.app[CONSOLE].netem(*fields))}
+
+
+@answer
 async def act(request: web.Request) -> dict[str, Any]:
     number = node_number(request.match_info["node"])
     console = request.app[CONSOLE]
-    actions = {"kill": console.kill, "restart": console.restart, "remove": console.remove}
+    actions = {
+        "kill": console.kill,
+        "restart": console.restart,
+        "remove": console.remove,
+        "pause": console.pause,
+        "resume": console.resume,
+    }
     action = actions.get(request.match_info["action"])
     if action is None:
         raise GossipError(f"no such action: choose one of {', '.join(actions)}")

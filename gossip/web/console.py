@@ -12,11 +12,11 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gossip import network, render, state
+from gossip import lab, network, render, state
 from gossip.client import Receipt
 from gossip.errors import GossipError
 from gossip.protocol import MAX_MESSAGE_BYTES, FrameError, MessageView, utf8_size
@@ -40,21 +40,22 @@ class Survey:
 
     network: state.NetworkState
     rows: list[NodeStatus]
+    conditions: str = ""
+    """The lab's conditions in force, in words (``gossip status`` says the same)."""
     at: float = field(default_factory=time.time)
 
     def up(self) -> list[int]:
         return [r.entry.number for r in self.rows if r.state == "up"]
 
     def view(self) -> dict[str, Any]:
-        """The page's picture of the network: ``status --json``, each node's state (paused
-        included where a node says so) and its counters."""
+        """The page's picture of the network: ``status --json``, each node's counters
+        and the conditions in force."""
         parts = network.parts(network.live_links(self.rows))
         shown = render.status_json(self.network, self.rows, parts, self.at)
         for node, row in zip(shown["nodes"], self.rows, strict=True):
-            if row.state == "up" and row.report.get("paused"):
-                node["state"] = "paused"
             node["counters"] = row.report.get("counters") if row.state == "up" else None
-        return {"type": "survey", "label": self.network.label, **shown, "at": self.at}
+        survey = {"type": "survey", "label": self.network.label, **shown}
+        return {**survey, "conditions": self.conditions, "at": self.at}
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,16 @@ class Console:
         self.find = find
 
     def survey(self) -> Survey:
+        """Every node's status; a paused one (the lab's SIGSTOP) is not asked, as it could
+        only keep the survey waiting SURVEY_TIMEOUT for no answer."""
         _, net = self.find()
-        return Survey(net, network.status(net))
+        conditions = lab.current(net)
+        paused = set(conditions.paused)
+        asked = replace(net, nodes={n: e for n, e in net.nodes.items() if n not in paused})
+        rows = network.status(asked) if asked.nodes else []
+        rows += [NodeStatus(net.nodes[n], "paused", {}) for n in paused if n in net.nodes]
+        rows.sort(key=lambda r: r.entry.number)
+        return Survey(net, rows, conditions.describe())
 
     def send(self, number: int, text: str) -> Receipt:
         """Submit a message to a node, checked as send-message checks it."""
@@ -221,3 +230,40 @@ class Console:
         entry = network.add(directory, net)
         report = network.client_for(net, entry).status()
         return render.rejoined(entry, report, restarted=False)
+
+    def pause(self, number: int) -> str:
+        """The lab's ``gossip pause``: SIGSTOP, as a hung machine."""
+        directory, net = self.find()
+        lab.pause(directory, net, number, stop=True)
+        return f"Paused {render.node_name(number)} (SIGSTOP): it stops answering."
+
+    def resume(self, number: int) -> str:
+        directory, net = self.find()
+        lab.pause(directory, net, number, stop=False)
+        return f"Resumed {render.node_name(number)} (SIGCONT): it catches up on what it missed."
+
+    def partition(self, groups: str) -> str:
+        """The lab's ``gossip partition``: groups as the command takes them (``1-8 9-16``)."""
+        cut = [lab.group(g) for g in groups.split()]
+        if len(cut) < 2:
+            raise GossipError("a partition needs two groups or more, as in 1-8 9-16")
+        directory, net = self.find()
+        lab.check_nodes(net, [n for g in cut for n in g])
+        return f"Network conditions: {lab.impose(directory, net, {'groups': cut}).describe()}."
+
+    def heal(self) -> str:
+        directory, net = self.find()
+        return (
+            f"Healed. Network conditions: {lab.impose(directory, net, {'groups': []}).describe()}."
+        )
+
+    def netem(self, delay: str, jitter: str, loss: str) -> str:
+        """The lab's ``gossip netem`` on every link: blank fields are 0 (all blank clears)."""
+        changes = {
+            "delay_ms": lab.milliseconds(delay, "the delay") if delay.strip() else 0,
+            "jitter_ms": lab.milliseconds(jitter, "the jitter") if jitter.strip() else 0,
+            "loss_percent": lab.percent(loss) if loss.strip() else 0,
+            "links": [],
+        }
+        directory, net = self.find()
+        return f"Network conditions: {lab.impose(directory, net, changes).describe()}."

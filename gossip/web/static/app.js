@@ -126,6 +126,7 @@ function surveyed(survey) {
     alpha = Math.max(alpha, 0.6);
   }
   if (fresh) settle();
+  set($("conditions"), `In force: ${survey.conditions || "none"}`);
   table(survey);
   summary(survey, links.filter((l) => l.twoWay).length);
 }
@@ -203,7 +204,7 @@ function place(line, p, q) {
 // ---- the table and its controls ----
 
 const rows = new Map(); // node number -> {tr, cells, state}
-const ACTIONS = { up: ["kill", "remove"], paused: ["kill", "remove"], down: ["restart", "remove"], removed: ["restart"] };
+const ACTIONS = { up: ["kill", "pause", "remove"], paused: ["resume"], down: ["restart", "remove"], removed: ["restart"] };
 
 function table(survey) {
   const body = document.querySelector("#nodes tbody");
@@ -348,6 +349,17 @@ $("spread-form").addEventListener("submit", (event) => {
 });
 $("replay").addEventListener("click", () => lastSpread && replay(lastSpread));
 $("add-node").addEventListener("click", () => perform("adding a node", "/api/add", {}));
+$("partition-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  perform("partitioning", "/api/partition", { groups: $("partition-groups").value });
+});
+$("heal").addEventListener("click", () => perform("healing", "/api/heal", {}));
+$("netem-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  perform("imposing", "/api/netem", {
+    delay: $("netem-delay").value, jitter: $("netem-jitter").value, loss: $("netem-loss").value,
+  });
+});
 
 connect();
 requestAnimationFrame(tick);
