@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gossip.commands import Command
+from gossip.conditions import conditions_from
 from gossip.cuts import SEEK_HOPS
 from gossip.digest import BUCKETS
 from gossip.membership import WALK_HOPS, LinkPlan
@@ -82,6 +83,7 @@ def answer(node: Node, frame: Frame, now: float) -> Answer:
         respond = RESPONSES[command]
     except (ValueError, KeyError):
         raise FrameError(f"unknown command /{frame.command}") from None
+    node.counters.frames_in[command] += 1
     return respond(node, frame.payload, now)
 
 
@@ -112,6 +114,8 @@ def _new(node: Node, payload: dict[str, Any], now: float) -> Answer:
     message_id, sends = node.submit(text, relays, chosen)
 
     def acked(reached: bool) -> Answer:
+        # In pull mode no copy is pushed: peers pull it from this node's disk by rounds.
+        reached = reached or (not node.strategy.pushes and bool(node.peers))
         held = "" if reached else ", held: no peer took it"
         reply = {"id": message_id, "max_bytes": MAX_MESSAGE_BYTES, "held": not reached}
         note = f"new message {message_id} ({utf8_size(text)} bytes){held}"
@@ -265,6 +269,12 @@ def _pull(node: Node, payload: dict[str, Any], now: float) -> Answer:
     return Answer((*(encode_frame(Command.COPY, g) for g in gifts), ok()))
 
 
+def _conditions(node: Node, payload: dict[str, Any], now: float) -> Answer:
+    """The lab imposes network conditions: they replace those in force."""
+    node.conditions = conditions_from(payload)
+    return Answer((ok(),), note=f"network conditions: {node.conditions.describe()}")
+
+
 def _remove(node: Node, payload: dict[str, Any], now: float) -> Answer:
     """Leave the network: say goodbye to every peer, then introduce them to each other
     (unless told not to: the command line plans their links against the whole network)."""
@@ -318,5 +328,6 @@ RESPONSES: dict[Command, Respond] = {
     Command.IDS: _ids,
     Command.PULL: _pull,
     Command.REMOVE: _remove,
+    Command.CONDITIONS: _conditions,
 }
 """The requests a node answers; any other command is refused."""

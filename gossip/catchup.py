@@ -45,6 +45,8 @@ class Round:
     def request(self) -> Send | None:
         """The next frame to send the peer; None when the round is over."""
         self._asked = self._queue.popleft() if self._queue else None
+        if self._asked is not None:
+            self.node.counters.frames_out[self._asked.kind] += 1
         return self._asked
 
     def take(self, replies: list[Frame], now: float) -> list[Send]:
@@ -111,6 +113,7 @@ class Round:
         for frame in replies:
             if frame.command == Command.COPY:
                 fields = relay_fields(frame.payload)
+                self.node.counters.pulls += fields[0] not in self.node.messages
                 sends += self.node.relay(*fields)
                 self.pulled.append(fields[0])
         return sends

@@ -3,6 +3,7 @@
 Usage:
   gossip start-network [circular | random [<degree>] | powerlaw | turan [<partitions>]]
                        [-n N] [--max-peers K] [--seed S] [--port-origin P] [-P] [--insecure]
+                       [--mode M] [--fanout K] [--interval MS] [--ttl HOPS]
   gossip start-network --config FILE [--only HOST]
   gossip start-network --resume [--port-origin P | --config FILE]
   gossip stop-network [--port-origin P | --config FILE]
@@ -16,7 +17,15 @@ Usage:
   gossip status [--json] [--port-origin P | --config FILE]
   gossip draw [--message TEXT] [-o FILE] [--port-origin P | --config FILE]
   gossip demo [-n N] [--port-origin P] [--insecure]
+  gossip web [--port N] [--host ADDRESS] [--port-origin P | --config FILE]
   gossip new-secret <file>
+  gossip netem (--off | [--delay D] [--jitter J] [--loss L] [--link A-B])
+               [--port-origin P | --config FILE]
+  gossip partition <group>... [--port-origin P | --config FILE]
+  gossip heal [--port-origin P | --config FILE]
+  gossip pause <node> [--port-origin P | --config FILE]
+  gossip resume <node> [--port-origin P | --config FILE]
+  gossip experiment <file> [-o DIR] [--port-origin P]
   gossip -h | --help
   gossip --version
 
@@ -40,8 +49,17 @@ Commands:
                  message spread (--message): who got it first from whom, and when.
   demo           Start a network, send "Hello World" to node 1, watch it spread,
                  and show the paths it took.
+  web            Serve a live page of the network at http://127.0.0.1:8080: its topology,
+                 messages spreading, controls for the commands above, and /metrics.
   new-secret     Write a new random secret to a file (mode 0600), for a network file:
                  copy it to every host that runs or talks to the network.
+  netem          Delay (with jitter) and lose frames between nodes, on every link or
+                 one (--link 3-7); --off clears it. Done inside the nodes.
+  partition      Cut the network into groups (partition 1-8 9-16): no frame crosses.
+  heal           End the partition: the groups find each other and trade messages.
+  pause          Stop a node's process (SIGSTOP), as a hung machine; resume continues it.
+  experiment     Run a TOML scenario: each strategy on a fresh network, a table of
+                 delivery, cost and latency, and pictures (see README, Lab).
 
 Options:
   -n N, --nodes N     Number of nodes [default: 16].
@@ -55,12 +73,26 @@ Options:
   --resume            Start a stopped network again, each node with its messages.
   --insecure          No secret: nodes obey anyone who reaches their ports, and frames
                       go bare (readable with nc). For teaching on a machine you trust.
-  -o FILE, --output FILE  Where draw writes its PNG (default: in the run directory).
+  -o FILE, --output FILE  Where draw writes its PNG (default: in the run directory);
+                      where experiment writes its pictures (default: the current folder).
   --message TEXT      The text of the message whose spread draw shows (the newest one).
   --json              Print JSON, for scripts, instead of text.
   -r K, --relays K    Copies of a message each node may send to each peer [default: 1].
+  --port N            Port of gossip web's page (0: any free one) [default: 8080].
+  --host ADDRESS      Address gossip web listens on [default: 127.0.0.1].
   --id ID             The message's id (default: a new random one). Sending again with
                       the id of a send whose answer was lost is safe: it is one message.
+  --mode M            How nodes spread messages: push, pull or push-pull [default: push].
+  --fanout K          Relay each message once, to K random peers, instead of every new
+                      path of it to every peer.
+  --interval MS       Relay in rounds every MS milliseconds instead of at once; the
+                      period of pull's digest exchange (default 200).
+  --ttl HOPS          Stop relaying a copy after HOPS hops (catch-up still delivers it).
+  --delay D           Delay every frame a node sends, as 100ms or 0.1s.
+  --jitter J          Vary the delay by up to J either way.
+  --loss L            Lose this share of the frames that carry messages, as 5%.
+  --link A-B          Only the link between nodes A and B.
+  --off               Clear the delay, jitter and loss.
   -p                  Paths: -p shortest, -pp longest, -ppp shortest and longest.
   -t                  Arrival times: -t seconds, -tt milliseconds, -ttt date and delay.
   -h, --help          Show this help.
@@ -164,6 +196,7 @@ def launch(args: dict[str, Any]) -> tuple[state.NetworkState, str]:
     origin = port_origin(args) or state.DEFAULT_PORT_ORIGIN
     insecure = bool(args["--insecure"])
     net = network.plan(graph.neighbours, origin, max_peers, graph.description, insecure)
+    net.strategy = strategy_of(args)
     directory = network.start(net)
     lines = [INSECURE_WARNING, render.started(net)] if insecure else [render.started(net)]
     if (parts := graph.components()) > 1:
@@ -177,6 +210,22 @@ def launch(args: dict[str, Any]) -> tuple[state.NetworkState, str]:
         picture = draw_topology(graph, directory / "topology.png", title)
         lines.append(f"Topology picture: {picture}")
     return net, "\n".join(lines)
+
+
+def strategy_of(args: dict[str, Any]) -> dict[str, Any]:
+    """The ``--mode``, ``--fanout``, ``--interval`` and ``--ttl`` asked for, checked."""
+    from gossip.strategy import strategy_from
+
+    fields = {
+        "mode": args.get("--mode"),
+        "fanout": args.get("--fanout"),
+        "interval_ms": args.get("--interval"),
+        "ttl": args.get("--ttl"),
+    }
+    try:
+        return strategy_from(fields).as_dict()
+    except GossipError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def start_network(args: dict[str, Any]) -> str:
@@ -369,6 +418,17 @@ def draw(args: dict[str, Any]) -> str:
     return "\n".join([*lines, f"Spread picture: {picture}"])
 
 
+def web(args: dict[str, Any]) -> str:
+    """Serve the live page until Ctrl-C (aiohttp and prometheus-client load only here)."""
+    port = required(args, "--port", 0, 65535)
+    network_of(args)  # no network: say so now, not on the page
+    from gossip.web.app import main as serve
+    from gossip.web.console import Console
+
+    serve(Console(lambda: network_of(args, adopt=False)), args["--host"], port)
+    return "Stopped serving the page."
+
+
 def new_secret(args: dict[str, Any]) -> str:
     path = Path(args["<file>"])
     if path.exists():
@@ -432,6 +492,99 @@ def demo(args: dict[str, Any]) -> str:
     )
 
 
+def netem(args: dict[str, Any]) -> str:
+    """Delay, jitter and loss between nodes, on every link or one; or clear them."""
+    from gossip import lab
+
+    changes: dict[str, Any] = {"delay_ms": 0, "jitter_ms": 0, "loss_percent": 0, "links": []}
+    if not args["--off"]:
+        given = [args[o] for o in ("--delay", "--jitter", "--loss")]
+        if all(g is None for g in given):
+            raise UsageError("say what to impose: --delay 100ms, --loss 5% (or --off to clear)")
+        if args["--delay"] is not None:
+            changes["delay_ms"] = lab.milliseconds(args["--delay"], "--delay")
+        if args["--jitter"] is not None:
+            changes["jitter_ms"] = lab.milliseconds(args["--jitter"], "--jitter")
+        if args["--loss"] is not None:
+            changes["loss_percent"] = lab.percent(args["--loss"])
+        if args["--link"] is not None:
+            changes["links"] = [lab.link(args["--link"])]
+    directory, net = network_of(args)
+    lab.check_nodes(net, [n for pair in changes["links"] for n in pair])
+    imposed = lab.impose(directory, net, changes)
+    return f"Network conditions: {imposed.describe()}."
+
+
+def partition(args: dict[str, Any]) -> str:
+    """Cut the network into groups that no frame crosses."""
+    from gossip import lab
+
+    groups = [lab.group(g) for g in args["<group>"]]
+    if len(groups) < 2:
+        raise UsageError("a partition needs two groups or more, as in partition 1-8 9-16")
+    directory, net = network_of(args)
+    lab.check_nodes(net, [n for g in groups for n in g])
+    imposed = lab.impose(directory, net, {"groups": groups})
+    return f"Network conditions: {imposed.describe()}. gossip heal ends the partition."
+
+
+def heal(args: dict[str, Any]) -> str:
+    from gossip import lab
+
+    directory, net = network_of(args)
+    imposed = lab.impose(directory, net, {"groups": []})
+    return (
+        f"Healed the partition. Network conditions: {imposed.describe()}.\n"
+        "The parts find each other within seconds and trade what they missed."
+    )
+
+
+def pause_node(args: dict[str, Any]) -> str:
+    from gossip import lab
+
+    directory, net, entry = target(args)
+    lab.pause(directory, net, entry.number, stop=True)
+    return (
+        f"Paused {render.node_name(entry.number)} (SIGSTOP): it stops answering, as a hung "
+        f"machine. {how_to_run()} resume {entry.number} continues it."
+    )
+
+
+def resume_node(args: dict[str, Any]) -> str:
+    from gossip import lab
+
+    directory, net, entry = target(args)
+    lab.pause(directory, net, entry.number, stop=False)
+    return (
+        f"Resumed {render.node_name(entry.number)} (SIGCONT); it rejoins and catches up "
+        "on what it missed."
+    )
+
+
+def experiment(args: dict[str, Any]) -> str:
+    """Run a scenario, each strategy on a fresh network: a table and three pictures."""
+    from gossip import experiment as lab_experiment
+    from gossip import labplots
+
+    scenario = lab_experiment.load(Path(args["<file>"]))
+    origin = port_origin(args) or lab_experiment.DEFAULT_PORT_ORIGIN
+    output = Path(args["--output"] or ".")
+    bar = lab_experiment.ProgressBar()
+    try:
+        results = lab_experiment.run(scenario, origin, bar)
+    finally:
+        bar.end()
+    pictures = labplots.draw_all(results, output, scenario.name)
+    return "\n".join(
+        [
+            f"Experiment {scenario.name!r}: {scenario.nodes} nodes, "
+            f"{scenario.messages} messages at {scenario.rate:g}/s, latency to all live nodes.",
+            lab_experiment.table(results, scenario.bars),
+            "Pictures: " + ", ".join(str(p) for p in pictures),
+        ]
+    )
+
+
 COMMANDS = {
     "start-network": start_network,
     "stop-network": stop_network,
@@ -444,7 +597,14 @@ COMMANDS = {
     "status": status,
     "draw": draw,
     "demo": demo,
+    "web": web,
     "new-secret": new_secret,
+    "netem": netem,
+    "partition": partition,
+    "heal": heal,
+    "pause": pause_node,
+    "resume": resume_node,
+    "experiment": experiment,
 }
 
 

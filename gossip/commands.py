@@ -31,6 +31,8 @@ class Command(StrEnum):
     SYNC = "SYNC"
     IDS = "IDS"
     PULL = "PULL"
+    # The lab: network conditions imposed from outside
+    CONDITIONS = "CONDITIONS"
     # Replies and greeting
     OK = "OK"
     ERR = "ERR"

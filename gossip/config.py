@@ -99,10 +99,23 @@ def load(path: Path, only: str | None = None) -> NetworkState:
     network = NetworkState(
         port_origin=0, max_peers=max_peers, topology=description, nodes=nodes, name=name
     )
+    network.strategy = _strategy(data.get("strategy", {}), where)
     network.insecure = data.get("insecure") is True
     if not network.insecure:
         network.key = _secret(data.get("secret"), path, where)
     return network
+
+
+def _strategy(table: object, where: str) -> dict[str, Any]:
+    """The file's ``[strategy]`` (mode, fanout, interval_ms, ttl), checked."""
+    from gossip.strategy import strategy_from
+
+    if not isinstance(table, dict):
+        raise GossipError(f"{where}: [strategy] must be a table of mode, fanout, interval_ms, ttl")
+    try:
+        return strategy_from(table).as_dict()
+    except GossipError as exc:
+        raise GossipError(f"{where}: strategy: {exc}") from None
 
 
 def _whole(value: object, what: str, lowest: int) -> int:

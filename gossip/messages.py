@@ -5,6 +5,7 @@ No I/O: methods take frames' fields and the time and return the relays to send.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -13,6 +14,7 @@ from gossip.digest import Digest
 from gossip.journal import Journal, Message
 from gossip.protocol import MAX_RELAYS, Copy, FrameError, MessageView, encode_frame
 from gossip.sends import Address, Send
+from gossip.strategy import DEFAULT, Strategy
 from gossip.timing import Timing
 
 MAX_LISTED_IDS = 1000
@@ -33,16 +35,18 @@ class Messages(Mapping[str, Message]):
         timing: Timing,
         new_id: Callable[[], str],
         clock: Callable[[], float],
+        strategy: Strategy = DEFAULT,
+        rng: random.Random | None = None,
     ) -> None:
         self.number = number
+        self.strategy = strategy
+        self._rng = rng or random.Random()
         self.held: dict[str, Message] = {m.id: m for m in messages}
         self.digest = Digest(self.held)
         self.journal = journal
         self.timing = timing
         self._new_id = new_id
         self._clock = clock
-        self.received = 0
-        """Copies that reached this node, recorded or not: what the network spent on it."""
 
     def __getitem__(self, message_id: str) -> Message:
         return self.held[message_id]
@@ -92,7 +96,6 @@ class Messages(Mapping[str, Message]):
         A path that already holds this node is neither recorded nor forwarded, which is
         what bounds the spread: every path is a walk without repeats.
         """
-        self.received += 1
         if self.number in path:
             return []
         message = self.held.get(message_id)
@@ -123,6 +126,9 @@ class Messages(Mapping[str, Message]):
             for peer, address in peers.items()
             if peer not in walk and message.relayed.get(peer, 0) < message.relays
         ]
+        if self.strategy is not DEFAULT:
+            first = len(message.copies) == 1
+            targets = self.strategy.choose(targets, len(path), first, self._rng)
         if not targets:
             return []
         frame = encode_frame(Command.RELAY, relay_payload(message, walk))

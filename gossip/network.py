@@ -400,6 +400,7 @@ def stop(directory: Path, network: NetworkState) -> int:
 
     for pid in everyone:
         _signal(pid, signal.SIGTERM, directory)
+        _signal(pid, signal.SIGCONT, directory)  # a paused node (gossip pause) stops too
     if not wait_until(gone, STOP_TIMEOUT):
         for pid in everyone:
             _signal(pid, signal.SIGKILL, directory)

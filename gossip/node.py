@@ -19,12 +19,15 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from gossip.commands import Command
+from gossip.conditions import PERFECT, Conditions
+from gossip.counters import Counters
 from gossip.cuts import Cuts
 from gossip.journal import Journal, Message
 from gossip.membership import Membership
 from gossip.messages import Messages
 from gossip.protocol import encode_frame
 from gossip.sends import Address, CatchUp, Endpoint, Send
+from gossip.strategy import DEFAULT, Strategy
 from gossip.timing import Timing
 
 
@@ -43,14 +46,17 @@ class Node:
         contacts: Sequence[Endpoint] = (),
         journal: Journal | None = None,
         timing: Timing | None = None,
+        strategy: Strategy = DEFAULT,
         new_id: Callable[[], str] = lambda: os.urandom(16).hex(),
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         self.number = number
-        self.timing = timing or Timing()
+        self.strategy = strategy
+        self.timing = strategy.timing(timing or Timing())
         self.journal = journal or Journal()
         rng = rng or random.Random()
+        self.counters = Counters()
         self.members = Membership(
             number,
             max_peers,
@@ -62,11 +68,18 @@ class Node:
             timing=self.timing,
             clock=clock,
             rng=rng,
-            linked=lambda peer: self.cuts.lost.pop(peer, None),
+            linked=self._linked,
         )
         self.cuts = Cuts(self.members, self.timing, clock, rng)
-        self.messages = Messages(number, messages, self.journal, self.timing, new_id, clock)
+        self.messages = Messages(
+            number, messages, self.journal, self.timing, new_id, clock, strategy, rng
+        )
         self._clock = clock
+        self.conditions: Conditions = PERFECT
+        """What the network does to the frames this node sends (``/CONDITIONS``)."""
+        self.due: list[Send] = []
+        """Relays held for the next round (a strategy with an interval)."""
+        self.next_round = self.members.started + strategy.interval
         self.next_sync = self.members.started + rng.uniform(0, self.timing.sync_every)
         self.syncs = 0
         self.agreed: dict[int, str] = {}
@@ -94,20 +107,31 @@ class Node:
         self, text: str, relays: int, message_id: str | None = None
     ) -> tuple[str, list[Send]]:
         """A client's new message: its id, and its copies to every peer."""
-        return self.messages.submit(text, relays, message_id, self.members.peers)
+        retry = message_id is not None and message_id in self.messages
+        submitted = self.messages.submit(text, relays, message_id, self.members.peers)
+        self.counters.submitted += not retry
+        return submitted
 
     def relay(
         self, message_id: str, text: str, path: tuple[int, ...], relays: int, sent: float
     ) -> list[Send]:
         """A copy from a peer: recorded, and passed on to the peers it has not been through."""
-        return self.messages.relay(message_id, text, path, relays, sent, self.members.peers)
+        self.counters.copies += 1
+        self.counters.duplicates += message_id in self.messages
+        sends = self.messages.relay(message_id, text, path, relays, sent, self.members.peers)
+        if self.strategy.interval and sends:
+            self.due += sends  # relayed in the next round; a client's own copies go at once
+            return []
+        return sends
 
     # Losing a peer: gone for good, or perhaps cut off
 
     def drop_peer(self, number: int) -> bool:
         """Forget a peer that left; True if it was one. The node starts looking for another."""
         self.cuts.lost.pop(number, None)
-        return self.members.drop(number) is not None
+        dropped = self.members.drop(number) is not None
+        self.counters.link_breaks += dropped
+        return dropped
 
     def missed(self, number: int, now: float) -> bool:
         """An exchange with a peer failed; True if that made the node drop it as dead. It is
@@ -115,6 +139,7 @@ class Node:
         address = self.members.missed(number)
         if address is None:
             return False
+        self.counters.link_breaks += 1
         self.cuts.remember(number, address, asks=number > self.number, now=now)
         return True
 
@@ -129,6 +154,13 @@ class Node:
             self.cuts.remember(old, old_address, asks=False)
         return old_address is not None
 
+    def _linked(self, peer: int) -> None:
+        """A new peer: no longer lost; counted as a merge (a lost peer back) or a heal."""
+        if self.cuts.lost.pop(peer, None) is not None:
+            self.counters.merges += 1
+        elif len(self.members.peers) < self.members.wanted:
+            self.counters.heals += 1
+
     # Time passes
 
     def tick(self, now: float) -> list[Send | CatchUp]:
@@ -136,6 +168,10 @@ class Node:
         if self.members.left:
             return []
         chores: list[Send | CatchUp] = [*self.members.chores(now), *self.cuts.chores(now)]
+        if self.strategy.interval and now >= self.next_round:
+            self.next_round = now + self.strategy.interval
+            chores += self.due
+            self.due = []
         peers = self.members.peers
         due = self._unagreed()
         if due and now >= self.next_sync:
@@ -151,6 +187,8 @@ class Node:
         if self.members.left:
             return math.inf
         due = min(self.members.next_due(), self.cuts.next_due())
+        if self.due:
+            due = min(due, self.next_round)
         return min(due, self.next_sync) if self._unagreed() else due
 
     def agree(self, peer: int) -> None:
@@ -208,6 +246,9 @@ class Node:
             "wanted": self.members.wanted,
             "messages": len(self.messages),
             "unread": self.messages.unread(),
-            "received": self.messages.received,
+            "received": self.counters.copies,
             "started": self.members.started,
+            "counters": self.counters.report(),
+            "strategy": self.strategy.as_dict(),
+            "conditions": self.conditions.as_dict(),
         }

@@ -188,6 +188,7 @@ def status(
     lines = [
         f"Network {network.where()}: {network.topology}, at most "
         f"{network.max_peers} peers each; {len(up)} of {len(rows)} nodes up.",
+        *lab_lines(network),
         "",
     ]
     table = [
@@ -212,7 +213,9 @@ def status(
             held, unread = str(report.get("messages")), str(report.get("unread"))
             table.append((number, row.state, peer_list, held, unread, port, uptime))
         else:
-            table.append((number, row.state, "-", "-", "-", port, "-"))
+            paused = row.entry.number in network.conditions.get("paused", [])
+            shown = "paused" if paused and row.state == "down" else row.state
+            table.append((number, shown, "-", "-", "-", port, "-"))
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table]
     links = {tuple(sorted((r.entry.number, p))) for r in up for p in r.report.get("peers", [])}
@@ -225,6 +228,20 @@ def status(
         shown = "; ".join(compress_ranges(p) for p in parts)
         lines += ["", f"The live nodes are split into {len(parts)} parts: {shown}."]
     return "\n".join(lines)
+
+
+def lab_lines(network: NetworkState) -> list[str]:
+    """The strategy and the network conditions in force, when they are not the defaults."""
+    from gossip.conditions import conditions_from
+    from gossip.strategy import DEFAULT, stored
+
+    strategy = stored(network.strategy)
+    lines = [f"Strategy: {strategy.describe()}."] if strategy != DEFAULT else []
+    if network.conditions:
+        conditions = conditions_from(network.conditions)
+        if conditions.as_dict() != conditions_from({}).as_dict():
+            lines.append(f"Conditions: {conditions.describe()}.")
+    return lines
 
 
 def rejoined(entry: NodeEntry, report: dict[str, Any], restarted: bool) -> str:
@@ -276,6 +293,8 @@ def status_json(
         "port_origin": network.port_origin,
         "topology": network.topology,
         "max_peers": network.max_peers,
+        "strategy": network.strategy or {"mode": "push", "fanout": 0, "interval_ms": 0, "ttl": 0},
+        "conditions": network.conditions,
         "nodes": nodes,
         "parts": parts,
     }

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import socket
 import socketserver
 import threading
@@ -28,7 +29,9 @@ from gossip.auth import MAX_LINE_BYTES, AuthError, Channel
 from gossip.catchup import Round
 from gossip.client import GossipClient, NodeUnreachable
 from gossip.commands import OVER_CONNECTION, Command
+from gossip.conditions import Conditions
 from gossip.connections import PeerConnection, Reply
+from gossip.delays import Delayer
 from gossip.errors import GossipError
 from gossip.node import Node
 from gossip.protocol import Frame, FrameError, LineBuffer, encode_frame
@@ -75,10 +78,14 @@ class GossipServer(socketserver.ThreadingTCPServer):
         self.closing = threading.Event()
         self.wake = threading.Event()
         """Set when the node may have a chore due sooner than housekeeping planned."""
-        self.due = 0.0
+        self.next_look = 0.0
         """When housekeeping plans to look at the clock next."""
         self.connections: dict[int, PeerConnection] = {}
         self.connections_lock = threading.Lock()
+        self.rng = random.Random()
+        """Draws the network's losses and jitter."""
+        self.delayer: Delayer | None = None
+        """Holds frames back while a delay is in force (started with the first)."""
         super().__init__(address, Handler)
         if node.address[1] == 0:
             node.address = self.server_address[:2]
@@ -93,11 +100,11 @@ class GossipServer(socketserver.ThreadingTCPServer):
             finally:
                 if not defer:
                     self.commit()
-                    if self.node.next_due() < self.due:
-                        self.due = 0.0
+                    if self.node.next_due() < self.next_look:
+                        self.next_look = 0.0
                         self.wake.set()
-                elif self.due > time.time() + self.timing.tick:
-                    self.due = 0.0  # what relays deferred is committed within a tick
+                elif self.next_look > time.time() + self.timing.tick:
+                    self.next_look = 0.0  # what relays deferred is committed within a tick
                     self.wake.set()
 
     def commit(self, durable: bool = False) -> None:
@@ -210,6 +217,10 @@ class GossipServer(socketserver.ThreadingTCPServer):
 
     def _ask(self, call: Send) -> dict[str, Any] | None:
         """Make one request the answer waits on; the reply, or None if it failed."""
+        with self.lock:
+            self.node.counters.sent([call])
+        if not self._hold(call):
+            return None
         try:
             return self.call(call.address, call.frame)[-1].payload
         except GossipError as exc:
@@ -233,7 +244,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
                 chores = self.node.tick(now)
                 self.commit()  # what relays deferred
                 wait = min(max(self.node.next_due() - now, timing.tick), timing.rest)
-                self.due = now + wait
+                self.next_look = now + wait
             for chore in chores:
                 if isinstance(chore, CatchUp):
                     self.outbox.submit(self._catch_up, chore)
@@ -254,6 +265,23 @@ class GossipServer(socketserver.ThreadingTCPServer):
             return [_settled_future(None) for _ in sends] if wait else []
         with self.lock:
             peers = dict(self.node.peers)
+            self.node.counters.sent(sends)
+            conditions = self.node.conditions
+        if conditions.active:
+            if wait:
+                return self._deliver_held(conditions, sends, peers)
+            sends = self._impose(conditions, sends)
+        return self._carry(sends, peers, wait)
+
+    def _carry(
+        self, sends: list[Send], peers: dict[int, Address] | None, wait: bool = False
+    ) -> list[Future[Reply]]:
+        """Hand each frame to its connection (``deliver``, once conditions are imposed)."""
+        if self.closing.is_set():
+            return [_settled_future(None) for _ in sends] if wait else []
+        if peers is None:
+            with self.lock:
+                peers = dict(self.node.peers)
         futures: list[Future[Reply]] = []
         batches: dict[int, tuple[PeerConnection, list[Send]]] = {}
         for send in sends:
@@ -267,6 +295,56 @@ class GossipServer(socketserver.ThreadingTCPServer):
         for connection, batch in batches.values():
             connection.submit_all(batch)
         return futures
+
+    def _impose(self, conditions: Conditions, sends: list[Send]) -> list[Send]:
+        """The network's conditions on frames sent without waiting: the ones to send now.
+
+        A frame across a partition fails as one to a dead peer would; a lost one is never
+        heard of again; a delayed one goes out later, from the delayer's thread.
+        """
+        now: list[Send] = []
+        for send in sends:
+            wait = conditions.fate(self.number, send, self.rng)
+            if wait is None:
+                if conditions.blocked(self.number, send.peer):
+                    self.outbox.submit(self._settle, send, None, False)
+            elif wait > 0:
+                if self.delayer is None:
+                    self.delayer = Delayer(lambda later: self._carry(later, None))
+                self.delayer.later(wait, [send])
+            else:
+                now.append(send)
+        return now
+
+    def _deliver_held(
+        self, conditions: Conditions, sends: list[Send], peers: dict[int, Address]
+    ) -> list[Future[Reply]]:
+        """A client's copies under the network's conditions: those across a partition fail,
+        the rest go out after the longest delay (the client waits for a peer's word)."""
+        fates = [conditions.fate(self.number, send, self.rng) or 0.0 for send in sends]
+        time.sleep(max(fates))
+        futures = []
+        for send in sends:
+            if conditions.blocked(self.number, send.peer):
+                self.outbox.submit(self._settle, send, None, False)
+                futures.append(_settled_future(None))
+            else:
+                futures += self._carry([send], peers, wait=True)
+        return futures
+
+    def _hold(self, send: Send) -> bool:
+        """A request made and waited on under the network's conditions: whether it goes
+        out (not lost or blocked), once its delay, both ways, has passed."""
+        with self.lock:
+            conditions = self.node.conditions
+        if not conditions.active:
+            return True
+        there = conditions.fate(self.number, send, self.rng)
+        back = conditions.fate(self.number, send, self.rng)
+        if there is None or back is None:
+            return False
+        time.sleep(there + back)
+        return True
 
     def _connection(
         self, send: Send, peers: dict[int, Address] | None = None
@@ -382,7 +460,9 @@ class GossipServer(socketserver.ThreadingTCPServer):
                 request = trade.request()
             while request is not None:
                 connection = self._connection(request) if request.kind == Command.SYNC else None
-                if connection is None:
+                if not self._hold(request):
+                    replies = []
+                elif connection is None:
                     replies = own.exchange(request.frame)
                 else:
                     reply = connection.request(request, timeout)
@@ -451,6 +531,8 @@ class GossipServer(socketserver.ThreadingTCPServer):
             links, self.connections = list(self.connections.values()), {}
         for connection in links:
             connection.close()
+        if self.delayer is not None:
+            self.delayer.close()
         super().server_close()
         self.outbox.shutdown(wait=False, cancel_futures=True)
 

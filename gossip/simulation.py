@@ -20,6 +20,7 @@ from gossip.commands import Command
 from gossip.node import Node
 from gossip.protocol import Frame, decode_frame, encode_frame
 from gossip.sends import Address, CatchUp, Send
+from gossip.strategy import DEFAULT, Strategy
 from gossip.timing import Timing
 
 STEP = 0.05
@@ -57,8 +58,10 @@ class Simulation:
         max_peers: int = 3,
         seed: int = 0,
         timing: Timing | None = None,
+        strategy: Strategy = DEFAULT,
     ) -> None:
         self.clock = StillClock()
+        self.strategy = strategy
         self.max_peers = max_peers
         self.seed = seed
         self.timing = timing or Timing()
@@ -78,6 +81,7 @@ class Simulation:
             clock=self.clock,
             rng=random.Random(self.seed * 1000 + number),
             timing=self.timing,
+            strategy=self.strategy,
             **options,
         )
 
@@ -119,8 +123,9 @@ class Simulation:
             carried += 1
             assert carried <= MAX_CHAIN, "one send set off an endless chain of frames"
             sender, send = self.queue.popleft()
-            reply, refused = self.carry(sender, send)
             node = self.nodes[sender]
+            node.counters.sent([send])
+            reply, refused = self.carry(sender, send)
             if reply is None:
                 self.queue.extend((sender, s) for s in node.failed(send, self.now, refused=refused))
             else:
@@ -149,6 +154,7 @@ class Simulation:
             if reply.acked is not None:
                 reply = reply.acked(any(s.peer not in self.dead for s in reply.sends))
             elif reply.then is not None:
+                self.nodes[target].counters.sent(reply.calls)
                 reply = reply.then([self.call(c.peer, c.frame) for c in reply.calls])
             else:
                 break

@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gossip.errors import GossipError
 
@@ -56,6 +57,11 @@ class NetworkState:
     name: str = ""
     """The network file's name, for a network that spans hosts (its run directory is
     ``network-<name>``); empty for one started here by port origin."""
+    strategy: dict[str, Any] = field(default_factory=dict)
+    """How its nodes spread messages (``gossip.strategy``); empty: the default, push."""
+    conditions: dict[str, Any] = field(default_factory=dict)
+    """The network conditions in force (``gossip.conditions``): delay, loss, partition,
+    paused nodes; empty: a perfect network."""
     key: bytes | None = field(default=None, repr=False, compare=False)
     """The secret that seals every frame, read from the run directory (never saved with
     the rest)."""

@@ -41,11 +41,13 @@ from pathlib import Path
 from typing import Any
 
 from gossip import repair, state
+from gossip.conditions import sides
 from gossip.network import carry_out, control_address, reported
 from gossip.node import Node
 from gossip.server import GossipServer
 from gossip.state import store_path
 from gossip.store import Store, StoreError
+from gossip.strategy import DEFAULT, Strategy, stored
 from gossip.timing import Timing
 
 SWITCH_INTERVAL = 0.0002
@@ -119,6 +121,7 @@ def node_main(
     private: list[int],
     owner: int,
     timing: Timing,
+    strategy: Strategy = DEFAULT,
 ) -> None:
     """Body of one node process: bind, say so, serve until removed or terminated.
 
@@ -154,6 +157,7 @@ def node_main(
             contacts=contacts,
             journal=store,
             timing=timing,
+            strategy=strategy,
         )
     else:
         node = Node(
@@ -165,6 +169,7 @@ def node_main(
             messages=messages,
             journal=store,
             timing=timing,
+            strategy=strategy,
         )
         store.peers_changed(node.peers, node.members.wanted)
         store.commit()
@@ -331,6 +336,8 @@ class Supervisor:
         self.private: list[socket.socket] = []
         """The supervisor's own sockets, which a forked node closes."""
         self.next_repair = time.monotonic() + REPAIR_FIRST
+        self.side_watches: dict[int, repair.Watch] = {}
+        """While the lab partitions the network: a watch on each side."""
 
     def start_nodes(self, numbers: list[int], resume: bool) -> dict[str, Any]:
         """Fork these nodes; the report for the CLI (``pids``, or ``error``)."""
@@ -371,6 +378,7 @@ class Supervisor:
                     [c.fileno() for c in self.private if c.fileno() >= 0],
                     os.getpid(),
                     Timing.for_host(sum(e.local for e in self.plan.nodes.values()), CORES),
+                    stored(self.plan.strategy),
                 ),
                 name=f"Gossip-Node-{entry.number}",
                 daemon=True,
@@ -510,6 +518,14 @@ class Supervisor:
         if time.monotonic() < self.hold_until or not repair.mends_here(links, local):
             self.watch.forget()  # the command line, or another host's supervisor, mends
             return
+        groups = plan.conditions.get("groups")
+        if groups:  # the lab's partition: each side is mended on its own, never across it
+            for i, side in enumerate(sides(links, groups)):
+                watch = self.side_watches.setdefault(i, repair.Watch())
+                for step in watch.look(side, plan.max_peers, wanted):
+                    carry_out(step, plan)
+            return
+        self.side_watches.clear()
         steps = self.watch.look(links, plan.max_peers, wanted)
         now = time.monotonic()
         if steps and (steps != self.last_steps or now - self.last_log >= LOG_EVERY):

@@ -136,6 +136,7 @@ SHAPES: dict[Command, tuple[dict[str, Any], dict[str, Any] | None, list[tuple[Co
         [(Command.RELAY, 3)],
     ),
     Command.GET: ({"which": "all", "peek": True}, {"node": 1, "count": 1}, []),
+    Command.CONDITIONS: ({"delay_ms": 100, "groups": [[1, 2], [3]]}, {}, []),
 }
 """For each request answered at once: its fields, the payload of the closing ``/OK``
 (None: checked by its own test below), and the (command, peer) of each frame sent on."""

@@ -508,7 +508,7 @@ def imported_modules(*args: str) -> str:
     return done.stderr
 
 
-HEAVY = ("networkx", "matplotlib", "numpy")
+HEAVY = ("networkx", "matplotlib", "numpy", "aiohttp", "prometheus_client")
 
 
 def test_message_commands_and_nodes_import_nothing_heavy(networks: Networks) -> None:
@@ -519,12 +519,15 @@ def test_message_commands_and_nodes_import_nothing_heavy(networks: Networks) -> 
     )
     get_report = imported_modules("-m", "gossip", "get-messages", "2", "--port-origin", origin)
     node_report = imported_modules("-c", "import gossip.supervisor")
-    for report in (send_report, get_report, node_report):
+    cli_report = imported_modules("-c", "import gossip.cli")
+    for report in (send_report, get_report, node_report, cli_report):
         assert "gossip.client" in report, "importtime reported nothing"
         for heavy in HEAVY:
             assert f" {heavy}" not in report, f"{heavy} imported"
     start_report = imported_modules("-c", "import gossip.topology")
     assert " networkx" in start_report, "the check above must be able to see networkx"
+    web_report = imported_modules("-c", "import gossip.web.app")
+    assert " aiohttp" in web_report and " prometheus_client" in web_report
 
 
 def test_removing_a_dead_node_after_its_peers_healed_around_it(networks: Networks) -> None:

@@ -496,6 +496,6 @@ def test_received_counts_every_copy_that_arrives_recorded_or_not() -> None:
     node.relay("m1", "Apple", (1,), relays=1, sent=1.0)
     node.relay("m1", "Apple", (1,), relays=1, sent=1.0)  # the same walk again
     node.relay("m1", "Apple", (3, 5, 1), relays=1, sent=1.0)  # passed through this node
-    assert node.messages.received == 3
+    assert node.counters.copies == 3
     assert node.status()["received"] == 3
     assert len(node.messages["m1"].copies) == 1

@@ -1,0 +1,166 @@
+"""Network conditions a node imposes on the frames it sends (no I/O): delay, jitter, loss,
+a partition. Injected inside the nodes, so they work the same on one machine and across
+hosts, where ``tc netem`` may not be available.
+
+The command line sends every node the conditions in force (``/CONDITIONS``); the server
+asks ``fate`` for each frame it is about to hand over. A partition blocks every frame
+between its groups both ways, as a cut cable would: the sender's node sees them fail
+and, in time, drops the peer and heals on its own side, then merges once it heals.
+Loss drops only the frames that carry messages (relays and catch-up's), as a datagram
+gossip would lose them: links and pings ride TCP, which would resend them. A paused
+node is the command line's business (SIGSTOP); it is kept here to be shown.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gossip.commands import Command
+from gossip.protocol import FrameError
+from gossip.sends import Send
+from gossip.state import compress_ranges
+
+MAX_DELAY = 2.0
+"""Longest delay plus jitter, in seconds: a peer's replies overdue for ``reply_timeout``
+(3 s) would count as a dead link."""
+
+MAX_NODES = 1 << 31
+
+LOSSY = frozenset({Command.RELAY, Command.SYNC, Command.IDS, Command.PULL})
+"""The frames loss may drop: those that carry messages or compare them."""
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """What the network does to frames; the defaults are a perfect network."""
+
+    delay: float = 0.0
+    """Seconds each frame waits before it goes out."""
+    jitter: float = 0.0
+    """Up to this many seconds more or less, at random."""
+    loss: float = 0.0
+    """Chance (0-1) that a frame carrying messages is lost."""
+    links: tuple[tuple[int, int], ...] = ()
+    """The links delay, jitter and loss apply to (either way); none: every link."""
+    groups: tuple[tuple[int, ...], ...] = ()
+    """A partition: frames pass only between nodes of one group (nodes in no group form
+    one more); none: no partition."""
+    paused: tuple[int, ...] = ()
+    """Nodes whose process the command line stopped (SIGSTOP)."""
+
+    @property
+    def active(self) -> bool:
+        """Whether any frame may be held, lost or blocked (the hot path asks only this)."""
+        return bool(self.delay or self.jitter or self.loss or self.groups)
+
+    def blocked(self, sender: int, receiver: int) -> bool:
+        """Whether a partition lies between these two nodes."""
+        if not self.groups:
+            return False
+        return self._group(sender) != self._group(receiver)
+
+    def _group(self, node: int) -> int:
+        return next((i for i, g in enumerate(self.groups) if node in g), -1)
+
+    def fate(self, sender: int, send: Send, rng: random.Random) -> float | None:
+        """What becomes of a frame ``sender`` sends: None if it is lost or blocked, else
+        the seconds it waits before it goes out."""
+        if self.blocked(sender, send.peer):
+            return None
+        link = (sender, send.peer)
+        if self.links and link not in self.links and link[::-1] not in self.links:
+            return 0.0
+        if self.loss and send.kind in LOSSY and rng.random() < self.loss:
+            return None
+        if not self.jitter:
+            return self.delay
+        return max(0.0, self.delay + rng.uniform(-self.jitter, self.jitter))
+
+    def as_dict(self) -> dict[str, Any]:
+        """As ``/CONDITIONS``, ``/STATUS`` and a network's state carry it (milliseconds,
+        percent)."""
+        return {
+            "delay_ms": round(self.delay * 1000, 3),
+            "jitter_ms": round(self.jitter * 1000, 3),
+            "loss_percent": round(self.loss * 100, 3),
+            "links": [list(link) for link in self.links],
+            "groups": [list(group) for group in self.groups],
+            "paused": list(self.paused),
+        }
+
+    def describe(self) -> str:
+        """One line for ``gossip status``: what is in force, or that nothing is."""
+        parts = []
+        if self.delay or self.jitter or self.loss:
+            netem = f"delay {self.delay * 1000:g} ms"
+            netem += f" ± {self.jitter * 1000:g} ms" if self.jitter else ""
+            netem += f", loss {self.loss * 100:g} %" if self.loss else ""
+            where = ", ".join(f"{a}-{b}" for a, b in self.links) if self.links else "every link"
+            parts.append(f"{netem} on {where}")
+        if self.groups:
+            parts.append("partition " + " | ".join(compress_ranges(list(g)) for g in self.groups))
+        if self.paused:
+            parts.append(f"paused {compress_ranges(list(self.paused))}")
+        return "; ".join(parts) if parts else "none (a perfect network)"
+
+
+PERFECT = Conditions()
+
+
+def sides(links: Mapping[int, list[int]], groups: list[list[int]]) -> list[dict[int, list[int]]]:
+    """The topology ``links`` as seen within each group of a partition (nodes in no group
+    are one more side): what the supervisor may mend without crossing it."""
+    grouped = {n: i for i, g in enumerate(groups) for n in g}
+    found: dict[int, dict[int, list[int]]] = {}
+    for node, peers in links.items():
+        side = grouped.get(node, -1)
+        found.setdefault(side, {})[node] = [p for p in peers if grouped.get(p, -1) == side]
+    return [found[s] for s in sorted(found)]
+
+
+def conditions_from(payload: Mapping[str, Any]) -> Conditions:
+    """Conditions from their ``as_dict`` form; FrameError naming a field that is wrong."""
+    delay = _number(payload, "delay_ms", MAX_DELAY * 1000) / 1000
+    jitter = _number(payload, "jitter_ms", MAX_DELAY * 1000) / 1000
+    if delay + jitter > MAX_DELAY:
+        raise FrameError(f"delay plus jitter must be at most {MAX_DELAY * 1000:g} ms")
+    loss = _number(payload, "loss_percent", 100) / 100
+    links = tuple(_pair(link) for link in _list(payload, "links"))
+    groups = tuple(tuple(_nodes(group, "groups")) for group in _list(payload, "groups"))
+    seen = [n for g in groups for n in g]
+    if len(seen) != len(set(seen)):
+        raise FrameError("field 'groups' must not name a node twice")
+    paused = tuple(_nodes(payload.get("paused", []), "paused"))
+    return Conditions(delay, jitter, loss, links, groups, paused)
+
+
+def _number(payload: Mapping[str, Any], name: str, highest: float) -> float:
+    value = payload.get(name, 0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= highest:
+        raise FrameError(f"field {name!r} must be a number between 0 and {highest:g}")
+    return float(value)
+
+
+def _list(payload: Mapping[str, Any], name: str) -> list[Any]:
+    value = payload.get(name, [])
+    if not isinstance(value, list) or len(value) > 10_000:
+        raise FrameError(f"field {name!r} must be a list")
+    return value
+
+
+def _nodes(value: Any, name: str) -> list[int]:
+    if not isinstance(value, list) or len(value) > 100_000:
+        raise FrameError(f"field {name!r} must hold lists of node numbers")
+    if not all(type(n) is int and 1 <= n < MAX_NODES for n in value):
+        raise FrameError(f"field {name!r} must hold node numbers")
+    return value
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    nodes = _nodes(value, "links")
+    if len(nodes) != 2:
+        raise FrameError("field 'links' must hold pairs of node numbers")
+    return nodes[0], nodes[1]

@@ -1,0 +1,145 @@
+"""The lab's network conditions, from the command line's side: parse them, keep them in the
+network's state, impose them on every node (``/CONDITIONS``), pause and resume nodes.
+
+Pausing is a ``SIGSTOP`` of the node's process, sent by the command line on the host it
+runs on (``SIGCONT`` resumes it): the process stops answering at once, its sockets stay
+open and its port still accepts connections into the kernel's backlog, exactly as a hung
+machine behaves; its peers notice only by silence (pings, overdue replies).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+from pathlib import Path
+from typing import Any
+
+from gossip import state
+from gossip.commands import Command
+from gossip.conditions import MAX_DELAY, Conditions, conditions_from
+from gossip.errors import GossipError
+from gossip.network import SURVEY_TIMEOUT, client_for, survey
+from gossip.protocol import FrameError
+from gossip.state import NetworkState
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$")
+PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%?\s*$")
+RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
+
+
+def milliseconds(raw: str, name: str) -> float:
+    """``100ms``, ``100`` (ms) or ``0.1s`` as milliseconds."""
+    match = DURATION.match(raw)
+    if not match:
+        raise GossipError(f"{name} must be a time like 100ms or 0.5s, not {raw!r}")
+    value = float(match.group(1)) * (1000 if match.group(2) == "s" else 1)
+    if value > MAX_DELAY * 1000:
+        raise GossipError(f"{name} must be at most {MAX_DELAY * 1000:g}ms, not {raw!r}")
+    return value
+
+
+def percent(raw: str) -> float:
+    match = PERCENT.match(raw)
+    if not match or float(match.group(1)) > 100:
+        raise GossipError(f"--loss must be a percentage from 0% to 100%, not {raw!r}")
+    return float(match.group(1))
+
+
+def link(raw: str) -> list[int]:
+    """``3-7``: the link between nodes 3 and 7."""
+    match = RANGE.match(raw.strip())
+    if not match or match.group(2) is None or match.group(1) == match.group(2):
+        raise GossipError(f"--link must name two nodes, as in --link 3-7, not {raw!r}")
+    return [int(match.group(1)), int(match.group(2))]
+
+
+def group(raw: str) -> list[int]:
+    """``1-8`` or ``1,3,5-7``: a group of nodes."""
+    nodes: list[int] = []
+    for part in raw.split(","):
+        match = RANGE.match(part.strip())
+        if not match:
+            raise GossipError(f"a partition group is nodes like 1-8 or 1,3,5-7, not {raw!r}")
+        low = int(match.group(1))
+        high = int(match.group(2) or low)
+        if low < 1 or high < low:
+            raise GossipError(f"a partition group must run low to high, not {part!r}")
+        nodes += range(low, high + 1)
+    return nodes
+
+
+def current(network: NetworkState) -> Conditions:
+    """The conditions the network's state holds."""
+    try:
+        return conditions_from(network.conditions)
+    except FrameError:
+        return Conditions()
+
+
+def check_nodes(network: NetworkState, numbers: list[int]) -> None:
+    """GossipError naming the first number that is not a node of the network."""
+    for number in numbers:
+        if number not in network.nodes:
+            raise GossipError(
+                f"node {number} does not exist: this network has nodes {network.describe_numbers()}"
+            )
+
+
+def impose(directory: Path, network: NetworkState, changes: dict[str, Any]) -> Conditions:
+    """Change the conditions in force (``changes``, in ``Conditions.as_dict`` form), keep
+    them in the network's state, and tell every live node; the conditions now in force.
+
+    A node that does not answer (down, or paused) is told by the next change; a resumed
+    node is told at once, as resuming is a change.
+    """
+    with state.change(directory, network) as latest:
+        fields = {**current(latest).as_dict(), **changes}
+        try:
+            imposed = conditions_from(fields)
+        except FrameError as exc:
+            raise GossipError(str(exc)) from None
+        latest.conditions = imposed.as_dict()
+    missed = tell(network, imposed)
+    if missed:
+        raise GossipError(
+            f"nodes {state.compress_ranges(missed)} did not take the new conditions (down, "
+            "or refusing them): the others did; run the command again once they are up"
+        )
+    return imposed
+
+
+def tell(network: NetworkState, conditions: Conditions) -> list[int]:
+    """Send the conditions to every live node that answers; the nodes that did not."""
+    payload = conditions.as_dict()
+    numbers = [n for n in network.live_numbers() if n not in conditions.paused]
+
+    def ask(number: int) -> int | None:
+        client = client_for(network, network.nodes[number])
+        client.timeout = SURVEY_TIMEOUT
+        try:
+            client.request(Command.CONDITIONS, payload)
+        except GossipError:
+            return number
+        return None
+
+    return [n for n in survey(numbers, ask) if n is not None]
+
+
+def pause(directory: Path, network: NetworkState, number: int, stop: bool) -> None:
+    """Stop (``stop``) or continue node ``number``'s process, on the host it runs on."""
+    entry = network.node(number)
+    if not entry.local:
+        raise GossipError(f"node {number} runs on {entry.host}: pause or resume it there")
+    if not state.pid_alive(entry.pid, directory):
+        raise GossipError(f"node {number} is not running: start it with gossip restart-node")
+    paused = set(current(network).paused)
+    if stop and number in paused:
+        raise GossipError(f"node {number} is paused already: gossip resume {number} resumes it")
+    if not stop and number not in paused:
+        raise GossipError(f"node {number} is not paused: gossip pause {number} pauses it")
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(entry.pid, signal.SIGSTOP if stop else signal.SIGCONT)
+    paused = paused | {number} if stop else paused - {number}
+    impose(directory, network, {"paused": sorted(paused)})

@@ -1,0 +1,153 @@
+"""How a node spreads messages: the gossip strategy, chosen when the network starts (no I/O).
+
+``push`` relays a copy to its peers as it arrives (the default, and the tool's original
+behaviour); ``pull`` relays nothing: nodes learn only by comparing digests with a peer
+(catch-up) every round; ``push-pull`` does both. ``fanout`` relays to that many random
+peers instead of all; ``interval`` relays in rounds (Serf's gossip interval) instead of
+at once, and sets the period of pull's digest exchange; ``ttl`` stops relaying a copy
+after that many hops. Whatever the strategy, catch-up still runs, so every message
+reaches every live node, and every copy records the path it really took.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from gossip.errors import GossipError
+from gossip.timing import Timing
+
+MODES = ("push", "pull", "push-pull")
+
+PULL_EVERY = 0.2
+"""Seconds between digest exchanges in pull modes when no interval is given."""
+
+MAX_INTERVAL_MS = 60_000
+MAX_FANOUT = 1000
+MAX_TTL = 1000
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A node's way of spreading messages; the defaults are plain push to every peer."""
+
+    mode: str = "push"
+    fanout: int = 0
+    """Peers a message is relayed to, chosen at random, by each node once, when its first
+    copy arrives (later copies are recorded, not relayed: an epidemic's fanout); 0: every
+    peer, for every new path."""
+    interval: float = 0.0
+    """Seconds between relay rounds (push) and digest exchanges (pull); 0: relay at once."""
+    ttl: int = 0
+    """Hops after which a copy is no longer relayed; 0: no limit."""
+
+    @property
+    def pushes(self) -> bool:
+        return self.mode != "pull"
+
+    @property
+    def pulls(self) -> bool:
+        return self.mode != "push"
+
+    def choose(self, targets: list[T], hops: int, first: bool, rng: random.Random) -> list[T]:
+        """Which of the peers a copy may go to it is relayed to, ``hops`` from its origin;
+        ``first``: the first copy of its message here."""
+        if not self.pushes or (self.ttl and hops >= self.ttl) or (self.fanout and not first):
+            return []
+        if self.fanout and len(targets) > self.fanout:
+            return rng.sample(targets, self.fanout)
+        return targets
+
+    def timing(self, base: Timing) -> Timing:
+        """``base`` with the periods this strategy needs: pull exchanges digests every
+        round and offers a message at once (there is no push for it to race); rounds
+        need the node to look at the clock at least that often."""
+        if self.pulls:
+            every = self.interval or PULL_EVERY
+            settle = 0.0 if self.mode == "pull" else every
+            return dataclasses.replace(
+                base, sync_every=every, settle=settle, tick=min(base.tick, every)
+            )
+        if self.interval:
+            return dataclasses.replace(base, tick=min(base.tick, self.interval))
+        return base
+
+    def as_dict(self) -> dict[str, Any]:
+        """As a network's state and ``/STATUS`` carry it (interval in milliseconds)."""
+        return {
+            "mode": self.mode,
+            "fanout": self.fanout,
+            "interval_ms": round(self.interval * 1000),
+            "ttl": self.ttl,
+        }
+
+    def describe(self) -> str:
+        """``push to all peers at once``, ``pull: digest exchange ... every 200 ms``, ..."""
+        plural = "s" if self.fanout > 1 else ""
+        reach = f"{self.fanout} random peer{plural}" if self.fanout else "all peers"
+        every = round((self.interval or (PULL_EVERY if self.pulls else 0)) * 1000)
+        parts = {
+            "push": f"push to {reach} " + (f"every {every} ms" if every else "at once"),
+            "pull": f"pull: digest exchange with a peer every {every} ms",
+            "push-pull": (
+                f"push-pull: push to {reach} "
+                + (f"every {every} ms" if self.interval else "at once")
+                + f", digest exchange every {every} ms"
+            ),
+        }
+        text = parts[self.mode]
+        return text + (f", at most {self.ttl} hops" if self.ttl else "")
+
+
+DEFAULT = Strategy()
+
+
+def stored(fields: Mapping[str, Any]) -> Strategy:
+    """The strategy a network's state saved (``Strategy.as_dict``), already checked."""
+    if not fields:
+        return DEFAULT
+    return Strategy(
+        mode=str(fields.get("mode", "push")),
+        fanout=int(fields.get("fanout", 0)),
+        interval=int(fields.get("interval_ms", 0)) / 1000,
+        ttl=int(fields.get("ttl", 0)),
+    )
+
+
+def strategy_from(fields: Mapping[str, Any]) -> Strategy:
+    """A strategy from command-line options or a file's table (strings or numbers), with
+    ``interval_ms`` in milliseconds; GossipError saying which field is wrong."""
+    known = {"mode", "fanout", "interval_ms", "ttl"}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise GossipError(
+            f"unknown strategy setting {unknown[0]!r}: use mode, fanout, interval_ms, ttl"
+        )
+    mode = fields.get("mode") or "push"
+    if mode not in MODES:
+        raise GossipError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+    return Strategy(
+        mode=str(mode),
+        fanout=_whole(fields.get("fanout"), "--fanout", MAX_FANOUT),
+        interval=_whole(fields.get("interval_ms"), "--interval", MAX_INTERVAL_MS) / 1000,
+        ttl=_whole(fields.get("ttl"), "--ttl", MAX_TTL),
+    )
+
+
+def _whole(raw: Any, name: str, highest: int) -> int:
+    if raw is None:
+        return 0
+    text = str(raw).strip()
+    if name == "--interval" and text.endswith("ms"):
+        text = text[:-2]
+    if isinstance(raw, bool) or not text.isdigit():
+        raise GossipError(f"{name} must be a whole number, not {raw!r}")
+    value = int(text)
+    if not 1 <= value <= highest:
+        raise GossipError(f"{name} must be between 1 and {highest}, not {value}")
+    return value

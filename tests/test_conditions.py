@@ -1,0 +1,134 @@
+"""Network conditions (``gossip.conditions``) as a node applies them, the ``/CONDITIONS``
+frame through the core's entry point, and the lab's parsing of the command line's values."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from gossip import lab
+from gossip.answers import answer
+from gossip.commands import Command
+from gossip.conditions import PERFECT, Conditions, conditions_from, sides
+from gossip.errors import GossipError
+from gossip.protocol import FrameError, decode_frame, encode_frame
+from gossip.sends import Send
+from gossip.simulation import address
+from tests.core import make_node
+
+
+def send(peer: int, kind: Command = Command.RELAY) -> Send:
+    return Send(peer, address(peer), b"", kind)
+
+
+def test_a_perfect_network_holds_nothing_back() -> None:
+    assert not PERFECT.active
+    assert PERFECT.fate(1, send(2), random.Random(0)) == 0.0
+
+
+def test_a_partition_blocks_both_ways_and_only_across() -> None:
+    cut = Conditions(groups=((1, 2, 3), (4, 5)))
+    assert cut.blocked(1, 4) and cut.blocked(4, 1)
+    assert not cut.blocked(1, 3) and not cut.blocked(5, 4)
+    assert cut.blocked(6, 1) and not cut.blocked(6, 7)  # nodes in no group are one more side
+    assert cut.fate(1, send(4, Command.PING), random.Random(0)) is None
+
+
+def test_loss_drops_only_frames_that_carry_messages_at_about_its_rate() -> None:
+    lossy = Conditions(loss=0.2)
+    rng = random.Random(3)
+    lost = sum(lossy.fate(1, send(2), rng) is None for _ in range(10_000))
+    assert 1700 < lost < 2300
+    assert all(lossy.fate(1, send(2, Command.PING), rng) == 0.0 for _ in range(100))
+    assert all(lossy.fate(1, send(2, Command.CONNECT), rng) == 0.0 for _ in range(100))
+
+
+def test_delay_and_jitter_on_one_link_only() -> None:
+    slow = Conditions(delay=0.1, jitter=0.02, links=((3, 7),))
+    rng = random.Random(1)
+    waits = [slow.fate(7, send(3), rng) for _ in range(1000)]
+    assert all(w is not None and 0.08 <= w <= 0.12 for w in waits)
+    assert slow.fate(3, send(4), rng) == 0.0
+
+
+def test_the_frame_replaces_the_conditions_in_force_and_status_shows_them() -> None:
+    node = make_node(1, [2, 3], lambda: 10.0)
+    payload = {"delay_ms": 100, "loss_percent": 5, "groups": [[1, 2], [3]]}
+    answer(node, decode_frame(encode_frame(Command.CONDITIONS, payload)), 10.0)
+    assert node.conditions == Conditions(delay=0.1, loss=0.05, groups=((1, 2), (3,)))
+    assert node.status()["conditions"]["groups"] == [[1, 2], [3]]
+    answer(node, decode_frame(encode_frame(Command.CONDITIONS, {})), 10.0)
+    assert node.conditions == PERFECT
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        ({"delay_ms": -1}, "'delay_ms' must be a number between 0 and 2000"),
+        ({"delay_ms": "100"}, "'delay_ms' must be a number"),
+        ({"delay_ms": 1500, "jitter_ms": 900}, "delay plus jitter must be at most 2000 ms"),
+        ({"loss_percent": 101}, "'loss_percent' must be a number between 0 and 100"),
+        ({"links": [[1]]}, "'links' must hold pairs"),
+        ({"groups": [[1, 2], [2, 3]]}, "must not name a node twice"),
+        ({"groups": [["a"]]}, "'groups' must hold node numbers"),
+        ({"groups": "1-8"}, "'groups' must be a list"),
+    ],
+)
+def test_a_bad_conditions_frame_is_refused(payload: dict[str, object], error: str) -> None:
+    node = make_node(1, [2], lambda: 10.0)
+    with pytest.raises(FrameError, match=error):
+        answer(node, decode_frame(encode_frame(Command.CONDITIONS, payload)), 10.0)
+    assert node.conditions == PERFECT
+
+
+def test_the_supervisor_sees_each_side_of_a_partition_on_its_own() -> None:
+    links = {1: [2, 5], 2: [1], 5: [1, 6], 6: [5], 9: []}
+    assert sides(links, [[1, 2], [5, 6]]) == [{9: []}, {1: [2], 2: [1]}, {5: [6], 6: [5]}]
+
+
+def test_describe_says_what_is_in_force() -> None:
+    conditions = conditions_from(
+        {
+            "delay_ms": 100,
+            "jitter_ms": 20,
+            "loss_percent": 5,
+            "groups": [[1, 2], [3]],
+            "paused": [4],
+        }
+    )
+    assert conditions.describe() == (
+        "delay 100 ms ± 20 ms, loss 5 % on every link; partition 1-2 | 3; paused 4"
+    )
+    assert PERFECT.describe() == "none (a perfect network)"
+
+
+@pytest.mark.parametrize(
+    ("parse", "raw", "value"),
+    [
+        (lambda r: lab.milliseconds(r, "--delay"), "100ms", 100.0),
+        (lambda r: lab.milliseconds(r, "--delay"), "0.25s", 250.0),
+        (lambda r: lab.milliseconds(r, "--delay"), "40", 40.0),
+        (lab.percent, "5%", 5.0),
+        (lab.link, "3-7", [3, 7]),
+        (lab.group, "1-3,5", [1, 2, 3, 5]),
+    ],
+)
+def test_the_command_lines_values(parse: object, raw: str, value: object) -> None:
+    assert parse(raw) == value  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("parse", "raw", "error"),
+    [
+        (lambda r: lab.milliseconds(r, "--delay"), "fast", "--delay must be a time like 100ms"),
+        (lambda r: lab.milliseconds(r, "--delay"), "3s", "--delay must be at most 2000ms"),
+        (lab.percent, "150%", "--loss must be a percentage from 0% to 100%"),
+        (lab.link, "3", "--link must name two nodes"),
+        (lab.group, "8-1", "a partition group must run low to high"),
+        (lab.group, "a-b", "a partition group is nodes like 1-8"),
+    ],
+)
+def test_bad_values_say_what_is_wrong(parse: object, raw: str, error: str) -> None:
+    with pytest.raises(GossipError, match=error):
+        parse(raw)  # type: ignore[operator]

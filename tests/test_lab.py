@@ -1,0 +1,171 @@
+"""The lab on real node processes: strategies, network conditions, pause and resume, each
+through the real command line, checked against the laws afterwards (every acknowledged
+message on every live node with a path it really took, one connected graph, nobody over
+``--max-peers``)."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from gossip.errors import GossipError
+from gossip.network import wait_until
+from tests.networks import Net, Networks, peer_numbers, send
+
+pytestmark = pytest.mark.slow
+
+SETTLE = 30.0
+"""Seconds the network gets to mend and catch up after a fault (generous: a loaded machine)."""
+
+
+def check_laws(net: Net, ids: list[str], max_peers: int = 3) -> None:
+    """Every message on every live node, each copy's path a walk from its origin to the
+    holder without repeats; the live nodes one connected graph within ``max_peers``."""
+    live = net.state.live_numbers()
+    for message_id in ids:
+        net.wait_delivered(message_id)
+    for number in live:
+        views = {v.id: v for v in net.peek(number)}
+        for message_id in ids:
+            for copy in views[message_id].copies:
+                path = copy.path
+                assert path[-1] == number and len(set(path)) == len(path), path
+    links = {n: peer_numbers(net, n) for n in live}
+    assert all(len(p) <= max_peers for p in links.values()), links
+    seen, todo = {live[0]}, [live[0]]
+    while todo:
+        for peer in links[todo.pop()]:
+            if peer not in seen:
+                seen.add(peer)
+                todo.append(peer)
+    assert seen == set(live), f"the live nodes are split: {links}"
+
+
+def relays_per_message(net: Net, count: int) -> float:
+    """Relay frames sent network-wide per message submitted, from the nodes' counters."""
+    reports = [net.client(n).status()["counters"] for n in net.state.live_numbers()]
+    return sum(r["frames_out"].get("RELAY", 0) for r in reports) / count
+
+
+@pytest.mark.parametrize("mode", ["push", "pull", "push-pull"])
+def test_each_mode_delivers_every_message_to_all_16_with_real_paths(
+    networks: Networks, mode: str
+) -> None:
+    net = networks.start("--mode", mode, "--seed", "3")
+    assert f"Strategy: {mode}" in net.cli("status").out or mode == "push"
+    ids = [send(net, origin, f"{mode} {origin}") for origin in (1, 8, 16)]
+    check_laws(net, ids)
+    for number in net.state.live_numbers():
+        for view in net.peek(number):
+            origin = int(view.text.split()[-1])
+            assert all(c.path[0] == origin for c in view.copies)
+
+
+def test_fanout_1_sends_fewer_frames_per_message_than_every_peer(networks: Networks) -> None:
+    flood = networks.start("--seed", "5")
+    one = networks.start("--seed", "5", "--fanout", "1")
+    costs = []
+    for net in (flood, one):
+        ids = [send(net, 1 + i % 16, f"m{i}") for i in range(10)]
+        check_laws(net, ids)
+        costs.append(relays_per_message(net, len(ids)))
+    assert costs[1] < costs[0] * 0.7, costs
+
+
+def test_with_20_percent_loss_every_message_reaches_every_node(networks: Networks) -> None:
+    net = networks.start("--seed", "6")
+    assert net.cli("netem", "--loss", "20%").code == 0
+    assert "loss 20 %" in net.cli("status").out
+    ids = [send(net, 1 + i % 16, f"lossy {i}") for i in range(10)]
+    check_laws(net, ids)
+    assert net.cli("netem", "--off").code == 0
+    assert "Conditions" not in net.cli("status").out
+
+
+def test_a_partition_splits_delivery_and_heal_brings_every_message_to_everyone(
+    networks: Networks,
+) -> None:
+    net = networks.start("--seed", "7")
+    result = net.cli("partition", "1-8", "9-16")
+    assert result.code == 0, result.err
+    left, right = range(1, 9), range(9, 17)
+
+    def apart() -> bool:
+        return all(peer_numbers(net, n) <= set(left) for n in left)
+
+    assert wait_until(apart, SETTLE), "the partition did not split the links"
+    mine = send(net, 1, "left side")
+    theirs = send(net, 16, "right side")
+    net.wait_delivered(mine, list(left))
+    net.wait_delivered(theirs, list(right))
+    assert all(theirs not in {v.id for v in net.peek(n)} for n in left)
+    assert all(mine not in {v.id for v in net.peek(n)} for n in right)
+    assert "partition 1-8 | 9-16" in net.cli("status").out
+    assert net.cli("heal").code == 0
+    check_laws(net, [mine, theirs])
+
+
+def test_a_paused_node_is_dropped_then_rejoins_and_catches_up_after_resume(
+    networks: Networks,
+) -> None:
+    net = networks.start("--seed", "8")
+    before = peer_numbers(net, 5)
+    assert net.cli("pause", "5").code == 0
+    assert "paused" in net.cli("status").out
+
+    def dropped() -> bool:
+        try:
+            return all(5 not in peer_numbers(net, p) for p in before)
+        except GossipError:
+            return False  # a node slow to answer on a loaded machine: look again
+
+    assert wait_until(dropped, SETTLE), "the paused node's peers kept it"
+    missed = send(net, 1, "while 5 was paused")
+    assert net.cli("resume", "5").code == 0
+    check_laws(net, [missed])
+    assert peer_numbers(net, 5)
+
+
+def test_delay_shows_up_in_the_measured_latency_within_20_percent(networks: Networks) -> None:
+    net = networks.start("circular", "-n", "8")
+    assert net.cli("netem", "--delay", "100ms").code == 0
+    message_id = send(net, 1, "slow")
+    net.wait_delivered(message_id)
+    ratios = []
+    for number in range(2, 9):
+        view = next(v for v in net.peek(number) if v.id == message_id)
+        first = view.copies[0]
+        expected = (len(first.path) - 1) * 0.1
+        ratios.append((first.arrived - view.sent) / expected)
+    assert 0.9 < statistics.median(ratios) < 1.2, ratios
+    assert min(ratios) > 0.9, ratios
+
+
+BAD = [
+    (["netem"], "say what to impose"),
+    (["netem", "--delay", "fast"], "--delay must be a time like 100ms"),
+    (["netem", "--delay", "10s"], "--delay must be at most 2000ms"),
+    (["netem", "--loss", "150%"], "--loss must be a percentage"),
+    (["netem", "--delay", "10ms", "--link", "1-99"], "node 99 does not exist"),
+    (["netem", "--delay", "10ms", "--link", "3"], "--link must name two nodes"),
+    (["partition", "1-2"], "a partition needs two groups or more"),
+    (["partition", "1-2", "x"], "a partition group is nodes like 1-8"),
+    (["partition", "1-2", "2-4"], "must not name a node twice"),
+    (["pause", "9"], "node 9 does not exist"),
+    (["resume", "2"], "node 2 is not paused"),
+    (["start-network", "--mode", "flood"], "--mode must be one of push, pull, push-pull"),
+    (["start-network", "--fanout", "0"], "--fanout must be between 1 and 1000"),
+    (["start-network", "--interval", "soon"], "--interval must be a whole number"),
+    (["experiment", "missing.toml"], "cannot read the experiment file missing.toml"),
+]
+
+
+def test_every_new_commands_bad_input_gives_one_line(networks: Networks) -> None:
+    net = networks.start("-n", "4", "circular")
+    for args, error in BAD:
+        result = net.cli(*args)
+        assert result.code != 0, args
+        assert len(result.err.strip().splitlines()) == 1, (args, result.err)
+        assert error in result.err, (args, result.err)
+        assert "Traceback" not in result.err

@@ -1,0 +1,311 @@
+"""``gossip web`` without a browser: who the server refuses, what it sends, what /metrics says.
+
+The server runs in-process (aiohttp's test server) over a console whose network is made
+up, so every refusal is checked against a console that records whether it was reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
+
+from gossip.client import Receipt
+from gossip.errors import GossipError
+from gossip.spread import Arrival
+from gossip.state import NetworkState, NodeEntry
+from gossip.status import NodeStatus
+from gossip.web.app import GUARD, TOKEN_HEADER, Guard, main, make_app, serve
+from gossip.web.console import FOLLOW_MOST, Console, Follower, Spread, Survey
+from gossip.web.metrics import Metrics
+from tests.networks import gossip_cli
+
+OUTSIDE = re.compile(r"(?:https?:)?//(?!www\.w3\.org/2000/svg)[\w.-]+\.[a-z]{2,}")
+"""An address on another host (the SVG namespace is a name, never fetched)."""
+TOKEN = "the-token-of-this-run"
+SECRET = bytes(range(32))
+COUNTERS = {
+    "frames_in": {"RELAY": 7, "SYNC": 3},
+    "frames_out": {"RELAY": 9},
+    "copies": 7,
+    "duplicates": 4,
+    "submitted": 1,
+    "link_breaks": 2,
+    "heals": 1,
+    "merges": 0,
+    "pulls": 5,
+}
+
+
+def made_up_network() -> NetworkState:
+    nodes = {
+        n: NodeEntry(number=n, host="127.0.0.1", port=29000 + n, peers=[1 + n % 3])
+        for n in (1, 2, 3)
+    }
+    return NetworkState(29000, 3, "circular", nodes, key=SECRET)
+
+
+def made_up_survey() -> Survey:
+    net = made_up_network()
+    report = {"peers": [2, 3], "wanted": 2, "messages": 1, "unread": 1, "started": 0.0}
+    rows = [
+        NodeStatus(net.nodes[1], "up", {**report, "counters": COUNTERS}),
+        NodeStatus(net.nodes[2], "up", {**report, "peers": [1, 3]}),  # counters not landed
+        NodeStatus(net.nodes[3], "down", {}),
+    ]
+    return Survey(net, rows)
+
+
+class RecordingConsole(Console):
+    """A console over the made-up network that records the actions that reach it."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda: (Path("/nonexistent"), made_up_network()))
+        self.done: list[tuple[Any, ...]] = []
+
+    def survey(self) -> Survey:
+        return made_up_survey()
+
+    def send(self, number: int, text: str) -> Receipt:
+        self.done.append(("send", number, text))
+        return Receipt("0" * 32)
+
+    def watch(self, message_id: str, text: str, nodes: list[int]) -> Spread:
+        return Spread(message_id, text, [Arrival(1, None, 0, 0.0)], len(nodes))
+
+    def kill(self, number: int) -> str:
+        self.done.append(("kill", number))
+        if number == 3:
+            raise GossipError("node 3 is not running")
+        return f"Killed {number}"
+
+
+def serving(test: Callable[[TestClient, RecordingConsole], Awaitable[None]]) -> None:
+    """Run ``test`` against a server of a recording console, bound as gossip web binds."""
+
+    async def run() -> None:
+        console = RecordingConsole()
+        app = make_app(console, TOKEN)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            app[GUARD].bind("127.0.0.1", client.port)
+            await test(client, console)
+
+    asyncio.run(run())
+
+
+def origin(client: TestClient) -> str:
+    return f"http://127.0.0.1:{client.port}"
+
+
+def test_the_page_needs_the_token() -> None:
+    async def test(client: TestClient, console: RecordingConsole) -> None:
+        for query in ("", "?token=", "?token=the-token-of-this-ru", f"?token={TOKEN}x"):
+            response = await client.get(f"/{query}")
+            assert response.status == 403, query
+            assert "open the URL gossip web printed" in (await response.json())["error"]
+        response = await client.get(f"/?token={TOKEN}")
+        assert response.status == 200
+        page = await response.text()
+        assert "/static/app.js" in page
+        assert not OUTSIDE.findall(page), "the page loads from the network"
+        assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+    serving(test)
+
+
+def test_controls_refuse_other_sites_and_requests_without_the_token() -> None:
+    async def test(client: TestClient, console: RecordingConsole) -> None:
+        body = {"node": 1, "text": "hi"}
+        refused = [
+            {},  # no token
+            {TOKEN_HEADER: "wrong"},
+            {TOKEN_HEADER: TOKEN, "Origin": "http://evil.example"},
+            {TOKEN_HEADER: TOKEN, "Origin": "null"},
+            {TOKEN_HEADER: TOKEN, "Origin": f"http://127.0.0.1:{client.port + 1}"},
+            {TOKEN_HEADER: TOKEN, "Host": f"evil.example:{client.port}"},  # DNS rebinding
+        ]
+        for headers in refused:
+            for path in ("/api/send", "/api/nodes/1/kill", "/api/add"):
+                response = await client.post(path, json=body, headers=headers)
+                assert response.status == 403, (path, headers)
+        response = await client.get("/api/nodes/1/messages")
+        assert response.status == 403
+        assert console.done == [], "a refused request reached the network"
+        ours = {TOKEN_HEADER: TOKEN, "Origin": origin(client)}
+        response = await client.post("/api/send", json=body, headers=ours)
+        assert response.status == 200, await response.text()
+        assert (await response.json())["id"] == "0" * 32
+        response = await client.post("/api/nodes/2/kill", json={}, headers=ours)
+        assert (await response.json())["said"] == "Killed 2"
+        assert console.done == [("send", 1, "hi"), ("kill", 2)]
+
+    serving(test)
+
+
+def test_bad_requests_get_one_line_errors() -> None:
+    async def test(client: TestClient, console: RecordingConsole) -> None:
+        ours = {TOKEN_HEADER: TOKEN}
+        cases = [
+            ("/api/send", b"not json", "the request is not JSON"),
+            ("/api/send", b"[1]", "not a JSON object"),
+            ("/api/send", b'{"node": true, "text": "x"}', "a node is a number"),
+            ("/api/send", b'{"node": 1}', "the message text is missing"),
+            ("/api/nodes/1/explode", b"{}", "no such action"),
+            ("/api/nodes/3/kill", b"{}", "node 3 is not running"),
+        ]
+        for path, data, error in cases:
+            response = await client.post(path, data=data, headers=ours)
+            assert response.status == 400, path
+            assert error in (await response.json())["error"]
+
+    serving(test)
+
+
+def test_the_feed_refuses_other_sites_and_never_carries_the_secret() -> None:
+    async def test(client: TestClient, console: RecordingConsole) -> None:
+        for headers, query in (
+            ({"Origin": "http://evil.example"}, f"?token={TOKEN}"),
+            ({"Origin": origin(client)}, ""),
+        ):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await client.ws_connect(f"/ws{query}", headers=headers)
+            assert refused.value.status == 403
+        page = await client.ws_connect(f"/ws?token={TOKEN}", headers={"Origin": origin(client)})
+        survey = await page.receive_json(timeout=10)
+        assert survey["type"] == "survey"
+        assert [n["state"] for n in survey["nodes"]] == ["up", "up", "down"]
+        assert survey["nodes"][0]["peers"] == [2, 3]
+        ours = {TOKEN_HEADER: TOKEN}
+        await client.post("/api/send", json={"node": 1, "text": "hi"}, headers=ours)
+        while (event := await page.receive_json(timeout=10))["type"] != "spread":
+            pass
+        assert event["arrivals"] == [{"node": 1, "parent": None, "hops": 0, "delay_ms": 0.0}]
+        await page.close()
+        sent = json.dumps([survey, event])
+        assert SECRET.hex() not in sent and "secret" not in sent
+        assert "key" not in survey
+
+    serving(test)
+
+
+def test_metrics_and_static_files_need_no_token() -> None:
+    async def test(client: TestClient, console: RecordingConsole) -> None:
+        for name in ("app.js", "style.css"):
+            shipped = await client.get(f"/static/{name}")
+            assert shipped.status == 200
+            assert not OUTSIDE.findall(await shipped.text()), f"{name} loads from the network"
+        for path in ("/metrics", "/static/app.js"):  # still not for other sites' scripts
+            evil = await client.get(path, headers={"Origin": "http://evil.example"})
+            assert evil.status == 403
+        response = await client.get("/metrics")
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+
+    serving(test)
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a Prometheus text exposition, by name and labels."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
+    return found
+
+
+def test_metrics_give_each_nodes_counters_and_the_spreads() -> None:
+    metrics = Metrics()
+    metrics.surveyed(made_up_survey())
+    arrivals = [Arrival(1, None, 0, 0.0), Arrival(2, 1, 1, 4.0), Arrival(3, 2, 2, 30.0)]
+    metrics.spread_seen(Spread("a" * 32, "hi", arrivals, 3))
+    metrics.spread_seen(Spread("b" * 32, "lost", arrivals[:2], 3))  # never reached node 3
+    found = samples(metrics.text().decode())
+    one, two, three = ((("node", n),) for n in "123")
+    assert found["gossip_node_up", one] == 1 and found["gossip_node_up", three] == 0
+    assert found["gossip_messages_held", one] == 1
+    assert found["gossip_peers", two] == 2
+    assert found["gossip_copies_received_total", one] == 7
+    assert found["gossip_duplicates_total", one] == 4
+    assert found["gossip_link_breaks_total", one] == 2
+    assert found["gossip_heals_total", one] == 1
+    assert found["gossip_merges_total", one] == 0
+    assert found["gossip_catchup_pulls_total", one] == 5
+    assert found["gossip_messages_submitted_total", one] == 1
+    assert found["gossip_frames_in_total", (("command", "SYNC"), ("node", "1"))] == 3
+    assert found["gossip_frames_out_total", (("command", "RELAY"), ("node", "1"))] == 9
+    assert found["gossip_copies_received_total", two] == 0, "missing counters count as 0"
+    assert ("gossip_messages_held", three) not in found, "a node that is down has no figures"
+    assert found["gossip_spread_seconds_count", ()] == 1
+    assert found["gossip_spread_seconds_sum", ()] == pytest.approx(0.030)
+    assert found["gossip_spread_seconds_bucket", (("le", "0.025"),)] == 0
+    assert found["gossip_spread_seconds_bucket", (("le", "0.05"),)] == 1
+
+
+def test_web_without_a_network_says_so() -> None:
+    result = gossip_cli("web", "--port", "0", "--port-origin", "29500")
+    assert result.code == 1
+    assert result.err.startswith("gossip: no network") and result.err.count("\n") == 1
+    result = gossip_cli("web", "--port", "70000", "--port-origin", "29500")
+    assert result.code == 2 and "port must be between 0 and 65535" in result.err
+
+
+def test_a_port_in_use_is_named() -> None:
+    console = RecordingConsole()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        with pytest.raises(GossipError, match=f"port {port} of 127.0.0.1 is in use"):
+            asyncio.run(serve(console, "127.0.0.1", port, TOKEN))
+
+
+def test_the_server_answers_only_to_its_own_addresses() -> None:
+    guard = Guard(TOKEN)
+    guard.bind("127.0.0.1", 8080)
+    assert guard.hosts == {"127.0.0.1:8080", "localhost:8080", "[::1]:8080"}
+    assert guard.base() == "http://127.0.0.1:8080"
+    guard.bind("::1", 8081)
+    assert "[::1]:8081" in guard.hosts and "localhost:8081" in guard.hosts
+    guard.bind("192.0.2.7", 8082)  # another address of this machine, given with --host
+    assert guard.hosts == {"192.0.2.7:8082"}
+    for everywhere in ("0.0.0.0", "::"):
+        with pytest.raises(GossipError, match="is every address"):
+            main(RecordingConsole(), everywhere, 0)
+
+
+def survey_of(submitted: dict[int, int], held: int = 1) -> Survey:
+    """A survey in which each listed node is up and counts this many messages submitted."""
+    net = made_up_network()
+    rows = [
+        NodeStatus(net.nodes[n], "up", {"messages": held, "counters": {"submitted": count}})
+        for n, count in submitted.items()
+    ]
+    return Survey(net, rows)
+
+
+def test_messages_sent_elsewhere_are_noticed_and_the_pages_own_are_not() -> None:
+    follower = Follower()
+    assert follower.new_elsewhere(survey_of({1: 5, 2: 0})) == [], "the first look: no news"
+    assert follower.new_elsewhere(survey_of({1: 6, 2: 0})) == [1]
+    follower.sent_here(2)
+    assert follower.new_elsewhere(survey_of({1: 6, 2: 0})) == [], "not counted yet"
+    assert follower.new_elsewhere(survey_of({1: 6, 2: 1})) == [], "the page's own"
+    follower.sent_here(2)
+    assert follower.new_elsewhere(survey_of({1: 6, 2: 3})) == [2], "one of two is news"
+    assert follower.new_elsewhere(survey_of({1: 0, 2: 3})) == [], "node 1 restarted"
+    follower.sent_here(1)
+    follower.not_sent(1)
+    assert follower.new_elsewhere(survey_of({1: 1, 2: 3})) == [1]
+    assert follower.new_elsewhere(survey_of({1: 2, 2: 3}, held=FOLLOW_MOST + 1)) == []
+    assert follower.new_elsewhere(survey_of({1: 2})) == [], "node 2 missed a look"
+    assert follower.new_elsewhere(survey_of({1: 2, 2: 4})) == [2], "and is back with news"
