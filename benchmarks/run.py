@@ -97,12 +97,14 @@ def latency(network: state.NetworkState, count: int) -> list[float]:
     return latencies
 
 
-def counts(network: state.NetworkState) -> tuple[dict[int, int], int]:
-    """Messages each node holds, and copies received by all nodes together."""
+def counts(network: state.NetworkState) -> tuple[dict[int, int], int, int]:
+    """Messages each node holds, copies received by all nodes together, and the request
+    frames all nodes sent (their counters: relays, pings, catch-up, membership)."""
     reports = {n: GossipClient(e.address, network.key).status() for n, e in network.nodes.items()}
-    return {n: int(r["messages"]) for n, r in reports.items()}, sum(
-        int(r["received"]) for r in reports.values()
-    )
+    held = {n: int(r["messages"]) for n, r in reports.items()}
+    copies = sum(int(r["received"]) for r in reports.values())
+    frames = sum(sum(r["counters"]["frames_out"].values()) for r in reports.values())
+    return held, copies, frames
 
 
 def throughput(
@@ -110,7 +112,7 @@ def throughput(
 ) -> dict[str, float]:
     """Submit ``count`` messages from parallel clients, ``batch`` per request
     (``GossipClient.post_all``); how fast all nodes hold them all."""
-    held_before, received_before = counts(network)
+    held_before, received_before, frames_before = counts(network)
     numbers = network.live_numbers()
 
     def submit(first: int) -> None:
@@ -128,12 +130,12 @@ def throughput(
     submitted = time.perf_counter()
 
     def everywhere() -> bool:
-        held, _ = counts(network)
+        held, _, _ = counts(network)
         return all(held[n] - held_before[n] >= count for n in numbers)
 
     wait_until(everywhere, 120, 0.2)
     finished = time.perf_counter()
-    held, received = counts(network)
+    held, received, frames = counts(network)
     lost = max(count - (held[n] - held_before[n]) for n in numbers)
     return {
         "throughput_messages": count,
@@ -143,6 +145,7 @@ def throughput(
         "transmissions_per_delivered_copy": (received - received_before)
         / (count * (len(numbers) - 1)),
         "copies_per_message": (received - received_before) / count,
+        "frames_per_message": (frames - frames_before) / count,
     }
 
 
@@ -404,7 +407,8 @@ def main_rows(options: argparse.Namespace) -> list[tuple[str, str, str]]:
         ("sustained: messages submitted per second", "submit_per_s", "/s"),
         ("sustained: messages lost", "messages_lost", ""),
         ("transmissions per delivered copy", "transmissions_per_delivered_copy", ""),
-        ("messages per operation: copies sent per message", "copies_per_message", ""),
+        ("copies received network-wide per message", "copies_per_message", ""),
+        ("messages per operation: frames sent network-wide per message", "frames_per_message", ""),
         ("memory per node, unique (USS), median", "node_uss_mib", "MiB"),
         ("memory per node, proportional (PSS), median", "node_pss_mib", "MiB"),
         ("kill -9 -> its ring neighbours dropped it (median of 4)", "detect_dead_peer_ms", "ms"),

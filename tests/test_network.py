@@ -566,3 +566,25 @@ def test_ports_in_use_in_the_ephemeral_range_get_advice(networks: Networks) -> N
     assert taken and origin < int(taken.group(1)) <= origin + 6, result.err
     assert f"choose a --port-origin below {low - 6}" in result.err
     assert result.err.count("\n") == 1
+
+
+def test_an_idle_network_trades_no_digests_until_a_message_comes(networks: Networks) -> None:
+    """Catch-up rounds stop once neighbours agree, and start again for a new message."""
+    net = networks.start("-n", "8")
+    network = net.state
+
+    def syncs() -> int:
+        reports = [GossipClient(e.address, network.key).status() for e in network.nodes.values()]
+        return sum(r["counters"]["frames_out"].get("SYNC", 0) for r in reports)
+
+    deadline, before = time.monotonic() + 20.0, syncs()
+    while True:
+        time.sleep(2.0)  # a window to watch for rounds: two quiet seconds, not a condition
+        quiet = syncs()
+        if quiet == before:
+            break
+        assert time.monotonic() < deadline, "catch-up rounds went on in an idle network"
+        before = quiet
+    message_id = send(net, 1, "wake up")
+    net.wait_delivered(message_id)
+    assert wait_until(lambda: syncs() > quiet, 10.0, 0.2)
