@@ -200,7 +200,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
         """Relayed copies that came together: taken under one hold of the lock (their
         commit left to the next tick) and passed on together. For each, None, or why it
         was refused."""
-        with self.lock:
+        with self.changing(defer=True):
             now = time.time()
             outcomes = [self._answer(frame, now) for frame in frames]
         self.deliver([s for o in outcomes if isinstance(o, Answer) for s in o.sends])
