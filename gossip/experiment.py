@@ -92,6 +92,8 @@ class Result:
     frames: int = 0
     duplicates: int = 0
     live: int = 0
+    unanswered: int = 0
+    """Submissions no node acknowledged (sent to a paused node, say): not counted."""
 
     @property
     def msgs_per_op(self) -> float:
@@ -246,6 +248,8 @@ def _measure(
         return count == len(ids)
 
     wait_until(everywhere, scenario.settle, interval=0.2)
+    result.submitted = len(ids)
+    result.unanswered = scenario.messages - len(ids)
     result.live = len(live)
     for message_id in ids:
         views = [held[n][message_id] for n in live if message_id in held[n]]
@@ -303,6 +307,12 @@ def table(results: list[Result], bars: tuple[Bar, ...]) -> str:
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
+    for r in results:
+        if r.unanswered:
+            lines.append(
+                f"{r.strategy}: {r.unanswered} of {r.submitted + r.unanswered} submissions were "
+                "not acknowledged (their node was paused or cut off) and are left out"
+            )
     for bar in bars:
         lines.append(
             f"{bar.name}: msgs/op < {bar.msgs_per_op:g}, median < {bar.median_ms:g} ms, "
