@@ -141,14 +141,16 @@ def test_a_paused_node_is_dropped_then_rejoins_and_catches_up_after_resume(
 
 def test_delay_shows_up_in_the_measured_latency_within_20_percent(networks: Networks) -> None:
     net = networks.start("circular", "-n", "8")
-    assert net.cli("netem", "--delay", "100ms").code == 0
+    # 200 ms, so that a loaded machine's own cost per hop (a few ms, tens at worst) stays
+    # well inside the 20 % the delay must show up within.
+    assert net.cli("netem", "--delay", "200ms").code == 0
     message_id = send(net, 1, "slow")
     net.wait_delivered(message_id)
     ratios = []
     for number in range(2, 9):
         view = next(v for v in net.peek(number) if v.id == message_id)
         first = view.copies[0]
-        expected = (len(first.path) - 1) * 0.1
+        expected = (len(first.path) - 1) * 0.2
         ratios.append((first.arrived - view.sent) / expected)
     assert 0.9 < statistics.median(ratios) < 1.2, ratios
     assert min(ratios) > 0.9, ratios
