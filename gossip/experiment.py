@@ -17,6 +17,7 @@ import sys
 import time
 import tomllib
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,8 @@ class Result:
     frames: int = 0
     duplicates: int = 0
     live: int = 0
+    unanswered: int = 0
+    """Submissions no node acknowledged (sent to a paused node, say): not counted."""
 
     @property
     def msgs_per_op(self) -> float:
@@ -213,21 +216,29 @@ def _measure(
         lab.impose(directory, net, _conditions(scenario.conditions))
     result = Result(name, scenario.messages)
     numbers = net.live_numbers()
-    ids: list[str] = []
     faults = list(scenario.faults)
+    posts: list[Future[str | None]] = []
+
+    def post(number: int, text: str) -> str | None:
+        try:
+            return client_for(net, net.nodes[number]).post(text).id
+        except GossipError:
+            return None  # a paused node, say: left out, and said so
+
+    senders = ThreadPoolExecutor(max_workers=8)  # a hung node must not hold up the schedule
     began = time.monotonic()
     for i in range(scenario.messages):
         due = began + i / scenario.rate
         while faults and faults[0].at <= due - began:
             _fault(directory, net, faults.pop(0))
         time.sleep(max(0.0, due - time.monotonic()))
-        origin = net.nodes[numbers[i % len(numbers)]]
-        with contextlib.suppress(GossipError):
-            ids.append(client_for(net, origin).post(f"{name} {i}").id)
+        posts.append(senders.submit(post, numbers[i % len(numbers)], f"{name} {i}"))
         progress((i + 1) / scenario.messages / 2, f"{name}: sent {i + 1}/{scenario.messages}")
     for fault in faults:
         time.sleep(max(0.0, began + fault.at - time.monotonic()))
         _fault(directory, net, fault)
+    senders.shutdown(wait=True)
+    ids = [i for i in (p.result() for p in posts) if i is not None]
     paused = set(lab.current(state.load(directory) or net).paused)
     live = [n for n in numbers if n not in paused]
     held: dict[int, dict[str, MessageView]] = {}
@@ -246,6 +257,8 @@ def _measure(
         return count == len(ids)
 
     wait_until(everywhere, scenario.settle, interval=0.2)
+    result.submitted = len(ids)
+    result.unanswered = scenario.messages - len(ids)
     result.live = len(live)
     for message_id in ids:
         views = [held[n][message_id] for n in live if message_id in held[n]]
@@ -303,6 +316,12 @@ def table(results: list[Result], bars: tuple[Bar, ...]) -> str:
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
+    for r in results:
+        if r.unanswered:
+            lines.append(
+                f"{r.strategy}: {r.unanswered} of {r.submitted + r.unanswered} submissions were "
+                "not acknowledged (their node was paused or cut off) and are left out"
+            )
     for bar in bars:
         lines.append(
             f"{bar.name}: msgs/op < {bar.msgs_per_op:g}, median < {bar.median_ms:g} ms, "

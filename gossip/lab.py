@@ -101,6 +101,7 @@ def impose(directory: Path, network: NetworkState, changes: dict[str, Any]) -> C
         except FrameError as exc:
             raise GossipError(str(exc)) from None
         latest.conditions = imposed.as_dict()
+    network.conditions = latest.conditions
     missed = tell(network, imposed)
     if missed:
         raise GossipError(
@@ -134,7 +135,7 @@ def pause(directory: Path, network: NetworkState, number: int, stop: bool) -> No
         raise GossipError(f"node {number} runs on {entry.host}: pause or resume it there")
     if not state.pid_alive(entry.pid, directory):
         raise GossipError(f"node {number} is not running: start it with gossip restart-node")
-    paused = set(current(network).paused)
+    paused = set(current(state.load(directory) or network).paused)
     if stop and number in paused:
         raise GossipError(f"node {number} is paused already: gossip resume {number} resumes it")
     if not stop and number not in paused:

@@ -304,14 +304,14 @@ class GossipServer(socketserver.ThreadingTCPServer):
         """
         now: list[Send] = []
         for send in sends:
-            wait = conditions.fate(self.number, send, self.rng)
-            if wait is None:
+            delay = conditions.fate(self.number, send, self.rng)
+            if delay is None:
                 if conditions.blocked(self.number, send.peer):
                     self.outbox.submit(self._settle, send, None, False)
-            elif wait > 0:
+            elif delay > 0:
                 if self.delayer is None:
                     self.delayer = Delayer(lambda later: self._carry(later, None))
-                self.delayer.later(wait, [send])
+                self.delayer.later(delay, [send])
             else:
                 now.append(send)
         return now
@@ -320,7 +320,8 @@ class GossipServer(socketserver.ThreadingTCPServer):
         self, conditions: Conditions, sends: list[Send], peers: dict[int, Address]
     ) -> list[Future[Reply]]:
         """A client's copies under the network's conditions: those across a partition fail,
-        the rest go out after the longest delay (the client waits for a peer's word)."""
+        the rest go out after the longest delay (the client waits for a peer's word); none
+        is lost, as the client's acknowledgement waits on them."""
         fates = [conditions.fate(self.number, send, self.rng) or 0.0 for send in sends]
         time.sleep(max(fates))
         futures = []

@@ -88,3 +88,10 @@ def test_the_pictures_are_pngs(tmp_path: Path) -> None:
     ]
     for picture in labplots.draw_all(results, tmp_path, "test"):
         assert png_size(picture.read_bytes()) == (700, 420)
+
+
+def test_submissions_no_node_acknowledged_are_said_and_left_out() -> None:
+    paused = result("push", [[0, 100, 200, 300]] * 9, frames=90)
+    paused.unanswered = 1
+    assert "push: 1 of 10 submissions were not acknowledged" in table([paused], ())
+    assert "9/9" in table([paused], ())
