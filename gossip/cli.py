@@ -113,7 +113,13 @@ from docopt import DocoptExit, docopt
 from gossip import __version__, auth, network, render, spread, state
 from gossip.client import NodeUnreachable
 from gossip.errors import GossipError
-from gossip.protocol import MAX_MESSAGE_BYTES, MAX_RELAYS, FrameError, is_message_id, utf8_size
+from gossip.protocol import MAX_RELAYS, is_message_id, text_problem
+
+TEXT_ADVICE = {
+    "the message is empty": ": give some text, as in gossip send-message 1 Hi",
+    "the message is not valid UTF-8 text": ": check its encoding",
+}
+"""What to do about a message text's problem, where it is not plain."""
 
 DEMO_TEXT = "Hello World"
 DEMO_TIMEOUT = 10.0
@@ -311,14 +317,9 @@ def stop_network(args: dict[str, Any]) -> str:
 
 def send_message(args: dict[str, Any]) -> str:
     text: str = args["<message>"]
-    if not text.strip():
-        raise UsageError("the message is empty: give some text, as in gossip send-message 1 Hi")
-    try:
-        size = utf8_size(text)
-    except FrameError:
-        raise UsageError("the message is not valid UTF-8 text: check its encoding") from None
-    if size > MAX_MESSAGE_BYTES:
-        raise UsageError(f"the message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes")
+    problem = text_problem(text)
+    if problem is not None:
+        raise UsageError(problem + TEXT_ADVICE.get(problem, ""))
     relays = required(args, "--relays", 1, MAX_RELAYS)
     given = args["--id"]
     chosen = os.urandom(16).hex() if given is None else given  # here, so a retry can repeat it

@@ -248,6 +248,20 @@ def utf8_size(text: str) -> int:
         raise FrameError("message text is not valid Unicode (it holds lone surrogates)") from exc
 
 
+def text_problem(text: str) -> str | None:
+    """What keeps ``text`` from being sent as a message, or None: the CLI and the web page
+    check with this before they ask a node, which checks again."""
+    if not text.strip():
+        return "the message is empty"
+    try:
+        size = utf8_size(text)
+    except FrameError:
+        return "the message is not valid UTF-8 text"
+    if size > MAX_MESSAGE_BYTES:
+        return f"the message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes"
+    return None
+
+
 def path_field(payload: dict[str, Any], empty: bool = False) -> tuple[int, ...]:
     """The ``path`` field: a walk of distinct positive node numbers, non-empty unless
     ``empty`` (a message handed back to the node that sent it: its walk starts there)."""

@@ -19,7 +19,7 @@ from typing import Any
 from gossip import lab, network, render, state
 from gossip.client import Receipt
 from gossip.errors import GossipError
-from gossip.protocol import MAX_MESSAGE_BYTES, FrameError, MessageView, utf8_size
+from gossip.protocol import MessageView, text_problem
 from gossip.spread import Arrival, first_arrivals
 from gossip.status import NodeStatus
 
@@ -147,14 +147,9 @@ class Console:
 
     def send(self, number: int, text: str) -> Receipt:
         """Submit a message to a node, checked as send-message checks it."""
-        if not text.strip():
-            raise GossipError("the message is empty: type some text")
-        try:
-            size = utf8_size(text)
-        except FrameError:
-            raise GossipError("the message is not valid UTF-8 text") from None
-        if size > MAX_MESSAGE_BYTES:
-            raise GossipError(f"the message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}")
+        problem = text_problem(text)
+        if problem is not None:
+            raise GossipError(problem)
         _, net = self.find()
         return network.client_for(net, net.node(number)).post(text)
 
