@@ -568,6 +568,7 @@ def test_ports_in_use_in_the_ephemeral_range_get_advice(networks: Networks) -> N
     assert result.err.count("\n") == 1
 
 
+@pytest.mark.slow  # it watches for quiet seconds
 def test_an_idle_network_trades_no_digests_until_a_message_comes(networks: Networks) -> None:
     """Catch-up rounds stop once neighbours agree, and start again for a new message."""
     net = networks.start("-n", "8")
