@@ -298,10 +298,7 @@ class Membership:
         """Pings to peers silent for ``ping_every``; a join while alone; a walk while short."""
         timing = self.timing
         chores: list[Send] = []
-        silences = {
-            peer: now - max(self.heard.get(peer, self.started), self.pinged.get(peer, 0.0))
-            for peer in self.peers
-        }
+        silences = {peer: now - self._last_word(peer) for peer in self.peers}
         if silences and max(silences.values()) >= timing.ping_every:
             # Peers silent for half the time are pinged too: one wake-up pings them all.
             for peer, silence in silences.items():
@@ -326,16 +323,17 @@ class Membership:
 
     def next_due(self) -> float:
         """When ``chores`` next has something to do, as things stand (``inf``: never)."""
-        due = math.inf
-        ping_every = self.timing.ping_every
-        for peer in self.peers:
-            last = max(self.heard.get(peer, self.started), self.pinged.get(peer, 0.0))
-            due = min(due, last + ping_every)
+        pings = (self._last_word(peer) + self.timing.ping_every for peer in self.peers)
+        due = min(pings, default=math.inf)
         if not self.peers and self.contacts and not self.joining:
             due = min(due, self.next_join)
         if self.peers and self.looking():
             due = min(due, self.next_walk)
         return due
+
+    def _last_word(self, peer: int) -> float:
+        """When this node last heard from ``peer`` or pinged it: its silence starts there."""
+        return max(self.heard.get(peer, self.started), self.pinged.get(peer, 0.0))
 
     def connect_frame(self) -> bytes:
         """The request to link with this node, as a walk's end or an introduction sends it."""

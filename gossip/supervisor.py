@@ -377,7 +377,7 @@ class Supervisor:
                     self.go,
                     [c.fileno() for c in self.private if c.fileno() >= 0],
                     os.getpid(),
-                    Timing.for_host(sum(e.local for e in self.plan.nodes.values()), CORES),
+                    self.timing(),
                     stored(self.plan.strategy),
                 ),
                 name=f"Gossip-Node-{entry.number}",
@@ -502,6 +502,11 @@ class Supervisor:
             return {"error": "malformed control request"}
         return self.rejoin(number, largest)
 
+    def timing(self) -> Timing:
+        """The timings of this host's nodes: stretched when many share its cores. The
+        supervisor's looks are as patient as the nodes."""
+        return Timing.for_host(sum(e.local for e in self.plan.nodes.values()), CORES)
+
     def mend(self) -> None:
         """Look at the whole network; join its parts, and nodes short of peers, if it is
         this host's turn (it holds the lowest-numbered node that answers)."""
@@ -511,8 +516,7 @@ class Supervisor:
             log.warning("supervisor: the network's state is gone; stopping its nodes")
             raise SystemExit(0)
         plan = self.plan = loaded or self.plan
-        local = sum(e.local for e in plan.nodes.values())
-        patience = Timing.for_host(local, CORES).peer_timeout / Timing.peer_timeout
+        patience = self.timing().peer_timeout / Timing.peer_timeout
         links, wanted = reported(plan, STATUS_TIMEOUT * patience)  # its threads end before any fork
         local = {n for n, e in plan.nodes.items() if e.local and not e.removed}
         if time.monotonic() < self.hold_until or not repair.mends_here(links, local):
