@@ -1,4 +1,4 @@
-"""Measure gossip on this machine: start-up, CLI wall time, latency, memory, healing.
+"""Measure gossip on this machine: start-up, CLI wall time, latency, reads, memory, healing.
 
 Starts its own network on a free port range with a private GOSSIP_HOME, stops it at the
 end, and prints a table (and ``--json FILE`` writes the figures). Run by hand:
@@ -147,6 +147,35 @@ def throughput(
         "copies_per_message": (received - received_before) / count,
         "frames_per_message": (frames - frames_before) / count,
     }
+
+
+def fill(network: state.NetworkState, number: int, held: int, batch: int) -> None:
+    """Submit messages to node ``number`` until every node holds at least ``held``."""
+    client = GossipClient(network.nodes[number].address, network.key, timeout=60.0)
+    have = min(counts(network)[0].values())
+    while have < held:
+        client.post_all([f"read {have + i}" for i in range(min(batch, held - have))])
+        have += min(batch, held - have)
+    wait_until(lambda: min(counts(network)[0].values()) >= held, 60, 0.1)
+
+
+def reads(network: state.NetworkState, port: list[str], held: int, repeat: int) -> dict[str, float]:
+    """How long reading every message of a node holding ``held`` takes: through
+    ``GossipClient.read_messages`` (median of ``repeat``), and ``get-messages --json``."""
+    reader = GossipClient(network.nodes[2].address, network.key, timeout=60.0)
+    timings = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        got = len(reader.read_messages("all", peek=True))
+        timings.append((time.perf_counter() - began) * 1000)
+    if got < held:
+        raise SystemExit(f"node 2 listed {got} messages, fewer than the {held} it holds")
+    figures = {f"read_{held}_messages_ms": statistics.median(timings)}
+    if held >= 10_000:
+        figures[f"get_messages_json_{held}_ms"] = statistics.median(
+            cli("get-messages", "2", "--json", *port) for _ in range(3)
+        )
+    return figures
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -371,6 +400,8 @@ def main() -> None:
         latencies = latency(network, options.messages)
         results["latency_all_nodes_p50_ms"] = percentile(latencies, 0.5)
         results["latency_all_nodes_p99_ms"] = percentile(latencies, 0.99)
+        fill(network, 1, 1000, options.batch)
+        results.update(reads(network, port, 1000, 20))
         results.update(throughput(network, options.throughput, 4, options.batch))
         one = throughput(network, options.throughput // 2, 1, options.batch)
         results["one_client_delivered_to_all_per_s"] = one["delivered_to_all_per_s"]
@@ -379,6 +410,8 @@ def main() -> None:
         memory = [unique_memory_kib(e.pid) for e in network.nodes.values()]
         results["node_uss_mib"] = statistics.median(m[0] for m in memory) / 1024
         results["node_pss_mib"] = statistics.median(m[1] for m in memory) / 1024
+        fill(network, 1, 10_000, options.batch)
+        results.update(reads(network, port, 10_000, 5))
     finally:
         cli("stop-network", *port)
     if not options.no_healing:
@@ -419,6 +452,21 @@ def main_rows(options: argparse.Namespace) -> list[tuple[str, str, str]]:
         ("transmissions per delivered copy", "transmissions_per_delivered_copy", ""),
         ("copies received network-wide per message", "copies_per_message", ""),
         ("messages per operation: frames sent network-wide per message", "frames_per_message", ""),
+        (
+            "GossipClient.read_messages(), node holding 1,000 (median of 20)",
+            "read_1000_messages_ms",
+            "ms",
+        ),
+        (
+            "GossipClient.read_messages(), node holding 10,000 (median of 5)",
+            "read_10000_messages_ms",
+            "ms",
+        ),
+        (
+            "gossip get-messages --json, node holding 10,000 (median of 3)",
+            "get_messages_json_10000_ms",
+            "ms",
+        ),
         ("memory per node, unique (USS), median", "node_uss_mib", "MiB"),
         ("memory per node, proportional (PSS), median", "node_pss_mib", "MiB"),
         ("kill -9 -> its ring neighbours dropped it (median of 4)", "detect_dead_peer_ms", "ms"),

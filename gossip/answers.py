@@ -10,8 +10,9 @@ calling the other nodes' ``answer`` directly, so both run this same code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from gossip.commands import Command
@@ -47,11 +48,17 @@ Replies = list[dict[str, Any] | None]
 NODE_NUMBERS = 1 << 31
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Answer:
-    """What a node does about one frame: reply at once, or ask first and then reply."""
+    """What a node does about one frame: reply at once, or ask first and then reply.
 
-    replies: tuple[bytes, ...] = ()
+    Not frozen: a frozen dataclass sets each field through ``object.__setattr__``, and a
+    node makes one answer per copy it takes."""
+
+    replies: Iterable[bytes] = ()
+    """Frames back to the asker, in order. A read's listing is lazy, encoded as it is
+    written out (the asker decodes one frame while the node encodes the next): iterate
+    them once."""
     sends: tuple[Send, ...] = ()
     """Frames for other nodes; how each went is reported to ``Node.sent`` / ``Node.failed``."""
     calls: tuple[Send, ...] = ()
@@ -136,8 +143,7 @@ def _get(node: Node, payload: dict[str, Any], now: float) -> Answer:
     if not isinstance(peek, bool):
         raise FrameError("field 'peek' must be true or false")
     views = node.messages.read(which, mark=not peek)
-    frames = messages_frames(views)
-    return Answer((*frames, ok({"node": node.number, "count": len(views)})))
+    return Answer(chain(messages_frames(views), (ok({"node": node.number, "count": len(views)}),)))
 
 
 def _peers(node: Node, payload: dict[str, Any], now: float) -> Answer:

@@ -101,7 +101,6 @@ Options:
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -353,7 +352,7 @@ def get_messages(args: dict[str, Any]) -> str:
     mode, level = min(args["-p"], 3), min(args["-t"], 3)
     if args["--json"]:
         found = [render.view_json(v, mode) for v in views]
-        return as_json({"node": entry.number, "which": which, "messages": found})
+        return render.as_json({"node": entry.number, "which": which, "messages": found})
     return render.messages(entry.number, views, which, mode, level)
 
 
@@ -362,15 +361,8 @@ def list_peers(args: dict[str, Any]) -> str:
     peers = network.client_for(net, entry).peers()
     if args["--json"]:
         found = [{"node": p.number, "host": p.host, "port": p.port} for p in peers]
-        return as_json({"node": entry.number, "peers": found})
+        return render.as_json({"node": entry.number, "peers": found})
     return render.peers(entry.number, peers)
-
-
-def as_json(data: object) -> str:
-    """JSON as a terminal can show it: readable Unicode, but every character a terminal
-    would obey or hide (``render.escaped``) as a JSON escape, so the data stays exact."""
-    text = json.dumps(data, indent=2, ensure_ascii=False)
-    return "".join(json.dumps(c)[1:-1] if c != "\n" and render.escaped(c) else c for c in text)
 
 
 def remove_node(args: dict[str, Any]) -> str:
@@ -396,7 +388,7 @@ def status(args: dict[str, Any]) -> str:
     rows = network.status(net)
     split = network.parts(network.live_links(rows))
     if args["--json"]:
-        return as_json(render.status_json(net, rows, split, time.time()))
+        return render.as_json(render.status_json(net, rows, split, time.time()))
     return render.status(net, rows, split, time.time())
 
 

@@ -1,8 +1,10 @@
 """Long-lived TCP connections to a node's peers: a hop costs a write, not a connection.
 
-Each peer gets one connection, a send queue and two threads: one writes whatever is
-queued in a single system call, the other reads the replies, which a node writes in
-the order the requests came, and settles each request's future. A broken connection is
+Each peer gets one connection, a send queue and two threads. The thread that decides a
+request writes it itself when the connection is idle (no hand-off per copy); otherwise the
+writer thread writes whatever is queued in a single system call. The other reads the
+replies, which a node writes in the order the requests came, and settles each request's
+future. A broken connection is
 reconnected with backoff; requests that were in flight on it fail (a copy sent twice
 is harmless, as nodes ignore a walk they already recorded), queued ones go out on the
 new connection.
@@ -71,6 +73,10 @@ class PeerConnection:
         self._closed = False
         self._retry = False
         """The connection broke: reconnect even with nothing to send."""
+        self._writing = False
+        """A thread is sealing or writing requests: one at a time, so they go out in order."""
+        self._rest = b""
+        """Sealed requests the socket did not take at once: the writer sends them first."""
         self._sock: socket.socket | None = None
         self._channel: Channel | None = None
         """The seals of the current connection, set with ``_sock``."""
@@ -87,12 +93,42 @@ class PeerConnection:
         self._enqueue([(send, None) for send in sends])
 
     def _enqueue(self, entries: list[tuple[Send, Future[Reply] | None]]) -> None:
+        """Write the requests from this thread if the connection is up and idle, else
+        queue them for the writer.
+
+        The write never blocks this thread (a node's handler, which must keep reading its
+        own connection): what the socket does not take at once, the writer finishes.
+        """
         with self._wake:
-            if not self._closed:
+            if self._closed:
+                direct = None
+            elif self._sock is None or self._channel is None or self._busy():
                 self._queue.extend(entries)
                 self._wake.notify()
                 return
-        self._settle([(send, future, None) for send, future in entries])
+            else:
+                direct = self._sock
+                self._writing = True
+                if not self._inflight:
+                    self._oldest = time.monotonic()
+                self._inflight.extend(entries)
+                data = b"".join(self._channel.send(send.frame) for send, _ in entries)
+        if direct is None:
+            self._settle([(send, future, None) for send, future in entries])
+            return
+        try:
+            written = direct.send(data, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            written = 0
+        except OSError:
+            written = len(data)
+            self._drop(direct)
+        with self._wake:
+            self._writing = False
+            if written < len(data) and self._sock is direct:
+                self._rest = data[written:]
+            if self._queue or self._rest:
+                self._wake.notify()
 
     def _settle(self, outcomes: list[tuple[Send, Future[Reply] | None, Reply]]) -> None:
         """Report a batch of outcomes, then set the futures there are."""
@@ -129,14 +165,26 @@ class PeerConnection:
         except TimeoutError:
             return None
 
+    def _busy(self) -> bool:
+        """Requests wait, or a thread writes: new ones queue behind them. Hold ``_wake``."""
+        return bool(self._queue or self._rest or self._writing)
+
     def _write(self) -> None:
         backoff = BACKOFF_FIRST
         while True:
             with self._wake:
-                while not (self._queue or self._retry) and not self._closed:
+                while (self._writing or not (self._queue or self._retry or self._rest)) and (
+                    not self._closed
+                ):
                     self._wake.wait()
                 if self._closed:
                     return
+                rest, self._rest = self._rest, b""
+                sock = self._sock
+                self._writing = bool(rest) and sock is not None
+            if rest and sock is not None:
+                self._send_all(sock, rest)
+                continue
             if self._sock is None and not self._connect():
                 if self._closed:
                     return
@@ -149,19 +197,27 @@ class PeerConnection:
             backoff = BACKOFF_FIRST
             with self._wake:
                 sock, channel = self._sock, self._channel
-                if sock is None or channel is None:
+                if sock is None or channel is None or self._writing:
                     continue  # it broke again before anything went out on it
                 self._retry = False
                 batch, self._queue = list(self._queue), deque()
+                if not batch:
+                    continue
                 if not self._inflight:
                     self._oldest = time.monotonic()
                 self._inflight.extend(batch)
-            if not batch:
-                continue
-            try:
-                sock.sendall(b"".join(channel.send(send.frame) for send, _ in batch))
-            except OSError:
-                self._drop(sock)
+                self._writing = True
+                data = b"".join(channel.send(send.frame) for send, _ in batch)
+            self._send_all(sock, data)
+
+    def _send_all(self, sock: socket.socket, data: bytes) -> None:
+        """Write ``data`` whole, waiting as long as it takes (the writer's own thread)."""
+        try:
+            sock.sendall(data)
+        except OSError:
+            self._drop(sock)
+        with self._wake:
+            self._writing = False
 
     def _connect(self) -> bool:
         try:
@@ -231,6 +287,7 @@ class PeerConnection:
             if (sock is not None and current is not sock) or current is None:
                 return
             self._sock, self._channel = None, None
+            self._rest = b""
             lost, self._inflight = list(self._inflight), deque()
             self._retry = not self._closed
             self._wake.notify()

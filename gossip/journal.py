@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gossip.protocol import Copy, MessageView
 from gossip.sends import Address
 
 
-@dataclass
+@dataclass(slots=True)
 class Message:
-    """What a node holds of one message: every copy that reached it, in arrival order."""
+    """What a node holds of one message: every copy that reached it, in arrival order.
+
+    A node holds thousands, so it keeps no ``__dict__`` and a tuple of peers rather than
+    a dict of counts."""
 
     id: str
     text: str
@@ -18,8 +21,8 @@ class Message:
     relays: int
     copies: list[Copy]
     read: bool = False
-    relayed: dict[int, int] = field(default_factory=dict)
-    """How many copies this node has sent to each peer, bounded by ``relays``."""
+    relayed: tuple[int, ...] = ()
+    """The peers this node sent a copy to, once per copy: at most ``relays`` times each."""
 
     def view(self) -> MessageView:
         return MessageView(self.id, self.text, self.sent, tuple(self.copies), self.read)

@@ -51,6 +51,9 @@ class Messages(Mapping[str, Message]):
     def __getitem__(self, message_id: str) -> Message:
         return self.held[message_id]
 
+    def __contains__(self, message_id: object) -> bool:
+        return message_id in self.held  # Mapping's would look it up and catch a KeyError
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.held)
 
@@ -124,7 +127,7 @@ class Messages(Mapping[str, Message]):
         targets = [
             (peer, address)
             for peer, address in peers.items()
-            if peer not in walk and message.relayed.get(peer, 0) < message.relays
+            if peer not in walk and message.relayed.count(peer) < message.relays
         ]
         if self.strategy is not DEFAULT:
             first = len(message.copies) == 1
@@ -132,8 +135,7 @@ class Messages(Mapping[str, Message]):
         if not targets:
             return []
         frame = encode_frame(Command.RELAY, relay_payload(message, walk))
-        for peer, _ in targets:
-            message.relayed[peer] = message.relayed.get(peer, 0) + 1
+        message.relayed += tuple(peer for peer, _ in targets)
         return [Send(peer, address, frame, Command.RELAY) for peer, address in targets]
 
     def read(self, which: str, mark: bool = True) -> list[MessageView]:

@@ -216,6 +216,8 @@ class Node:
             self.members.joining = False
             links = reply.get("peers")
             self.members.joined(links if isinstance(links, list) else [])
+            if self.peers:
+                self.next_sync = now  # back in: catch up on what it missed at once
         return []
 
     def failed(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import unicodedata
 from collections.abc import Mapping
@@ -40,6 +41,44 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(repr(c)[1:-1] if escaped(c) else c for c in text)
+
+
+JSON_OPEN_LEVELS = 2
+"""Levels of a ``--json`` document laid out one item a line; deeper ones stay on their
+item's line. A read of 10,000 messages is then a line per message, which the C encoder
+writes (``indent`` would send every value through the pure-Python one)."""
+
+_compact_json = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+
+
+def as_json(data: object) -> str:
+    """JSON as a terminal can show it: readable Unicode, but every character a terminal
+    would obey or hide (``escaped``) as a JSON escape, so the data stays exact."""
+    return "\n".join(
+        line if line.isprintable() else _json_escaped(line)
+        for line in _laid_out(data, 0).split("\n")
+    )
+
+
+def _laid_out(value: object, level: int) -> str:
+    if level >= JSON_OPEN_LEVELS or not isinstance(value, dict | list) or not value:
+        return _compact_json(value)
+    pad = "  " * (level + 1)
+    if isinstance(value, dict):
+        items = [
+            f"{pad}{_compact_json(str(k))}: {_laid_out(v, level + 1)}" for k, v in value.items()
+        ]
+        ends = "{}"
+    else:
+        items = [pad + _laid_out(v, level + 1) for v in value]
+        ends = "[]"
+    return f"{ends[0]}\n" + ",\n".join(items) + f"\n{'  ' * level}{ends[1]}"
+
+
+def _json_escaped(line: str) -> str:
+    """``line`` with every ``escaped`` character as its JSON escape (``isprintable``
+    passes most lines whole, in C)."""
+    return "".join(json.dumps(c)[1:-1] if escaped(c) else c for c in line)
 
 
 def gossip_command(

@@ -20,7 +20,7 @@ import socket
 import socketserver
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -46,6 +46,8 @@ BATCHED = frozenset({Command.RELAY, Command.NEW})
 """Requests taken a run at a time when one read brings several."""
 
 RECV_BYTES = 65536
+FLUSH_BYTES = 65536
+"""Replies that go out before the rest of their batch is ready: a frame's worth."""
 
 log = logging.getLogger("gossip.node")
 
@@ -103,8 +105,8 @@ class GossipServer(socketserver.ThreadingTCPServer):
                     if self.node.next_due() < self.next_look:
                         self.next_look = 0.0
                         self.wake.set()
-                elif self.next_look > time.time() + self.timing.tick:
-                    self.next_look = 0.0  # what relays deferred is committed within a tick
+                elif self.next_look > (soon := time.time() + self.timing.tick):
+                    self.next_look = soon  # what relays deferred is committed within a tick
                     self.wake.set()
 
     def commit(self, durable: bool = False) -> None:
@@ -203,7 +205,11 @@ class GossipServer(socketserver.ThreadingTCPServer):
         with self.changing(defer=True):
             now = time.time()
             outcomes = [self._answer(frame, now) for frame in frames]
-        self.deliver([s for o in outcomes if isinstance(o, Answer) for s in o.sends])
+            sends = [s for o in outcomes if isinstance(o, Answer) for s in o.sends]
+            if sends:
+                peers, conditions = self._sending(sends)
+        if sends and not self.closing.is_set():
+            self._dispatch(sends, peers, conditions)
         return [o if isinstance(o, FrameError) else None for o in outcomes]
 
     def _answer(self, frame: Frame, now: float) -> Answer | FrameError:
@@ -251,7 +257,17 @@ class GossipServer(socketserver.ThreadingTCPServer):
                 else:
                     self.deliver([chore])
             self._tend_connections()
-            self.wake.wait(wait)
+            self._rest_until_next_look()
+
+    def _rest_until_next_look(self) -> None:
+        """Sleep until ``next_look``, which a change may bring forward (and wakes us to
+        see): a flood of relays brings it to a tick away once, not to now each time."""
+        while not self.closing.is_set():
+            left = self.next_look - time.time()
+            if left <= 0:
+                return
+            self.wake.wait(left)
+            self.wake.clear()
 
     def deliver(self, sends: list[Send], wait: bool = False) -> list[Future[Reply]]:
         """Send each frame. With ``wait``, a future for each holds its reply (None: it did
@@ -264,9 +280,23 @@ class GossipServer(socketserver.ThreadingTCPServer):
         if self.closing.is_set() or not sends:
             return [_settled_future(None) for _ in sends] if wait else []
         with self.lock:
-            peers = dict(self.node.peers)
-            self.node.counters.sent(sends)
-            conditions = self.node.conditions
+            peers, conditions = self._sending(sends)
+        return self._dispatch(sends, peers, conditions, wait)
+
+    def _sending(self, sends: list[Send]) -> tuple[dict[int, Address], Conditions]:
+        """Count ``sends`` as sent; the peers and the conditions they go under. Hold the
+        lock (a run of relays does this in the hold that decided them)."""
+        self.node.counters.sent(sends)
+        return dict(self.node.peers), self.node.conditions
+
+    def _dispatch(
+        self,
+        sends: list[Send],
+        peers: dict[int, Address],
+        conditions: Conditions,
+        wait: bool = False,
+    ) -> list[Future[Reply]]:
+        """``deliver``, once ``_sending`` counted them. Call without the lock."""
         if conditions.active:
             if wait:
                 return self._deliver_held(conditions, sends, peers)
@@ -550,13 +580,21 @@ def _settled_future(reply: Reply) -> Future[Reply]:
     return future
 
 
-class Replies:
-    """The sealed replies to one batch of requests, in order, bare ``/OK``s run together."""
+class Outgoing:
+    """The sealed replies to one batch of requests, in order, bare ``/OK``s run together.
 
-    def __init__(self, channel: Channel) -> None:
+    Once ``FLUSH_BYTES`` wait, they are written at once: a long read's listing goes out
+    while the rest of it is encoded.
+    """
+
+    def __init__(self, channel: Channel, write: Callable[[bytes], bool]) -> None:
         self.channel = channel
+        self.write = write
         self.sealed: list[bytes] = []
+        self.size = 0
         self.oks = 0
+        self.broken = False
+        """A write failed: the rest is dropped, and the connection closes."""
 
     def ok(self) -> None:
         self.oks += 1
@@ -566,12 +604,20 @@ class Replies:
 
     def extend(self, frames: Iterable[bytes]) -> None:
         self._settle_oks()
-        self.sealed.extend(self.channel.send(f) for f in frames)
+        for frame in frames:
+            sealed = self.channel.send(frame)
+            self.sealed.append(sealed)
+            self.size += len(sealed)
+            if self.size >= FLUSH_BYTES:
+                self.broken = self.broken or not self.write(self.data())
 
     def data(self) -> bytes:
-        """Everything to write, sealed in order."""
+        """Everything still to write, sealed in order (none once a write failed)."""
         self._settle_oks()
-        return b"".join(self.sealed)
+        data = b"" if self.broken else b"".join(self.sealed)
+        self.sealed.clear()
+        self.size = 0
+        return data
 
     def _settle_oks(self) -> None:
         if self.oks:
@@ -609,7 +655,7 @@ class Handler(socketserver.BaseRequestHandler):
         ``/OK``s they earn go back as one ``/OK {"acked": n}``; a run of clients' messages
         is stored with one commit.
         """
-        out = Replies(self.channel)
+        out = Outgoing(self.channel, self._send)
         run: list[Frame] = []
         for line in lines:
             try:
@@ -637,7 +683,10 @@ class Handler(socketserver.BaseRequestHandler):
             except Exception as exc:
                 out.error(self._refusal(str(failed_inside(frame, exc))))
                 continue
-            out.extend(reply.replies)
+            try:
+                out.extend(reply.replies)
+            except FrameError as exc:  # a listing that cannot be framed
+                out.error(self._refusal(str(exc)))
             if reply.leaves:
                 self._send(out.data())
                 threading.Thread(target=self.server.shutdown, daemon=True).start()
@@ -645,7 +694,7 @@ class Handler(socketserver.BaseRequestHandler):
         self._answer_run(run, out)
         return self._send(out.data())
 
-    def _answer_run(self, run: list[Frame], out: Replies) -> None:
+    def _answer_run(self, run: list[Frame], out: Outgoing) -> None:
         """Answer a run of relayed copies or of clients' messages, then empty it."""
         if not run:
             return

@@ -407,8 +407,8 @@ def test_many_messages_are_listed_in_few_frames_each_within_the_limit() -> None:
         MessageView(f"m{i}", "x" * (i % 4000 + 1), 0.0, (Copy((1, 2, i + 3), 1.0),), False)
         for i in range(300)
     ]
-    listed = messages_frames(views)
+    listed = list(messages_frames(views))
     assert 1 < len(listed) < 40
     assert all(len(frame) <= MAX_FRAME_BYTES for frame in listed)
     assert [m for f in listed for m in messages_of(decode_frame(f).payload)] == views
-    assert messages_frames([]) == []
+    assert list(messages_frames([])) == []

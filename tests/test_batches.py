@@ -25,9 +25,9 @@ from gossip.commands import REPLY_ENDS, Command
 from gossip.errors import GossipError
 from gossip.network import wait_until
 from gossip.node import Node
-from gossip.protocol import MAX_MESSAGE_BYTES, Frame, encode_frame, read_line
+from gossip.protocol import MAX_MESSAGE_BYTES, Frame, decode_frame, encode_frame, read_line
 from gossip.sends import Address, Send
-from gossip.server import GossipServer
+from gossip.server import GossipServer, Outgoing
 from tests.networks import free_origin
 from tests.test_submit import FailingStore
 
@@ -391,3 +391,35 @@ def test_exchange_all_takes_a_counted_ok_as_the_answer_to_that_many_requests(
     replies = client.exchange_all([relay(0), relay(1), relay(2)])
     assert len(replies) == 3
     assert all(r[-1].command == "OK" for r in replies)
+
+
+def test_a_long_listing_goes_out_while_the_rest_is_encoded() -> None:
+    """``Outgoing`` writes once a frame's worth waits: the first frames of a lazy listing
+    are on their way before the last is made, and all arrive in order, sealed."""
+    node_end, hello = Channel.for_node(KEY)
+    reader = Channel.for_client(KEY, decode_frame(hello))
+    writes: list[bytes] = []
+    made: list[int] = []
+
+    def listing() -> Iterator[bytes]:
+        for i in range(6):
+            made.append(len(writes))
+            yield encode_frame(Command.MSGS, {"messages": [], "pad": "x" * 40_000, "i": i})
+
+    out = Outgoing(node_end, lambda data: writes.append(data) is None)
+    out.extend(listing())
+    out.extend([encode_frame(Command.OK)])
+    writes.append(out.data())
+    assert made[-1] >= 2, "frames were written before the listing was done"
+    lines = b"".join(writes).splitlines(keepends=True)
+    frames = [reader.receive(line) for line in lines]
+    assert [f.payload.get("i") for f in frames] == [0, 1, 2, 3, 4, 5, None]
+
+
+def test_after_a_failed_write_the_rest_is_dropped() -> None:
+    node_end, _ = Channel.for_node(KEY)
+    writes: list[bytes] = []
+    out = Outgoing(node_end, lambda data: writes.append(data) and False)
+    out.extend(encode_frame(Command.MSGS, {"pad": "x" * 40_000}) for _ in range(4))
+    assert len(writes) == 1 and out.broken
+    assert out.data() == b""

@@ -347,6 +347,26 @@ def test_requests_queued_while_the_writer_is_busy_all_go_out_in_order(
     assert breaks.count == 0
 
 
+def test_the_deciding_thread_never_waits_on_a_full_socket_and_order_holds(
+    server: EchoServer, open_connection: OpenConnection, pool: ThreadPoolExecutor
+) -> None:
+    """On an idle connection the submitting thread writes itself, without blocking: what
+    the socket does not take, the writer finishes, and later requests queue behind it."""
+    connection, breaks = open_connection(server.address)
+    server.stall()
+    first = connection.submit(frame(0))
+    assert server.stalled.wait(WAIT)
+    assert wait_until(lambda: not connection._busy(), WAIT), "frame 0 went out: idle again"
+    big = pool.submit(connection.submit, big_frame(1)).result(WAIT)  # returns, unread
+    small = [connection.submit(frame(n)) for n in range(2, 22)]
+    server.resume()
+    assert first.result(WAIT) == {"echo": 0}
+    assert big.result(WAIT) == {"echo": 1}
+    assert [future.result(WAIT) for future in small] == [{"echo": n} for n in range(2, 22)]
+    assert [n for _, n in server.received] == list(range(22))
+    assert breaks.count == 0
+
+
 def test_err_reply_gives_an_empty_payload(
     server: EchoServer, open_connection: OpenConnection
 ) -> None:

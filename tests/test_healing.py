@@ -20,7 +20,7 @@ from gossip.commands import Command
 from gossip.membership import ANY_SLOT_AFTER, MISSES_TO_DROP, WALK_HOPS, LinkPlan, Splice
 from gossip.node import Node
 from gossip.protocol import encode_frame
-from gossip.sends import Send
+from gossip.sends import CatchUp, Send
 from gossip.simulation import STEP, Simulation, StillClock, address
 from gossip.timing import Timing
 from tests.core import (
@@ -449,6 +449,24 @@ def test_join_answer_gives_the_node_its_peers_and_ends_the_joining() -> None:
     assert node.members.contacts == [] and not node.members.joining
     assert node.members.wanted == 2 and not node.members.looking()
     assert sends_of(node.tick(20.0), "JOIN") == []
+
+
+def test_a_node_taken_in_catches_up_at_once_not_at_its_next_turn() -> None:
+    """A node that joins (restarted, added) missed what was sent meanwhile: its first
+    catch-up round is due as soon as it has peers, not after its random first wait."""
+    clock = StillClock(10.0)
+    node = join_node(clock, wanted=2)
+    node.next_sync = 10.0 + TIMING.sync_every  # as if its random first wait were the longest
+    [join] = sends_of(node.tick(10.0), "JOIN")
+    node.sent(join, {"peers": [[2, "127.0.0.1", 7002]]}, 10.1)
+    assert node.next_due() <= 10.1
+    [round_] = [c for c in node.tick(10.1) if isinstance(c, CatchUp)]
+    assert round_.peer == 2
+    refused = join_node(clock, wanted=2)
+    refused.next_sync = 10.0 + TIMING.sync_every
+    [join] = sends_of(refused.tick(10.0), "JOIN")
+    refused.sent(join, {"peers": []}, 10.1)
+    assert refused.next_sync == 10.0 + TIMING.sync_every, "no peer yet: nothing to catch up from"
 
 
 def test_no_join_with_peers_or_without_contacts() -> None:

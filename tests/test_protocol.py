@@ -21,9 +21,9 @@ from gossip.protocol import (
     decode_frame,
     encode_frame,
     field,
-    message_from_payload,
-    message_payload,
+    message_row,
     message_text,
+    messages_of,
     path_field,
     positive_int,
     read_frame,
@@ -357,46 +357,90 @@ def sample_view() -> MessageView:
     return MessageView("abc", "Apple\npie", 99.5, copies, True)
 
 
-def test_message_payload_shape() -> None:
-    assert message_payload(sample_view()) == {
-        "id": "abc",
-        "text": "Apple\npie",
-        "sent": 99.5,
-        "read": True,
-        "copies": [[[1], 100.0], [[1, 8, 10], 100.25], [[1, 2], 100.5]],
-    }
+def test_message_row_shape() -> None:
+    assert message_row(sample_view()) == [
+        "abc",
+        "Apple\npie",
+        99.5,
+        True,
+        [[(1,), 100.0], [(1, 8, 10), 100.25], [(1, 2), 100.5]],
+    ]
 
 
-def test_message_payload_round_trip_through_a_frame() -> None:
+def test_message_row_round_trip_through_a_frame() -> None:
     view = sample_view()
-    frame = decode_frame(encode_frame("MSG", message_payload(view)))
-    assert message_from_payload(frame.payload) == view
+    frame = decode_frame(encode_frame("MSGS", {"messages": [message_row(view)]}))
+    assert messages_of(frame.payload) == [view]
 
 
-def test_message_from_payload_converts_int_times_to_float() -> None:
-    payload = {"id": "x", "text": "t", "sent": 5, "read": False, "copies": [[[2, 3], 7]]}
-    view = message_from_payload(payload)
+def test_messages_of_converts_int_times_to_float() -> None:
+    view = messages_of({"messages": [["x", "t", 5, False, [[[2, 3], 7]]]]})[0]
     assert view == MessageView("x", "t", 5.0, (Copy((2, 3), 7.0),), False)
     assert isinstance(view.sent, float) and isinstance(view.copies[0].arrived, float)
 
 
+def good_row() -> list[Any]:
+    return ["abc", "Apple", 99.5, True, [[[1], 100.0], [[1, 8, 10], 100.25]]]
+
+
 @pytest.mark.parametrize(
-    "change",
+    ("index", "value"),
     [
-        {"copies": [[[1], "now"]]},
-        {"copies": [[[1]]]},
-        {"copies": [[[1], 1.0, 2.0]]},
-        {"copies": [[[], 1.0]]},
-        {"copies": [[[1, 1], 1.0]]},
-        {"copies": "none"},
-        {"id": 3},
-        {"text": None},
-        {"sent": "yesterday"},
-        {"sent": True},
-        {"read": 1},
+        (4, [[[1], "now"]]),
+        (4, [[[1]]]),
+        (4, [[[1], 1.0, 2.0]]),
+        (4, [[[], 1.0]]),
+        (4, [[[1, 1], 1.0]]),
+        (4, [[[1, 0], 1.0]]),
+        (4, [[[1, -2], 1.0]]),
+        (4, [[[1, True], 1.0]]),
+        (4, [[[1, 2.0], 1.0]]),
+        (4, [[[1, "2"], 1.0]]),
+        (4, [[[1, None], 1.0]]),
+        (4, [["12", 1.0]]),
+        (4, [[[1], True]]),
+        (4, [None]),
+        (4, []),
+        (4, "none"),
+        (0, 3),
+        (1, None),
+        (2, "yesterday"),
+        (2, True),
+        (3, 1),
+        (5, "one field too many"),
     ],
 )
-def test_message_from_payload_refuses(change: dict[str, Any]) -> None:
-    payload = {**message_payload(sample_view()), **change}
+def test_messages_of_refuses(index: int, value: Any) -> None:
+    """Any bad field of any listed message refuses the frame, wherever the message is."""
+    bad = good_row()
+    if index < len(bad):
+        bad[index] = value
+    else:
+        bad.append(value)
+    assert len(messages_of({"messages": [good_row(), good_row()]})) == 2
+    for listing in ([bad], [good_row(), bad], [bad, good_row()]):
+        with pytest.raises(FrameError):
+            messages_of({"messages": listing})
+
+
+@pytest.mark.parametrize("payload", [{}, {"messages": "rows"}, {"messages": [["too", "short"]]}])
+def test_messages_of_refuses_a_listing_that_is_not_rows(payload: dict[str, Any]) -> None:
     with pytest.raises(FrameError):
-        message_from_payload(payload)
+        messages_of(payload)
+
+
+@pytest.mark.parametrize(
+    "number", [b"1e999", b"-1E400", b"1" + b"0" * 400 + b".0", b"1" + b"0" * 400]
+)
+@pytest.mark.parametrize("where", ["sent", "arrived"])
+def test_a_listing_refuses_a_time_too_large_even_though_its_decoder_skips_the_check(
+    number: bytes, where: str
+) -> None:
+    sent, arrived = (number, b"2.0") if where == "sent" else (b"1.0", number)
+    line = b'/MSGS {"messages":[["a","t",' + sent + b",true,[[[1]," + arrived + b"]]]]}\n"
+    with pytest.raises(FrameError):
+        messages_of(decode_frame(line).payload)
+    other = b'/RELAY {"sent":' + number + b"}\n"
+    if b"." in number or b"e" in number.lower():
+        with pytest.raises(FrameError):
+            decode_frame(other)

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gossip import render
@@ -483,4 +483,35 @@ def test_removed_says_what_it_handed_over_and_when_it_was_hung() -> None:
     assert render.removed(3, result).splitlines() == [
         "Removed Gossip-Node-3, which did not answer: its process was killed.",
         "It first handed 2 messages the others lacked to the rest.",
+    ]
+
+
+# --json documents
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=30,
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_as_json_keeps_the_data_exact_and_hides_nothing(data: object) -> None:
+    text = render.as_json(data)
+    assert json.loads(text) == data
+    assert all(not render.escaped(c) for c in text if c != "\n")
+
+
+def test_as_json_lays_out_two_levels_then_an_item_a_line() -> None:
+    data = {"node": 3, "messages": [{"id": "a", "copies": [[1, 2]]}, {"id": "b\u202e"}], "e": []}
+    assert render.as_json(data).splitlines() == [
+        "{",
+        '  "node": 3,',
+        '  "messages": [',
+        '    {"id": "a", "copies": [[1, 2]]},',
+        '    {"id": "b\\u202e"}',
+        "  ],",
+        '  "e": []',
+        "}",
     ]
