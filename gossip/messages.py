@@ -6,6 +6,7 @@ No I/O: methods take frames' fields and the time and return the relays to send.
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -19,6 +20,12 @@ from gossip.timing import Timing
 
 MAX_LISTED_IDS = 1000
 """Most ids one catch-up reply lists (with quoting, well inside a frame)."""
+
+LISTING_KEPT = 0.5
+"""Seconds a catch-up listing of settled ids is reused (less than ``Timing.settle``)."""
+
+MAX_SHARED_WALKS = 4096
+"""Most walks a node keeps to share between copies (a few hundred KiB at most)."""
 
 MAX_TRADED = 100
 """Most messages pulled or pushed in one catch-up round; the next round does the rest."""
@@ -47,6 +54,11 @@ class Messages(Mapping[str, Message]):
         self.timing = timing
         self._new_id = new_id
         self._clock = clock
+        self._listing: tuple[frozenset[int], float, list[str]] | None = None
+        """The last ``_settled`` list: the buckets it covers, when it was made, the ids."""
+        self._walks: dict[tuple[int, ...], tuple[int, ...]] = {}
+        """Each walk a copy took, once: in a network that keeps its shape, copies of every
+        message take the same few walks, and a node holds thousands of copies."""
 
     def __getitem__(self, message_id: str) -> Message:
         return self.held[message_id]
@@ -84,6 +96,7 @@ class Messages(Mapping[str, Message]):
         spreads only once it is durable at its origin."""
         if self.held.pop(message_id, None) is not None:
             self.digest.remove(message_id)
+            self._listing = None
 
     def relay(
         self,
@@ -121,6 +134,7 @@ class Messages(Mapping[str, Message]):
         self, message: Message, path: tuple[int, ...], now: float, peers: dict[int, Address]
     ) -> list[Send]:
         walk = (*path, self.number)
+        walk = self._walks.get(walk) or self._walk_kept(walk)
         copy = Copy(walk, now)
         message.copies.append(copy)
         self.journal.copy_added(message.id, copy)
@@ -137,6 +151,12 @@ class Messages(Mapping[str, Message]):
         frame = encode_frame(Command.RELAY, relay_payload(message, walk))
         message.relayed += tuple(peer for peer, _ in targets)
         return [Send(peer, address, frame, Command.RELAY) for peer, address in targets]
+
+    def _walk_kept(self, walk: tuple[int, ...]) -> tuple[int, ...]:
+        """``walk``, kept to be shared by the copies that take it later, while room lasts."""
+        if len(self._walks) < MAX_SHARED_WALKS:
+            self._walks[walk] = walk
+        return walk
 
     def read(self, which: str, mark: bool = True) -> list[MessageView]:
         """Messages oldest first, filtered by read state; with ``mark`` they are now read."""
@@ -163,16 +183,29 @@ class Messages(Mapping[str, Message]):
         At most MAX_LISTED_IDS of them; the flag says whether that was the last of them.
         The caller pages on from the last id listed.
         """
-        ids = self._settled(buckets, now, after)
-        return ids[:MAX_LISTED_IDS], len(ids) <= MAX_LISTED_IDS
+        ids = self._settled(buckets, now)
+        start = bisect_right(ids, after)
+        page = ids[start : start + MAX_LISTED_IDS]
+        return page, start + MAX_LISTED_IDS >= len(ids)
 
-    def _settled(self, buckets: Iterable[int], now: float, after: str) -> list[str]:
+    def _settled(self, buckets: Iterable[int], now: float) -> list[str]:
+        """The ids in these buckets held at least ``settle``, sorted.
+
+        A round pages through them, each page asking again: the list is kept for
+        ``LISTING_KEPT`` seconds (a message that came since cannot have settled; one that
+        settled since waits for the next round), so a flood's rounds sort it once, not
+        once a page.
+        """
+        chosen = frozenset(buckets)
+        kept = self._listing
+        if kept is not None and kept[0] == chosen and 0 <= now - kept[1] < LISTING_KEPT:
+            return kept[2]
         settle, held = self.timing.settle, self.held
-        return sorted(
-            i
-            for i in self.digest.in_buckets(buckets)
-            if i > after and now - held[i].copies[0].arrived >= settle
+        ids = sorted(
+            i for i in self.digest.in_buckets(chosen) if now - held[i].copies[0].arrived >= settle
         )
+        self._listing = (chosen, now, ids)
+        return ids
 
     def compare(
         self,
@@ -188,9 +221,13 @@ class Messages(Mapping[str, Message]):
         last page); what this node holds in that span and the page lacks, the peer lacks.
         """
         lack = [i for i in theirs if i not in self.held][:MAX_TRADED]
-        mine = self._settled(buckets, now, after)
-        if not complete:
-            mine = [i for i in mine if theirs and i <= theirs[-1]]
+        ids = self._settled(buckets, now)
+        if complete:
+            mine = ids[bisect_right(ids, after) :]
+        elif theirs:
+            mine = ids[bisect_right(ids, after) : bisect_right(ids, theirs[-1])]
+        else:
+            mine = []
         known = set(theirs)
         return lack, [i for i in mine if i not in known][:MAX_TRADED]
 

@@ -95,7 +95,8 @@ class GossipServer(socketserver.ThreadingTCPServer):
     @contextlib.contextmanager
     def changing(self, defer: bool = False) -> Iterator[Node]:
         """The node, locked; what it wrote down is committed when the block ends, unless
-        ``defer``: then the next housekeeping tick commits it."""
+        ``defer``: then the next housekeeping tick commits it (call ``commit_soon`` once
+        what the change sends is out)."""
         with self.lock:
             try:
                 yield self.node
@@ -105,9 +106,15 @@ class GossipServer(socketserver.ThreadingTCPServer):
                     if self.node.next_due() < self.next_look:
                         self.next_look = 0.0
                         self.wake.set()
-                elif self.next_look > (soon := time.time() + self.timing.tick):
-                    self.next_look = soon  # what relays deferred is committed within a tick
-                    self.wake.set()
+
+    def commit_soon(self) -> None:
+        """Bring housekeeping's next look to a tick away, so what a deferred change wrote
+        down is committed within a tick. Called after the change's copies went out: the
+        woken housekeeping takes the interpreter from the thread that sends them."""
+        soon = time.time() + self.timing.tick
+        if self.next_look > soon:
+            self.next_look = soon
+            self.wake.set()
 
     def commit(self, durable: bool = False) -> None:
         """Commit what the node wrote down. Only a durable commit (a client's message)
@@ -210,6 +217,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
                 peers, conditions = self._sending(sends)
         if sends and not self.closing.is_set():
             self._dispatch(sends, peers, conditions)
+        self.commit_soon()
         return [o if isinstance(o, FrameError) else None for o in outcomes]
 
     def _answer(self, frame: Frame, now: float) -> Answer | FrameError:
@@ -427,6 +435,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
         for send in deaths:
             self._log_death(send.peer, True, f"/{send.kind} did not arrive")
         self.deliver(follow_ups)
+        self.commit_soon()
 
     def _unreachable(self, peer: int) -> None:
         with self.changing() as node:
@@ -502,6 +511,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
                     sends = trade.take(replies, time.time())
                     request = trade.request()
                 self.deliver(sends)
+                self.commit_soon()
             if trade.pulled or trade.pushed:
                 log.info(
                     "node %d: caught up with node %d: pulled %d, pushed %d",

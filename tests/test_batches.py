@@ -11,7 +11,9 @@ housekeeping; every wait polls with a deadline.
 from __future__ import annotations
 
 import socket
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,8 @@ from gossip.node import Node
 from gossip.protocol import MAX_MESSAGE_BYTES, Frame, decode_frame, encode_frame, read_line
 from gossip.sends import Address, Send
 from gossip.server import GossipServer, Outgoing
+from gossip.store import Store
+from gossip.timing import Timing
 from tests.networks import free_origin
 from tests.test_submit import FailingStore
 
@@ -423,3 +427,35 @@ def test_after_a_failed_write_the_rest_is_dropped() -> None:
     out.extend(encode_frame(Command.MSGS, {"pad": "x" * 40_000}) for _ in range(4))
     assert len(writes) == 1 and out.broken
     assert out.data() == b""
+
+
+def test_relayed_copies_reach_the_disk_within_a_tick_though_housekeeping_rests_long(
+    tmp_path: Path,
+) -> None:
+    """A run of relays is committed by housekeeping, not by the handler: the run brings
+    housekeeping's next look to a tick away, however long it meant to rest."""
+    timing = Timing(rest=60.0, ping_every=60.0, sync_every=60.0)
+    store = Store(tmp_path / "node-1.db")
+    port = free_origin(1) + 1
+    node = Node(1, 3, {}, address=("127.0.0.1", port), journal=store, timing=timing)
+    server = serve(node, store)
+    go = threading.Event()
+    go.set()
+    threading.Thread(target=server.keep_house, args=(go,), daemon=True).start()
+    reader = sqlite3.connect(tmp_path / "node-1.db")
+    try:
+        assert wait_until(lambda: server.next_look > time.time() + 30, WAIT), "resting long"
+        raw = socket.create_connection(server.server_address[:2], timeout=WAIT)
+        with raw, raw.makefile("rb") as stream:
+            channel = Channel.connect(KEY, stream)
+            raw.sendall(channel.send(relay(1)))
+            assert channel.read(stream) is not None
+
+            def on_disk() -> bool:
+                return reader.execute("SELECT count(*) FROM copies").fetchone()[0] == 1
+
+            assert wait_until(on_disk, 5 * timing.tick + 1.0)
+    finally:
+        reader.close()
+        stop(server)
+        store.close()

@@ -20,7 +20,7 @@ from gossip.answers import answer
 from gossip.catchup import Round
 from gossip.digest import BUCKETS, Digest, bucket_of
 from gossip.journal import Journal, Message
-from gossip.messages import MAX_LISTED_IDS, MAX_TRADED
+from gossip.messages import LISTING_KEPT, MAX_LISTED_IDS, MAX_TRADED
 from gossip.node import Node
 from gossip.protocol import Copy, FrameError, decode_frame, id_list, message_id_field, relay_fields
 from gossip.sends import CatchUp
@@ -158,6 +158,32 @@ def test_settled_ids_only_held_long_enough_and_in_the_buckets() -> None:
     assert complete
     assert listed == [i for i in settled if bucket_of(i) in some]
     assert node.messages.settled_ids([], now) == ([], True)
+
+
+def test_a_listing_is_kept_briefly_and_never_lists_what_is_gone() -> None:
+    """A round's pages reuse one sorted listing for ``LISTING_KEPT``: a message that
+    settles meanwhile waits for the next listing; one discarded leaves it at once."""
+    now = 10.0
+    node = make_node(
+        1,
+        [],
+        StillClock(),
+        messages=[
+            held("a", ((2, 1), now - TIMING.settle)),
+            held("b", ((2, 1), now - TIMING.settle + 0.1)),
+            held("c", ((2, 1), now - TIMING.settle - 1.0)),
+        ],
+    )
+    every = range(BUCKETS)
+    assert node.messages.settled_ids(every, now) == (["a", "c"], True)
+    assert node.messages.settled_ids(every, now + 0.2) == (["a", "c"], True), "kept"
+    assert node.messages.settled_ids(every, now + LISTING_KEPT) == (["a", "b", "c"], True)
+    assert node.messages.settled_ids(range(BUCKETS // 2), now + LISTING_KEPT) == (
+        [i for i in ["a", "b", "c"] if bucket_of(i) < BUCKETS // 2],
+        True,
+    ), "other buckets: another listing"
+    node.messages.discard("a")
+    assert node.messages.settled_ids(every, now + LISTING_KEPT) == (["b", "c"], True)
 
 
 @pytest.mark.parametrize(

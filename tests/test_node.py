@@ -99,6 +99,19 @@ def test_relay_records_path_plus_self_and_skips_walk() -> None:
     assert payload["relays"] == 1 and payload["sent"] == 42.0
 
 
+def test_copies_that_took_the_same_walk_share_it_while_room_lasts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("gossip.messages.MAX_SHARED_WALKS", 2)
+    node = make_node(5, [1, 3], FakeClock())
+    for n, path in enumerate([(1,), (3,), (1,), (1, 2), (3,), (1, 2)]):
+        node.relay(f"m{n}", "Apple", path, relays=1, sent=0.0)
+    walks = [node.messages[f"m{n}"].copies[0].path for n in range(6)]
+    assert walks == [(1, 5), (3, 5), (1, 5), (1, 2, 5), (3, 5), (1, 2, 5)]
+    assert walks[2] is walks[0] and walks[4] is walks[1], "kept and shared"
+    assert walks[5] is not walks[3], "no room left for a third walk"
+
+
 def test_relay_path_containing_self_is_ignored() -> None:
     node = make_node(5, [1, 3], FakeClock())
     assert node.relay("m1", "Apple", (1, 5, 3), relays=1, sent=0.0) == []
