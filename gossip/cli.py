@@ -6,6 +6,7 @@ Usage:
                        [--mode M] [--fanout K] [--interval MS] [--ttl HOPS]
   gossip start-network --config FILE [--only HOST]
   gossip start-network --resume [--port-origin P | --config FILE]
+  gossip start-node <node> --config FILE [--store DIR] [--listen ADDRESS]
   gossip stop-network [--port-origin P | --config FILE]
   gossip send-message <node> [--] <message> [-r K] [--id ID] [--port-origin P | --config FILE]
   gossip get-messages <node> [unread | read | all] [-p | -pp | -ppp] [-t | -tt | -ttt]
@@ -32,6 +33,11 @@ Usage:
 Commands:
   start-network  Start N node processes (default: random regular graph of degree 3)
                  and print each node with its peers. The nodes keep running.
+  start-node     Run one node of a network file in the foreground, as a container's
+                 process: logs to stdout, stops cleanly on SIGTERM, no supervisor (the
+                 nodes mend the network themselves). <node> is its number, or auto: from
+                 this host's name, which ends in -ORDINAL as a StatefulSet's pods do
+                 (pod gossip-7 runs node 8).
   stop-network   Stop every node of the network. Its messages stay on disk:
                  start-network --resume brings it back with them, a fresh
                  start-network on the same ports deletes them.
@@ -71,6 +77,10 @@ Options:
                       the topology, for a network over several hosts (see README).
   --only HOST         Start only the network file's nodes whose address is on HOST.
   --resume            Start a stopped network again, each node with its messages.
+  --store DIR         Where start-node keeps the node's store (default: the network's
+                      run directory, under $GOSSIP_HOME).
+  --listen ADDRESS    The address start-node listens on; it tells the others the one in
+                      the network file (a host name or an IP address) [default: 0.0.0.0].
   --insecure          No secret: nodes obey anyone who reaches their ports, and frames
                       go bare (readable with nc). For teaching on a machine you trust.
   -o FILE, --output FILE  Where draw writes its PNG (default: in the run directory);
@@ -298,6 +308,22 @@ def scope(net: state.NetworkState, config: str | None = None) -> str:
     if net.port_origin != state.DEFAULT_PORT_ORIGIN:
         return f" --port-origin {net.port_origin}"
     return ""
+
+
+def start_node(args: dict[str, Any]) -> str:
+    """Run one node of a network file in the foreground until SIGTERM."""
+    from gossip import config, standalone
+
+    net = config.load(Path(args["--config"]))
+    word = args["<node>"]
+    if word == "auto":
+        number = standalone.node_from_hostname(standalone.hostname(), net)
+    elif word.isascii() and word.isdigit() and int(word) >= 1:
+        number = int(word)
+    else:
+        raise UsageError(f"node must be a node's number or auto, not {word!r}")
+    directory = Path(args["--store"]) if args["--store"] else net.directory
+    return standalone.run(net, number, directory, args["--listen"])
 
 
 def stop_network(args: dict[str, Any]) -> str:
@@ -588,6 +614,7 @@ def experiment(args: dict[str, Any]) -> str:
 
 COMMANDS = {
     "start-network": start_network,
+    "start-node": start_node,
     "stop-network": stop_network,
     "send-message": send_message,
     "get-messages": get_messages,
