@@ -6,7 +6,7 @@ Usage:
                        [--mode M] [--fanout K] [--interval MS] [--ttl HOPS]
   gossip start-network --config FILE [--only HOST]
   gossip start-network --resume [--port-origin P | --config FILE]
-  gossip start-node <node> --config FILE [--store DIR] [--listen ADDRESS]
+  gossip start-node <node> [--config FILE] [--store DIR] [--listen ADDRESS]
   gossip stop-network [--port-origin P | --config FILE]
   gossip send-message <node> [--] <message> [-r K] [--id ID] [--port-origin P | --config FILE]
   gossip get-messages <node> [unread | read | all] [-p | -pp | -ppp] [-t | -tt | -ttt]
@@ -75,6 +75,7 @@ Options:
   -P, --plot          Also draw the topology to a PNG and print where it is.
   --config FILE       A network file (TOML or JSON) listing every node's address and
                       the topology, for a network over several hosts (see README).
+                      Default: $GOSSIP_CONFIG where set (and no --port-origin given).
   --only HOST         Start only the network file's nodes whose address is on HOST.
   --resume            Start a stopped network again, each node with its messages.
   --store DIR         Where start-node keeps the node's store (default: the network's
@@ -314,6 +315,8 @@ def start_node(args: dict[str, Any]) -> str:
     """Run one node of a network file in the foreground until SIGTERM."""
     from gossip import config, standalone
 
+    if not args["--config"]:
+        raise UsageError("start-node needs its network file: give --config FILE or GOSSIP_CONFIG")
     net = config.load(Path(args["--config"]))
     word = args["<node>"]
     if word == "auto":
@@ -636,8 +639,18 @@ COMMANDS = {
 }
 
 
-def usage_line(argv: list[str]) -> str:
-    """One line for a command line docopt refused: the right form of the command tried."""
+def default_config(args: dict[str, Any], command: str) -> None:
+    """``$GOSSIP_CONFIG`` as the network file of a command that takes one and was given
+    neither it nor a port origin: a container's shell names its network once."""
+    configured = os.environ.get("GOSSIP_CONFIG")
+    if not configured or args["--config"] or args["--port-origin"]:
+        return
+    if any("--config" in p for p in usage_patterns() if p.split()[1] == command):
+        args["--config"] = configured
+
+
+def usage_patterns() -> list[str]:
+    """The usage lines of the help, each command's on one line."""
     usage = __doc__.split("Usage:")[1].split("\n\n")[0]
     patterns: list[str] = []
     for line in usage.strip().splitlines():
@@ -645,7 +658,12 @@ def usage_line(argv: list[str]) -> str:
             patterns.append(line.strip())
         else:
             patterns[-1] += " " + line.strip()
-    for pattern in patterns:
+    return patterns
+
+
+def usage_line(argv: list[str]) -> str:
+    """One line for a command line docopt refused: the right form of the command tried."""
+    for pattern in usage_patterns():
         if argv and pattern.split()[1] == argv[0]:
             return f"invalid arguments: usage is {pattern}"
     if argv:
@@ -666,6 +684,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gossip: {usage_line(argv)}", file=sys.stderr)
         return 2
     command = next(c for c in COMMANDS if args[c])
+    default_config(args, command)
     try:
         print(COMMANDS[command](args))
     except NodeUnreachable as exc:
@@ -680,6 +699,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gossip: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:  # the container image leaves out the plotting stack
+        print(
+            f"gossip: {command} needs the Python package {exc.name}, which is not installed "
+            "here (the container image has no plotting): run it where gossip is installed whole",
+            file=sys.stderr,
+        )
+        return 1
     except BrokenPipeError:
         sys.stderr.close()
         return 1

@@ -185,3 +185,16 @@ def test_nodes_without_a_supervisor_heal_and_catch_up(nodes: Nodes) -> None:
         f"Node 2 stopped; its store is in {nodes.tmp_path / 'store-2'}."
     )
     assert os.path.getsize(nodes.tmp_path / "store-2" / "node-2.db") > 0
+
+
+def test_gossip_config_names_the_network_file_a_command_leaves_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("GOSSIP_CONFIG", raising=False)
+    assert cli.main(["start-node", "1"]) == 2
+    assert "give --config FILE or GOSSIP_CONFIG" in capsys.readouterr().err
+    monkeypatch.setenv("GOSSIP_CONFIG", str(network_file(tmp_path, 41000, 4)))
+    assert cli.main(["start-node", "9"]) == 1
+    assert "node 9 does not exist: this network has nodes 1-4" in capsys.readouterr().err
+    assert cli.main(["status", "--port-origin", "41900"]) == 1  # a port origin wins
+    assert "no network is running on port origin 41900" in capsys.readouterr().err
