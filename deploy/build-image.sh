@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 image="${GOSSIP_IMAGE:-gossip:latest}"
+base="${GOSSIP_BASE_IMAGE:-gossip-base:bookworm}"
 # Only plotting needs these (matplotlib and what it alone pulls in): nodes never draw.
 plotting="matplotlib contourpy cycler fonttools kiwisolver numpy packaging pillow pyparsing
     python-dateutil tzdata"
@@ -20,7 +21,7 @@ uv build --wheel --quiet -o "$wheels"
 uvx --quiet pip download --quiet --disable-pip-version-check --only-binary=:all: --no-deps \
     --python-version 3.11 --implementation cp --abi cp311 --platform manylinux_2_36_x86_64 \
     -r "$wheels/requirements.txt" -d "$wheels" 2> >(grep -v "is ignored" >&2)
-docker build --quiet -t "$image" . >/dev/null
+docker build --quiet --build-arg BASE="$base" -t "$image" . >/dev/null
 # The build stage, and the image this one replaced: dangling now, only disk space.
 docker image prune --force --filter label=gossip.built-by=deploy/build-image.sh >/dev/null
 echo "built $image"
