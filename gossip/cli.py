@@ -6,6 +6,7 @@ Usage:
                        [--mode M] [--fanout K] [--interval MS] [--ttl HOPS]
   gossip start-network --config FILE [--only HOST]
   gossip start-network --resume [--port-origin P | --config FILE]
+  gossip start-node <node> [--config FILE] [--store DIR] [--listen ADDRESS]
   gossip stop-network [--port-origin P | --config FILE]
   gossip send-message <node> [--] <message> [-r K] [--id ID] [--port-origin P | --config FILE]
   gossip get-messages <node> [unread | read | all] [-p | -pp | -ppp] [-t | -tt | -ttt]
@@ -32,6 +33,11 @@ Usage:
 Commands:
   start-network  Start N node processes (default: random regular graph of degree 3)
                  and print each node with its peers. The nodes keep running.
+  start-node     Run one node of a network file in the foreground, as a container's
+                 process: logs to stdout, stops cleanly on SIGTERM, no supervisor (the
+                 nodes mend the network themselves). <node> is its number, or auto: from
+                 this host's name, which ends in -ORDINAL as a StatefulSet's pods do
+                 (pod gossip-7 runs node 8).
   stop-network   Stop every node of the network. Its messages stay on disk:
                  start-network --resume brings it back with them, a fresh
                  start-network on the same ports deletes them.
@@ -69,8 +75,13 @@ Options:
   -P, --plot          Also draw the topology to a PNG and print where it is.
   --config FILE       A network file (TOML or JSON) listing every node's address and
                       the topology, for a network over several hosts (see README).
+                      Default: $GOSSIP_CONFIG where set (and no --port-origin given).
   --only HOST         Start only the network file's nodes whose address is on HOST.
   --resume            Start a stopped network again, each node with its messages.
+  --store DIR         Where start-node keeps the node's store (default: the network's
+                      run directory, under $GOSSIP_HOME).
+  --listen ADDRESS    The address start-node listens on; it tells the others the one in
+                      the network file (a host name or an IP address) [default: 0.0.0.0].
   --insecure          No secret: nodes obey anyone who reaches their ports, and frames
                       go bare (readable with nc). For teaching on a machine you trust.
   -o FILE, --output FILE  Where draw writes its PNG (default: in the run directory);
@@ -297,6 +308,24 @@ def scope(net: state.NetworkState, config: str | None = None) -> str:
     if net.port_origin != state.DEFAULT_PORT_ORIGIN:
         return f" --port-origin {net.port_origin}"
     return ""
+
+
+def start_node(args: dict[str, Any]) -> str:
+    """Run one node of a network file in the foreground until SIGTERM."""
+    from gossip import config, standalone
+
+    if not args["--config"]:
+        raise UsageError("start-node needs its network file: give --config FILE or GOSSIP_CONFIG")
+    net = config.load(Path(args["--config"]))
+    word = args["<node>"]
+    if word == "auto":
+        number = standalone.node_from_hostname(standalone.hostname(), net)
+    elif word.isascii() and word.isdigit() and int(word) >= 1:
+        number = int(word)
+    else:
+        raise UsageError(f"node must be a node's number or auto, not {word!r}")
+    directory = Path(args["--store"]) if args["--store"] else net.directory
+    return standalone.run(net, number, directory, args["--listen"])
 
 
 def stop_network(args: dict[str, Any]) -> str:
@@ -580,6 +609,7 @@ def experiment(args: dict[str, Any]) -> str:
 
 COMMANDS = {
     "start-network": start_network,
+    "start-node": start_node,
     "stop-network": stop_network,
     "send-message": send_message,
     "get-messages": get_messages,
@@ -601,8 +631,18 @@ COMMANDS = {
 }
 
 
-def usage_line(argv: list[str]) -> str:
-    """One line for a command line docopt refused: the right form of the command tried."""
+def default_config(args: dict[str, Any], command: str) -> None:
+    """``$GOSSIP_CONFIG`` as the network file of a command that takes one and was given
+    neither it nor a port origin: a container's shell names its network once."""
+    configured = os.environ.get("GOSSIP_CONFIG")
+    if not configured or args["--config"] or args["--port-origin"]:
+        return
+    if any("--config" in p for p in usage_patterns() if p.split()[1] == command):
+        args["--config"] = configured
+
+
+def usage_patterns() -> list[str]:
+    """The usage lines of the help, each command's on one line."""
     usage = __doc__.split("Usage:")[1].split("\n\n")[0]
     patterns: list[str] = []
     for line in usage.strip().splitlines():
@@ -610,7 +650,12 @@ def usage_line(argv: list[str]) -> str:
             patterns.append(line.strip())
         else:
             patterns[-1] += " " + line.strip()
-    for pattern in patterns:
+    return patterns
+
+
+def usage_line(argv: list[str]) -> str:
+    """One line for a command line docopt refused: the right form of the command tried."""
+    for pattern in usage_patterns():
         if argv and pattern.split()[1] == argv[0]:
             return f"invalid arguments: usage is {pattern}"
     if argv:
@@ -631,6 +676,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gossip: {usage_line(argv)}", file=sys.stderr)
         return 2
     command = next(c for c in COMMANDS if args[c])
+    default_config(args, command)
     try:
         print(COMMANDS[command](args))
     except NodeUnreachable as exc:
@@ -645,6 +691,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gossip: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:  # the container image leaves out the plotting stack
+        print(
+            f"gossip: {command} needs the Python package {exc.name}, which is not installed "
+            "here (the container image has no plotting): run it where gossip is installed whole",
+            file=sys.stderr,
+        )
+        return 1
     except BrokenPipeError:
         sys.stderr.close()
         return 1

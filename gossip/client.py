@@ -146,6 +146,9 @@ class GossipClient:
             raise GossipError(f"{self.who} turned the connection away: {exc}") from exc
         except FrameError as exc:
             raise GossipError(f"{self.who} sent a bad reply: {exc}") from exc
+        except socket.gaierror as exc:  # a host name in a network file, not (yet) known
+            reason = f"its host name does not resolve: {(exc.strerror or str(exc)).lower()}"
+            raise NodeUnreachable(f"{self.who} is not answering ({reason})", True) from exc
         except OSError as exc:
             reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
             refused = isinstance(exc, ConnectionRefusedError)

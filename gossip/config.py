@@ -13,9 +13,9 @@ Every host gets the same file and a copy of the network's secret. ``gossip start
     degree = 3                    # random; partitions = N for turan
     seed = 7
 
-    [nodes]
+    [nodes]                       # an IP address or a host name, resolved when connecting
     1 = "10.0.0.1:7001"
-    2 = "10.0.0.2:7001"
+    2 = "gossip-1.gossip:7001"
 
     [peers]                       # ...or every node's peers, instead of [topology]
     1 = [2]
@@ -24,6 +24,8 @@ Every host gets the same file and a copy of the network's secret. ``gossip start
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
 import re
 import tomllib
@@ -38,6 +40,8 @@ DEFAULT_SEED = 1
 """The seed of a random topology whose file gives none: every host must build the same graph."""
 
 NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+"""One part of a host name between dots (Docker's names may hold '_')."""
 
 
 def read(path: Path) -> dict[str, Any]:
@@ -134,6 +138,11 @@ def _addresses(table: object, where: str) -> dict[int, tuple[str, int]]:
         digits = port.isascii() and port.isdigit() and len(port) <= 5
         if not (host and sep and digits and 0 < int(port) < 65536):
             raise GossipError(f'{where}: node {number} must have an address "HOST:PORT"')
+        if not host_ok(host):
+            raise GossipError(
+                f"{where}: node {number}'s host {host!r} is neither an IP address nor a host "
+                "name (letters, digits, '-', '_' and '.')"
+            )
         if number in addresses:
             raise GossipError(f"{where}: node {number} is listed twice")
         addresses[number] = (host, int(port))
@@ -146,6 +155,15 @@ def _addresses(table: object, where: str) -> dict[int, tuple[str, int]]:
             )
         taken[address] = number
     return addresses
+
+
+def host_ok(host: str) -> bool:
+    """An IP address or a DNS name. Names are resolved at each connection, not here: a
+    container restarted with a new address is found again by its name."""
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+        return True
+    return len(host) <= 253 and all(LABEL.fullmatch(part) for part in host.split("."))
 
 
 def _number(key: object, where: str) -> int:

@@ -142,59 +142,76 @@ def node_main(
         force=True,  # not the supervisor's log, which the fork inherited
     )
     try:
-        store, messages, _, wanted = open_store(directory, entry.number)
+        server, store = serving_node(
+            entry, peers, contacts, max_peers, key, directory, timing, strategy, entry.address
+        )
     except StoreError as exc:
         ready.put((entry.number, {"error": f"node {entry.number}: {exc}"}))
         return
-    if peers is None:
-        node = Node(
-            entry.number,
-            max_peers,
-            {},
-            address=entry.address,
-            wanted=wanted,
-            messages=messages,
-            contacts=contacts,
-            journal=store,
-            timing=timing,
-            strategy=strategy,
-        )
-    else:
-        node = Node(
-            entry.number,
-            max_peers,
-            dict(list(peers.items())[:max_peers]),
-            address=entry.address,
-            wanted=wanted,
-            messages=messages,
-            journal=store,
-            timing=timing,
-            strategy=strategy,
-        )
-        store.peers_changed(node.peers, node.members.wanted)
-        store.commit()
-    try:
-        server = GossipServer(node, entry.address, store, key)
     except OSError as exc:
         in_use = exc.errno == errno.EADDRINUSE
         reason = "is in use" if in_use else f"cannot be used: {exc.strerror}"
         ready.put((entry.number, {"error": f"port {entry.port} {reason}", "port_in_use": in_use}))
         return
     ready.put((entry.number, None))
-    logging.getLogger("gossip.node").info(
-        "node %d: listening on %s:%d with peers %s, %d messages held, contacts %s",
-        entry.number,
-        *entry.address,
-        sorted(node.peers),
-        len(node.messages),
-        [n for n, _ in node.members.contacts],
-    )
     follow = (directory, server, entry.number, owner)
     threading.Thread(target=_follow, args=follow, daemon=True).start()
     threading.Thread(target=server.keep_house, args=(go,), daemon=True).start()
     with server:
         server.serve_forever(SERVE_POLL)
     store.close()
+
+
+def serving_node(
+    entry: state.NodeEntry,
+    peers: dict[int, tuple[str, int]] | None,
+    contacts: list[tuple[int, tuple[str, int]]],
+    max_peers: int,
+    key: bytes | None,
+    directory: Path,
+    timing: Timing,
+    strategy: Strategy,
+    listen: tuple[str, int],
+) -> tuple[GossipServer, Store]:
+    """A node built from its store and bound to ``listen``, not yet serving: the part of a
+    node's start that a supervisor's fork and ``gossip start-node`` share.
+
+    With ``peers`` the node starts with those peers and records them; without, it asks
+    ``contacts`` to take it in. StoreError if its store cannot be opened, OSError if its
+    port cannot be bound (the store is closed again then).
+    """
+    store, messages, _, wanted = open_store(directory, entry.number)
+    node = Node(
+        entry.number,
+        max_peers,
+        dict(list((peers or {}).items())[:max_peers]),
+        address=entry.address,
+        wanted=wanted,
+        messages=messages,
+        contacts=contacts,
+        journal=store,
+        timing=timing,
+        strategy=strategy,
+    )
+    if peers is not None:
+        store.peers_changed(node.peers, node.members.wanted)
+        store.commit()
+    try:
+        server = GossipServer(node, listen, store, key)
+    except OSError:
+        store.close()
+        raise
+    named = "" if listen == entry.address else f" as {entry.host}:{entry.port}"
+    logging.getLogger("gossip.node").info(
+        "node %d: listening on %s:%d%s with peers %s, %d messages held, contacts %s",
+        entry.number,
+        *listen,
+        named,
+        sorted(node.peers),
+        len(node.messages),
+        [n for n, _ in node.members.contacts],
+    )
+    return server, store
 
 
 DAMAGED = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})

@@ -1,0 +1,179 @@
+"""Drive deploy/compose.yaml on this machine's Docker Engine, for the container test and
+benchmarks/containers.py: start the engine if it is not running (as root), build the image,
+bring the 16-node network up, act on its containers, and take it all down again.
+
+Every command on the nodes runs inside a container of the Compose network (``docker exec``):
+nothing on this host talks to a container's address.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from gossip.auth import new_secret
+from gossip.state import write_secret
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "deploy" / "compose.yaml"
+NODES = 16
+CONTAINER_USER = 10001
+"""The image's user, who must be able to read the secret that Compose mounts."""
+ENGINE_WAIT = 30.0
+BUILD_TIMEOUT = 900.0
+COMMAND_TIMEOUT = 120.0
+
+SPREAD = """
+import json, sys
+from pathlib import Path
+from gossip import config, network
+net = config.load(Path("/etc/gossip/network.toml"))
+ids, nodes, timeout = json.loads(sys.argv[1])
+spread = {i: network.await_spread(net, i, timeout, nodes, interval=0.02) for i in ids}
+print(json.dumps(spread))
+"""
+"""Run in a container: when each listed node first held each message (by its clock: one
+kernel, one clock for every container), waiting up to a timeout."""
+
+
+class Unavailable(Exception):
+    """Docker cannot run here; the message says why."""
+
+
+def run(*command: str, timeout: float = COMMAND_TIMEOUT, env: dict[str, str] | None = None) -> str:
+    """Run a command; its output, or a RuntimeError with what it printed."""
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr}")
+    return done.stdout
+
+
+def engine(log: Path) -> subprocess.Popen[bytes] | None:
+    """Make sure Docker Engine answers: start dockerd as root if it does not. The dockerd
+    started here (to stop at the end), or None if one was running."""
+    if shutil.which("docker") is None:
+        raise Unavailable("no docker command: install Debian's docker.io")
+    if _answers():
+        return None
+    if os.geteuid() != 0:
+        raise Unavailable("Docker Engine is not running, and only root may start it")
+    if shutil.which("dockerd") is None:
+        raise Unavailable("no dockerd: install Debian's docker.io")
+    with log.open("ab") as out:
+        daemon = subprocess.Popen(["dockerd"], stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + ENGINE_WAIT
+    while time.monotonic() < deadline:
+        if _answers():
+            return daemon
+        if daemon.poll() is not None:
+            break
+        time.sleep(0.2)
+    stop_engine(daemon)
+    raise Unavailable(f"dockerd did not start (its log: {log})")
+
+
+def _answers() -> bool:
+    done = subprocess.run(["docker", "info"], capture_output=True, timeout=30)
+    return done.returncode == 0
+
+
+def stop_engine(daemon: subprocess.Popen[bytes]) -> None:
+    daemon.terminate()
+    try:
+        daemon.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        daemon.kill()
+        daemon.wait()
+
+
+def build_image() -> None:
+    """The image, built from this checkout (the base image only when missing)."""
+    image_exists = subprocess.run(
+        ["docker", "image", "inspect", "gossip-base:bookworm"], capture_output=True
+    )
+    if image_exists.returncode != 0 and shutil.which("debootstrap") is None:
+        raise Unavailable("no base image and no debootstrap to make one: install debootstrap")
+    run("bash", str(ROOT / "deploy" / "build-image.sh"), timeout=BUILD_TIMEOUT)
+
+
+def compose_command() -> list[str]:
+    """Compose v2 (``docker compose``) where installed, else Debian's docker-compose."""
+    plugin = subprocess.run(["docker", "compose", "version"], capture_output=True)
+    if plugin.returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    raise Unavailable("no Docker Compose: install Debian's docker-compose")
+
+
+class Compose:
+    """One project of deploy/compose.yaml, with a secret of its own."""
+
+    def __init__(self, project: str, scratch: Path) -> None:
+        self.project = project
+        self.command = compose_command()
+        secret = scratch / "secret"
+        write_secret(secret, new_secret())
+        os.chown(secret, CONTAINER_USER, -1)
+        self.env = {**os.environ, "GOSSIP_SECRET": str(secret)}
+        self.ids: dict[int, str] = {}
+
+    def compose(self, *args: str) -> str:
+        base = [*self.command, "-p", self.project, "-f", str(COMPOSE_FILE)]
+        return run(*base, *args, env=self.env)
+
+    def up(self) -> None:
+        self.compose("up", "-d")
+        for n in range(1, NODES + 1):
+            self.ids[n] = self.compose("ps", "-q", f"node{n}").strip()
+
+    def down(self) -> None:
+        self.compose("down", "-v", "--remove-orphans")
+
+    @property
+    def network(self) -> str:
+        return f"{self.project}_gossip"
+
+    def gossip(self, via: int, *args: str) -> str:
+        """A gossip command, run in node ``via``'s container."""
+        return run("docker", "exec", self.ids[via], "gossip", *args)
+
+    def spread(self, via: int, ids: list[str], nodes: list[int], timeout: float) -> dict:
+        """When each node first held each message (seconds, by the nodes' shared clock)."""
+        query = json.dumps([ids, nodes, timeout])
+        out = run("docker", "exec", self.ids[via], "python", "-c", SPREAD, query)
+        return {i: {int(n): t for n, t in got.items()} for i, got in json.loads(out).items()}
+
+    def send(self, via: int, node: int, text: str) -> str:
+        """Send a message to a node; its id."""
+        out = self.gossip(via, "send-message", str(node), text)
+        return out.rsplit("(id ", 1)[1].split(")")[0]
+
+    def live(self, nodes: list[int], via: int) -> bool:
+        """Whether these nodes answer and form one connected graph."""
+        report = json.loads(self.gossip(via, "status", "--json"))
+        up = sorted(n["node"] for n in report["nodes"] if n["state"] == "up")
+        return up == nodes and len(report["parts"]) == 1
+
+    def kill(self, node: int) -> None:
+        run("docker", "kill", self.ids[node])
+
+    def start(self, node: int) -> None:
+        run("docker", "start", self.ids[node])
+
+    def disconnect(self, node: int) -> None:
+        run("docker", "network", "disconnect", self.network, self.ids[node])
+
+    def reconnect(self, node: int) -> None:
+        """Back on the network under its service name, which Docker's DNS answers for."""
+        run("docker", "network", "connect", "--alias", f"node{node}", self.network, self.ids[node])
+
+    def exit_codes(self) -> dict[int, int]:
+        out = run("docker", "inspect", "-f", "{{.State.ExitCode}}", *self.ids.values())
+        return dict(zip(self.ids, map(int, out.split()), strict=True))

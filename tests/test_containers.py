@@ -1,0 +1,85 @@
+"""The Compose network of deploy/compose.yaml on real containers: 16 nodes, each a
+``gossip start-node`` container, no supervisor. Messages reach every live node after two
+containers are killed and one is cut off the network, and the three catch up when they
+come back. Run on its own (CI's container step; root starts Docker Engine if needed):
+
+    uv run pytest -m containers tests/test_containers.py
+
+Where Docker cannot run (not root, no docker.io, no debootstrap for the base image), the
+test skips and says why.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gossip.network import wait_until
+from tests.compose import NODES, Compose, Unavailable, build_image, engine, stop_engine
+
+pytestmark = pytest.mark.containers
+
+DEADLINE = 60.0
+EVERYONE = list(range(1, NODES + 1))
+
+
+@pytest.fixture(scope="module")
+def docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Docker Engine running, with the gossip image built from this checkout."""
+    log = tmp_path_factory.mktemp("dockerd") / "dockerd.log"
+    try:
+        daemon = engine(log)
+    except Unavailable as exc:
+        pytest.skip(f"Docker cannot run here: {exc}")
+    try:
+        try:
+            build_image()
+        except Unavailable as exc:
+            pytest.skip(f"the image cannot be built here: {exc}")
+        yield
+    finally:
+        if daemon is not None:
+            stop_engine(daemon)
+
+
+@pytest.fixture
+def network(docker: None, tmp_path: Path) -> Iterator[Compose]:
+    """The 16 containers up; taken down with their volumes and network, whatever happens."""
+    project = Compose(f"gossiptest{os.getpid()}", tmp_path)
+    try:
+        project.up()
+        yield project
+    finally:
+        project.down()
+
+
+def test_a_compose_network_survives_kills_and_a_cut_and_catches_up(network: Compose) -> None:
+    assert wait_until(lambda: network.live(EVERYONE, via=16), DEADLINE, 0.5)
+    sent = [network.send(16, n, f"hello from the start, to {n}") for n in (1, 6, 11)]
+    assert all(sorted(got) == EVERYONE for got in network.spread(16, sent, EVERYONE, 30).values())
+
+    network.kill(3)
+    network.kill(7)
+    network.disconnect(12)
+    live = [n for n in EVERYONE if n not in (3, 7, 12)]
+    during = [network.send(16, n, f"while three are gone, to {n}") for n in (2, 9)]
+    arrivals = network.spread(16, during, live, DEADLINE)
+    assert all(sorted(got) == live for got in arrivals.values())
+    assert wait_until(lambda: network.live(live, via=16), DEADLINE, 0.5)
+
+    network.reconnect(12)
+    network.start(3)
+    network.start(7)
+    assert wait_until(lambda: network.live(EVERYONE, via=16), DEADLINE, 0.5)
+    sent += [*during, network.send(16, 3, "after they are back")]
+    caught_up = network.spread(16, sent, EVERYONE, DEADLINE)
+    assert all(sorted(got) == EVERYONE for got in caught_up.values())
+
+    # The CLI from a container of its own, as the README shows it.
+    assert "16 of 16 nodes up" in network.compose("run", "--rm", "cli", "status")
+
+    network.compose("stop")  # SIGTERM: every node exits cleanly
+    assert network.exit_codes() == dict.fromkeys(EVERYONE, 0)
