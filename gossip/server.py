@@ -82,6 +82,10 @@ class GossipServer(socketserver.ThreadingTCPServer):
         """Set when the node may have a chore due sooner than housekeeping planned."""
         self.next_look = 0.0
         """When housekeeping plans to look at the clock next."""
+        self.acks: dict[int, tuple[Send, float]] = {}
+        """Each peer's latest acknowledged copy since the node last heard, and when: a link's
+        reader notes it without the node's lock (a flood acknowledges copies by the
+        thousand), and housekeeping tells the node (``Node.sent``) under it."""
         self.connections: dict[int, PeerConnection] = {}
         self.connections_lock = threading.Lock()
         self.rng = random.Random()
@@ -254,6 +258,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
         while not self.closing.is_set():
             self.wake.clear()
             with self.lock:
+                self._learn_acks()
                 now = time.time()
                 chores = self.node.tick(now)
                 self.commit()  # what relays deferred
@@ -417,13 +422,21 @@ class GossipServer(socketserver.ThreadingTCPServer):
     def _settle_all(self, outcomes: list[tuple[Send, Reply]]) -> None:
         """How a batch of sends on a peer connection went: the node learns it under one
         hold of the lock (the commit left to the next tick), and what follows goes out.
+        Copies that all arrived teach the node only that their peers live: noted in
+        ``acks``, without the lock.
 
         A failure here is not counted against the peer: the connection reports a break
         once, however many sends it lost.
         """
+        if all(reply is not None and send.kind == Command.RELAY for send, reply in outcomes):
+            now = time.time()
+            for send, _ in outcomes:
+                self.acks[send.peer] = (send, now)
+            return
         follow_ups: list[Send] = []
         deaths: list[Send] = []
         with self.changing(defer=True) as node:
+            self._learn_acks()
             now = time.time()
             for send, reply in outcomes:
                 if reply is not None:
@@ -437,8 +450,16 @@ class GossipServer(socketserver.ThreadingTCPServer):
         self.deliver(follow_ups)
         self.commit_soon()
 
+    def _learn_acks(self) -> None:
+        """Tell the node of the copies its peers acknowledged since it last heard: each
+        peer's latest, as it came. Hold the lock."""
+        acks, self.acks = self.acks, {}
+        for send, at in acks.values():
+            self.node.sent(send, {}, at)
+
     def _unreachable(self, peer: int) -> None:
         with self.changing() as node:
+            self._learn_acks()  # an acknowledgement before the break counts first
             self._log_death(peer, node.missed(peer, time.time()), "its connection broke or refused")
 
     def _tend_connections(self) -> None:

@@ -459,3 +459,21 @@ def test_relayed_copies_reach_the_disk_within_a_tick_though_housekeeping_rests_l
         reader.close()
         stop(server)
         store.close()
+
+
+def test_acknowledged_copies_are_noted_without_the_lock_and_learned_under_it(
+    line: Line,
+) -> None:
+    """A link's reader notes that the peer acknowledged its copies in ``acks`` (no lock);
+    the node learns it later, under the lock, as that peer's word."""
+    first = line.servers[1]
+    with first.lock:
+        first.node.members.heard[2] = 0.0
+    sent = time.time()
+    line.client(1).post_all(["noted"])
+    assert wait_until(lambda: 2 in first.acks, WAIT)
+    assert first.node.members.heard[2] == 0.0, "not learned yet"
+    with first.lock:
+        first._learn_acks()
+    assert first.acks == {}
+    assert first.node.members.heard[2] >= sent
