@@ -148,7 +148,10 @@ class Messages(Mapping[str, Message]):
             targets = self.strategy.choose(targets, len(path), first, self._rng)
         if not targets:
             return []
-        frame = encode_frame(Command.RELAY, relay_payload(message, walk))
+        payload = relay_payload(message, walk)
+        if path:  # a copy passed on, not a client's own: no one waits on its answer
+            payload["later"] = True
+        frame = encode_frame(Command.RELAY, payload)
         message.relayed += tuple(peer for peer, _ in targets)
         return [Send(peer, address, frame, Command.RELAY) for peer, address in targets]
 

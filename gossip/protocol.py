@@ -12,8 +12,10 @@ Requests a node understands:
 ``/NEW {"text", "relays", "id"?}``         a client submits a message (under the id it chose:
                                             the same id again is the same message); the
                                             answer says ``held`` if no peer took a copy yet
-``/RELAY {"id", "text", "path", "relays", "sent"}``  a peer passes a copy on (an empty path:
-                                            catch-up hands the node back a message it sent)
+``/RELAY {"id", "text", "path", "relays", "sent", "later"?}``  a peer passes a copy on (an
+                                            empty path: catch-up hands the node back a message
+                                            it sent); ``later``: no one waits on the answer,
+                                            which may come with the next ones
 ``/GET {"which", "peek"}``                  a client reads messages (``all``/``unread``/``read``);
                                             they become read unless ``peek``
 ``/PEERS {}``                               a client asks for the node's peers

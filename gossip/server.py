@@ -624,11 +624,20 @@ class Outgoing:
         self.sealed: list[bytes] = []
         self.size = 0
         self.oks = 0
+        self.awaited = False
+        """One of the ``oks`` answers a request its sender waits on: they go out now."""
         self.broken = False
         """A write failed: the rest is dropped, and the connection closes."""
 
-    def ok(self) -> None:
+    def ok(self, later: bool = False) -> None:
+        """One more bare ``/OK``; ``later``: its sender does not wait on it."""
         self.oks += 1
+        self.awaited = self.awaited or not later
+
+    @property
+    def can_wait(self) -> bool:
+        """All there is to write is ``/OK``s no one waits on: they may go with the next."""
+        return not self.sealed and self.oks > 0 and not self.awaited
 
     def error(self, frame: bytes) -> None:
         self.extend([frame])
@@ -655,6 +664,7 @@ class Outgoing:
             payload = {"acked": self.oks} if self.oks > 1 else None
             self.sealed.append(self.channel.send(encode_frame(Command.OK, payload)))
             self.oks = 0
+            self.awaited = False
 
 
 class Handler(socketserver.BaseRequestHandler):
@@ -672,6 +682,9 @@ class Handler(socketserver.BaseRequestHandler):
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.channel, hello = Channel.for_node(self.server.key)
         self.lines = LineBuffer(MAX_LINE_BYTES)
+        self.out = Outgoing(self.channel, self._send)
+        self.acks_due: float | None = None
+        """When the ``/OK``s held back (for copies no one waits on) must go (monotonic)."""
         if not self._send(hello):
             return
         while (lines := self._next_lines()) is not None:
@@ -686,7 +699,7 @@ class Handler(socketserver.BaseRequestHandler):
         ``/OK``s they earn go back as one ``/OK {"acked": n}``; a run of clients' messages
         is stored with one commit.
         """
-        out = Outgoing(self.channel, self._send)
+        out = self.out
         run: list[Frame] = []
         for line in lines:
             try:
@@ -723,6 +736,11 @@ class Handler(socketserver.BaseRequestHandler):
                 threading.Thread(target=self.server.shutdown, daemon=True).start()
                 return False
         self._answer_run(run, out)
+        if out.can_wait:
+            if self.acks_due is None:
+                self.acks_due = time.monotonic() + self.server.timing.ack_delay
+            return True
+        self.acks_due = None
         return self._send(out.data())
 
     def _answer_run(self, run: list[Frame], out: Outgoing) -> None:
@@ -730,9 +748,10 @@ class Handler(socketserver.BaseRequestHandler):
         if not run:
             return
         if run[0].command == Command.RELAY:
+            later = all(frame.payload.get("later") is True for frame in run)
             for refusal in self.server.relay_all(run):
                 if refusal is None:
-                    out.ok()
+                    out.ok(later)
                 else:
                     out.error(self._refusal(str(refusal)))
         else:
@@ -763,10 +782,16 @@ class Handler(socketserver.BaseRequestHandler):
             deadline = (
                 waiting + server.idle_timeout if begun is None else begun + server.frame_timeout
             )
+            acks_due = self.acks_due
             try:
-                self.request.settimeout(max(deadline - now, 0.001))
+                self.request.settimeout(max(min(deadline, acks_due or deadline) - now, 0.001))
                 data = self.request.recv(RECV_BYTES)
             except TimeoutError:
+                if acks_due is not None and time.monotonic() < deadline:
+                    self.acks_due = None  # the held-back /OKs are due: out they go
+                    if not self._send(self.out.data()):
+                        return None
+                    continue
                 if begun is not None:
                     self._refuse(f"a frame took over {server.frame_timeout:g} s to arrive")
                 return None  # an idle connection is closed without a word

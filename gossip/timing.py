@@ -67,6 +67,10 @@ class Timing:
     """The longest wait between those looks: a node sleeps until its next chore is due,
     or until something happens that brings one forward, so an idle node seldom wakes."""
 
+    ack_delay: float = 0.02
+    """How long a node may hold back its ``/OK`` to copies no one waits on (relayed ones),
+    so one acknowledges many and none is written while a message floods."""
+
     peer_timeout: float = 2.0
     """To connect to and hear back from a peer before giving up on that frame."""
 

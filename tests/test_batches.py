@@ -10,6 +10,7 @@ housekeeping; every wait polls with a deadline.
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import sqlite3
 import threading
@@ -477,3 +478,40 @@ def test_acknowledged_copies_are_noted_without_the_lock_and_learned_under_it(
         first._learn_acks()
     assert first.acks == {}
     assert first.node.members.heard[2] >= sent
+
+
+def test_relays_no_one_waits_on_are_acknowledged_together_a_little_later(
+    lone: GossipServer, raw: Raw
+) -> None:
+    """``later`` copies' ``/OK``s wait up to ``ack_delay`` and go as one; nothing is lost."""
+    raw.send_together(*(relay(n, later=True) for n in range(3)))
+    raw.send_together(*(relay(n, later=True) for n in range(3, 5)))
+    assert wait_until(lambda: held_ids(lone) == {f"r{n}" for n in range(5)}, WAIT)
+    began = time.monotonic()
+    assert raw.replies(1) == [acked(5)], "both reads' copies acknowledged at once"
+    assert time.monotonic() - began <= WAIT
+    assert raw.nothing_more()
+
+
+def hold_acks_long(server: GossipServer) -> None:
+    """Make the node hold back ``later`` acknowledgements far longer than a test waits."""
+    server.timing = dataclasses.replace(server.timing, ack_delay=3 * WAIT)
+
+
+def test_a_copy_someone_waits_on_brings_the_held_back_acknowledgements_with_it(
+    lone: GossipServer, raw: Raw
+) -> None:
+    hold_acks_long(lone)
+    raw.send_together(relay(1, later=True), relay(2, later=True))
+    assert wait_until(lambda: held_ids(lone) == {"r1", "r2"}, WAIT)
+    raw.send_together(relay(3))
+    assert raw.replies(1) == [acked(3)]
+    assert raw.nothing_more()
+
+
+def test_held_back_acknowledgements_go_before_the_answer_to_another_request(
+    lone: GossipServer, raw: Raw
+) -> None:
+    hold_acks_long(lone)
+    raw.send_together(relay(1, later=True), relay(2, later=True), encode_frame(Command.PING))
+    assert raw.replies(2) == [acked(2), ("OK", {"node": 1})]

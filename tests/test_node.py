@@ -112,6 +112,16 @@ def test_copies_that_took_the_same_walk_share_it_while_room_lasts(
     assert walks[5] is not walks[3], "no room left for a third walk"
 
 
+def test_only_copies_passed_on_say_no_one_waits_on_their_answer() -> None:
+    """A client's own copies are answered at once (its acknowledgement waits on one); a
+    copy passed on says ``later``: its answer may come with the next ones."""
+    node = make_node(5, [1, 3, 7], FakeClock())
+    _, own = node.submit("Apple", 1)
+    assert own and all("later" not in relay_payload(send) for send in own)
+    passed_on = node.relay("m1", "Pear", (1,), relays=1, sent=0.0)
+    assert passed_on and all(relay_payload(send)["later"] is True for send in passed_on)
+
+
 def test_relay_path_containing_self_is_ignored() -> None:
     node = make_node(5, [1, 3], FakeClock())
     assert node.relay("m1", "Apple", (1, 5, 3), relays=1, sent=0.0) == []
