@@ -30,6 +30,9 @@ from gossip.sends import Address, CatchUp, Endpoint, Send
 from gossip.strategy import DEFAULT, Strategy
 from gossip.timing import Timing
 
+EAGER_SYNCS = 4
+"""How many times as often a node just taken back in holds catch-up rounds."""
+
 
 class Node:
     """One gossip node: its peers (at most ``max_peers``) and the messages it holds."""
@@ -82,6 +85,9 @@ class Node:
         self.next_round = self.members.started + strategy.interval
         self.next_sync = self.members.started + rng.uniform(0, self.timing.sync_every)
         self.syncs = 0
+        self.eager_until = 0.0
+        """Until then, catch-up rounds come four times as often: a node just taken back in
+        has missed messages, which its peers offer only once they settled."""
         self.agreed: dict[int, str] = {}
         """Per peer, the digest this node held when a catch-up round found the peer held
         the same. While the node's digest stays so, a round with that peer is skipped: if
@@ -175,7 +181,8 @@ class Node:
         peers = self.members.peers
         due = self._unagreed()
         if due and now >= self.next_sync:
-            self.next_sync = now + self.timing.sync_every
+            eager = now < self.eager_until
+            self.next_sync = now + self.timing.sync_every / (EAGER_SYNCS if eager else 1)
             peer = due[self.syncs % len(due)]
             self.syncs += 1
             chores.append(CatchUp(peer, peers[peer]))
@@ -218,6 +225,7 @@ class Node:
             self.members.joined(links if isinstance(links, list) else [])
             if self.peers:
                 self.next_sync = now  # back in: catch up on what it missed at once
+                self.eager_until = now + 2 * self.timing.settle
         return []
 
     def failed(

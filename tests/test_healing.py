@@ -18,7 +18,7 @@ import pytest
 
 from gossip.commands import Command
 from gossip.membership import ANY_SLOT_AFTER, MISSES_TO_DROP, WALK_HOPS, LinkPlan, Splice
-from gossip.node import Node
+from gossip.node import EAGER_SYNCS, Node
 from gossip.protocol import encode_frame
 from gossip.sends import CatchUp, Send
 from gossip.simulation import STEP, Simulation, StillClock, address
@@ -462,6 +462,13 @@ def test_a_node_taken_in_catches_up_at_once_not_at_its_next_turn() -> None:
     assert node.next_due() <= 10.1
     [round_] = [c for c in node.tick(10.1) if isinstance(c, CatchUp)]
     assert round_.peer == 2
+    # Its peers offer what it missed once that settled: it asks again soon, for a while.
+    eager = TIMING.sync_every / EAGER_SYNCS
+    assert node.next_sync == pytest.approx(10.1 + eager)
+    later = 10.1 + 2 * TIMING.settle
+    node.next_sync = later
+    assert [c for c in node.tick(later) if isinstance(c, CatchUp)]
+    assert node.next_sync == pytest.approx(later + TIMING.sync_every), "then at the usual pace"
     refused = join_node(clock, wanted=2)
     refused.next_sync = 10.0 + TIMING.sync_every
     [join] = sends_of(refused.tick(10.0), "JOIN")
