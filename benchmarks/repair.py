@@ -36,8 +36,8 @@ from run import free_origin, machine
 from gossip import state
 from gossip.client import GossipClient
 from gossip.errors import GossipError
+from gossip.mending import REPAIR_FIRST
 from gossip.network import live_links, parts, status, wait_until
-from gossip.supervisor import REPAIR_FIRST
 
 TWO_HALVES = {
     1: [3, 5, 6], 2: [9, 10, 12], 3: [1, 13, 14], 4: [6, 7, 8], 5: [1, 15, 16], 6: [1, 4, 10],

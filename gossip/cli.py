@@ -7,6 +7,7 @@ Usage:
   gossip start-network --config FILE [--only HOST]
   gossip start-network --resume [--port-origin P | --config FILE]
   gossip start-node <node> [--config FILE] [--store DIR] [--listen ADDRESS]
+  gossip mend [--config FILE]
   gossip stop-network [--port-origin P | --config FILE]
   gossip send-message <node> [--] <message> [-r K] [--id ID] [--port-origin P | --config FILE]
   gossip get-messages <node> [unread | read | all] [-p | -pp | -ppp] [-t | -tt | -ttt]
@@ -34,10 +35,14 @@ Commands:
   start-network  Start N node processes (default: random regular graph of degree 3)
                  and print each node with its peers. The nodes keep running.
   start-node     Run one node of a network file in the foreground, as a container's
-                 process: logs to stdout, stops cleanly on SIGTERM, no supervisor (the
-                 nodes mend the network themselves). <node> is its number, or auto: from
+                 process: logs to stdout, stops cleanly on SIGTERM, no supervisor (run
+                 gossip mend beside the nodes). <node> is its number, or auto: from
                  this host's name, which ends in -ORDINAL as a StatefulSet's pods do
                  (pod gossip-7 runs node 8).
+  mend           Look after a network of start-node nodes in the foreground, as a
+                 supervisor does: every second ask every node for its peers, and join
+                 the parts and the nodes short of peers that their own healing cannot.
+                 One per network; logs to stdout, stops on SIGTERM.
   stop-network   Stop every node of the network. Its messages stay on disk:
                  start-network --resume brings it back with them, a fresh
                  start-network on the same ports deletes them.
@@ -328,6 +333,15 @@ def start_node(args: dict[str, Any]) -> str:
     return standalone.run(net, number, directory, args["--listen"])
 
 
+def mend(args: dict[str, Any]) -> str:
+    """Mend a network file's network, which has no supervisor, until SIGTERM."""
+    from gossip import config, mending
+
+    if not args["--config"]:
+        raise UsageError("mend needs its network file: give --config FILE or GOSSIP_CONFIG")
+    return mending.run(config.load(Path(args["--config"])))
+
+
 def stop_network(args: dict[str, Any]) -> str:
     directory, net = network_of(args, adopt=False)
     if not any(e.local for e in net.nodes.values()):
@@ -610,6 +624,7 @@ def experiment(args: dict[str, Any]) -> str:
 COMMANDS = {
     "start-network": start_network,
     "start-node": start_node,
+    "mend": mend,
     "stop-network": stop_network,
     "send-message": send_message,
     "get-messages": get_messages,

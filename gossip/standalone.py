@@ -1,16 +1,17 @@
 """One node in the foreground, with no supervisor: ``gossip start-node``, a container's process.
 
 Docker Compose and Kubernetes start, restart and watch each node themselves, one per
-container, so the supervisor's work falls to the nodes. Each node here:
+container. A node started here holds only what any node holds:
 
-- starts as the supervisor's fork does (``supervisor.serving_node``): with its peers from
-  the network file while its store is new, else from its store, asking its last peers
-  (then any node of the file) to take it back in;
-- knows every node of the file as a contact of last resort, so a node left with no peer
-  at all (its peers died) joins again without anyone's help;
-- mends what local healing cannot (a split, a node short of peers), as a host's
-  supervisor would, when it is the lowest-numbered node that answers: one party at a time;
-- logs to stdout, and on SIGTERM stops serving, closes its store and exits 0.
+- it starts as the supervisor's fork does (``supervisor.serving_node``): while its store
+  is new, with its peers from the network file and no other address; else with no peer,
+  asking its last peers from its store (or, if it had none, its peers in the file) to take
+  it back in: never more than ``max_peers`` addresses, as no node knows more nodes;
+- it logs to stdout, and on SIGTERM stops serving, closes its store and exits 0.
+
+What local healing cannot mend (a split, a node whose peers and contacts all died) needs
+a look at the whole network, which no node takes: ``gossip mend`` (``gossip.mending``)
+takes it, a process of its own, as a host's supervisor does for the nodes it forks.
 
 Host names in the file are resolved at each connection, so a container restarted with a
 new address is found again by its name.
@@ -31,24 +32,13 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from gossip import repair
 from gossip.errors import GossipError
-from gossip.network import carry_out, client_for, reported
+from gossip.network import client_for
 from gossip.sends import Address, Endpoint
-from gossip.server import GossipServer
 from gossip.state import NetworkState, store_path
 from gossip.store import StoreError
 from gossip.strategy import stored
-from gossip.supervisor import (
-    CORES,
-    LOOKED_AT_PER_SECOND,
-    REPAIR_EVERY,
-    REPAIR_FIRST,
-    SERVE_POLL,
-    STATUS_TIMEOUT,
-    serving_node,
-    stored_peers,
-)
+from gossip.supervisor import CORES, SERVE_POLL, serving_node, stored_peers
 from gossip.timing import Timing
 
 ORDINAL = re.compile(r"-(\d{1,9})$")
@@ -82,12 +72,11 @@ def node_from_hostname(hostname: str, network: NetworkState) -> int:
 
 
 def contacts_of(number: int, network: NetworkState, last: list[int]) -> list[Endpoint]:
-    """Whom the node asks to take it in while it has no peer: its last peers, its peers in
-    the file, then every other node of the file, so it always finds someone who lives."""
-    planned = network.nodes[number].peers
-    order = [*last, *planned, *sorted(network.nodes)]
-    unique = [n for i, n in enumerate(order) if n != number and n not in order[:i]]
-    return [(n, network.nodes[n].address) for n in unique if n in network.nodes]
+    """Whom a node back from its store asks to take it in: its last peers, else (it had
+    none) its peers in the file; never more than ``max_peers``, as a node knows no more
+    nodes than that. A node whose contacts all died waits for ``gossip mend``."""
+    chosen = [n for n in last or network.nodes[number].peers if n != number and n in network.nodes]
+    return [(n, network.nodes[n].address) for n in chosen[: network.max_peers]]
 
 
 def run(network: NetworkState, number: int, directory: Path, listen: str) -> str:
@@ -106,13 +95,15 @@ def run(network: NetworkState, number: int, directory: Path, listen: str) -> str
         force=True,
     )
     fresh = not store_path(directory, number).is_file()
-    last = [] if fresh else stored_peers(directory, number)
+    # A fresh node starts with its peers from the file and no contact, as the supervisor's
+    # fresh nodes do: a contact kept beside peers it later changes would be one node too many.
     peers = {p: network.nodes[p].address for p in entry.peers} if fresh else None
+    contacts = [] if fresh else contacts_of(number, network, stored_peers(directory, number))
     try:
         server, store = serving_node(
             entry,
             peers,
-            contacts_of(number, network, last),
+            contacts,
             network.max_peers,
             network.key,
             directory,
@@ -137,8 +128,6 @@ def run(network: NetworkState, number: int, directory: Path, listen: str) -> str
     go = threading.Event()
     threading.Thread(target=server.keep_house, args=(go,), daemon=True).start()
     threading.Thread(target=_await_peers, args=(network, peers, go), daemon=True).start()
-    mender = Mender(network, number, server)
-    threading.Thread(target=mender.run, args=(go,), daemon=True).start()
     with server:
         server.serve_forever(SERVE_POLL)
     with server.lock:
@@ -163,58 +152,6 @@ def _await_peers(
         if waiting:
             time.sleep(PEERS_POLL)
     go.set()
-
-
-class Mender:
-    """The supervisor's look at the whole network, from inside one node: it mends only
-    while no lower-numbered node answers, so one node mends at a time and the others
-    each ask one node a look (the lowest that lives), not the whole network."""
-
-    def __init__(self, network: NetworkState, number: int, server: GossipServer) -> None:
-        self.network = network
-        self.number = number
-        self.server = server
-        self.watch = repair.Watch()
-        self.every = max(REPAIR_EVERY, len(network.nodes) / LOOKED_AT_PER_SECOND)
-
-    def run(self, go: threading.Event) -> None:
-        go.wait()
-        if self.server.closing.wait(REPAIR_FIRST):
-            return
-        while True:
-            try:
-                self.look()
-            except Exception:  # a look that fails is tried again next round
-                log.exception("node %d: could not look at the network", self.number)
-            if self.server.closing.wait(self.every):
-                return
-
-    def look(self) -> None:
-        """Mend the network if this node is the lowest-numbered one that answers."""
-        if self.lower_answers():
-            self.watch.forget()
-            return
-        links, wanted = reported(self.network, STATUS_TIMEOUT)
-        if not repair.mends_here(links, {self.number}):
-            self.watch.forget()
-            return
-        steps = self.watch.look(links, self.network.max_peers, wanted)
-        if steps:
-            log.warning("node %d: mending the network %s: %s", self.number, links, steps)
-        for step in steps:
-            carry_out(step, self.network)
-
-    def lower_answers(self) -> bool:
-        """Whether a node numbered below this one answers (asked lowest first)."""
-        for number in sorted(n for n in self.network.nodes if n < self.number):
-            client = client_for(self.network, self.network.nodes[number])
-            client.timeout = STATUS_TIMEOUT
-            try:
-                client.status()
-            except GossipError:
-                continue
-            return True
-        return False
 
 
 def hostname() -> str:

@@ -9,7 +9,8 @@ not), then stays for the network's life:
   on its control socket, so every node of the host has this one owner;
 - every ``REPAIR_EVERY`` seconds it asks every node of the network for its peers and,
   when the live nodes are split or a node stays short of peers that walks cannot find,
-  it joins them (``gossip.repair``): the one party besides the CLI that sees it whole;
+  it joins them (``gossip.mending``): the one party besides the CLI that sees it whole
+  (``gossip mend`` takes the same look for a network with no supervisor);
 - on SIGTERM it stops every node it owns.
 
 ``python -m gossip.supervisor DIR MODE``: ``start`` (fresh nodes, the plan's peers),
@@ -41,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from gossip import repair, state
-from gossip.conditions import sides
-from gossip.network import carry_out, control_address, reported
+from gossip.mending import REPAIR_FIRST, STATUS_TIMEOUT, Mender
+from gossip.network import control_address, reported
 from gossip.node import Node
 from gossip.server import GossipServer
 from gossip.state import store_path
@@ -72,27 +73,8 @@ stop takes this long at most to end."""
 ADOPT_EVERY = 5.0
 """Seconds between a node's tries to start a supervisor for its orphaned network."""
 
-REPAIR_EVERY = 1.0
-LOOKED_AT_PER_SECOND = 128
-"""Seconds between looks at the whole network, and how many nodes a second of looking
-may ask at most: a look costs each node about half a millisecond, so a look every second
-at 1,024 nodes would keep a third of a core busy. Large networks are looked at less
-often (every 8 s at 1,024 nodes); their nodes heal themselves in between."""
-
-CONFIRM_AFTER = 0.3
-"""Seconds to the next look once one found the network split: a split lasts, so a second
-look soon after is enough to act on it."""
-
-REPAIR_FIRST = 2.0
-"""Seconds after the start before the first look: the nodes link up first."""
-
-STATUS_TIMEOUT = 1.0
-
 CONTROL_BYTES = 4096
 """Longest control request read."""
-
-LOG_EVERY = 10.0
-"""Seconds before the same plan, carried out again (its steps refused), is logged again."""
 
 LOST_LOOKS = 3
 """Looks in a row without the network's state file after which the supervisor stops its
@@ -343,9 +325,7 @@ class Supervisor:
         self.children: dict[int, BaseProcess] = {}
         self.adopted: dict[int, int] = {}
         """Nodes started by a supervisor that died: their pids (not children of this one)."""
-        self.watch = repair.Watch()
-        self.last_steps: list[repair.Step] = []
-        self.last_log = 0.0
+        self.mender = Mender("supervisor")
         self.lost_looks = 0
         """Looks in a row that found no state file: the run directory was deleted."""
         self.hold_until = 0.0
@@ -353,8 +333,6 @@ class Supervisor:
         self.private: list[socket.socket] = []
         """The supervisor's own sockets, which a forked node closes."""
         self.next_repair = time.monotonic() + REPAIR_FIRST
-        self.side_watches: dict[int, repair.Watch] = {}
-        """While the lab partitions the network: a watch on each side."""
 
     def start_nodes(self, numbers: list[int], resume: bool) -> dict[str, Any]:
         """Fork these nodes; the report for the CLI (``pids``, or ``error``)."""
@@ -470,8 +448,7 @@ class Supervisor:
                         self.mend()
                     except Exception:  # a look that fails is tried again next round
                         log.exception("supervisor: could not look at the network")
-                    every = max(REPAIR_EVERY, len(self.plan.nodes) / LOOKED_AT_PER_SECOND)
-                    pause = CONFIRM_AFTER if self.watch.split_looks else every
+                    pause = self.mender.pause(len(self.plan.nodes))
                     self.next_repair = time.monotonic() + pause
 
     def _answer(self, control: socket.socket) -> None:
@@ -511,7 +488,7 @@ class Supervisor:
             return {"error": "the request waited too long: the command gave up on it"}
         if _whole(request.get("hold")) is not None:
             self.hold_until = time.monotonic() + min(request["hold"], HOLD_MAX)
-            self.watch.forget()
+            self.mender.forget()
             return {"held": True}
         number = _whole(request.get("start"))
         largest = request.get("largest", [])
@@ -535,25 +512,11 @@ class Supervisor:
         plan = self.plan = loaded or self.plan
         patience = self.timing().peer_timeout / Timing.peer_timeout
         links, wanted = reported(plan, STATUS_TIMEOUT * patience)  # its threads end before any fork
+        if time.monotonic() < self.hold_until:
+            self.mender.forget()  # the command line mends
+            return
         local = {n for n, e in plan.nodes.items() if e.local and not e.removed}
-        if time.monotonic() < self.hold_until or not repair.mends_here(links, local):
-            self.watch.forget()  # the command line, or another host's supervisor, mends
-            return
-        groups = plan.conditions.get("groups")
-        if groups:  # the lab's partition: each side is mended on its own, never across it
-            for i, side in enumerate(sides(links, groups)):
-                watch = self.side_watches.setdefault(i, repair.Watch())
-                for step in watch.look(side, plan.max_peers, wanted):
-                    carry_out(step, plan)
-            return
-        self.side_watches.clear()
-        steps = self.watch.look(links, plan.max_peers, wanted)
-        now = time.monotonic()
-        if steps and (steps != self.last_steps or now - self.last_log >= LOG_EVERY):
-            log.warning("supervisor: mending the network %s: %s", links, steps)
-            self.last_steps, self.last_log = steps, now
-        for step in steps:
-            carry_out(step, plan)
+        self.mender.mend(plan, links, wanted, local)
 
     def stop(self) -> None:
         """Stop every node this supervisor owns."""

@@ -1,6 +1,7 @@
 """Drive deploy/compose.yaml on this machine's Docker Engine, for the container test and
 benchmarks/containers.py: start the engine if it is not running (as root), build the image,
-bring the 16-node network up, act on its containers, and take it all down again.
+bring the 16-node network and its mender up, act on its containers, and take it all down
+again.
 
 Every command on the nodes runs inside a container of the Compose network (``docker exec``):
 nothing on this host talks to a container's address.
@@ -123,6 +124,8 @@ class Compose:
         os.chown(secret, CONTAINER_USER, -1)
         self.env = {**os.environ, "GOSSIP_SECRET": str(secret)}
         self.ids: dict[int, str] = {}
+        self.mender = ""
+        """The mender's container (``gossip mend``)."""
 
     def compose(self, *args: str) -> str:
         base = [*self.command, "-p", self.project, "-f", str(COMPOSE_FILE)]
@@ -132,6 +135,7 @@ class Compose:
         self.compose("up", "-d")
         for n in range(1, NODES + 1):
             self.ids[n] = self.compose("ps", "-q", f"node{n}").strip()
+        self.mender = self.compose("ps", "-q", "mender").strip()
 
     def down(self) -> None:
         self.compose("down", "-v", "--remove-orphans")
@@ -174,6 +178,12 @@ class Compose:
         """Back on the network under its service name, which Docker's DNS answers for."""
         run("docker", "network", "connect", "--alias", f"node{node}", self.network, self.ids[node])
 
-    def exit_codes(self) -> dict[int, int]:
-        out = run("docker", "inspect", "-f", "{{.State.ExitCode}}", *self.ids.values())
-        return dict(zip(self.ids, map(int, out.split()), strict=True))
+    def exit_codes(self) -> dict[int | str, int]:
+        """Each container's exit status, by node, and the mender's (``"mender"``)."""
+        ids = {**self.ids, "mender": self.mender}
+        out = run("docker", "inspect", "-f", "{{.State.ExitCode}}", *ids.values())
+        return dict(zip(ids, map(int, out.split()), strict=True))
+
+    def mender_log(self) -> str:
+        """What the mender printed (it logs to stdout)."""
+        return run("docker", "logs", self.mender)

@@ -1,7 +1,9 @@
 """The Compose network of deploy/compose.yaml on real containers: 16 nodes, each a
-``gossip start-node`` container, no supervisor. Messages reach every live node after two
-containers are killed and one is cut off the network, and the three catch up when they
-come back. Run on its own (CI's container step; root starts Docker Engine if needed):
+``gossip start-node`` container, no supervisor, and one ``gossip mend`` container that looks
+at the whole network. Messages reach every live node after two containers are killed and
+one is cut off the network, the mender sees exactly those three go, and the three catch up
+when they come back. Run on its own (CI's container step; root starts Docker Engine if
+needed):
 
     uv run pytest -m containers tests/test_containers.py
 
@@ -81,5 +83,9 @@ def test_a_compose_network_survives_kills_and_a_cut_and_catches_up(network: Comp
     # The CLI from a container of its own, as the README shows it.
     assert "16 of 16 nodes up" in network.compose("run", "--rm", "cli", "status")
 
-    network.compose("stop")  # SIGTERM: every node exits cleanly
-    assert network.exit_codes() == dict.fromkeys(EVERYONE, 0)
+    network.compose("stop")  # SIGTERM: every node and the mender exit cleanly
+    assert network.exit_codes() == dict.fromkeys([*EVERYONE, "mender"], 0)
+    mender = network.mender_log()
+    assert "mender: 13 of 16 nodes answer; down: 3, 7, 12" in mender
+    assert "Traceback" not in mender
+    assert mender.rstrip().endswith("The mender of network 'compose' stopped.")

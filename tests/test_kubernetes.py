@@ -1,6 +1,7 @@
 """deploy/kubernetes/ is valid against Kubernetes' own schemas (kubernetes-validate ships
 them: no cluster, no network), and its parts agree: the network file in the ConfigMap
-names each pod of the StatefulSet under the headless Service, one node per replica."""
+names each pod of the StatefulSet under the headless Service, one node per replica, and
+the mender's Deployment (one pod, never two) reads the same network file and secret."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def resources() -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("version", [VERSION, kubernetes_validate.latest_version()])
 def test_every_manifest_is_valid_strictly(version: str) -> None:
     found = resources()
-    assert set(found) == {"StatefulSet", "Service", "Secret", "ConfigMap"}
+    assert set(found) == {"StatefulSet", "Deployment", "Service", "Secret", "ConfigMap"}
     for resource in found.values():
         kubernetes_validate.validate(resource, version, strict=True)
 
@@ -55,3 +56,20 @@ def test_the_network_file_names_each_pod_of_the_stateful_set() -> None:
     assert network["secret"].startswith(mounts["secret"] + "/")
     claims = [c["metadata"]["name"] for c in sets["spec"]["volumeClaimTemplates"]]
     assert claims == ["data"] and mounts["data"] == "/data"
+
+
+def test_one_mender_reads_the_nodes_network_file_and_secret() -> None:
+    found = resources()
+    mender, sets = found["Deployment"], found["StatefulSet"]
+    assert mender["spec"]["replicas"] == 1
+    assert mender["spec"]["strategy"] == {"type": "Recreate"}  # no second one while it rolls
+    pod, node_pod = mender["spec"]["template"]["spec"], sets["spec"]["template"]["spec"]
+    [container], [node] = pod["containers"], node_pod["containers"]
+    assert container["args"] == ["mend"] and container["image"] == node["image"]
+    assert container["env"] == node["env"]
+    node_mounts = [m for m in node["volumeMounts"] if m["name"] != "data"]
+    assert container["volumeMounts"] == node_mounts
+    assert pod["volumes"] == node_pod["volumes"]
+    labels = mender["spec"]["template"]["metadata"]["labels"]
+    assert labels == mender["spec"]["selector"]["matchLabels"]
+    assert labels != found["Service"]["spec"]["selector"]  # the Service names only the nodes
