@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from gossip.auth import new_secret
@@ -55,7 +56,26 @@ def run(*command: str, timeout: float = COMMAND_TIMEOUT, env: dict[str, str] | N
     return done.stdout
 
 
-def engine(log: Path) -> subprocess.Popen[bytes] | None:
+@dataclass
+class Engine:
+    """A dockerd this test started, and what it changed that the machine's other tests need."""
+
+    daemon: subprocess.Popen[bytes]
+    forward: str | None
+    """The firewall's FORWARD policy before dockerd set its own (DROP), which would also
+    drop the bridged traffic of the network-namespace tests (``tests/test_hosts.py``)."""
+
+
+def forward_policy() -> str | None:
+    """The FORWARD chain's policy (ACCEPT, DROP), or None where iptables cannot tell."""
+    if shutil.which("iptables") is None:
+        return None
+    done = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True)
+    first = done.stdout.split("\n", 1)[0].split()
+    return first[2] if done.returncode == 0 and first[:2] == ["-P", "FORWARD"] else None
+
+
+def engine(log: Path) -> Engine | None:
     """Make sure Docker Engine answers: start dockerd as root if it does not. The dockerd
     started here (to stop at the end), or None if one was running."""
     if shutil.which("docker") is None:
@@ -66,16 +86,18 @@ def engine(log: Path) -> subprocess.Popen[bytes] | None:
         raise Unavailable("Docker Engine is not running, and only root may start it")
     if shutil.which("dockerd") is None:
         raise Unavailable("no dockerd: install Debian's docker.io")
+    forward = forward_policy()
     with log.open("ab") as out:
         daemon = subprocess.Popen(["dockerd"], stdout=out, stderr=subprocess.STDOUT)
+    started = Engine(daemon, forward)
     deadline = time.monotonic() + ENGINE_WAIT
     while time.monotonic() < deadline:
         if _answers():
-            return daemon
+            return started
         if daemon.poll() is not None:
             break
         time.sleep(0.2)
-    stop_engine(daemon)
+    stop_engine(started)
     raise Unavailable(f"dockerd did not start (its log: {log})")
 
 
@@ -84,13 +106,16 @@ def _answers() -> bool:
     return done.returncode == 0
 
 
-def stop_engine(daemon: subprocess.Popen[bytes]) -> None:
-    daemon.terminate()
+def stop_engine(started: Engine) -> None:
+    """Stop the dockerd started here and give the firewall back its FORWARD policy."""
+    started.daemon.terminate()
     try:
-        daemon.wait(timeout=30)
+        started.daemon.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        daemon.kill()
-        daemon.wait()
+        started.daemon.kill()
+        started.daemon.wait()
+    if started.forward is not None and forward_policy() != started.forward:
+        subprocess.run(["iptables", "-P", "FORWARD", started.forward], capture_output=True)
 
 
 def build_image() -> None:
