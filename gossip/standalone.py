@@ -38,7 +38,7 @@ from gossip.sends import Address, Endpoint
 from gossip.state import NetworkState, store_path
 from gossip.store import StoreError
 from gossip.strategy import stored
-from gossip.supervisor import CORES, SERVE_POLL, serving_node, stored_peers
+from gossip.supervisor import CORES, SERVE_POLL, NodeStart, serving_node, stored_peers
 from gossip.timing import Timing
 
 ORDINAL = re.compile(r"-(\d{1,9})$")
@@ -100,7 +100,7 @@ def run(network: NetworkState, number: int, directory: Path, listen: str) -> str
     peers = {p: network.nodes[p].address for p in entry.peers} if fresh else None
     contacts = [] if fresh else contacts_of(number, network, stored_peers(directory, number))
     try:
-        server, store = serving_node(
+        start = NodeStart(
             entry,
             peers,
             contacts,
@@ -109,8 +109,8 @@ def run(network: NetworkState, number: int, directory: Path, listen: str) -> str
             directory,
             Timing.for_host(1, CORES),
             stored(network.strategy),
-            (listen, entry.port),
         )
+        server, store = serving_node(start, (listen, entry.port))
     except StoreError as exc:
         raise GossipError(f"node {number}: {exc}") from None
     except OSError as exc:

@@ -39,7 +39,7 @@ from logging.handlers import RotatingFileHandler
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from gossip import repair, state
 from gossip.mending import REPAIR_FIRST, STATUS_TIMEOUT, Mender
@@ -91,26 +91,29 @@ line each, can't fill the disk."""
 log = logging.getLogger("gossip.supervisor")
 
 
-def node_main(
-    entry: state.NodeEntry,
-    peers: dict[int, tuple[str, int]] | None,
-    contacts: list[tuple[int, tuple[str, int]]],
-    max_peers: int,
-    key: bytes | None,
-    directory: Path,
-    ready: Any,
-    go: Any,
-    private: list[int],
-    owner: int,
-    timing: Timing,
-    strategy: Strategy = DEFAULT,
-) -> None:
+class NodeStart(NamedTuple):
+    """What a node starts from, whoever starts it: a supervisor's fork (``node_main``) or
+    ``gossip start-node`` (``gossip.standalone``), both through ``serving_node``."""
+
+    entry: state.NodeEntry
+    peers: dict[int, tuple[str, int]] | None
+    """With peers: a fresh start (or a resume, its stored peers); None: it rejoins."""
+    contacts: list[tuple[int, tuple[str, int]]]
+    max_peers: int
+    key: bytes | None
+    directory: Path
+    timing: Timing
+    strategy: Strategy = DEFAULT
+
+
+def node_main(start: NodeStart, ready: Any, go: Any, private: list[int], owner: int) -> None:
     """Body of one node process: bind, say so, serve until removed or terminated.
 
     With ``peers`` the node starts with those peers (a fresh start: its store is new; a
     resume: its stored peers); without, it rejoins: it keeps the messages in its store
     and asks ``contacts`` (its last peers in the largest part first) to take it in.
     """
+    entry, directory = start.entry, start.directory
     sys.setswitchinterval(SWITCH_INTERVAL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
@@ -124,9 +127,7 @@ def node_main(
         force=True,  # not the supervisor's log, which the fork inherited
     )
     try:
-        server, store = serving_node(
-            entry, peers, contacts, max_peers, key, directory, timing, strategy, entry.address
-        )
+        server, store = serving_node(start, entry.address)
     except StoreError as exc:
         ready.put((entry.number, {"error": f"node {entry.number}: {exc}"}))
         return
@@ -144,17 +145,7 @@ def node_main(
     store.close()
 
 
-def serving_node(
-    entry: state.NodeEntry,
-    peers: dict[int, tuple[str, int]] | None,
-    contacts: list[tuple[int, tuple[str, int]]],
-    max_peers: int,
-    key: bytes | None,
-    directory: Path,
-    timing: Timing,
-    strategy: Strategy,
-    listen: tuple[str, int],
-) -> tuple[GossipServer, Store]:
+def serving_node(start: NodeStart, listen: tuple[str, int]) -> tuple[GossipServer, Store]:
     """A node built from its store and bound to ``listen``, not yet serving: the part of a
     node's start that a supervisor's fork and ``gossip start-node`` share.
 
@@ -162,7 +153,8 @@ def serving_node(
     ``contacts`` to take it in. StoreError if its store cannot be opened, OSError if its
     port cannot be bound (the store is closed again then).
     """
-    store, messages, _, wanted = open_store(directory, entry.number)
+    entry, peers, max_peers = start.entry, start.peers, start.max_peers
+    store, messages, _, wanted = open_store(start.directory, entry.number)
     node = Node(
         entry.number,
         max_peers,
@@ -170,16 +162,16 @@ def serving_node(
         address=entry.address,
         wanted=wanted,
         messages=messages,
-        contacts=contacts,
+        contacts=start.contacts,
         journal=store,
-        timing=timing,
-        strategy=strategy,
+        timing=start.timing,
+        strategy=start.strategy,
     )
     if peers is not None:
         store.peers_changed(node.peers, node.members.wanted)
         store.commit()
     try:
-        server = GossipServer(node, listen, store, key)
+        server = GossipServer(node, listen, store, start.key)
     except OSError:
         store.close()
         raise
@@ -362,18 +354,20 @@ class Supervisor:
             process = self.ctx.Process(
                 target=node_main,
                 args=(
-                    entry,
-                    peers,
-                    contacts,
-                    self.plan.max_peers,
-                    self.plan.key,
-                    self.directory,
+                    NodeStart(
+                        entry,
+                        peers,
+                        contacts,
+                        self.plan.max_peers,
+                        self.plan.key,
+                        self.directory,
+                        self.timing(),
+                        stored(self.plan.strategy),
+                    ),
                     self.ready,
                     self.go,
                     [c.fileno() for c in self.private if c.fileno() >= 0],
                     os.getpid(),
-                    self.timing(),
-                    stored(self.plan.strategy),
                 ),
                 name=f"Gossip-Node-{entry.number}",
                 daemon=True,
