@@ -4,10 +4,9 @@ Each peer gets one connection, a send queue and two threads. The thread that dec
 request writes it itself when the connection is idle (no hand-off per copy); otherwise the
 writer thread writes whatever is queued in a single system call. The other reads the
 replies, which a node writes in the order the requests came, and settles each request's
-future. A broken connection is
-reconnected with backoff; requests that were in flight on it fail (a copy sent twice
-is harmless, as nodes ignore a walk they already recorded), queued ones go out on the
-new connection.
+future. A broken connection is reconnected with backoff; requests that were in flight on
+it fail (a copy sent twice is harmless, as nodes ignore a walk they already recorded),
+queued ones go out on the new connection.
 """
 
 from __future__ import annotations
@@ -127,8 +126,8 @@ class PeerConnection:
             self._writing = False
             if written < len(data) and self._sock is direct:
                 self._rest = data[written:]
-            if self._queue or self._rest:
-                self._wake.notify()
+            if self._queue or self._rest or self._retry:
+                self._wake.notify()  # the writer waited for this write (and reconnects)
 
     def _settle(self, outcomes: list[tuple[Send, Future[Reply] | None, Reply]]) -> None:
         """Report a batch of outcomes, then set the futures there are."""

@@ -612,10 +612,10 @@ def _settled_future(reply: Reply) -> Future[Reply]:
 
 
 class Outgoing:
-    """The sealed replies to one batch of requests, in order, bare ``/OK``s run together.
+    """A connection's replies not yet written, sealed, in order, bare ``/OK``s run together.
 
     Once ``FLUSH_BYTES`` wait, they are written at once: a long read's listing goes out
-    while the rest of it is encoded.
+    while the rest of it is encoded. ``/OK``s no one waits on may stay for the next batch.
     """
 
     def __init__(self, channel: Channel, write: Callable[[bytes], bool]) -> None:
