@@ -365,12 +365,13 @@ def mends_here(answering: Iterable[int], local: set[int]) -> bool:
     return first is not None and first in local
 
 
-def contacts(number: int, last: list[int], largest: list[int]) -> list[int]:
+def contacts(number: int, last: list[int], largest: list[int], most: int) -> list[int]:
     """Whom a rejoining node asks to take it in, in order: its last peers that are in the
-    network's largest part, then a few other nodes of that part, then its other last peers
-    (a part of its own would stay apart, but the supervisor joins it)."""
+    network's largest part, then other nodes of that part, then its other last peers (a
+    part of its own would stay apart, but the supervisor joins it). At most ``most`` (its
+    max-peers): a node never knows more nodes than it may have peers."""
     body = set(largest)
     first = [p for p in last if p in body]
-    others = [n for n in largest if n not in last][:3]
+    others = [n for n in largest if n not in last]
     rest = [p for p in last if p not in body]
-    return [n for n in [*first, *others, *rest] if n != number]
+    return [n for n in [*first, *others, *rest] if n != number][:most]

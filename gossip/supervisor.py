@@ -408,7 +408,8 @@ class Supervisor:
             return {"error": f"node {number} is not one of this host's nodes"}
         if self._running(number):
             return {"error": f"node {number} is running"}
-        contacts = repair.contacts(number, stored_peers(self.directory, number), largest)
+        last = stored_peers(self.directory, number)
+        contacts = repair.contacts(number, last, largest, self.plan.max_peers)
         addresses = [(n, self.plan.nodes[n].address) for n in contacts if n in self.plan.nodes]
         try:
             self._fork(entry, None, addresses)

@@ -463,7 +463,22 @@ def test_the_host_with_the_lowest_answering_node_mends() -> None:
 
 def test_a_rejoining_node_asks_its_old_peers_in_the_largest_part_first() -> None:
     largest = [1, 2, 3, 4, 5, 6]
-    assert contacts(9, [5, 12, 2], largest) == [5, 2, 1, 3, 4, 12]
-    assert contacts(9, [], largest) == [1, 2, 3]
-    assert contacts(2, [7], [1, 2, 3]) == [1, 3, 7], "never itself"
-    assert contacts(9, [], []) == []
+    assert contacts(9, [5, 12, 2], largest, 6) == [5, 2, 1, 3, 4, 6]
+    assert contacts(9, [5, 12, 2], largest, 3) == [5, 2, 1]
+    assert contacts(9, [12], [], 3) == [12], "nothing known alive: its last peers"
+    assert contacts(9, [], largest, 3) == [1, 2, 3]
+    assert contacts(2, [7], [1, 2, 3], 3) == [1, 3, 7], "never itself"
+    assert contacts(9, [], [], 3) == []
+
+
+@given(
+    st.lists(st.integers(1, 30), unique=True, max_size=5),
+    st.lists(st.integers(1, 30), unique=True, max_size=30),
+    st.integers(1, 5),
+)
+def test_a_rejoining_node_never_knows_more_nodes_than_it_may_have_peers(
+    last: list[int], largest: list[int], most: int
+) -> None:
+    asked = contacts(9, last, largest, most)
+    assert len(asked) <= most and 9 not in asked and len(set(asked)) == len(asked)
+    assert set(asked) <= set(last) | set(largest)
