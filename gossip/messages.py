@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import islice, takewhile
 from typing import Any
 
 from gossip.commands import Command
@@ -22,7 +23,7 @@ MAX_LISTED_IDS = 1000
 """Most ids one catch-up reply lists (with quoting, well inside a frame)."""
 
 LISTING_KEPT = 0.5
-"""Seconds a catch-up listing of settled ids is reused (less than ``Timing.settle``)."""
+"""Seconds a catch-up listing of ids is reused, and never as long as ``Timing.settle``."""
 
 MAX_SHARED_WALKS = 4096
 """Most walks a node keeps to share between copies (a few hundred KiB at most)."""
@@ -55,7 +56,7 @@ class Messages(Mapping[str, Message]):
         self._new_id = new_id
         self._clock = clock
         self._listing: tuple[frozenset[int], float, list[str]] | None = None
-        """The last ``_settled`` list: the buckets it covers, when it was made, the ids."""
+        """The last listing ``_settled_from`` sorted: its buckets, when, the ids."""
         self._walks: dict[tuple[int, ...], tuple[int, ...]] = {}
         """Each walk a copy took, once: in a network that keeps its shape, copies of every
         message take the same few walks, and a node holds thousands of copies."""
@@ -96,7 +97,6 @@ class Messages(Mapping[str, Message]):
         spreads only once it is durable at its origin."""
         if self.held.pop(message_id, None) is not None:
             self.digest.remove(message_id)
-            self._listing = None
 
     def relay(
         self,
@@ -186,29 +186,29 @@ class Messages(Mapping[str, Message]):
         At most MAX_LISTED_IDS of them; the flag says whether that was the last of them.
         The caller pages on from the last id listed.
         """
-        ids = self._settled(buckets, now)
-        start = bisect_right(ids, after)
-        page = ids[start : start + MAX_LISTED_IDS]
-        return page, start + MAX_LISTED_IDS >= len(ids)
+        settled = self._settled_from(buckets, now, after)
+        page = list(islice(settled, MAX_LISTED_IDS))
+        return page, next(settled, None) is None
 
-    def _settled(self, buckets: Iterable[int], now: float) -> list[str]:
-        """The ids in these buckets held at least ``settle``, sorted.
+    def _settled_from(self, buckets: Iterable[int], now: float, after: str) -> Iterator[str]:
+        """The ids in these buckets after ``after`` held at least ``settle``, in id order.
 
-        A round pages through them, each page asking again: the list is kept for
-        ``LISTING_KEPT`` seconds (a message that came since cannot have settled; one that
-        settled since waits for the next round), so a flood's rounds sort it once, not
-        once a page.
+        A round pages through them, each page asking again: the sorted ids of the buckets
+        are kept for ``LISTING_KEPT`` seconds, less than ``settle`` (an id that came since
+        cannot have settled yet), so a flood's rounds sort them once, not once a page.
+        Whether each has settled is asked now: one the listing left out, its peer would
+        take for missing and push again.
         """
         chosen = frozenset(buckets)
         kept = self._listing
-        if kept is not None and kept[0] == chosen and 0 <= now - kept[1] < LISTING_KEPT:
-            return kept[2]
-        settle, held = self.timing.settle, self.held
-        ids = sorted(
-            i for i in self.digest.in_buckets(chosen) if now - held[i].copies[0].arrived >= settle
-        )
-        self._listing = (chosen, now, ids)
-        return ids
+        fresh_for = min(LISTING_KEPT, self.timing.settle)  # pull mode settles at once
+        if kept is None or kept[0] != chosen or not 0 <= now - kept[1] < fresh_for:
+            kept = self._listing = (chosen, now, sorted(self.digest.in_buckets(chosen)))
+        ids, settle, held = kept[2], self.timing.settle, self.held
+        for i in islice(ids, bisect_right(ids, after), None):
+            message = held.get(i)
+            if message is not None and now - message.copies[0].arrived >= settle:
+                yield i
 
     def compare(
         self,
@@ -224,15 +224,11 @@ class Messages(Mapping[str, Message]):
         last page); what this node holds in that span and the page lacks, the peer lacks.
         """
         lack = [i for i in theirs if i not in self.held][:MAX_TRADED]
-        ids = self._settled(buckets, now)
-        if complete:
-            mine = ids[bisect_right(ids, after) :]
-        elif theirs:
-            mine = ids[bisect_right(ids, after) : bisect_right(ids, theirs[-1])]
-        else:
-            mine = []
+        mine = self._settled_from(buckets, now, after)
+        if not complete:
+            mine = takewhile(lambda i: bool(theirs) and i <= theirs[-1], mine)
         known = set(theirs)
-        return lack, [i for i in mine if i not in known][:MAX_TRADED]
+        return lack, list(islice((i for i in mine if i not in known), MAX_TRADED))
 
     def offer(self, ids: Iterable[str], to: int) -> list[dict[str, Any]]:
         """``/RELAY`` payloads handing these messages to node ``to`` during catch-up.

@@ -7,6 +7,7 @@ page, as the server carries it, so these tests see what two real nodes would exc
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 import string
@@ -160,9 +161,10 @@ def test_settled_ids_only_held_long_enough_and_in_the_buckets() -> None:
     assert node.messages.settled_ids([], now) == ([], True)
 
 
-def test_a_listing_is_kept_briefly_and_never_lists_what_is_gone() -> None:
-    """A round's pages reuse one sorted listing for ``LISTING_KEPT``: a message that
-    settles meanwhile waits for the next listing; one discarded leaves it at once."""
+def test_a_kept_listing_still_says_what_has_settled_now() -> None:
+    """A round's pages reuse one sorted listing for ``LISTING_KEPT``, but whether an id has
+    settled is asked each time: one that settles meanwhile is listed (left out, the peer
+    would push it again), one discarded is not, and other buckets get their own."""
     now = 10.0
     node = make_node(
         1,
@@ -176,14 +178,26 @@ def test_a_listing_is_kept_briefly_and_never_lists_what_is_gone() -> None:
     )
     every = range(BUCKETS)
     assert node.messages.settled_ids(every, now) == (["a", "c"], True)
-    assert node.messages.settled_ids(every, now + 0.2) == (["a", "c"], True), "kept"
-    assert node.messages.settled_ids(every, now + LISTING_KEPT) == (["a", "b", "c"], True)
-    assert node.messages.settled_ids(range(BUCKETS // 2), now + LISTING_KEPT) == (
+    assert node.messages.settled_ids(every, now + 0.2) == (["a", "b", "c"], True)
+    assert node.messages.compare([], True, every, now + 0.2) == ([], ["a", "b", "c"])
+    half = range(BUCKETS // 2)
+    assert node.messages.settled_ids(half, now + 0.2) == (
         [i for i in ["a", "b", "c"] if bucket_of(i) < BUCKETS // 2],
         True,
-    ), "other buckets: another listing"
+    )
     node.messages.discard("a")
-    assert node.messages.settled_ids(every, now + LISTING_KEPT) == (["b", "c"], True)
+    assert node.messages.settled_ids(every, now + 0.2) == (["b", "c"], True)
+    assert TIMING.settle > LISTING_KEPT, "an id added since the listing cannot have settled"
+
+
+def test_where_messages_settle_at_once_a_listing_is_never_kept() -> None:
+    """Pull mode offers a message as soon as it is held (``settle`` 0): a listing kept
+    even for an instant would leave out one that came since, and the peer would push it."""
+    node = make_node(1, [], StillClock(), timing=dataclasses.replace(TIMING, settle=0.0))
+    every = range(BUCKETS)
+    assert node.messages.settled_ids(every, 5.0) == ([], True)
+    node.relay("m1", "t", (2,), relays=1, sent=0.0)
+    assert node.messages.settled_ids(every, 5.0) == (["m1"], True)
 
 
 @pytest.mark.parametrize(
