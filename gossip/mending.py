@@ -17,14 +17,12 @@ next looks mend the rest, as when a host's supervisor dies and a new one adopts 
 from __future__ import annotations
 
 import logging
-import signal
-import sys
 import threading
 import time
-from types import FrameType
 
 from gossip import repair
 from gossip.conditions import sides
+from gossip.foreground import log_to_stdout, stop_on_signals
 from gossip.network import carry_out, reported
 from gossip.state import NetworkState
 
@@ -132,20 +130,9 @@ def mend_until(network: NetworkState, stop: threading.Event) -> None:
 
 def run(network: NetworkState) -> str:
     """Mend ``network`` in the foreground until SIGTERM or SIGINT; what to print then."""
-    logging.basicConfig(
-        stream=sys.stdout,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        force=True,
-    )
+    log_to_stdout()
     stop = threading.Event()
-
-    def stopping(signum: int, frame: FrameType | None) -> None:
-        log.info("mender: %s, stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, stopping)
-    signal.signal(signal.SIGINT, stopping)
+    stop_on_signals("mender", stop.set)
     log.info(
         "mender: looking after the %d nodes of %s, at most %d peers each",
         len(network.nodes),

@@ -24,15 +24,13 @@ import errno
 import logging
 import os
 import re
-import signal
 import socket
-import sys
 import threading
 import time
 from pathlib import Path
-from types import FrameType
 
 from gossip.errors import GossipError
+from gossip.foreground import log_to_stdout, stop_on_signals
 from gossip.network import client_for
 from gossip.sends import Address, Endpoint
 from gossip.state import NetworkState, store_path
@@ -88,12 +86,7 @@ def run(network: NetworkState, number: int, directory: Path, listen: str) -> str
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise GossipError(f"cannot make the store's folder {directory}: {exc.strerror}") from None
-    logging.basicConfig(
-        stream=sys.stdout,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        force=True,
-    )
+    log_to_stdout()
     fresh = not store_path(directory, number).is_file()
     # A fresh node starts with its peers from the file and no contact, as the supervisor's
     # fresh nodes do: a contact kept beside peers it later changes would be one node too many.
@@ -119,12 +112,9 @@ def run(network: NetworkState, number: int, directory: Path, listen: str) -> str
         reason = exc.strerror or str(exc)
         raise GossipError(f"cannot listen on {listen}:{entry.port}: {reason}") from None
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        log.info("node %d: %s, stopping", number, signal.Signals(signum).name)
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stop_on_signals(
+        f"node {number}", lambda: threading.Thread(target=server.shutdown, daemon=True).start()
+    )
     go = threading.Event()
     threading.Thread(target=server.keep_house, args=(go,), daemon=True).start()
     threading.Thread(target=_await_peers, args=(network, peers, go), daemon=True).start()

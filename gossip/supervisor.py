@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from gossip import repair, state
+from gossip.foreground import LOG_FORMAT
 from gossip.mending import REPAIR_FIRST, STATUS_TIMEOUT, Mender
 from gossip.network import control_address, reported
 from gossip.node import Node
@@ -123,7 +124,7 @@ def node_main(start: NodeStart, ready: Any, go: Any, private: list[int], owner: 
     logging.basicConfig(
         handlers=[node_log(directory, entry.number)],
         level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
+        format=LOG_FORMAT,
         force=True,  # not the supervisor's log, which the fork inherited
     )
     try:
@@ -544,9 +545,7 @@ def _whole(value: object) -> int | None:
 def supervise(directory: Path, mode: str) -> int:
     """Start the plan's nodes (``start``, ``resume``) or take them over (``adopt``), report,
     then own them until SIGTERM."""
-    logging.basicConfig(
-        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
-    )
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT)
     plan = state.load(directory)
     if plan is None:
         _report({"error": f"no readable plan in {directory}"})
