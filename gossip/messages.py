@@ -14,7 +14,7 @@ from typing import Any
 from gossip.commands import Command
 from gossip.digest import Digest
 from gossip.journal import Journal, Message
-from gossip.protocol import MAX_RELAYS, Copy, FrameError, MessageView, encode_frame
+from gossip.protocol import MAX_RELAYS, Copy, FrameError, MessageView, relay_frame
 from gossip.sends import Address, Send
 from gossip.strategy import DEFAULT, Strategy
 from gossip.timing import Timing
@@ -148,10 +148,10 @@ class Messages(Mapping[str, Message]):
             targets = self.strategy.choose(targets, len(path), first, self._rng)
         if not targets:
             return []
-        payload = relay_payload(message, walk)
-        if path:  # a copy passed on, not a client's own: no one waits on its answer
-            payload["later"] = True
-        frame = encode_frame(Command.RELAY, payload)
+        # A copy passed on (a path), not a client's own: no one waits on its answer.
+        frame = relay_frame(
+            message.id, message.text, walk, message.relays, message.sent, later=bool(path)
+        )
         message.relayed += tuple(peer for peer, _ in targets)
         return [Send(peer, address, frame, Command.RELAY) for peer, address in targets]
 

@@ -52,6 +52,7 @@ a bare ``/OK`` (relayed copies, above all) may be answered together by one
 from __future__ import annotations
 
 import json
+import json.encoder
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -384,6 +385,28 @@ def messages_frames(views: Sequence[MessageView]) -> Iterator[bytes]:
         yield frame
         start += len(chunk)
         count = max(1, len(chunk) * MAX_FRAME_BYTES * 9 // (len(frame) * 10))
+
+
+LATER_TAIL = b',"later":true}\n'
+_quoted = json.encoder.encode_basestring
+"""A string as ``_json`` writes it (in C)."""
+
+
+def relay_frame(
+    message_id: str, text: str, path: tuple[int, ...], relays: int, sent: float, later: bool
+) -> bytes:
+    """The ``/RELAY`` frame handing on a copy (``relay_fields`` reads it back), written
+    out directly: every copy of every message is one, and the encoder took longer than
+    the rest of deciding it. ``later``: a copy passed on, whose sender does not wait on
+    its answer. The id and path need no quoting, as the node checked them."""
+    tail = LATER_TAIL if later else b"}\n"
+    data = (
+        f'/RELAY {{"id":"{message_id}","text":{_quoted(text)},'
+        f'"path":[{",".join(map(str, path))}],"relays":{relays},"sent":{float(sent)!r}'
+    ).encode() + tail
+    if len(data) > MAX_FRAME_BYTES:
+        raise FrameError(f"frame of {len(data)} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")
+    return data
 
 
 def relay_fields(payload: dict[str, Any]) -> tuple[str, str, tuple[int, ...], int, float]:

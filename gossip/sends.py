@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from gossip.commands import Command
 
@@ -13,9 +14,9 @@ Endpoint = tuple[int, Address]
 """A node's number and where to reach it."""
 
 
-@dataclass(frozen=True)
-class Send:
-    """A frame the node wants delivered to node ``peer``, and the command it carries."""
+class Send(NamedTuple):
+    """A frame the node wants delivered to node ``peer``, and the command it carries (a
+    named tuple: a flood makes one for every copy to every peer)."""
 
     peer: int
     address: Address

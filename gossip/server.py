@@ -327,8 +327,14 @@ class GossipServer(socketserver.ThreadingTCPServer):
                 peers = dict(self.node.peers)
         futures: list[Future[Reply]] = []
         batches: dict[int, tuple[PeerConnection, list[Send]]] = {}
+        found: dict[tuple[int, Address, str], PeerConnection | None] = {}
+        """Each peer's connection, looked up once for a run of its copies."""
         for send in sends:
-            connection = self._connection(send, peers)
+            key = (send.peer, send.address, send.kind)
+            if key in found:
+                connection = found[key]
+            else:
+                connection = found[key] = self._connection(send, peers)
             if connection is None:
                 futures.append(self.outbox.submit(self._deliver_one, send))
             elif wait:

@@ -48,6 +48,11 @@ class Store(Journal):
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         self.db.executescript(SCHEMA)
+        self._messages: list[tuple[str, str, float, int, int]] = []
+        self._copies: list[tuple[str, str, float]] = []
+        """Rows written down since the last commit, inserted by it in one call per table:
+        a flood journals thousands of copies a second, and a statement each cost more
+        than the rest of taking a copy in (and held up the relay that waited on it)."""
 
     def load(self) -> tuple[list[Message], dict[int, Address], int | None]:
         """Everything a restarted node needs: its messages, its last peers, its aim."""
@@ -71,19 +76,30 @@ class Store(Journal):
         return sorted(n for (n,) in self.db.execute("SELECT number FROM peers"))
 
     def message_added(self, message: Message) -> None:
-        self.db.execute(
-            "INSERT OR IGNORE INTO messages (id, text, sent, relays, read) VALUES (?, ?, ?, ?, ?)",
-            (message.id, message.text, message.sent, message.relays, int(message.read)),
+        self._messages.append(
+            (message.id, message.text, message.sent, message.relays, int(message.read))
         )
 
     def copy_added(self, message_id: str, copy: Copy) -> None:
-        self.db.execute(
-            "INSERT INTO copies (message_id, path, arrived) VALUES (?, ?, ?)",
-            (message_id, f"[{','.join(map(str, copy.path))}]", copy.arrived),
-        )
+        self._copies.append((message_id, f"[{','.join(map(str, copy.path))}]", copy.arrived))
 
     def marked_read(self, ids: list[str]) -> None:
+        self._insert()  # a message read before its commit is marked once it is there
         self.db.executemany("UPDATE messages SET read = 1 WHERE id = ?", [(i,) for i in ids])
+
+    def _insert(self) -> None:
+        """Insert the rows written down since the last commit (in its transaction)."""
+        messages, copies, self._messages, self._copies = self._messages, self._copies, [], []
+        if messages:
+            self.db.executemany(
+                "INSERT OR IGNORE INTO messages (id, text, sent, relays, read) "
+                "VALUES (?, ?, ?, ?, ?)",
+                messages,
+            )
+        if copies:
+            self.db.executemany(
+                "INSERT INTO copies (message_id, path, arrived) VALUES (?, ?, ?)", copies
+            )
 
     def peers_changed(self, peers: dict[int, Address], wanted: int) -> None:
         self.db.execute("DELETE FROM peers")
@@ -101,9 +117,10 @@ class Store(Journal):
         StoreError if that fails (a full disk): the changes since the last commit are
         then undone here, so a failed write never lands later by surprise.
         """
-        if not self.db.in_transaction:
+        if not self.pending:
             return
         try:
+            self._insert()
             self.db.commit()
             if durable:
                 wal = os.open(f"{self.path}-wal", os.O_RDONLY)
@@ -112,10 +129,21 @@ class Store(Journal):
                 finally:
                     os.close(wal)
         except (sqlite3.Error, OSError) as exc:
-            with contextlib.suppress(sqlite3.Error):
-                self.db.rollback()
+            self.rollback()
             raise StoreError(str(exc) or type(exc).__name__) from exc
 
+    @property
+    def pending(self) -> bool:
+        """Whether anything was written down since the last commit."""
+        return bool(self._messages or self._copies) or self.db.in_transaction
+
+    def rollback(self) -> None:
+        """Forget what was written down since the last commit."""
+        self._messages, self._copies = [], []
+        with contextlib.suppress(sqlite3.Error):
+            self.db.rollback()
+
     def close(self) -> None:
+        self._insert()
         self.db.commit()
         self.db.close()

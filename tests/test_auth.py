@@ -6,6 +6,8 @@ and the wire is whatever bytes the test hands from one to the other.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import string
 from typing import Any
@@ -19,9 +21,11 @@ from gossip.auth import (
     MAX_LINE_BYTES,
     NONCE_HEX,
     SEAL_BYTES,
+    TO_NODE,
     AuthError,
     Channel,
     Refused,
+    Seal,
     new_secret,
 )
 from gossip.protocol import (
@@ -582,3 +586,18 @@ def test_line_buffer_at_the_real_limit() -> None:
     buffer.feed(b" " + line)
     with pytest.raises(FrameError):
         buffer.complete_lines()
+
+
+@pytest.mark.parametrize("size", [0, 1, 32, 64, 65, 200])
+def test_a_seal_is_the_hmac_sha256_of_direction_nonce_count_and_frame(size: int) -> None:
+    """The seal keys SHA-256 once per secret (RFC 2104 by hand): it must stay the HMAC
+    the standard library computes, for a secret of any length."""
+    key = bytes(range(size % 256)) * (size // 256 + 1)
+    key = key[:size]
+    nonce = "ab" * (NONCE_HEX // 2)
+    seal = Seal(key, nonce, TO_NODE)
+    for count, frame in enumerate([PING, encode_frame("NEW", {"text": "hi"}), PING]):
+        head = TO_NODE + nonce.encode() + count.to_bytes(8, "big")
+        body = frame.removesuffix(b"\n")
+        mac = hmac.new(key, head + body, hashlib.sha256).hexdigest().encode()
+        assert seal.seal(frame) == body + b" #" + mac + b"\n"

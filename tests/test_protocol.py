@@ -27,6 +27,8 @@ from gossip.protocol import (
     path_field,
     positive_int,
     read_frame,
+    relay_fields,
+    relay_frame,
 )
 
 # Frame overhead of ``/X {"t":"..."}\n`` around the text: 12 bytes.
@@ -444,3 +446,32 @@ def test_a_listing_refuses_a_time_too_large_even_though_its_decoder_skips_the_ch
     if b"." in number or b"e" in number.lower():
         with pytest.raises(FrameError):
             decode_frame(other)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    message_id=st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True),
+    text=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=300).filter(
+        lambda t: t.strip() != ""
+    ),
+    path=st.lists(st.integers(1, 1 << 31), unique=True, max_size=12).map(tuple),
+    relays=st.integers(1, 10),
+    sent=st.floats(0, 4e9, allow_nan=False, allow_infinity=False),
+    later=st.booleans(),
+)
+def test_a_relay_frame_written_out_reads_back_as_the_encoder_would_write_it(
+    message_id: str, text: str, path: tuple[int, ...], relays: int, sent: float, later: bool
+) -> None:
+    """``relay_frame`` writes the JSON itself; it must say what ``encode_frame`` says."""
+    frame = relay_frame(message_id, text, path, relays, sent, later)
+    payload = {"id": message_id, "text": text, "path": list(path), "relays": relays, "sent": sent}
+    if later:
+        payload["later"] = True
+    assert decode_frame(frame) == decode_frame(encode_frame("RELAY", payload))
+    assert relay_fields(decode_frame(frame).payload) == (message_id, text, path, relays, sent)
+    assert frame.count(b"\n") == 1 and frame.endswith(b"\n")
+
+
+def test_a_relay_frame_too_large_is_refused() -> None:
+    with pytest.raises(FrameError, match="exceeds"):
+        relay_frame("a", "\x01" * MAX_MESSAGE_BYTES * 2, (1,), 1, 1.0, False)

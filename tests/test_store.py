@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+
+import pytest
 
 from gossip.journal import Message
 from gossip.node import Node
@@ -13,7 +16,7 @@ from gossip.protocol import Copy
 from gossip.sends import Address
 from gossip.simulation import address
 from gossip.state import store_path
-from gossip.store import Store
+from gossip.store import Store, StoreError
 from tests.core import make_node
 
 Loaded = tuple[list[Message], dict[int, Address], int | None]
@@ -142,7 +145,7 @@ CRASHING_NODE = """
 import os, sys
 from pathlib import Path
 from gossip.node import Node
-from gossip.store import Store
+from gossip.store import Store, StoreError
 
 store = Store(Path(sys.argv[1]))
 node = Node(1, 2, {}, journal=store)
@@ -191,6 +194,39 @@ def test_commit_with_nothing_pending_is_harmless(tmp_path: Path) -> None:
     store.commit(durable=True)
     store.commit()
     assert [m.text for m in store.load()[0]] == ["once"]
+    store.close()
+
+
+def test_a_commit_that_failed_never_lands_later(tmp_path: Path) -> None:
+    """Rows wait in memory until a commit inserts them: a failed commit forgets them, as
+    SQLite's rollback forgets a failed transaction."""
+    store = Store(tmp_path / "node.db")
+    node = make_node(1, [2, 3], Clock(), journal=store)
+    node.submit("lost", 1)
+    real = store.db
+    store.db = sqlite3.connect(":memory:")  # no tables: the insert fails as a broken file would
+    with pytest.raises(StoreError):
+        store.commit(durable=True)
+    store.db.close()
+    store.db = real
+    assert not store.pending
+    node.submit("kept", 1)
+    store.commit()
+    assert [m.text for m in store.load()[0]] == ["kept"]
+    store.close()
+
+
+def test_a_message_read_before_its_commit_is_stored_read(tmp_path: Path) -> None:
+    store = Store(tmp_path / "node.db")
+    node = make_node(1, [2, 3], Clock(), journal=store)
+    node.submit("read at once", 1)
+    node.relay("a" * 32, "passed on", (2,), 1, 1.0)
+    assert len(node.messages.read("all")) == 2
+    store.commit()
+    assert sorted((m.text, m.read) for m in store.load()[0]) == [
+        ("passed on", True),
+        ("read at once", True),
+    ]
     store.close()
 
 

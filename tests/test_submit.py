@@ -26,8 +26,8 @@ class FailingStore(Store):
     full = False
 
     def commit(self, durable: bool = False) -> None:
-        if self.full and durable and self.db.in_transaction:
-            self.db.rollback()
+        if self.full and durable and self.pending:
+            self.rollback()
             raise StoreError("database or disk is full")
         super().commit(durable)
 
