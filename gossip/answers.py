@@ -35,7 +35,6 @@ from gossip.protocol import (
     int_list,
     message_id_field,
     message_text,
-    messages_frames,
     positive_int,
     relay_fields,
     utf8_size,
@@ -140,8 +139,8 @@ def _get(node: Node, payload: dict[str, Any], now: float) -> Answer:
     peek = payload.get("peek", False)
     if not isinstance(peek, bool):
         raise FrameError("field 'peek' must be true or false")
-    views = node.messages.read(which, mark=not peek)
-    return Answer(chain(messages_frames(views), (ok({"node": node.number, "count": len(views)}),)))
+    listing = node.messages.listing(which, mark=not peek)
+    return Answer(chain(listing.frames(), (ok({"node": node.number, "count": len(listing)}),)))
 
 
 def _peers(node: Node, payload: dict[str, Any], now: float) -> Answer:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gossip.auth import AuthError, Channel, Refused
+from gossip.collection import held_off
 from gossip.commands import REPLY_ENDS, Command
 from gossip.errors import GossipError
 from gossip.protocol import (
@@ -216,11 +217,14 @@ class GossipClient:
 
         They become read, unless ``peek`` (for watching a message spread).
         """
-        frames = self.request(Command.GET, {"which": which, "peek": peek})
-        try:
-            return [m for f in frames if f.command == Command.MSGS for m in messages_of(f.payload)]
-        except FrameError as exc:
-            raise GossipError(f"{self.who} sent a bad message: {exc}") from exc
+        with held_off():
+            frames = self.request(Command.GET, {"which": which, "peek": peek})
+            try:
+                return [
+                    m for f in frames if f.command == Command.MSGS for m in messages_of(f.payload)
+                ]
+            except FrameError as exc:
+                raise GossipError(f"{self.who} sent a bad message: {exc}") from exc
 
     def peers(self) -> list[Peer]:
         payload = self.request(Command.PEERS)[-1].payload

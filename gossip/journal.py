@@ -23,6 +23,9 @@ class Message:
     read: bool = False
     relayed: tuple[int, ...] = ()
     """The peers this node sent a copy to, once per copy: at most ``relays`` times each."""
+    row: tuple[int, bool, bytes] | None = None
+    """The message as a read last listed it (``encoded_row``), and the copies and read
+    mark it showed: still right while those are the same, as copies are only added."""
 
     def view(self) -> MessageView:
         return MessageView(self.id, self.text, self.sent, tuple(self.copies), self.read)

@@ -14,7 +14,15 @@ from typing import Any
 from gossip.commands import Command
 from gossip.digest import Digest
 from gossip.journal import Journal, Message
-from gossip.protocol import MAX_RELAYS, Copy, FrameError, MessageView, relay_frame
+from gossip.protocol import (
+    MAX_RELAYS,
+    Copy,
+    FrameError,
+    MessageView,
+    encoded_row,
+    messages_frames,
+    relay_frame,
+)
 from gossip.sends import Address, Send
 from gossip.strategy import DEFAULT, Strategy
 from gossip.timing import Timing
@@ -163,15 +171,36 @@ class Messages(Mapping[str, Message]):
 
     def read(self, which: str, mark: bool = True) -> list[MessageView]:
         """Messages oldest first, filtered by read state; with ``mark`` they are now read."""
-        chosen = [m for m in self.held.values() if which == "all" or (which == "read") == m.read]
+        chosen = self._chosen(which)
         views = [m.view() for m in chosen]
+        self._mark(chosen, mark)
+        return views
+
+    def listing(self, which: str, mark: bool = True) -> Listing:
+        """``read``, as the rows of ``/MSGS`` frames: those a read already encoded, if
+        still right, and the rest to encode when the frames are made (outside the node's
+        lock). A network watched by polling reads each message over and over."""
+        chosen = self._chosen(which)
+        rows: list[tuple[Message, MessageView | None, bytes]] = []
+        for m in chosen:
+            kept = m.row
+            if kept is not None and kept[0] == len(m.copies) and kept[1] == m.read:
+                rows.append((m, None, kept[2]))
+            else:
+                rows.append((m, m.view(), b""))
+        self._mark(chosen, mark)
+        return Listing(rows)
+
+    def _chosen(self, which: str) -> list[Message]:
+        return [m for m in self.held.values() if which == "all" or (which == "read") == m.read]
+
+    def _mark(self, chosen: list[Message], mark: bool) -> None:
         if mark:
             fresh = [m.id for m in chosen if not m.read]
             for message in chosen:
                 message.read = True
             if fresh:
                 self.journal.marked_read(fresh)
-        return views
 
     def unread(self) -> int:
         return sum(1 for m in self.held.values() if not m.read)
@@ -250,6 +279,29 @@ class Messages(Mapping[str, Message]):
                 first = message.copies[0].path
                 payloads.append(relay_payload(message, first[: first.index(to)]))
         return payloads
+
+
+class Listing:
+    """The messages a read lists, as ``/MSGS`` frames once asked for."""
+
+    def __init__(self, rows: list[tuple[Message, MessageView | None, bytes]]) -> None:
+        self.rows = rows
+        """Each message, with what of it to list: a view to encode, or its encoded row."""
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def frames(self) -> Iterator[bytes]:
+        """The frames; each row encoded here is kept on its message for the next read
+        (safe without the lock: the next read checks it still shows the message)."""
+        return messages_frames(self._encoded())
+
+    def _encoded(self) -> Iterator[bytes]:
+        for message, view, row in self.rows:
+            if view is not None:
+                row = encoded_row(view)
+                message.row = (len(view.copies), view.read, row)
+            yield row
 
 
 def relay_payload(message: Message, path: tuple[int, ...]) -> dict[str, Any]:

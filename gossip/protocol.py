@@ -55,7 +55,7 @@ import json
 import json.encoder
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from itertools import chain
 from typing import Any, BinaryIO, NamedTuple
 
@@ -308,7 +308,7 @@ def address_fields(payload: dict[str, Any]) -> tuple[int, tuple[str, int]]:
 def message_row(view: MessageView) -> list[Any]:
     """A message as ``/MSGS`` lists it: ``[id, text, sent, read, [[path, arrived], ...]]``,
     a row rather than an object, as a read lists thousands and names cost on both ends."""
-    return [view.id, view.text, view.sent, view.read, [[c.path, c.arrived] for c in view.copies]]
+    return [view.id, view.text, view.sent, view.read, view.copies]  # a Copy is [path, arrived]
 
 
 _new_tuple = tuple.__new__
@@ -366,25 +366,33 @@ def _check_walks(paths: list[list[Any]]) -> None:
         raise FrameError("a listed message's path visits a node twice")
 
 
-def messages_frames(views: Sequence[MessageView]) -> Iterator[bytes]:
-    """``/MSGS`` frames listing these messages, as many to a frame as fit: a read of
-    10,000 messages is a few dozen frames (each sealed once), not 10,000.
+def encoded_row(view: MessageView) -> bytes:
+    """``message_row`` as it goes in a ``/MSGS`` frame."""
+    return _json(message_row(view)).encode()
 
-    Each frame's rows are encoded in one call, sized from the frame before (a call per
-    row costs a third more), and only when the frame is asked for.
+
+LISTING_HEAD = b'/MSGS {"messages":['
+LISTING_TAIL = b"]}\n"
+
+
+def messages_frames(rows: Iterable[bytes]) -> Iterator[bytes]:
+    """``/MSGS`` frames listing these encoded rows (``encoded_row``), as many to a frame
+    as fit: a read of 10,000 messages is a few dozen frames (each sealed once), not
+    10,000. Rows are taken only as frames are asked for.
     """
-    start, count = 0, 64
-    while start < len(views):
-        chunk = views[start : start + count]
-        frame = f'/MSGS {{"messages":{_json([message_row(v) for v in chunk])}}}\n'.encode()
-        if len(frame) > MAX_FRAME_BYTES:
-            if len(chunk) == 1:
-                raise FrameError(f"a message of {len(frame)} bytes exceeds the frame limit")
-            count = len(chunk) // 2
-            continue
-        yield frame
-        start += len(chunk)
-        count = max(1, len(chunk) * MAX_FRAME_BYTES * 9 // (len(frame) * 10))
+    room = MAX_FRAME_BYTES - len(LISTING_HEAD) - len(LISTING_TAIL)
+    batch: list[bytes] = []
+    size = -1  # n rows take n - 1 commas
+    for row in rows:
+        if len(row) > room:
+            raise FrameError(f"a message of {len(row)} bytes exceeds the frame limit")
+        if size + 1 + len(row) > room:
+            yield LISTING_HEAD + b",".join(batch) + LISTING_TAIL
+            batch, size = [], -1
+        batch.append(row)
+        size += 1 + len(row)
+    if batch:
+        yield LISTING_HEAD + b",".join(batch) + LISTING_TAIL
 
 
 LATER_TAIL = b',"later":true}\n'

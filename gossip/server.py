@@ -28,6 +28,7 @@ from gossip.answers import Answer, answer
 from gossip.auth import MAX_LINE_BYTES, AuthError, Channel
 from gossip.catchup import Round
 from gossip.client import GossipClient, NodeUnreachable
+from gossip.collection import held_off
 from gossip.commands import OVER_CONNECTION, Command
 from gossip.conditions import Conditions
 from gossip.connections import PeerConnection, Reply
@@ -44,6 +45,10 @@ peers' connections, their one-off requests, and clients."""
 
 BATCHED = frozenset({Command.RELAY, Command.NEW})
 """Requests taken a run at a time when one read brings several."""
+
+LISTINGS = frozenset({Command.GET, Command.PULL})
+"""Requests answered with a listing of many messages: made with the collector held off
+(``gossip.collection``)."""
 
 RECV_BYTES = 65536
 FLUSH_BYTES = 65536
@@ -725,18 +730,19 @@ class Handler(socketserver.BaseRequestHandler):
                 run.append(frame)
                 continue
             self._answer_run(run, out)
-            try:
-                reply = self.server.respond(frame)
-            except FrameError as exc:
-                out.error(self._refusal(str(exc)))
-                continue
-            except Exception as exc:
-                out.error(self._refusal(str(failed_inside(frame, exc))))
-                continue
-            try:
-                out.extend(reply.replies)
-            except FrameError as exc:  # a listing that cannot be framed
-                out.error(self._refusal(str(exc)))
+            with held_off() if frame.command in LISTINGS else contextlib.nullcontext():
+                try:
+                    reply = self.server.respond(frame)
+                except FrameError as exc:
+                    out.error(self._refusal(str(exc)))
+                    continue
+                except Exception as exc:
+                    out.error(self._refusal(str(failed_inside(frame, exc))))
+                    continue
+                try:
+                    out.extend(reply.replies)
+                except FrameError as exc:  # a listing that cannot be framed
+                    out.error(self._refusal(str(exc)))
             if reply.leaves:
                 self._send(out.data())
                 threading.Thread(target=self.server.shutdown, daemon=True).start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import string
 from typing import Any
 
@@ -20,6 +21,7 @@ from gossip.protocol import (
     address_fields,
     decode_frame,
     encode_frame,
+    encoded_row,
     field,
     message_row,
     message_text,
@@ -360,12 +362,12 @@ def sample_view() -> MessageView:
 
 
 def test_message_row_shape() -> None:
-    assert message_row(sample_view()) == [
+    assert json.loads(encoded_row(sample_view())) == [
         "abc",
         "Apple\npie",
         99.5,
         True,
-        [[(1,), 100.0], [(1, 8, 10), 100.25], [(1, 2), 100.5]],
+        [[[1], 100.0], [[1, 8, 10], 100.25], [[1, 2], 100.5]],
     ]
 
 

@@ -1,0 +1,87 @@
+"""A read's listing reuses the rows earlier reads encoded, only while they still show
+the message as it is (sans-IO: the core, no sockets)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gossip.messages import Listing
+from gossip.node import Node
+from gossip.protocol import MessageView, decode_frame, messages_of
+from tests.core import make_node
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        self.now += 0.001
+        return self.now
+
+
+def listed(listing: Listing) -> list[MessageView]:
+    return [m for f in listing.frames() for m in messages_of(decode_frame(f).payload)]
+
+
+def test_a_new_copy_and_a_read_mark_show_in_the_next_listing() -> None:
+    node = make_node(1, [2, 3], Clock())
+    node.relay("m1", "hello", (2,), 1, 1.0)
+    first = listed(node.messages.listing("all", mark=False))
+    assert [len(m.copies) for m in first] == [1]
+    node.relay("m1", "hello", (3,), 1, 1.0)
+    second = listed(node.messages.listing("all"))
+    assert [len(m.copies) for m in second] == [2] and not second[0].read
+    assert [m.read for m in listed(node.messages.listing("all"))] == [True]
+    assert listed(node.messages.listing("unread")) == []
+
+
+def test_a_listing_shows_the_messages_as_they_were_when_it_was_taken() -> None:
+    node = make_node(1, [2, 3], Clock())
+    node.relay("m1", "hello", (2,), 1, 1.0)
+    listing = node.messages.listing("all", mark=False)
+    expected = node.messages.read("all", mark=False)
+    node.relay("m1", "hello", (3,), 1, 1.0)  # arrives before the frames are made
+    assert listed(listing) == expected
+    assert len(listed(node.messages.listing("all", mark=False))[0].copies) == 2
+
+
+ACTIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("copy"), st.integers(0, 5), st.sampled_from([(2,), (3,), (3, 2)])),
+        st.tuples(
+            st.just("list"),
+            st.sampled_from(["all", "unread", "read"]),
+            st.booleans(),  # mark
+            st.booleans(),  # make its frames only after the next action
+        ),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(actions=ACTIONS)
+def test_every_listing_says_what_a_fresh_read_would_have_said(actions: list[tuple]) -> None:
+    """However copies, reads, marks and late-made frames interleave, a listing holds
+    exactly what ``read`` held at the same moment."""
+    node: Node = make_node(1, [2, 3], Clock())
+    late: list[tuple[Listing, list[MessageView]]] = []
+    for action in actions:
+        pending, late = late, []
+        if action[0] == "copy":
+            _, number, path = action
+            node.relay(f"m{number}", f"text {number}", path, 1, float(number))
+        else:
+            _, which, mark, later = action
+            expected = node.messages.read(which, mark=False)
+            listing = node.messages.listing(which, mark=mark)
+            if later:
+                late.append((listing, expected))
+            else:
+                assert listed(listing) == expected
+        for listing, expected in pending:
+            assert listed(listing) == expected
+    for listing, expected in late:
+        assert listed(listing) == expected
