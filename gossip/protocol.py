@@ -140,9 +140,10 @@ def _finite(text: str) -> float:
     return value
 
 
-CHECKS_ITS_NUMBERS = frozenset({"MSGS"})
-"""Frames whose reader refuses an infinite number itself (``messages_of``): the decoder
-checks every number of any other frame."""
+CHECKS_ITS_NUMBERS = frozenset({"MSGS", "RELAY", "COPY"})
+"""Frames whose reader refuses an infinite number itself (``messages_of``,
+``relay_fields``): the decoder checks every number of any other frame, with a Python call
+for each, which every copy of every message would pay."""
 
 
 _strict = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite).decode
@@ -418,12 +419,50 @@ def relay_frame(
 
 
 def relay_fields(payload: dict[str, Any]) -> tuple[str, str, tuple[int, ...], int, float]:
-    """A copy of a message as ``/RELAY`` and ``/COPY`` carry it: id, text, path, relays, sent."""
+    """A copy of a message as ``/RELAY`` and ``/COPY`` carry it: id, text, path, relays, sent.
+
+    A copy as nodes write it passes one test of all its fields at once (every copy of
+    every message is read here); any other is checked field by field, which says what
+    is wrong.
+    """
+    message_id, text, path, relays, sent = (
+        payload.get("id"),
+        payload.get("text"),
+        payload.get("path"),
+        payload.get("relays"),
+        payload.get("sent"),
+    )
+    if (
+        type(message_id) is str
+        and type(text) is str
+        and type(path) is list
+        and type(relays) is int
+        and type(sent) is float
+        and sent - sent == 0.0  # finite
+        and 0 < len(text) <= MAX_MESSAGE_BYTES
+        and text.isascii()
+        and 1 <= relays <= MAX_RELAYS
+        and MESSAGE_ID.fullmatch(message_id) is not None
+        and (not path or ({*map(type, path)} == {int} and min(path) > 0))
+        and len(set(path)) == len(path)
+    ):
+        return message_id, text, tuple(path), relays, sent
+    return _relay_fields_checked(payload)
+
+
+def _relay_fields_checked(
+    payload: dict[str, Any],
+) -> tuple[str, str, tuple[int, ...], int, float]:
     message_id = message_id_field(payload, "id")
     text = message_text(payload)
     path = path_field(payload, empty=True)
     relays = positive_int(payload, "relays", MAX_RELAYS)
-    sent = float(field(payload, "sent", int | float))
+    try:
+        sent = float(field(payload, "sent", int | float))
+    except OverflowError:  # a whole number too large for a time
+        sent = math.inf
+    if not math.isfinite(sent):
+        raise FrameError("field 'sent' must be a finite number")
     return message_id, text, path, relays, sent
 
 

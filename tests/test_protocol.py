@@ -32,6 +32,7 @@ from gossip.protocol import (
     relay_fields,
     relay_frame,
 )
+from gossip.protocol import _relay_fields_checked as relay_fields_checked
 
 # Frame overhead of ``/X {"t":"..."}\n`` around the text: 12 bytes.
 OVERHEAD = len(b'/X {"t":""}\n')
@@ -111,7 +112,19 @@ def test_decode_refuses_nan_and_infinity(constant: str) -> None:
 def test_decode_refuses_overflowing_float() -> None:
     # 1e999 overflows to inf: accepted, a node could store it and never encode it again.
     with pytest.raises(FrameError):
-        decode_frame(b'/RELAY {"sent":1e999}\n')
+        decode_frame(b'/NEW {"sent":1e999}\n')
+
+
+@pytest.mark.parametrize(
+    "number", [b"1e999", b"-1E400", b"1" + b"0" * 400 + b".0", b"1" + b"0" * 400]
+)
+@pytest.mark.parametrize("command", [b"RELAY", b"COPY"])
+def test_a_copy_refuses_a_sent_time_too_large_though_its_decoder_skips_the_check(
+    number: bytes, command: bytes
+) -> None:
+    line = b"/" + command + b' {"id":"a","text":"t","path":[],"relays":1,"sent":' + number + b"}"
+    with pytest.raises(FrameError, match="sent"):
+        relay_fields(decode_frame(line).payload)
 
 
 def test_decode_refuses_deep_nesting() -> None:
@@ -444,7 +457,7 @@ def test_a_listing_refuses_a_time_too_large_even_though_its_decoder_skips_the_ch
     line = b'/MSGS {"messages":[["a","t",' + sent + b",true,[[[1]," + arrived + b"]]]]}\n"
     with pytest.raises(FrameError):
         messages_of(decode_frame(line).payload)
-    other = b'/RELAY {"sent":' + number + b"}\n"
+    other = b'/NEW {"sent":' + number + b"}\n"
     if b"." in number or b"e" in number.lower():
         with pytest.raises(FrameError):
             decode_frame(other)
@@ -477,3 +490,40 @@ def test_a_relay_frame_written_out_reads_back_as_the_encoder_would_write_it(
 def test_a_relay_frame_too_large_is_refused() -> None:
     with pytest.raises(FrameError, match="exceeds"):
         relay_frame("a", "\x01" * MAX_MESSAGE_BYTES * 2, (1,), 1, 1.0, False)
+
+
+ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 1 << 33),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=70),
+    st.from_regex(r"[A-Za-z0-9_-]{1,70}", fullmatch=True),
+    st.lists(st.one_of(st.integers(-2, 40), st.booleans(), st.floats(0, 3)), max_size=8),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "id": ANY_VALUE,
+            "text": st.one_of(ANY_VALUE, st.text(min_size=1, max_size=20)),
+            "path": st.one_of(ANY_VALUE, st.lists(st.integers(1, 40), max_size=6)),
+            "relays": st.one_of(ANY_VALUE, st.integers(0, 11)),
+            "sent": ANY_VALUE,
+        },
+    )
+)
+def test_relay_fields_says_what_the_field_by_field_checks_say(payload: dict[str, Any]) -> None:
+    """The one-test path for copies as nodes write them takes exactly what the detailed
+    checks take, and refuses the rest with their words."""
+
+    def outcome(read: Any) -> Any:
+        try:
+            return read(payload)
+        except FrameError as exc:
+            return ("refused", str(exc))
+
+    assert outcome(relay_fields) == outcome(relay_fields_checked)
