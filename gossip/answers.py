@@ -37,6 +37,7 @@ from gossip.protocol import (
     message_text,
     positive_int,
     relay_fields,
+    relays_fields,
     utf8_size,
 )
 from gossip.sends import Send
@@ -130,6 +131,10 @@ def _new(node: Node, payload: dict[str, Any], now: float) -> Answer:
 
 def _relay(node: Node, payload: dict[str, Any], now: float) -> Answer:
     return Answer((ok(),), tuple(node.relay(*relay_fields(payload))))
+
+
+def _relays(node: Node, payload: dict[str, Any], now: float) -> Answer:
+    return Answer((ok(),), tuple(node.relay_all(relays_fields(payload))))
 
 
 def _get(node: Node, payload: dict[str, Any], now: float) -> Answer:
@@ -315,6 +320,7 @@ RESPONSES: dict[Command, Respond] = {
     Command.PING: _ping,
     Command.NEW: _new,
     Command.RELAY: _relay,
+    Command.RELAYS: _relays,
     Command.GET: _get,
     Command.PEERS: _peers,
     Command.STATUS: _status,

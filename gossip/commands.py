@@ -16,6 +16,7 @@ class Command(StrEnum):
     REMOVE = "REMOVE"
     # Between nodes: spreading, health, membership
     RELAY = "RELAY"
+    RELAYS = "RELAYS"
     PING = "PING"
     LEAVE = "LEAVE"
     INTRODUCE = "INTRODUCE"
@@ -42,10 +43,21 @@ class Command(StrEnum):
 
 
 OVER_CONNECTION = frozenset(
-    {Command.RELAY, Command.PING, Command.WALK, Command.SYNC, Command.SEEK, Command.FOUND}
+    {
+        Command.RELAY,
+        Command.RELAYS,
+        Command.PING,
+        Command.WALK,
+        Command.SYNC,
+        Command.SEEK,
+        Command.FOUND,
+    }
 )
 """What a node sends its peers over their long-lived connections; other frames go on a
 connection of their own."""
+
+RELAYING = frozenset({Command.RELAY, Command.RELAYS})
+"""Frames that hand on copies of messages: one, or several in a row for one peer."""
 
 REPLY_ENDS = frozenset({Command.OK, Command.ERR})
 """The frames that end a reply: what comes before them (``/MSGS``, ``/COPY``) is part of it."""

@@ -29,7 +29,7 @@ MAX_DELAY = 2.0
 
 MAX_NODES = 1 << 31
 
-LOSSY = frozenset({Command.RELAY, Command.SYNC, Command.IDS, Command.PULL})
+LOSSY = frozenset({Command.RELAY, Command.RELAYS, Command.SYNC, Command.IDS, Command.PULL})
 """The frames loss may drop: those that carry messages or compare them."""
 
 

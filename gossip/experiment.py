@@ -29,7 +29,7 @@ from gossip.protocol import MessageView
 from gossip.state import NetworkState
 from gossip.strategy import Strategy, strategy_from
 
-GOSSIP_FRAMES = ("RELAY", "SYNC", "IDS", "PULL")
+GOSSIP_FRAMES = ("RELAY", "RELAYS", "SYNC", "IDS", "PULL")
 """The frames that spread messages: what msgs/op counts (links and pings are left out)."""
 
 ACTIONS = ("partition", "heal", "pause", "resume", "netem")

@@ -135,6 +135,15 @@ class Messages(Mapping[str, Message]):
             return []  # the same walk again (catch-up crossing gossip): one copy took it
         return self._accept_copy(message, path, self._clock(), peers)
 
+    def check_texts(self, copies: list[tuple[str, str, tuple[int, ...], int, float]]) -> None:
+        """FrameError if one of these copies gives a message another text than the node
+        holds, or than another of them: checked before any of a frame's copies is taken."""
+        texts: dict[str, str] = {}
+        for message_id, text, *_ in copies:
+            held = self.held.get(message_id)
+            if texts.setdefault(message_id, text if held is None else held.text) != text:
+                raise FrameError(f"message {message_id} already held with another text")
+
     def _new_message(self, message_id: str, text: str, sent: float, relays: int) -> Message:
         message = Message(message_id, text, sent, relays, [])
         self.digest.add(message_id)

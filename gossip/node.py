@@ -130,6 +130,15 @@ class Node:
             return []
         return sends
 
+    def relay_all(self, copies: list[tuple[str, str, tuple[int, ...], int, float]]) -> list[Send]:
+        """Copies that came in one frame (``/RELAYS``), each taken as ``relay`` takes it;
+        FrameError, and none taken, if one contradicts another or what the node holds."""
+        self.messages.check_texts(copies)
+        sends: list[Send] = []
+        for copy in copies:
+            sends += self.relay(*copy)
+        return sends
+
     # Losing a peer: gone for good, or perhaps cut off
 
     def drop_peer(self, number: int) -> bool:

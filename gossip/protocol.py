@@ -16,6 +16,9 @@ Requests a node understands:
                                             empty path: catch-up hands the node back a message
                                             it sent); ``later``: no one waits on the answer,
                                             which may come with the next ones
+``/RELAYS {"copies": [relay, ...]}``        a run of copies for one peer, each a ``/RELAY``
+                                            payload, taken in order (all refused if one is
+                                            malformed or gives a held message another text)
 ``/GET {"which", "peek"}``                  a client reads messages (``all``/``unread``/``read``);
                                             they become read unless ``peek``
 ``/PEERS {}``                               a client asks for the node's peers
@@ -140,7 +143,7 @@ def _finite(text: str) -> float:
     return value
 
 
-CHECKS_ITS_NUMBERS = frozenset({"MSGS", "RELAY", "COPY"})
+CHECKS_ITS_NUMBERS = frozenset({"MSGS", "RELAY", "RELAYS", "COPY"})
 """Frames whose reader refuses an infinite number itself (``messages_of``,
 ``relay_fields``): the decoder checks every number of any other frame, with a Python call
 for each, which every copy of every message would pay."""
@@ -416,6 +419,52 @@ def relay_frame(
     if len(data) > MAX_FRAME_BYTES:
         raise FrameError(f"frame of {len(data)} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")
     return data
+
+
+RELAY_HEAD = b"/RELAY "
+RELAYS_HEAD = b'/RELAYS {"copies":['
+RELAYS_TAIL = b"]}\n"
+
+
+def relays_frames(frames: list[bytes]) -> list[bytes]:
+    """``/RELAY`` frames (``relay_frame``) for one peer as few ``/RELAYS`` frames, each
+    within the frame limit: a run of copies is one frame to seal, read and acknowledge
+    rather than one each. A lone copy stays a ``/RELAY``."""
+    if len(frames) < 2:
+        return frames
+    room = MAX_FRAME_BYTES - len(RELAYS_HEAD) - len(RELAYS_TAIL)
+    batches: list[list[bytes]] = [[]]
+    size = -1  # n copies take n - 1 commas
+    for frame in frames:
+        body = frame[len(RELAY_HEAD) : -1]
+        if batches[-1] and size + 1 + len(body) > room:
+            batches.append([])
+            size = -1
+        batches[-1].append(body)
+        size += 1 + len(body)
+    return [
+        RELAYS_HEAD + b",".join(batch) + RELAYS_TAIL
+        if len(batch) > 1
+        else RELAY_HEAD + batch[0] + b"\n"
+        for batch in batches
+    ]
+
+
+def relays_fields(payload: dict[str, Any]) -> list[tuple[str, str, tuple[int, ...], int, float]]:
+    """The copies a ``/RELAYS`` frame carries, each as ``relay_fields`` reads a ``/RELAY``."""
+    copies = field(payload, "copies", list)
+    if not copies or {*map(type, copies)} != {dict}:
+        raise FrameError("field 'copies' must list /RELAY payloads")
+    return [relay_fields(copy) for copy in copies]
+
+
+def unawaited(frame: Frame) -> bool:
+    """Whether no one waits on the answer to this ``/RELAY`` or ``/RELAYS`` (its copies were
+    passed on, not a client's own): its ``/OK`` may wait for the next."""
+    if frame.command == "RELAY":
+        return frame.payload.get("later") is True
+    copies = frame.payload.get("copies")
+    return type(copies) is list and all(type(c) is dict and c.get("later") is True for c in copies)
 
 
 def relay_fields(payload: dict[str, Any]) -> tuple[str, str, tuple[int, ...], int, float]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from gossip.commands import Command
+from gossip.protocol import relays_frames
 
 Address = tuple[str, int]
 """Where a node listens: host and port."""
@@ -30,3 +31,20 @@ class CatchUp:
 
     peer: int
     address: Address
+
+
+def batched(sends: list[Send]) -> list[Send]:
+    """``sends``, each peer's ``/RELAY`` frames run together as ``/RELAYS`` frames
+    (``relays_frames``), in order; other frames as they are."""
+    runs: dict[tuple[int, Address], list[bytes]] = {}
+    others: list[Send] = []
+    for send in sends:
+        if send.kind == Command.RELAY:
+            runs.setdefault((send.peer, send.address), []).append(send.frame)
+        else:
+            others.append(send)
+    for (peer, address), frames in runs.items():
+        for frame in relays_frames(frames):
+            kind = Command.RELAY if frame.startswith(b"/RELAY ") else Command.RELAYS
+            others.append(Send(peer, address, frame, kind))
+    return others

@@ -29,22 +29,23 @@ from gossip.auth import MAX_LINE_BYTES, AuthError, Channel
 from gossip.catchup import Round
 from gossip.client import GossipClient, NodeUnreachable
 from gossip.collection import held_off
-from gossip.commands import OVER_CONNECTION, Command
+from gossip.commands import OVER_CONNECTION, RELAYING, Command
 from gossip.conditions import Conditions
 from gossip.connections import PeerConnection, Reply
 from gossip.delays import Delayer
 from gossip.errors import GossipError
 from gossip.node import Node
-from gossip.protocol import Frame, FrameError, LineBuffer, encode_frame
-from gossip.sends import Address, CatchUp, Send
+from gossip.protocol import Frame, FrameError, LineBuffer, encode_frame, unawaited
+from gossip.sends import Address, CatchUp, Send, batched
 from gossip.store import Store, StoreError
 
 MAX_CONNECTIONS = 64
 """Connections a node serves at once; more are turned away. A node needs a few: its
 peers' connections, their one-off requests, and clients."""
 
-BATCHED = frozenset({Command.RELAY, Command.NEW})
-"""Requests taken a run at a time when one read brings several."""
+BATCHED = frozenset({Command.RELAY, Command.RELAYS, Command.NEW})
+"""Requests taken a run at a time when one read brings several (``/RELAY`` and ``/RELAYS``
+in one run)."""
 
 LISTINGS = frozenset({Command.GET, Command.PULL})
 """Requests answered with a listing of many messages: made with the collector held off
@@ -216,13 +217,16 @@ class GossipServer(socketserver.ThreadingTCPServer):
 
     def relay_all(self, frames: list[Frame]) -> list[FrameError | None]:
         """Relayed copies that came together: taken under one hold of the lock (their
-        commit left to the next tick) and passed on together. For each, None, or why it
-        was refused."""
+        commit left to the next tick) and passed on together, each peer's in as few
+        frames as fit (``batched``; not under the lab's conditions, which lose or delay
+        a frame as one copy). For each, None, or why it was refused."""
         with self.changing(defer=True):
             now = time.time()
             outcomes = [self._answer(frame, now) for frame in frames]
             sends = [s for o in outcomes if isinstance(o, Answer) for s in o.sends]
             if sends:
+                if not self.node.conditions.active:
+                    sends = batched(sends)
                 peers, conditions = self._sending(sends)
         if sends and not self.closing.is_set():
             self._dispatch(sends, peers, conditions)
@@ -439,7 +443,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
         A failure here is not counted against the peer: the connection reports a break
         once, however many sends it lost.
         """
-        if all(reply is not None and send.kind == Command.RELAY for send, reply in outcomes):
+        if all(reply is not None and send.kind in RELAYING for send, reply in outcomes):
             now = time.time()
             for send, _ in outcomes:
                 self.acks[send.peer] = (send, now)
@@ -725,7 +729,7 @@ class Handler(socketserver.BaseRequestHandler):
                 out.error(self._refusal(str(exc)))
                 continue
             if frame.command in BATCHED:
-                if run and run[0].command != frame.command:
+                if run and (run[0].command == Command.NEW) != (frame.command == Command.NEW):
                     self._answer_run(run, out)
                 run.append(frame)
                 continue
@@ -759,8 +763,8 @@ class Handler(socketserver.BaseRequestHandler):
         """Answer a run of relayed copies or of clients' messages, then empty it."""
         if not run:
             return
-        if run[0].command == Command.RELAY:
-            later = all(frame.payload.get("later") is True for frame in run)
+        if run[0].command in RELAYING:
+            later = all(map(unawaited, run))
             for refusal in self.server.relay_all(run):
                 if refusal is None:
                     out.ok(later)

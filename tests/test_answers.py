@@ -136,6 +136,16 @@ SHAPES: dict[Command, tuple[dict[str, Any], dict[str, Any] | None, list[tuple[Co
         {},
         [(Command.RELAY, 3)],
     ),
+    Command.RELAYS: (
+        {
+            "copies": [
+                {"id": "m2", "text": "hi", "path": [2], "relays": 1, "sent": 1.0},
+                {"id": "m3", "text": "ho", "path": [2], "relays": 1, "sent": 1.0},
+            ]
+        },
+        {},
+        [(Command.RELAY, 3), (Command.RELAY, 3)],
+    ),
     Command.GET: ({"which": "all", "peek": True}, {"node": 1, "count": 1}, []),
     Command.CONDITIONS: ({"delay_ms": 100, "groups": [[1, 2], [3]]}, {}, []),
 }

@@ -25,6 +25,7 @@ import pytest
 from gossip.auth import Channel, new_secret
 from gossip.client import GossipClient
 from gossip.commands import REPLY_ENDS, Command
+from gossip.conditions import Conditions
 from gossip.errors import GossipError
 from gossip.network import wait_until
 from gossip.node import Node
@@ -515,3 +516,48 @@ def test_held_back_acknowledgements_go_before_the_answer_to_another_request(
     hold_acks_long(lone)
     raw.send_together(relay(1, later=True), relay(2, later=True), encode_frame(Command.PING))
     assert raw.replies(2) == [acked(2), ("OK", {"node": 1})]
+
+
+# A run of copies for one peer goes as one /RELAYS frame
+
+
+def paths_at(line: Line, number: int) -> dict[str, list[tuple[int, ...]]]:
+    """Text by path of every copy node ``number`` holds."""
+    views = line.client(number).read_messages(peek=True)
+    return {v.text: [c.path for c in v.copies] for v in views}
+
+
+def test_a_run_of_copies_goes_on_as_one_relays_frame_and_every_path_arrives(line: Line) -> None:
+    texts = [f"run {n}" for n in range(6)]
+    line.client(1).post_all(texts)  # node 1 hands node 2 a run; node 2 passes it on
+    assert wait_until(lambda: set(texts) <= set(paths_at(line, 3)), WAIT)
+    assert all(paths_at(line, 3)[t] == [(1, 2, 3)] for t in texts)
+    with line.servers[3].lock:
+        frames_in = dict(line.servers[3].node.counters.frames_in)
+        copies = line.servers[3].node.counters.copies
+    assert frames_in.get("RELAYS", 0) >= 1, f"node 3 was sent {frames_in}"
+    assert copies == len(texts), "a frame of copies counts each copy"
+
+
+def test_under_the_labs_conditions_each_copy_is_a_frame_of_its_own(line: Line) -> None:
+    """Loss and delay act on a frame as on one copy: a run is not run together then."""
+    with line.servers[2].lock:
+        line.servers[2].node.conditions = Conditions(delay=0.001)
+    texts = [f"held {n}" for n in range(6)]
+    line.client(1).post_all(texts)
+    assert wait_until(lambda: set(texts) <= set(paths_at(line, 3)), WAIT)
+    with line.servers[3].lock:
+        frames_in = dict(line.servers[3].node.counters.frames_in)
+    assert frames_in.get("RELAYS", 0) == 0 and frames_in.get("RELAY", 0) == len(texts)
+
+
+def test_a_relays_frame_someone_waits_on_is_answered_at_once(lone: GossipServer, raw: Raw) -> None:
+    hold_acks_long(lone)
+    copies = [{"id": f"r{n}", "text": "t", "path": [2], "relays": 1, "sent": 0.0} for n in (1, 2)]
+    raw.send_together(
+        encode_frame(Command.RELAYS, {"copies": [{**c, "later": True} for c in copies]})
+    )
+    raw.send_together(encode_frame(Command.RELAYS, {"copies": copies}))
+    assert raw.replies(1) == [acked(2)], "the second waits on its answer, and brings the first's"
+    assert held_ids(lone) == {"r1", "r2"}
+    assert raw.nothing_more()

@@ -32,6 +32,20 @@ BAD_PAYLOADS: list[tuple[str, dict[str, object]]] = [
     ("RELAY", {"id": "a", "text": "t", "path": [0], "relays": 1, "sent": 0}),
     ("RELAY", {"id": "a", "text": "t", "path": [1, 1], "relays": 1, "sent": 0}),
     ("RELAY", {"id": "a", "text": "t", "path": ["x"], "relays": 1, "sent": "now"}),
+    ("RELAYS", {}),
+    ("RELAYS", {"copies": []}),
+    ("RELAYS", {"copies": ["x"]}),
+    ("RELAYS", {"copies": {"id": "a"}}),
+    ("RELAYS", {"copies": [{"id": "a", "text": "t", "path": [0], "relays": 1, "sent": 0}]}),
+    (
+        "RELAYS",
+        {
+            "copies": [
+                {"id": "a", "text": "t", "path": [1], "relays": 1, "sent": 0},
+                {"id": "a", "text": "u", "path": [2], "relays": 1, "sent": 0},
+            ]
+        },
+    ),
     ("GET", {"which": "some"}),
     ("GET", {"peek": "yes"}),
     ("LEAVE", {"node": "one"}),

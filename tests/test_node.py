@@ -9,10 +9,11 @@ from collections import Counter
 import networkx as nx
 import pytest
 
+from gossip.commands import Command
 from gossip.membership import LinkPlan, leave_plan
 from gossip.node import Node
 from gossip.protocol import MAX_RELAYS, Copy, FrameError, decode_frame
-from gossip.sends import Send
+from gossip.sends import Send, batched
 from gossip.simulation import Simulation, address
 from tests.core import graph_of, make_node, numbered, simulate
 
@@ -522,3 +523,32 @@ def test_received_counts_every_copy_that_arrives_recorded_or_not() -> None:
     assert node.counters.copies == 3
     assert node.status()["received"] == 3
     assert len(node.messages["m1"].copies) == 1
+
+
+def test_batched_runs_each_peers_copies_together_in_order_and_leaves_the_rest() -> None:
+    node = make_node(1, [2, 3], FakeClock())
+    sends = [s for n in range(4) for s in node.relay(f"m{n}", f"t{n}", (9,), 1, 1.0)]
+    ping = Send(2, address(2), b"/PING {}\n", Command.PING)
+    out = batched([*sends, ping])
+    assert ping in out
+    for peer in (2, 3):
+        (run,) = [s for s in out if s.peer == peer and s.kind == Command.RELAYS]
+        ids = [c["id"] for c in decode_frame(run.frame).payload["copies"]]
+        assert ids == ["m0", "m1", "m2", "m3"]
+    assert batched(sends[:1]) == sends[:1], "a lone copy stays as it was"
+
+
+def test_a_frame_of_copies_that_contradict_is_refused_and_none_is_taken() -> None:
+    node = make_node(1, [2, 3], FakeClock())
+    node.relay("held", "one text", (2,), 1, 1.0)
+    contradicting = [
+        [("new", "a", (2,), 1, 1.0), ("held", "another text", (3,), 1, 1.0)],
+        [("new", "a", (2,), 1, 1.0), ("new", "b", (3,), 1, 1.0)],
+    ]
+    for copies in contradicting:
+        with pytest.raises(FrameError, match="another text"):
+            node.relay_all(copies)
+        assert set(node.messages) == {"held"} and len(node.messages["held"].copies) == 1
+    sends = node.relay_all([("new", "a", (2,), 1, 1.0), ("held", "one text", (3,), 1, 1.0)])
+    assert set(node.messages) == {"held", "new"} and len(node.messages["held"].copies) == 2
+    assert sorted((s.peer, s.kind) for s in sends) == [(2, Command.RELAY), (3, Command.RELAY)]

@@ -31,6 +31,9 @@ from gossip.protocol import (
     read_frame,
     relay_fields,
     relay_frame,
+    relays_fields,
+    relays_frames,
+    unawaited,
 )
 from gossip.protocol import _relay_fields_checked as relay_fields_checked
 
@@ -527,3 +530,47 @@ def test_relay_fields_says_what_the_field_by_field_checks_say(payload: dict[str,
             return ("refused", str(exc))
 
     assert outcome(relay_fields) == outcome(relay_fields_checked)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, MAX_MESSAGE_BYTES), min_size=0, max_size=30),
+    later=st.booleans(),
+)
+def test_relays_frames_carry_every_copy_in_order_within_the_frame_limit(
+    sizes: list[int], later: bool
+) -> None:
+    copies = [
+        (f"m{n}", "x" * size, (n + 1, 50), 1, float(n), later) for n, size in enumerate(sizes)
+    ]
+    frames = relays_frames([relay_frame(*copy) for copy in copies])
+    if len(copies) == 1:
+        assert frames == [relay_frame(*copies[0])], "a lone copy stays a /RELAY"
+    assert all(len(frame) <= MAX_FRAME_BYTES for frame in frames)
+    carried = []
+    for frame in map(decode_frame, frames):
+        if frame.command == "RELAY":
+            carried.append(relay_fields(frame.payload))
+            assert unawaited(frame) is later
+        else:
+            assert frame.command == "RELAYS" and len(frame.payload["copies"]) > 1
+            carried += relays_fields(frame.payload)
+            assert unawaited(frame) is later
+    assert carried == [copy[:5] for copy in copies]
+    if sum(sizes) < MAX_FRAME_BYTES // 2:
+        assert len(frames) <= 1, "what fits in one frame goes in one"
+
+
+@pytest.mark.parametrize(
+    "copies", [[], "x", ["x"], [{"id": "a"}], [{"id": "a", "text": "t", "path": [], "relays": 0}]]
+)
+def test_relays_fields_refuses_a_frame_that_is_not_copies(copies: Any) -> None:
+    with pytest.raises(FrameError):
+        relays_fields({"copies": copies})
+
+
+def test_a_relays_frame_waits_on_its_answer_unless_every_copy_was_passed_on() -> None:
+    copy = {"id": "a", "text": "t", "path": [1], "relays": 1, "sent": 0.0}
+    assert unawaited(Frame("RELAYS", {"copies": [{**copy, "later": True}] * 2}))
+    assert not unawaited(Frame("RELAYS", {"copies": [{**copy, "later": True}, copy]}))
+    assert not unawaited(Frame("RELAYS", {"copies": "none"}))
