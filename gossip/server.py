@@ -336,8 +336,8 @@ class GossipServer(socketserver.ThreadingTCPServer):
                 peers = dict(self.node.peers)
         futures: list[Future[Reply]] = []
         batches: dict[int, tuple[PeerConnection, list[Send]]] = {}
+        # Each peer's connection, looked up once for a run of its copies.
         found: dict[tuple[int, Address, str], PeerConnection | None] = {}
-        """Each peer's connection, looked up once for a run of its copies."""
         for send in sends:
             key = (send.peer, send.address, send.kind)
             if key in found:
