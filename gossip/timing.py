@@ -67,9 +67,11 @@ class Timing:
     """The longest wait between those looks: a node sleeps until its next chore is due,
     or until something happens that brings one forward, so an idle node seldom wakes."""
 
-    ack_delay: float = 0.02
+    ack_delay: float = 0.2
     """How long a node may hold back its ``/OK`` to copies no one waits on (relayed ones),
-    so one acknowledges many and none is written while a message floods."""
+    so one acknowledges many and none is written while a message floods: long enough to
+    come after a message has spread through a large network (about 100 ms at 256 nodes on
+    2 cores), where each acknowledgement wakes two threads; well inside ``ping_every``."""
 
     peer_timeout: float = 2.0
     """To connect to and hear back from a peer before giving up on that frame."""
