@@ -339,6 +339,16 @@ def test_remove_told_not_to_introduce_only_says_goodbye() -> None:
     assert ok(reply.then([None, None])) == {"node": 1, "former_peers": [2, 3], "links": []}
 
 
+def test_a_node_that_left_refuses_new_messages_and_stores_none() -> None:
+    """Between its goodbye and its end a node still listens: a message it took then would
+    have no peer to go to, and leave with it, acknowledged and lost."""
+    node = node_of(1, [2, 3])
+    ask(node, Command.REMOVE, {"introduce": False})
+    with pytest.raises(FrameError, match="has left the network: send the message to another"):
+        ask(node, Command.NEW, {"text": "too late", "relays": 1})
+    assert len(node.messages) == 0
+
+
 # A catch-up round, each request answered by the giver's answer
 
 

@@ -163,10 +163,12 @@ class Sender(threading.Thread):
     """Sends messages to random nodes, as fast as they answer, until stopped; remembers
     the ids of those acknowledged (``post`` returned) with the node that took each."""
 
-    def __init__(self, network: NetworkState, rng: random.Random) -> None:
+    def __init__(self, network: NetworkState, rng: random.Random, batch: int = 1) -> None:
         super().__init__(daemon=True)
         self.network = network
         self.rng = rng
+        self.batch = batch
+        """Messages a request: one (``post``), or a run of them (``post_all``)."""
         self.acknowledged: dict[str, int] = {}
         self.refused = 0
         self.halt = threading.Event()
@@ -180,12 +182,13 @@ class Sender(threading.Thread):
                 target = self.rng.choice(sorted(self.network.nodes))
                 entry = self.network.nodes[target]
                 client = GossipClient(entry.address, self.network.key, timeout=5)
+                texts = [f"load {i}.{j} to {target}" for j in range(self.batch)]
                 try:
-                    receipt = client.post(f"load {i} to {target}")
+                    receipts = client.post_all(texts) if self.batch > 1 else [client.post(texts[0])]
                 except GossipError:
                     self.refused += 1
                 else:
-                    self.acknowledged[receipt.id] = target
+                    self.acknowledged.update((r.id, target) for r in receipts)
                 self.halt.wait(0.01)
         except BaseException as exc:  # surfaced by stop(), in the test's own thread
             self.error = exc
@@ -387,6 +390,33 @@ def test_a_mass_crash_loses_no_acknowledged_message(networks: Networks, seed: in
         acknowledged = sender.stop()
     assert len(acknowledged) >= 60, f"{len(acknowledged)} acknowledged, {sender.refused} refused"
     assert_laws(net, network.nodes, acknowledged)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_removals_one_after_another_while_clients_send_runs_lose_no_acknowledged_message(
+    networks: Networks, seed: int
+) -> None:
+    """A node that has said goodbye still listens until its process ends: a message it
+    took then had no peer to go to, was acknowledged as held, and left with it."""
+    net = networks.start("random", "--seed", str(seed))
+    rng = random.Random(seed)
+    live = set(net.state.nodes)
+    senders = [Sender(net.state, random.Random(seed * 10 + i), batch=20) for i in range(3)]
+    for sender in senders:
+        sender.start()
+    acknowledged: dict[str, int] = {}
+    try:
+        assert wait_until(lambda: sum(len(s.acknowledged) for s in senders) >= 200, 20)
+        for victim in rng.sample(sorted(live), 5):
+            removed = net.cli("remove-node", str(victim))
+            assert removed.code == 0, removed.err
+            live.discard(victim)
+    finally:
+        for sender in senders:
+            acknowledged.update(sender.stop())
+    assert len(acknowledged) >= 400, f"{len(acknowledged)} acknowledged"
+    assert_laws(net, live, acknowledged)
 
 
 # 4. A node with no peer to take the copy
