@@ -71,8 +71,12 @@ class Round:
             gossip = self._pulled(replies)
         elif asked.kind == Command.RELAY:
             self.pushed.append(self._gifts.popleft())
-        if not self._queue and self.more and self._traded() < MAX_TRADED:
-            self._queue.append(self._ids())
+        if not self._queue:
+            if self._traded() >= MAX_TRADED:
+                # A backlog (a node back after a while): the next round comes at once.
+                self.node.next_sync = min(self.node.next_sync, now)
+            elif self.more:
+                self._queue.append(self._ids())
         return gossip
 
     def _compared(self, answer: dict[str, object]) -> None:

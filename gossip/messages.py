@@ -40,7 +40,7 @@ _tuple = tuple.__new__
 """Makes a ``Copy`` or ``Send`` without its Python-level ``__new__``: every copy of every
 message makes one of each per peer."""
 
-MAX_TRADED = 100
+MAX_TRADED = 500
 """Most messages pulled or pushed in one catch-up round; the next round does the rest."""
 
 

@@ -547,12 +547,28 @@ def test_more_than_max_traded_takes_several_rounds() -> None:
     assert a.messages.digest.total == b.messages.digest.total
 
 
-def test_round_pages_on_until_max_traded_were_traded() -> None:
-    # a lacks a run of 60 of b's ids on each of b's three pages. A round reads page after
-    # page until MAX_TRADED were traded, and stops there, within a page if need be.
+def test_a_round_that_traded_all_it_may_brings_the_next_round_to_now() -> None:
+    """A node back after a while lacks thousands: it holds rounds back to back until it has
+    them, not one a second."""
     sim = at(10.0)
-    b_ids = [f"m{i:04d}" for i in range(2500)]
-    gaps = [b_ids[start : start + 60] for start in (0, 1200, 2400)]
+    a = put(sim, 1, [2])
+    put(sim, 2, [1], [held(f"m{i}", ((2,), 0.0)) for i in range(MAX_TRADED + 1)])
+    a.next_sync = 11.0
+    catch_up(sim, 1, 2)
+    assert a.next_sync == 10.0, "a backlog: the next round at once"
+    a.next_sync = 11.0
+    catch_up(sim, 1, 2)  # the last one
+    assert a.next_sync == 11.0, "no backlog: the next round as planned"
+
+
+def test_round_pages_on_until_max_traded_were_traded() -> None:
+    # a lacks a run of 0.6 MAX_TRADED of b's ids on each of b's three pages. A round reads
+    # page after page until MAX_TRADED were traded, and stops there, within a page if
+    # need be.
+    sim = at(10.0)
+    gap = MAX_TRADED * 6 // 10
+    b_ids = [f"m{i:04d}" for i in range(2400 + gap + 100)]
+    gaps = [b_ids[start : start + gap] for start in (0, 1200, 2400)]
     lacking = {i for gap in gaps for i in gap}
     a = put(sim, 1, [2], [held(i, ((1,), 0.0)) for i in b_ids if i not in lacking])
     b = put(sim, 2, [1], [held(i, ((2,), 0.0)) for i in b_ids])

@@ -419,6 +419,32 @@ def test_removals_one_after_another_while_clients_send_runs_lose_no_acknowledged
     assert_laws(net, live, acknowledged)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_nodes_killed_during_a_flood_catch_up_within_seconds_of_their_restart(
+    networks: Networks, seed: int
+) -> None:
+    """Two nodes and the supervisor die while three clients send runs for 3 s; the two
+    come back lacking thousands of messages, and hold catch-up rounds back to back."""
+    net = networks.start("random", "--seed", str(seed))
+    rng = random.Random(seed)
+    victims = rng.sample(sorted(net.state.nodes), 2)
+    kill_all([net.state.supervisor_pid, *(net.state.nodes[v].pid for v in victims)])
+    senders = [Sender(net.state, random.Random(seed * 10 + i), batch=20) for i in range(3)]
+    for sender in senders:
+        sender.start()
+    acknowledged: dict[str, int] = {}
+    try:
+        assert wait_until(lambda: sum(len(s.acknowledged) for s in senders) >= 2000, 30)
+    finally:
+        for sender in senders:
+            acknowledged.update(sender.stop())
+    for victim in victims:
+        restarted = net.cli("restart-node", str(victim))
+        assert restarted.code == 0, restarted.err
+    assert_laws(net, net.state.nodes, acknowledged)
+
+
 # 4. A node with no peer to take the copy
 
 
