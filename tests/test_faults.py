@@ -202,6 +202,27 @@ class Sender(threading.Thread):
         return dict(self.acknowledged)
 
 
+class Flood:
+    """Three clients sending runs of 20 messages to random nodes (``Sender``s), until
+    stopped: copies then travel in runs, as in a real flood."""
+
+    def __init__(self, network: NetworkState, seed: int) -> None:
+        self.senders = [Sender(network, random.Random(seed * 10 + i), batch=20) for i in range(3)]
+        for sender in self.senders:
+            sender.start()
+
+    def count(self) -> int:
+        """Messages acknowledged so far."""
+        return sum(len(sender.acknowledged) for sender in self.senders)
+
+    def stop(self) -> dict[str, int]:
+        """Stop every client; the ids acknowledged, with the node that took each."""
+        acknowledged: dict[str, int] = {}
+        for sender in self.senders:
+            acknowledged.update(sender.stop())
+        return acknowledged
+
+
 # 1. The issue's case: the only bridge leaves
 
 
@@ -402,19 +423,15 @@ def test_removals_one_after_another_while_clients_send_runs_lose_no_acknowledged
     net = networks.start("random", "--seed", str(seed))
     rng = random.Random(seed)
     live = set(net.state.nodes)
-    senders = [Sender(net.state, random.Random(seed * 10 + i), batch=20) for i in range(3)]
-    for sender in senders:
-        sender.start()
-    acknowledged: dict[str, int] = {}
+    flood = Flood(net.state, seed)
     try:
-        assert wait_until(lambda: sum(len(s.acknowledged) for s in senders) >= 200, 20)
+        assert wait_until(lambda: flood.count() >= 200, 20)
         for victim in rng.sample(sorted(live), 5):
             removed = net.cli("remove-node", str(victim))
             assert removed.code == 0, removed.err
             live.discard(victim)
     finally:
-        for sender in senders:
-            acknowledged.update(sender.stop())
+        acknowledged = flood.stop()
     assert len(acknowledged) >= 400, f"{len(acknowledged)} acknowledged"
     assert_laws(net, live, acknowledged)
 
@@ -424,21 +441,17 @@ def test_removals_one_after_another_while_clients_send_runs_lose_no_acknowledged
 def test_nodes_killed_during_a_flood_catch_up_within_seconds_of_their_restart(
     networks: Networks, seed: int
 ) -> None:
-    """Two nodes and the supervisor die while three clients send runs for 3 s; the two
-    come back lacking thousands of messages, and hold catch-up rounds back to back."""
+    """Two nodes and the supervisor die, then three clients send 2,000 messages in runs;
+    the two come back lacking them all, and hold catch-up rounds back to back."""
     net = networks.start("random", "--seed", str(seed))
     rng = random.Random(seed)
     victims = rng.sample(sorted(net.state.nodes), 2)
     kill_all([net.state.supervisor_pid, *(net.state.nodes[v].pid for v in victims)])
-    senders = [Sender(net.state, random.Random(seed * 10 + i), batch=20) for i in range(3)]
-    for sender in senders:
-        sender.start()
-    acknowledged: dict[str, int] = {}
+    flood = Flood(net.state, seed)
     try:
-        assert wait_until(lambda: sum(len(s.acknowledged) for s in senders) >= 2000, 30)
+        assert wait_until(lambda: flood.count() >= 2000, 30)
     finally:
-        for sender in senders:
-            acknowledged.update(sender.stop())
+        acknowledged = flood.stop()
     for victim in victims:
         restarted = net.cli("restart-node", str(victim))
         assert restarted.code == 0, restarted.err
