@@ -21,6 +21,7 @@ from gossip.protocol import (
     MessageView,
     encoded_row,
     messages_frames,
+    new_tuple,
     relay_frame,
 )
 from gossip.sends import Address, Send
@@ -35,10 +36,6 @@ LISTING_KEPT = 0.5
 
 MAX_SHARED_WALKS = 4096
 """Most walks a node keeps to share between copies (a few hundred KiB at most)."""
-
-_tuple = tuple.__new__
-"""Makes a ``Copy`` or ``Send`` without its Python-level ``__new__``: every copy of every
-message makes one of each per peer."""
 
 MAX_TRADED = 500
 """Most messages pulled or pushed in one catch-up round; the next round does the rest."""
@@ -156,7 +153,7 @@ class Messages(Mapping[str, Message]):
     ) -> list[Send]:
         walk = (*path, self.number)
         walk = self._walks.get(walk) or self._walk_kept(walk)
-        copy = _tuple(Copy, (walk, now))
+        copy = new_tuple(Copy, (walk, now))
         message.copies.append(copy)
         self.journal.copy_added(message.id, copy)
         targets = [
@@ -174,7 +171,7 @@ class Messages(Mapping[str, Message]):
             message.id, message.text, walk, message.relays, message.sent, later=bool(path)
         )
         message.relayed += tuple(peer for peer, _ in targets)
-        return [_tuple(Send, (peer, address, frame, Command.RELAY)) for peer, address in targets]
+        return [new_tuple(Send, (peer, address, frame, Command.RELAY)) for peer, address in targets]
 
     def _walk_kept(self, walk: tuple[int, ...]) -> tuple[int, ...]:
         """``walk``, kept to be shared by the copies that take it later, while room lasts."""

@@ -315,9 +315,10 @@ def message_row(view: MessageView) -> list[Any]:
     return [view.id, view.text, view.sent, view.read, view.copies]  # a Copy is [path, arrived]
 
 
-_new_tuple = tuple.__new__
-"""Builds ``Copy`` and ``MessageView`` without their Python-level ``__new__``: a read of
-10,000 messages builds 40,000 of them."""
+new_tuple = tuple.__new__
+"""Builds a named tuple (``Copy``, ``MessageView``, ``Send``) without its Python-level
+``__new__``: a read of 10,000 messages builds 40,000 of them, and a flood one ``Copy`` and
+a ``Send`` a peer for every copy."""
 
 
 def messages_of(payload: dict[str, Any]) -> list[MessageView]:
@@ -353,8 +354,8 @@ def _listed(rows: list[Any]) -> list[MessageView]:
             if (type(arrived) is not float and type(arrived) is not int) or arrived - arrived:
                 raise FrameError("a listed message's copies must be [path, finite time] pairs")
             paths.append(path)
-            copies.append(_new_tuple(Copy, (tuple(path), float(arrived))))
-        views.append(_new_tuple(MessageView, (message_id, text, float(sent), tuple(copies), read)))
+            copies.append(new_tuple(Copy, (tuple(path), float(arrived))))
+        views.append(new_tuple(MessageView, (message_id, text, float(sent), tuple(copies), read)))
     _check_walks(paths)
     return views
 
@@ -385,18 +386,31 @@ def messages_frames(rows: Iterable[bytes]) -> Iterator[bytes]:
     10,000. Rows are taken only as frames are asked for.
     """
     room = MAX_FRAME_BYTES - len(LISTING_HEAD) - len(LISTING_TAIL)
-    batch: list[bytes] = []
-    size = -1  # n rows take n - 1 commas
-    for row in rows:
-        if len(row) > room:
-            raise FrameError(f"a message of {len(row)} bytes exceeds the frame limit")
-        if size + 1 + len(row) > room:
-            yield LISTING_HEAD + b",".join(batch) + LISTING_TAIL
-            batch, size = [], -1
-        batch.append(row)
-        size += 1 + len(row)
-    if batch:
-        yield LISTING_HEAD + b",".join(batch) + LISTING_TAIL
+
+    def fitting() -> Iterator[bytes]:
+        for row in rows:
+            if len(row) > room:
+                raise FrameError(f"a message of {len(row)} bytes exceeds the frame limit")
+            yield row
+
+    for run in _packed(fitting(), room):
+        yield LISTING_HEAD + b",".join(run) + LISTING_TAIL
+
+
+def _packed(items: Iterable[bytes], room: int) -> Iterator[list[bytes]]:
+    """``items`` in order, in runs that fit ``room`` bytes once joined by commas (an item
+    longer than ``room`` is a run of its own): the rows of ``/MSGS`` frames, the copies of
+    ``/RELAYS`` ones. Each run is made only when asked for."""
+    run: list[bytes] = []
+    size = -1  # n items take n - 1 commas
+    for item in items:
+        if run and size + 1 + len(item) > room:
+            yield run
+            run, size = [], -1
+        run.append(item)
+        size += 1 + len(item)
+    if run:
+        yield run
 
 
 LATER_TAIL = b',"later":true}\n'
@@ -433,20 +447,10 @@ def relays_frames(frames: list[bytes]) -> list[bytes]:
     if len(frames) < 2:
         return frames
     room = MAX_FRAME_BYTES - len(RELAYS_HEAD) - len(RELAYS_TAIL)
-    batches: list[list[bytes]] = [[]]
-    size = -1  # n copies take n - 1 commas
-    for frame in frames:
-        body = frame[len(RELAY_HEAD) : -1]
-        if batches[-1] and size + 1 + len(body) > room:
-            batches.append([])
-            size = -1
-        batches[-1].append(body)
-        size += 1 + len(body)
+    bodies = (frame[len(RELAY_HEAD) : -1] for frame in frames)
     return [
-        RELAYS_HEAD + b",".join(batch) + RELAYS_TAIL
-        if len(batch) > 1
-        else RELAY_HEAD + batch[0] + b"\n"
-        for batch in batches
+        RELAYS_HEAD + b",".join(run) + RELAYS_TAIL if len(run) > 1 else RELAY_HEAD + run[0] + b"\n"
+        for run in _packed(bodies, room)
     ]
 
 
