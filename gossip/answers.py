@@ -110,10 +110,6 @@ def _new(node: Node, payload: dict[str, Any], now: float) -> Answer:
     answer says it is ``held``: on disk here, to spread by catch-up once the node has a
     peer again. A retry with the same ``id`` is the same message.
     """
-    if node.members.left:  # it would be held here, and leave with the node
-        raise FrameError(
-            f"node {node.number} has left the network: send the message to another node"
-        )
     text = message_text(payload)
     relays = positive_int(payload, "relays", MAX_RELAYS)
     chosen = message_id_field(payload, "id") if payload.get("id") is not None else None

@@ -25,7 +25,7 @@ from gossip.cuts import Cuts
 from gossip.journal import Journal, Message
 from gossip.membership import Membership
 from gossip.messages import Messages
-from gossip.protocol import encode_frame
+from gossip.protocol import FrameError, encode_frame
 from gossip.sends import Address, CatchUp, Endpoint, Send
 from gossip.strategy import DEFAULT, Strategy
 from gossip.timing import Timing
@@ -112,7 +112,16 @@ class Node:
     def submit(
         self, text: str, relays: int, message_id: str | None = None
     ) -> tuple[str, list[Send]]:
-        """A client's new message: its id, and its copies to every peer."""
+        """A client's new message: its id, and its copies to every peer.
+
+        FrameError once the node has left the network: between its goodbye and its end it
+        still listens, and a message taken then would have no peer to go to, and leave
+        with it, acknowledged and lost.
+        """
+        if self.members.left:
+            raise FrameError(
+                f"node {self.number} has left the network: send the message to another node"
+            )
         retry = message_id is not None and message_id in self.messages
         submitted = self.messages.submit(text, relays, message_id, self.members.peers)
         self.counters.submitted += not retry
