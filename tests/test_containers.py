@@ -26,6 +26,8 @@ pytestmark = pytest.mark.containers
 
 DEADLINE = 60.0
 EVERYONE = list(range(1, NODES + 1))
+THREE_DOWN = "mender: 13 of 16 nodes answer; down: 3, 7, 12"
+ALL_BACK = "mender: 16 of 16 nodes answer; down: none"
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +73,8 @@ def test_a_compose_network_survives_kills_and_a_cut_and_catches_up(network: Comp
     arrivals = network.spread(16, during, live, DEADLINE)
     assert all(sorted(got) == live for got in arrivals.values())
     assert wait_until(lambda: network.live(live, via=16), DEADLINE, 0.5)
+    # The mender looks once a second: the three come back only after it has seen them go.
+    assert wait_until(lambda: THREE_DOWN in network.mender_log(), DEADLINE, 0.5)
 
     network.reconnect(12)
     network.start(3)
@@ -82,10 +86,12 @@ def test_a_compose_network_survives_kills_and_a_cut_and_catches_up(network: Comp
 
     # The CLI from a container of its own, as the README shows it.
     assert "16 of 16 nodes up" in network.compose("run", "--rm", "cli", "status")
+    assert wait_until(  # and has seen them come back
+        lambda: ALL_BACK in network.mender_log().split(THREE_DOWN, 1)[-1], DEADLINE, 0.5
+    )
 
     network.compose("stop")  # SIGTERM: every node and the mender exit cleanly
     assert network.exit_codes() == dict.fromkeys([*EVERYONE, "mender"], 0)
     mender = network.mender_log()
-    assert "mender: 13 of 16 nodes answer; down: 3, 7, 12" in mender
     assert "Traceback" not in mender
     assert mender.rstrip().endswith("The mender of network 'compose' stopped.")
