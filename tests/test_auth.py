@@ -478,8 +478,10 @@ def test_receive_of_a_mutated_sealed_frame_is_the_frame_or_a_frame_error(
         assert result == decode_frame(frame)
 
 
-payloads = st.dictionaries(
-    st.text(max_size=12), st.one_of(st.text(max_size=40), st.integers()), max_size=6
+payloads = st.dictionaries(  # whole numbers within 64 bits, as frames carry them
+    st.text(max_size=12),
+    st.one_of(st.text(max_size=40), st.integers(-(2**63), 2**64 - 1)),
+    max_size=6,
 )
 commands = st.text(alphabet=string.ascii_uppercase, min_size=1, max_size=8)
 

@@ -399,10 +399,13 @@ class Notes(Journal):
 
 def test_relay_frame_with_unencodable_id_is_refused_and_leaves_the_node_as_it_was() -> None:
     node = make_node(5, [1], StillClock(10.0))
-    frame = decode_frame(b'/RELAY {"id":"\\ud800","text":"hi","path":[1],"relays":1,"sent":1}')
-    assert frame.payload["id"] == "\ud800"  # valid JSON, but no UTF-8 text
-    with pytest.raises(FrameError, match="message id"):
-        node.relay(*relay_fields(frame.payload))
+    line = b'/RELAY {"id":"\\ud800","text":"hi","path":[1],"relays":1,"sent":1}'
+    with pytest.raises(FrameError, match="not valid JSON"):  # JSON can write it; no UTF-8 can
+        decode_frame(line)
+    with pytest.raises(FrameError, match="message id"):  # nor a payload made in code
+        node.relay(
+            *relay_fields({"id": "\ud800", "text": "hi", "path": [1], "relays": 1, "sent": 1})
+        )
     assert node.messages == {}
     assert node.messages.digest.total == Digest().total
     assert node.messages.settled_ids(range(BUCKETS), 100.0) == ([], True)
