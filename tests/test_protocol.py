@@ -429,6 +429,8 @@ def good_row() -> list[Any]:
         (4, [[[1, 2.0], 1.0]]),
         (4, [[[1, "2"], 1.0]]),
         (4, [[[1, None], 1.0]]),
+        (4, [[[1, [2]], 1.0]]),
+        (4, [[[1, {"2": 2}], 1.0]]),
         (4, [["12", 1.0]]),
         (4, [[[1], True]]),
         (4, [None]),
@@ -453,6 +455,26 @@ def test_messages_of_refuses(index: int, value: Any) -> None:
     for listing in ([bad], [good_row(), bad], [bad, good_row()]):
         with pytest.raises(FrameError):
             messages_of({"messages": listing})
+
+
+def test_copies_that_took_the_same_walk_share_it() -> None:
+    rows = [
+        ["a", "t", 1.0, True, [[[1, 8, 10], 2.0], [[3], 2.5]]],
+        ["b", "t", 1.0, True, [[[1, 8, 10], 3.0]]],
+    ]
+    a, b = messages_of({"messages": rows})
+    assert a.copies[0].path == (1, 8, 10) and a.copies[0].path is b.copies[0].path
+    assert a.copies[1].path == (3,)
+
+
+def test_a_walk_of_other_numbers_equal_to_a_listed_one_is_read_as_that_one() -> None:
+    """A walk is known by its value: after ``[1, 2]``, ``[1.0, 2]`` is that walk, whole
+    numbers and all; first, it is refused."""
+    good, odd = [[[1, 2], 2.0]], [[[1.0, 2], 3.0]]
+    a, b = messages_of({"messages": [["a", "t", 1.0, True, good], ["b", "t", 1.0, True, odd]]})
+    assert list(map(type, b.copies[0].path)) == [int, int] and b.copies[0].path is a.copies[0].path
+    with pytest.raises(FrameError, match="node numbers"):
+        messages_of({"messages": [["b", "t", 1.0, True, odd], ["a", "t", 1.0, True, good]]})
 
 
 @pytest.mark.parametrize("payload", [{}, {"messages": "rows"}, {"messages": [["too", "short"]]}])
