@@ -217,7 +217,7 @@ class GossipClient:
 
         They become read, unless ``peek`` (for watching a message spread).
         """
-        with held_off():
+        with held_off(promote=True):
             frames = self.request(Command.GET, {"which": which, "peek": peek})
             try:
                 return [

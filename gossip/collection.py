@@ -15,14 +15,15 @@ from collections.abc import Iterator
 
 
 @contextlib.contextmanager
-def held_off() -> Iterator[None]:
+def held_off(promote: bool = False) -> Iterator[None]:
     """Run the block with the cyclic collector held off, then as it was.
 
-    What the block made and kept goes straight to the oldest generation, where a first
-    collection would have moved it only after walking it all (a read of 10,000 messages
-    keeps 80,000 tuples: the walk took a fifth of the read). Not where the process froze
-    objects (``gc.freeze``, as a node's supervisor does before it forks): thawing them
-    would make the collector touch, and so copy, every inherited page.
+    ``promote`` (a client's read): what the block made and kept goes straight to the
+    oldest generation, where a first collection would have moved it only after walking it
+    all (a read of 10,000 messages keeps 80,000 tuples: the walk took a fifth of the
+    read). Not where the process froze objects (``gc.freeze``): thawing them would make the
+    collector touch, and so copy, every page a node inherited from its supervisor; and
+    asking whether any are frozen walks them all, so a node never asks.
 
     Another thread may hold it off too: the one that found it running turns it back on.
     """
@@ -32,7 +33,7 @@ def held_off() -> Iterator[None]:
         yield
     finally:
         if running:
-            if gc.get_freeze_count() == 0:
+            if promote and gc.get_freeze_count() == 0:
                 gc.freeze()  # every tracked object to the permanent generation, at no cost
                 gc.unfreeze()  # and from there to the oldest
             gc.enable()

@@ -1,5 +1,5 @@
-"""``held_off``: the collector is off inside, as it was after; what the block kept skips
-the young generations, except in a process that froze objects (a node)."""
+"""``held_off``: the collector is off inside, as it was after; with ``promote``, what the
+block kept skips the young generations, except in a process that froze objects."""
 
 from __future__ import annotations
 
@@ -38,19 +38,27 @@ def test_the_collector_is_off_inside_and_on_after() -> None:
 
 def test_a_collector_found_off_stays_off_and_nothing_moves() -> None:
     gc.disable()
-    with held_off():
+    with held_off(promote=True):
         kept = [(n, (n, 1.0)) for n in range(1000)]
     assert not gc.isenabled()
     assert not oldest_holds(kept)
 
 
-def test_what_the_block_kept_goes_to_the_oldest_generation() -> None:
+def test_what_the_block_kept_goes_to_the_oldest_generation_if_promoted() -> None:
     gc.enable()
-    with held_off():
+    with held_off(promote=True):
         kept = [(n, (n, 1.0)) for n in range(50_000)]
     assert oldest_holds(kept)
     assert gc.get_count()[0] < 1000  # no young generation left to walk
     assert gc.get_freeze_count() == 0
+
+
+def test_unless_promoted_what_the_block_kept_stays_young() -> None:
+    """A node's listing: asking whether objects are frozen would walk them all."""
+    gc.enable()
+    with held_off():
+        kept = [(n, (n, 1.0)) for n in range(1000)]
+    assert not oldest_holds(kept)
 
 
 def test_objects_a_process_froze_stay_frozen() -> None:
@@ -58,7 +66,7 @@ def test_objects_a_process_froze_stay_frozen() -> None:
     gc.freeze()
     frozen = gc.get_freeze_count()
     assert frozen > 0
-    with held_off():
+    with held_off(promote=True):
         kept = [(n, (n, 1.0)) for n in range(1000)]
     assert gc.get_freeze_count() == frozen
     assert not oldest_holds(kept)
