@@ -179,17 +179,11 @@ class Messages(Mapping[str, Message]):
             self._walks[walk] = walk
         return walk
 
-    def read(self, which: str, mark: bool = True) -> list[MessageView]:
-        """Messages oldest first, filtered by read state; with ``mark`` they are now read."""
-        chosen = self._chosen(which)
-        views = [m.view() for m in chosen]
-        self._mark(chosen, mark)
-        return views
-
     def listing(self, which: str, mark: bool = True) -> Listing:
-        """``read``, as the rows of ``/MSGS`` frames: those a read already encoded, if
-        still right, and the rest to encode when the frames are made (outside the node's
-        lock). A network watched by polling reads each message over and over."""
+        """Messages oldest first, filtered by read state (with ``mark`` they are now read),
+        as the rows of ``/MSGS`` frames: those a read already encoded, if still right, and
+        the rest to encode when the frames are made (outside the node's lock). A network
+        watched by polling reads each message over and over."""
         chosen = self._chosen(which)
         rows: list[tuple[Message, MessageView | None, bytes]] = []
         for m in chosen:

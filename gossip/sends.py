@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from gossip.commands import Command
-from gossip.protocol import relays_frames
+from gossip.protocol import RELAY_HEAD, relays_frames
 
 Address = tuple[str, int]
 """Where a node listens: host and port."""
@@ -45,6 +45,6 @@ def batched(sends: list[Send]) -> list[Send]:
             others.append(send)
     for (peer, address), frames in runs.items():
         for frame in relays_frames(frames):
-            kind = Command.RELAY if frame.startswith(b"/RELAY ") else Command.RELAYS
+            kind = Command.RELAY if frame.startswith(RELAY_HEAD) else Command.RELAYS
             others.append(Send(peer, address, frame, kind))
     return others

@@ -14,8 +14,9 @@ from typing import Any
 
 import networkx as nx
 
+from gossip.messages import Messages
 from gossip.node import Node
-from gossip.protocol import decode_frame
+from gossip.protocol import MessageView, decode_frame, messages_of
 from gossip.sends import Send
 from gossip.simulation import Simulation, address
 from gossip.timing import Timing
@@ -70,6 +71,12 @@ def make_node(
         rng=random.Random(seed * 1000 + number),
         **options,
     )
+
+
+def read(messages: Messages, which: str, mark: bool = True) -> list[MessageView]:
+    """What a client reading ``which`` gets: the node's listing, its frames decoded."""
+    listing = messages.listing(which, mark)
+    return [m for f in listing.frames() for m in messages_of(decode_frame(f).payload)]
 
 
 def payload(send: Send, command: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from gossip.node import Node
 from gossip.protocol import MAX_RELAYS, Copy, FrameError, decode_frame
 from gossip.sends import Send, batched
 from gossip.simulation import Simulation, address
-from tests.core import graph_of, make_node, numbered, simulate
+from tests.core import graph_of, make_node, numbered, read, simulate
 
 
 class FakeClock:
@@ -203,35 +203,35 @@ def test_read_filters_and_marks() -> None:
     node = make_node(1, [], FakeClock())
     a, _ = node.submit("a", 1)
     b, _ = node.submit("b", 1)
-    assert [v.text for v in node.messages.read("unread")] == ["a", "b"]
-    assert node.messages.read("unread") == []
+    assert [v.text for v in read(node.messages, "unread")] == ["a", "b"]
+    assert read(node.messages, "unread") == []
     c, _ = node.submit("c", 1)
-    assert [v.text for v in node.messages.read("read")] == ["a", "b"]
-    assert [(v.text, v.read) for v in node.messages.read("unread")] == [("c", False)]
-    assert [(v.text, v.read) for v in node.messages.read("all")] == [
+    assert [v.text for v in read(node.messages, "read")] == ["a", "b"]
+    assert [(v.text, v.read) for v in read(node.messages, "unread")] == [("c", False)]
+    assert [(v.text, v.read) for v in read(node.messages, "all")] == [
         ("a", True),
         ("b", True),
         ("c", True),
     ]
-    assert [v.id for v in node.messages.read("all")] == [a, b, c]
+    assert [v.id for v in read(node.messages, "all")] == [a, b, c]
 
 
 def test_read_all_marks_every_message_read() -> None:
     node = make_node(1, [], FakeClock())
     node.submit("a", 1)
     node.submit("b", 1)
-    assert [v.read for v in node.messages.read("all")] == [False, False]
-    assert node.messages.read("unread") == []
-    assert len(node.messages.read("read")) == 2
+    assert [v.read for v in read(node.messages, "all")] == [False, False]
+    assert read(node.messages, "unread") == []
+    assert len(read(node.messages, "read")) == 2
 
 
 def test_peek_does_not_mark() -> None:
     node = make_node(1, [], FakeClock())
     node.submit("a", 1)
-    assert len(node.messages.read("unread", mark=False)) == 1
-    assert len(node.messages.read("all", mark=False)) == 1
-    assert node.messages.read("read", mark=False) == []
-    assert [v.text for v in node.messages.read("unread")] == ["a"]
+    assert len(read(node.messages, "unread", mark=False)) == 1
+    assert len(read(node.messages, "all", mark=False)) == 1
+    assert read(node.messages, "read", mark=False) == []
+    assert [v.text for v in read(node.messages, "unread")] == ["a"]
 
 
 def test_read_oldest_first_with_every_copy() -> None:
@@ -241,7 +241,7 @@ def test_read_oldest_first_with_every_copy() -> None:
     node.submit("second", 1)
     node.relay("x", "first", (2,), relays=1, sent=0.5)
     node.relay("y", "third", (2, 1), relays=1, sent=0.7)
-    views = node.messages.read("all")
+    views = read(node.messages, "all")
     assert [v.text for v in views] == ["first", "second", "third"]
     assert views[0].copies == (Copy((1, 5), 2.0), Copy((2, 5), 4.0))
     assert views[0].sent == 0.5

@@ -17,7 +17,7 @@ from gossip.sends import Address
 from gossip.simulation import address
 from gossip.state import store_path
 from gossip.store import Store, StoreError
-from tests.core import make_node
+from tests.core import make_node, read
 
 Loaded = tuple[list[Message], dict[int, Address], int | None]
 
@@ -38,11 +38,11 @@ def live_a_little(node: Node) -> None:
     node.submit("first", 2)
     node.relay("x", "from 5", (5, 2), 1, 12.5)
     node.relay("x", "from 5", (6, 3), 1, 12.5)
-    node.messages.read("all")
+    read(node.messages, "all")
     node.submit("second", 1)
     node.relay("y", "unread", (3,), 3, 13.25)
     node.relay("x", "from 5", (3,), 1, 12.5)  # a copy of an older message, after newer ones
-    node.messages.read("unread", mark=False)  # a peek marks nothing
+    read(node.messages, "unread", mark=False)  # a peek marks nothing
     node.drop_peer(2)
     node.members.accept_link(4, address(4))
     node.members.accept_link(5, address(5))
@@ -81,7 +81,7 @@ def test_reload_gives_back_what_the_node_held(tmp_path: Path) -> None:
     restarted = Node(1, 3, {}, messages=messages, wanted=wanted)
     assert restarted.messages.digest.total == node.messages.digest.total
     assert restarted.members.wanted == 3
-    assert restarted.messages.read("all", mark=False) == node.messages.read("all", mark=False)
+    assert read(restarted.messages, "all", mark=False) == read(node.messages, "all", mark=False)
 
 
 def test_restarted_node_keeps_journaling(tmp_path: Path) -> None:
@@ -95,7 +95,7 @@ def test_restarted_node_keeps_journaling(tmp_path: Path) -> None:
     node = Node(1, 3, {}, messages=messages, wanted=wanted, journal=second, clock=Clock(2e9))
     node.relay("x", "from 5", (7,), 1, 12.5)
     node.relay("z", "after the restart", (4,), 1, 2e9)
-    node.messages.read("unread")
+    read(node.messages, "unread")
     second.close()
 
     again, peers_again, wanted_again = reload(path)
@@ -221,7 +221,7 @@ def test_a_message_read_before_its_commit_is_stored_read(tmp_path: Path) -> None
     node = make_node(1, [2, 3], Clock(), journal=store)
     node.submit("read at once", 1)
     node.relay("a" * 32, "passed on", (2,), 1, 1.0)
-    assert len(node.messages.read("all")) == 2
+    assert len(read(node.messages, "all")) == 2
     store.commit()
     assert sorted((m.text, m.read) for m in store.load()[0]) == [
         ("passed on", True),
