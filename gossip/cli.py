@@ -330,7 +330,13 @@ def start_node(args: dict[str, Any]) -> str:
     else:
         raise UsageError(f"node must be a node's number or auto, not {word!r}")
     directory = Path(args["--store"]) if args["--store"] else net.directory
-    return standalone.run(net, number, directory, args["--listen"])
+    listen = args["--listen"]
+    if ":" in listen or not config.host_ok(listen):
+        raise UsageError(
+            f"--listen takes an IPv4 address or a host name, without a port, not {listen!r}: "
+            "the port is the node's, from the network file"
+        )
+    return standalone.run(net, number, directory, listen)
 
 
 def mend(args: dict[str, Any]) -> str:
@@ -354,7 +360,8 @@ def stop_network(args: dict[str, Any]) -> str:
     )
     if net.name:
         return f"Stopped the {count} nodes of {net.label} that ran on this host.{kept}"
-    return f"Stopped the network {net.where()} ({count} nodes were running).{kept}"
+    running = "1 node was" if count == 1 else f"{count} nodes were"
+    return f"Stopped the network {net.where()} ({running} running).{kept}"
 
 
 def send_message(args: dict[str, Any]) -> str:
@@ -366,7 +373,8 @@ def send_message(args: dict[str, Any]) -> str:
     given = args["--id"]
     chosen = os.urandom(16).hex() if given is None else given  # here, so a retry can repeat it
     if not is_message_id(chosen):
-        raise UsageError(f"--id must be 1-64 letters, digits, _ or -, not {chosen!r}")
+        shown = chosen if len(chosen) <= 70 else f"{chosen[:64]}… ({len(chosen)} characters)"
+        raise UsageError(f"--id must be 1-64 letters, digits, _ or -, not {shown!r}")
     _, net, entry = target(args)
     name = render.node_name(entry.number)
     try:
@@ -409,14 +417,21 @@ def list_peers(args: dict[str, Any]) -> str:
 
 
 def remove_node(args: dict[str, Any]) -> str:
+    from gossip import lab
+
     directory, net, entry = target(args)
-    return render.removed(entry.number, network.remove(directory, net, entry.number))
+    removed = network.remove(directory, net, entry.number)
+    lab.forget_pause(directory, net, entry.number)
+    return render.removed(entry.number, removed)
 
 
 def restart_node(args: dict[str, Any]) -> str:
+    from gossip import lab
+
     directory, net = network_of(args)
     number = required(args, "<node>", 1, None)
     entry = network.restart(directory, net, number)
+    lab.forget_pause(directory, net, number)
     return render.rejoined(entry, network.client_for(net, entry).status(), restarted=True)
 
 
@@ -466,6 +481,8 @@ def web(args: dict[str, Any]) -> str:
 
 
 def new_secret(args: dict[str, Any]) -> str:
+    if not args["<file>"].strip():
+        raise UsageError("new-secret needs the file to write, as in gossip new-secret lab.secret")
     path = Path(args["<file>"])
     if path.exists():
         raise GossipError(f"{path} exists: keep it, or delete it first to make a new secret")
@@ -555,11 +572,10 @@ def partition(args: dict[str, Any]) -> str:
     """Cut the network into groups that no frame crosses."""
     from gossip import lab
 
-    groups = [lab.group(g) for g in args["<group>"]]
-    if len(groups) < 2:
+    if len(args["<group>"]) < 2:
         raise UsageError("a partition needs two groups or more, as in partition 1-8 9-16")
     directory, net = network_of(args)
-    lab.check_nodes(net, [n for g in groups for n in g])
+    groups = lab.partition_groups(args["<group>"], net)
     imposed = lab.impose(directory, net, {"groups": groups})
     return f"Network conditions: {imposed.describe()}. gossip heal ends the partition."
 
@@ -568,6 +584,8 @@ def heal(args: dict[str, Any]) -> str:
     from gossip import lab
 
     directory, net = network_of(args)
+    if not lab.current(state.load(directory) or net).groups:
+        return "There is no partition to heal: the network is whole."
     imposed = lab.impose(directory, net, {"groups": []})
     return (
         f"Healed the partition. Network conditions: {imposed.describe()}.\n"

@@ -138,6 +138,11 @@ def _addresses(table: object, where: str) -> dict[int, tuple[str, int]]:
         digits = port.isascii() and port.isdigit() and len(port) <= 5
         if not (host and sep and digits and 0 < int(port) < 65536):
             raise GossipError(f'{where}: node {number} must have an address "HOST:PORT"')
+        if ipv6(host):
+            raise GossipError(
+                f"{where}: node {number}'s host {host} is an IPv6 address, and nodes listen on "
+                "IPv4 only: give an IPv4 address or a host name"
+            )
         if not host_ok(host):
             raise GossipError(
                 f"{where}: node {number}'s host {host!r} is neither an IP address nor a host "
@@ -157,11 +162,18 @@ def _addresses(table: object, where: str) -> dict[int, tuple[str, int]]:
     return addresses
 
 
+def ipv6(host: str) -> bool:
+    """``::1`` or ``[::1]`` (a node's ``ThreadingTCPServer`` binds IPv4 only)."""
+    with contextlib.suppress(ValueError):
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).version == 6
+    return False
+
+
 def host_ok(host: str) -> bool:
-    """An IP address or a DNS name. Names are resolved at each connection, not here: a
+    """An IPv4 address or a DNS name. Names are resolved at each connection, not here: a
     container restarted with a new address is found again by its name."""
     with contextlib.suppress(ValueError):
-        ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+        ipaddress.IPv4Address(host)
         return True
     return len(host) <= 253 and all(LABEL.fullmatch(part) for part in host.split("."))
 
@@ -187,7 +199,9 @@ def _peers(
         if number not in addresses or not ok:
             raise GossipError(f"{where}: peers of node {number} must list nodes of [nodes]")
         for peer in value:
-            if peer not in addresses or peer == number:
+            if peer == number:
+                raise GossipError(f"{where}: node {number} lists itself as a peer")
+            if peer not in addresses:
                 raise GossipError(f"{where}: node {number} lists {peer}, which is not a node")
             neighbours[number].add(peer)
             neighbours[peer].add(number)  # a link goes both ways, listed once or twice

@@ -55,8 +55,9 @@ def link(raw: str) -> list[int]:
     return [int(match.group(1)), int(match.group(2))]
 
 
-def group(raw: str) -> list[int]:
-    """``1-8`` or ``1,3,5-7``: a group of nodes."""
+def group(raw: str, highest: int) -> list[int]:
+    """``1-8`` or ``1,3,5-7``: a group of nodes, none above ``highest``, checked before a
+    range is spelled out (so ``1-99999999999`` is refused, not counted)."""
     nodes: list[int] = []
     for part in raw.split(","):
         match = RANGE.match(part.strip())
@@ -64,10 +65,26 @@ def group(raw: str) -> list[int]:
             raise GossipError(f"a partition group is nodes like 1-8 or 1,3,5-7, not {raw!r}")
         low = int(match.group(1))
         high = int(match.group(2) or low)
-        if low < 1 or high < low:
-            raise GossipError(f"a partition group must run low to high, not {part!r}")
+        if high < low:
+            raise GossipError(f"a range of nodes runs low to high, as in 1-8, not {part!r}")
+        if low < 1 or high > highest:
+            outside = low if low < 1 else high
+            raise GossipError(f"node {outside} does not exist: the nodes are 1-{highest} at most")
         nodes += range(low, high + 1)
     return nodes
+
+
+def partition_groups(raws: list[str], network: NetworkState) -> list[list[int]]:
+    """The groups of ``gossip partition``: nodes of ``network``, each in one group only."""
+    groups = [group(raw, max(network.nodes)) for raw in raws]
+    numbers = [n for g in groups for n in g]
+    check_nodes(network, numbers)
+    twice = sorted({n for n in numbers if numbers.count(n) > 1})
+    if twice:
+        raise GossipError(
+            f"node {twice[0]} is in two groups: each node is on one side of a partition"
+        )
+    return groups
 
 
 def current(network: NetworkState) -> Conditions:
@@ -126,6 +143,14 @@ def tell(network: NetworkState, conditions: Conditions) -> list[int]:
         return None
 
     return [n for n in survey(numbers, ask) if n is not None]
+
+
+def forget_pause(directory: Path, network: NetworkState, number: int) -> None:
+    """Node ``number``'s process was removed or started anew: whatever pause held the old
+    process does not hold this one, so the conditions stop saying it is paused."""
+    paused = set(current(state.load(directory) or network).paused)
+    if number in paused:
+        impose(directory, network, {"paused": sorted(paused - {number})})
 
 
 def pause(directory: Path, network: NetworkState, number: int, stop: bool) -> None:

@@ -74,9 +74,13 @@ class NetworkState:
                 f"node {number} does not exist: this network has nodes {self.describe_numbers()}"
             )
         if entry.removed:
+            live = self.live_numbers()
             raise GossipError(
                 f"node {number} was removed from this network: live nodes are "
-                f"{compress_ranges(self.live_numbers())}"
+                f"{compress_ranges(live)}"
+                if live
+                else f"node {number} was removed from this network, and no node is live: "
+                "gossip restart-node brings one back"
             )
         return entry
 

@@ -92,6 +92,10 @@ def test_commands_without_a_network_say_how_to_start_one(args: list[str]) -> Non
         (["add-node", "--config", "lab.toml"], 2, "usage is gossip add-node"),
         (["new-secret"], 2, "usage is gossip new-secret <file>"),
         (["new-secret", "/nonexistent/dir/lab.secret"], 1, "cannot write /nonexistent/dir"),
+        (["new-secret", ""], 2, "new-secret needs the file to write"),
+        (["new-secret", " "], 2, "new-secret needs the file to write"),
+        (["send-message", "1", "hi", "--id", "x" * 5000], 2, "xxx… (5000 characters)'"),
+        (["send-message", "1", "hi", "--id", "a b"], 2, "--id must be 1-64 letters"),
     ],
 )
 def test_bad_arguments_print_one_line(args: list[str], code: int, expected: str) -> None:

@@ -367,7 +367,7 @@ CASES: list[tuple[dict[str, Any], str]] = [
     (plain(peers={"1": [2, 3], "2": [3]}, max_peers=1), "peers but max_peers is 1"),
     (plain(peers={"9": [1]}), "peers of node 9 must list nodes of [nodes]"),
     (plain(peers={"1": [9]}), "node 1 lists 9, which is not a node"),
-    (plain(peers={"1": [1]}), "node 1 lists 1, which is not a node"),
+    (plain(peers={"1": [1]}), "node 1 lists itself as a peer"),
     (plain(peers={"1": ["2"]}), "peers of node 1 must list nodes of [nodes]"),
     (plain(peers={"1": [True]}), "peers of node 1 must list nodes of [nodes]"),
     (plain(peers={"1": 2}), "peers of node 1 must list nodes of [nodes]"),

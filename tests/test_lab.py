@@ -5,6 +5,8 @@ message on every live node with a path it really took, one connected graph, nobo
 
 from __future__ import annotations
 
+import os
+import signal
 import statistics
 
 import pytest
@@ -159,6 +161,25 @@ def test_delay_shows_up_in_the_measured_latency_within_20_percent(networks: Netw
     assert min(ratios) > 0.9, ratios
 
 
+@pytest.mark.parametrize("ending", ["remove-node", "kill"])
+def test_a_pause_ends_with_the_process_it_stopped(networks: Networks, ending: str) -> None:
+    """Removed, or killed and restarted: the node's new process is not paused, so the
+    conditions stop saying so, and it can be paused and resumed again."""
+    net = networks.start("-n", "4", "circular")
+    assert net.cli("pause", "3").code == 0
+    assert "Conditions: paused 3" in net.cli("status").out
+    if ending == "remove-node":
+        assert net.cli("remove-node", "3").code == 0
+        assert "paused" not in net.cli("status").out
+    else:
+        os.kill(net.state.nodes[3].pid, signal.SIGKILL)
+    assert net.cli("restart-node", "3").code == 0
+    assert "paused" not in net.cli("status").out
+    assert net.cli("pause", "3").code == 0, "the new process could not be paused"
+    assert net.cli("resume", "3").code == 0
+    check_laws(net, [send(net, 1, "after the pause ended")])
+
+
 BAD = [
     (["netem"], "say what to impose"),
     (["netem", "--delay", "fast"], "--delay must be a time like 100ms"),
@@ -168,7 +189,10 @@ BAD = [
     (["netem", "--delay", "10ms", "--link", "3"], "--link must name two nodes"),
     (["partition", "1-2"], "a partition needs two groups or more"),
     (["partition", "1-2", "x"], "a partition group is nodes like 1-8"),
-    (["partition", "1-2", "2-4"], "must not name a node twice"),
+    (["partition", "1-2", "2-4"], "node 2 is in two groups"),
+    (["partition", "1-2", "3-99999999999999999999"], "node 99999999999999999999 does not"),
+    (["partition", "1-2", "3-999999999"], "node 999999999 does not exist"),
+    (["partition", "0-1", "2-4"], "node 0 does not exist"),
     (["pause", "9"], "node 9 does not exist"),
     (["resume", "2"], "node 2 is not paused"),
     (["start-network", "--mode", "flood"], "--mode must be one of push, pull, push-pull"),
@@ -186,3 +210,5 @@ def test_every_new_commands_bad_input_gives_one_line(networks: Networks) -> None
         assert len(result.err.strip().splitlines()) == 1, (args, result.err)
         assert error in result.err, (args, result.err)
         assert "Traceback" not in result.err
+    healed = net.cli("heal")
+    assert healed.code == 0 and "There is no partition to heal" in healed.out

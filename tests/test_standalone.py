@@ -76,6 +76,9 @@ def test_a_nodes_contacts_are_its_last_peers_else_its_peers_never_more_than_max_
         (["start-node", "auto"], {"HOSTNAME": "web"}, "ends in no -ORDINAL"),
         (["start-node", "auto"], {"HOSTNAME": "gossip-7"}, "makes node 8"),
         (["start-node", "x"], {}, "node must be a node's number or auto, not 'x'"),
+        (["start-node", "1", "--listen", "127.0.0.1:5"], {}, "without a port, not '127.0.0.1:5'"),
+        (["start-node", "1", "--listen", "::"], {}, "an IPv4 address or a host name"),
+        (["start-node", "1", "--listen", "no such"], {}, "an IPv4 address or a host name"),
     ],
 )
 def test_start_node_refuses_bad_input_in_one_line(
@@ -103,11 +106,21 @@ def test_a_network_file_takes_host_names_but_not_nonsense(tmp_path: Path) -> Non
     path = tmp_path / "n.toml"
     path.write_text(
         'insecure = true\n[topology]\nkind = "circular"\n'
-        '[nodes]\n1 = "gossip-0.gossip:7001"\n2 = "[::1]:7002"\n'
+        '[nodes]\n1 = "gossip-0.gossip:7001"\n2 = "10.0.0.2:7002"\n'
     )
     assert config.load(path).nodes[1].address == ("gossip-0.gossip", 7001)
     path.write_text('insecure = true\n[nodes]\n1 = "no such host:7001"\n2 = "b:7002"\n')
     with pytest.raises(GossipError, match="neither an IP address nor a host name"):
+        config.load(path)
+
+
+@pytest.mark.parametrize("host", ["::1", "[::1]", "[fe80::1]", "2001:db8::7", "::ffff:10.0.0.1"])
+def test_a_network_file_refuses_ipv6_when_read(tmp_path: Path, host: str) -> None:
+    """Nodes listen on IPv4: an IPv6 address is refused with the file, not later at the
+    bind, as a port that "cannot be used"."""
+    path = tmp_path / "n.toml"
+    path.write_text(f'insecure = true\n[nodes]\n1 = "{host}:7001"\n2 = "b:7002"\n')
+    with pytest.raises(GossipError, match=r"node 1's host .* is an IPv6 address.*IPv4 only"):
         config.load(path)
 
 

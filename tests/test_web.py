@@ -281,6 +281,9 @@ def test_the_server_answers_only_to_its_own_addresses() -> None:
     for everywhere in ("0.0.0.0", "::"):
         with pytest.raises(GossipError, match="is every address"):
             main(RecordingConsole(), everywhere, 0)
+    for nothing in ("", " "):
+        with pytest.raises(GossipError, match="--host is empty"):
+            main(RecordingConsole(), nothing, 0)
 
 
 def survey_of(submitted: dict[int, int], held: int = 1) -> Survey:

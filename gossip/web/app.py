@@ -423,6 +423,8 @@ async def serve(console: Console, host: str, port: int, token: str) -> None:
 
 def main(console: Console, host: str, port: int) -> None:
     """``gossip web``: serve with a new token until interrupted."""
+    if not host.strip():  # aiohttp would listen on every address, under no name to print
+        raise GossipError("--host is empty: give the address the browser will use")
     with contextlib.suppress(ValueError):
         if ipaddress.ip_address(host).is_unspecified:
             raise GossipError(f"--host {host} is every address: give the one the browser will use")
