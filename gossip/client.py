@@ -40,6 +40,10 @@ class NodeUnreachable(GossipError):
         """Its port refused: nothing listens there (a dead node), rather than no answer."""
 
 
+class NodeBusy(GossipError):
+    """The node turned the connection away: every connection it serves at once is open."""
+
+
 @dataclass(frozen=True)
 class Receipt:
     """A node's answer to a submitted message."""
@@ -144,7 +148,7 @@ class GossipClient:
         except AuthError as exc:
             raise GossipError(f"cannot talk to {self.who}: {exc}") from exc
         except Refused as exc:
-            raise GossipError(f"{self.who} turned the connection away: {exc}") from exc
+            raise NodeBusy(f"{self.who} turned the connection away: {exc}") from exc
         except FrameError as exc:
             raise GossipError(f"{self.who} sent a bad reply: {exc}") from exc
         except socket.gaierror as exc:  # a host name in a network file, not (yet) known

@@ -24,7 +24,7 @@ from typing import Any
 import gossip
 from gossip import state
 from gossip.auth import new_secret
-from gossip.client import GossipClient, NodeUnreachable, Peer, farewell
+from gossip.client import GossipClient, NodeBusy, NodeUnreachable, Peer, farewell
 from gossip.commands import Command
 from gossip.errors import GossipError
 from gossip.protocol import MessageView, encode_frame
@@ -619,7 +619,8 @@ def surveyor(network: NetworkState, number: int) -> GossipClient:
 def status(network: NetworkState) -> list[NodeStatus]:
     """Ask every node of the network how it is, all at once; the rows in node order.
 
-    A node that does not answer within SURVEY_TIMEOUT (a hung one too) is down.
+    A node that does not answer within SURVEY_TIMEOUT (a hung one too) is down; one that
+    turns the connection away, as every connection it serves at once is open, is busy.
     """
 
     def row(number: int) -> NodeStatus:
@@ -628,6 +629,8 @@ def status(network: NetworkState) -> list[NodeStatus]:
             report = surveyor(network, number).status()
         except NodeUnreachable:
             return NodeStatus(entry, "removed" if entry.removed else "down", {})
+        except NodeBusy:
+            return NodeStatus(entry, "busy", {})
         return NodeStatus(entry, "up", report)
 
     return survey(sorted(network.nodes), row)

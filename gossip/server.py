@@ -40,6 +40,8 @@ from gossip.sends import Address, CatchUp, Send, batched
 from gossip.store import Store, StoreError
 
 MAX_CONNECTIONS = 64
+SLOT_WAIT = 1.0
+"""Seconds a new connection waits for the slot of a silent one the node hung up on."""
 """Connections a node serves at once; more are turned away. A node needs a few: its
 peers' connections, their one-off requests, and clients."""
 
@@ -77,6 +79,12 @@ class GossipServer(socketserver.ThreadingTCPServer):
         self.frame_timeout = node.timing.frame_timeout
         self.write_timeout = node.timing.write_timeout
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.silent: dict[socket.socket, None] = {}
+        """Connections that have sent no frame the node could read yet, oldest first: when
+        every slot is taken, the oldest of them makes room, so connections opened and left
+        silent (no secret needed for that) cannot shut clients and peers out for the whole
+        idle timeout."""
+        self.silent_lock = threading.Lock()
         self.turned_away = 0
         self.last_busy_log = 0.0
         self.last_store_log = 0.0
@@ -570,13 +578,19 @@ class GossipServer(socketserver.ThreadingTCPServer):
         return self.node.number
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Serve the connection in a thread of its own, unless ``MAX_CONNECTIONS`` are open."""
-        if not self.slots.acquire(blocking=False):
+        """Serve the connection in a thread of its own, unless ``MAX_CONNECTIONS`` are open
+        and none of them is silent, to hang up on and take the slot of."""
+        if not self.slots.acquire(blocking=False) and not (
+            self._hang_up_silent() and self.slots.acquire(timeout=SLOT_WAIT)
+        ):
             self._turn_away(request)
             return
+        with self.silent_lock:
+            self.silent[request] = None
         try:
             super().process_request(request, client_address)
         except BaseException:
+            self.spoke(request)
             self.slots.release()
             raise
 
@@ -584,7 +598,25 @@ class GossipServer(socketserver.ThreadingTCPServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
+            self.spoke(request)
             self.slots.release()
+
+    def spoke(self, request: socket.socket) -> None:
+        """The connection sent a frame the node could read (or ended): it keeps its slot."""
+        with self.silent_lock:
+            self.silent.pop(request, None)
+
+    def _hang_up_silent(self) -> bool:
+        """Hang up on the oldest silent connection (its thread then ends and frees its
+        slot); whether there was one."""
+        with self.silent_lock:
+            oldest = next(iter(self.silent), None)
+            if oldest is None:
+                return False
+            del self.silent[oldest]
+        with contextlib.suppress(OSError):
+            oldest.shutdown(socket.SHUT_RDWR)
+        return True
 
     def _turn_away(self, request: Any) -> None:
         """Say why in one frame (if the socket takes it at once), close, log once a second."""
@@ -700,6 +732,8 @@ class Handler(socketserver.BaseRequestHandler):
         self.out = Outgoing(self.channel, self._send)
         self.acks_due: float | None = None
         """When the ``/OK``s held back (for copies no one waits on) must go (monotonic)."""
+        self.silent = True
+        """No frame the node could read has come yet (``GossipServer.silent``)."""
         if not self._send(hello):
             return
         while (lines := self._next_lines()) is not None:
@@ -719,6 +753,9 @@ class Handler(socketserver.BaseRequestHandler):
         for line in lines:
             try:
                 frame = self.channel.receive(line)
+                if self.silent:
+                    self.silent = False
+                    self.server.spoke(self.request)
             except AuthError as exc:
                 self._answer_run(run, out)
                 self._log_refusal(str(exc))

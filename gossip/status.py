@@ -18,5 +18,6 @@ class NodeStatus:
 
     entry: NodeEntry
     state: str
-    """``up``, ``down`` (not answering) or ``removed``."""
+    """``up``, ``down`` (not answering), ``busy`` (it turned the connection away: all the
+    connections it serves at once are open) or ``removed``."""
     report: dict[str, Any]

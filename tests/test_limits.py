@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import select
 import socket
 import threading
@@ -18,13 +19,15 @@ from pathlib import Path
 
 import pytest
 
+from gossip import network, render
 from gossip.auth import Channel, new_secret
-from gossip.client import GossipClient
+from gossip.client import GossipClient, NodeBusy
 from gossip.errors import GossipError
 from gossip.network import wait_until
 from gossip.node import Node
 from gossip.protocol import MAX_MESSAGE_BYTES, Frame, decode_frame, encode_frame, read_line
 from gossip.server import MAX_CONNECTIONS, GossipServer
+from gossip.state import NetworkState, NodeEntry
 from gossip.supervisor import LOG_BACKUPS, LOG_BYTES, node_log
 from tests.networks import free_origin
 
@@ -164,10 +167,14 @@ def test_silent_connections_are_closed(server: GossipServer) -> None:
 def test_the_connection_cap_turns_away_the_next_one_and_serves_again_after(
     server: GossipServer,
 ) -> None:
+    """Every slot held by a connection that has spoken (a client or a peer at work)."""
     server.idle_timeout = WAIT * 10
     held = [Raw(server) for _ in range(MAX_CONNECTIONS)]
     try:
-        with pytest.raises(GossipError, match=f"busy: {MAX_CONNECTIONS} connections are open"):
+        for raw in held:
+            raw.send("PING")
+            assert raw.replies(1) == ["OK"]
+        with pytest.raises(NodeBusy, match=f"busy: {MAX_CONNECTIONS} connections are open"):
             ping(server)
         held.pop().close()
 
@@ -178,6 +185,51 @@ def test_the_connection_cap_turns_away_the_next_one_and_serves_again_after(
                 return False
 
         assert wait_until(served, WAIT)
+    finally:
+        for raw in held:
+            raw.close()
+
+
+@pytest.mark.parametrize("spoken", [0, 1, MAX_CONNECTIONS - 8])
+def test_silent_connections_make_room_oldest_first(server: GossipServer, spoken: int) -> None:
+    """Connections opened and left silent (no secret needed) fill every slot: a newcomer
+    takes the slot of the oldest silent one, while those that spoke keep theirs."""
+    server.idle_timeout = WAIT * 10
+    talkers = [Raw(server) for _ in range(spoken)]
+    for raw in talkers:
+        raw.send("PING")
+        assert raw.replies(1) == ["OK"]
+    silent = [Raw(server) for _ in range(MAX_CONNECTIONS - spoken)]
+    try:
+        assert ping(server) == {"node": 1}, "a client was shut out by silent connections"
+        assert silent[0].ended(), "the oldest silent connection kept its slot"
+        assert not any(select.select([raw.sock], [], [], 0)[0] for raw in silent[1:])
+        for raw in talkers:
+            raw.send("PING")
+            assert raw.replies(1) == ["OK"], "a connection that spoke lost its slot"
+    finally:
+        for raw in talkers + silent:
+            raw.close()
+
+
+def test_status_shows_a_node_with_every_slot_taken_as_busy(server: GossipServer) -> None:
+    """One node turning connections away does not make ``status`` fail for the network."""
+    server.idle_timeout = WAIT * 10
+    host, port = server.server_address[:2]
+    entries = {
+        1: NodeEntry(number=1, host=host, port=port, peers=[2]),
+        2: NodeEntry(number=2, host=host, port=free_origin(1) + 1, peers=[1]),  # nothing there
+    }
+    net = NetworkState(port - 1, 2, "circular", entries, key=KEY)
+    held = [Raw(server) for _ in range(MAX_CONNECTIONS)]
+    try:
+        for raw in held:
+            raw.send("PING")
+            assert raw.replies(1) == ["OK"]
+        rows = network.status(net)
+        assert [row.state for row in rows] == ["busy", "down"]
+        table = render.status(net, rows, network.parts(network.live_links(rows)), time.time())
+        assert re.search(r"^1\s+busy\s", table, re.MULTILINE), table
     finally:
         for raw in held:
             raw.close()
