@@ -325,7 +325,7 @@ def start_node(args: dict[str, Any]) -> str:
     word = args["<node>"]
     if word == "auto":
         number = standalone.node_from_hostname(standalone.hostname(), net)
-    elif word.isascii() and word.isdigit() and int(word) >= 1:
+    elif word.isascii() and word.isdigit() and len(word) <= 9 and int(word) >= 1:
         number = int(word)
     else:
         raise UsageError(f"node must be a node's number or auto, not {word!r}")

@@ -67,7 +67,8 @@ def parse_address(address: str | tuple[str, int]) -> tuple[str, int]:
     if isinstance(address, tuple):
         return address
     host, sep, port = address.rpartition(":")
-    if not sep or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+    digits = port.isascii() and port.isdigit() and len(port) <= 5
+    if not sep or not digits or not 0 < int(port) < 65536:
         raise GossipError(f"address {address!r} must look like HOST:PORT, as in 127.0.0.1:7001")
     return host or "127.0.0.1", int(port)
 

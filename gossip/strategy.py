@@ -145,9 +145,12 @@ def _whole(raw: Any, name: str, highest: int) -> int:
     text = str(raw).strip()
     if name == "--interval" and text.endswith("ms"):
         text = text[:-2]
-    if isinstance(raw, bool) or not text.isdigit():
+    signed = text.removeprefix("-")
+    if isinstance(raw, bool) or not (signed.isascii() and signed.isdigit()):
         raise GossipError(f"{name} must be a whole number, not {raw!r}")
-    value = int(text)
+    # No number longer than the highest is in range (and int() of thousands of digits raises).
+    value = highest + 1 if len(signed) > len(str(highest)) else int(text)
     if not 1 <= value <= highest:
-        raise GossipError(f"{name} must be between 1 and {highest}, not {value}")
+        shown = text if len(text) <= 20 else f"{text[:20]}…"
+        raise GossipError(f"{name} must be between 1 and {highest}, not {shown}")
     return value

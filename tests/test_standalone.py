@@ -76,6 +76,7 @@ def test_a_nodes_contacts_are_its_last_peers_else_its_peers_never_more_than_max_
         (["start-node", "auto"], {"HOSTNAME": "web"}, "ends in no -ORDINAL"),
         (["start-node", "auto"], {"HOSTNAME": "gossip-7"}, "makes node 8"),
         (["start-node", "x"], {}, "node must be a node's number or auto, not 'x'"),
+        (["start-node", "1" * 5000], {}, "node must be a node's number or auto"),
         (["start-node", "1", "--listen", "127.0.0.1:5"], {}, "without a port, not '127.0.0.1:5'"),
         (["start-node", "1", "--listen", "::"], {}, "an IPv4 address or a host name"),
         (["start-node", "1", "--listen", "no such"], {}, "an IPv4 address or a host name"),

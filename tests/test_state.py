@@ -291,7 +291,20 @@ def test_parse_address(address: str | tuple[str, int], expected: tuple[str, int]
 
 @pytest.mark.parametrize(
     "address",
-    ["", "7001", "localhost", "host:", "host:0", "host:65536", "host:-1", "host:70a", "host: 70"],
+    [
+        "",
+        "7001",
+        "localhost",
+        "host:",
+        "host:0",
+        "host:65536",
+        "host:-1",
+        "host:70a",
+        "host: 70",
+        "host:²",
+        "host:" + "7" * 5000,
+        "host:000007001",
+    ],
 )
 def test_parse_address_bad(address: str) -> None:
     with pytest.raises(GossipError) as caught:

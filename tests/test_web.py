@@ -24,7 +24,7 @@ from gossip.errors import GossipError
 from gossip.spread import Arrival
 from gossip.state import NetworkState, NodeEntry
 from gossip.status import NodeStatus
-from gossip.web.app import GUARD, TOKEN_HEADER, Guard, main, make_app, serve
+from gossip.web.app import GUARD, TOKEN_HEADER, Guard, main, make_app, node_number, serve
 from gossip.web.console import FOLLOW_MOST, Console, Follower, Spread, Survey
 from gossip.web.metrics import Metrics
 from tests.networks import gossip_cli
@@ -312,3 +312,11 @@ def test_messages_sent_elsewhere_are_noticed_and_the_pages_own_are_not() -> None
     assert follower.new_elsewhere(survey_of({1: 2, 2: 3}, held=FOLLOW_MOST + 1)) == []
     assert follower.new_elsewhere(survey_of({1: 2})) == [], "node 2 missed a look"
     assert follower.new_elsewhere(survey_of({1: 2, 2: 4})) == [2], "and is back with news"
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "²", "1" * 5000, "1.0", True, 2.0, None, [3]])
+def test_a_node_the_page_names_is_a_number_from_1(value: object) -> None:
+    """What the page sends as a node: never a ValueError (a 500), always one line."""
+    with pytest.raises(GossipError, match="a node is a number from 1 up"):
+        node_number(value)
+    assert node_number("7") == node_number(7) == 7

@@ -240,7 +240,7 @@ async def body(request: web.Request) -> dict[str, Any]:
 
 
 def node_number(value: object) -> int:
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise GossipError(f"a node is a number from 1 up, not {value!r}")
