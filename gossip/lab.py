@@ -24,9 +24,11 @@ from gossip.network import SURVEY_TIMEOUT, client_for, survey
 from gossip.protocol import FrameError
 from gossip.state import NetworkState
 
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$")
-PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%?\s*$")
-RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
+DURATION = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*(ms|s)?\s*$", re.ASCII)
+PERCENT = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*%?\s*$", re.ASCII)
+RANGE = re.compile(r"^(\d{1,30})(?:-(\d{1,30}))?$", re.ASCII)
+"""Digits are ASCII and at most 30 (a node number, a time or a percentage has fewer; int()
+of thousands of digits raises)."""
 
 
 def milliseconds(raw: str, name: str) -> float:

@@ -133,6 +133,11 @@ def test_the_command_lines_values(parse: object, raw: str, value: object) -> Non
         # Refused before the range is spelled out: no memory, no overflow.
         (lambda r: lab.group(r, 16), "1-999999999999", "node 999999999999 does not exist"),
         (lambda r: lab.group(r, 16), "2,1-99999999999999999999999", "does not exist"),
+        (lambda r: lab.group(r, 16), "1-" + "9" * 5000, "a partition group is nodes like 1-8"),
+        (lambda r: lab.group(r, 16), "\u0661-\u0663", "a partition group is nodes like 1-8"),
+        (lab.link, "1-" + "9" * 5000, "--link must name two nodes"),
+        (lambda r: lab.milliseconds(r, "--delay"), "9" * 5000, "--delay must be a time like"),
+        (lab.percent, "9" * 5000 + "%", "--loss must be a percentage"),
     ],
 )
 def test_bad_values_say_what_is_wrong(parse: object, raw: str, error: str) -> None:
