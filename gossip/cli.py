@@ -555,10 +555,10 @@ def partition(args: dict[str, Any]) -> str:
     """Cut the network into groups that no frame crosses."""
     from gossip import lab
 
-    groups = [lab.group(g) for g in args["<group>"]]
-    if len(groups) < 2:
+    if len(args["<group>"]) < 2:
         raise UsageError("a partition needs two groups or more, as in partition 1-8 9-16")
     directory, net = network_of(args)
+    groups = [lab.group(g, max(net.nodes)) for g in args["<group>"]]
     lab.check_nodes(net, [n for g in groups for n in g])
     imposed = lab.impose(directory, net, {"groups": groups})
     return f"Network conditions: {imposed.describe()}. gossip heal ends the partition."
@@ -601,8 +601,9 @@ def experiment(args: dict[str, Any]) -> str:
     """Run a scenario, each strategy on a fresh network: a table and three pictures."""
     from gossip import experiment as lab_experiment
     from gossip import labplots
+    from gossip import scenario as lab_scenario
 
-    scenario = lab_experiment.load(Path(args["<file>"]))
+    scenario = lab_scenario.load(Path(args["<file>"]))
     origin = port_origin(args) or lab_experiment.DEFAULT_PORT_ORIGIN
     output = Path(args["--output"] or ".")
     bar = lab_experiment.ProgressBar()

@@ -26,7 +26,7 @@ from gossip.state import NetworkState
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$")
 PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%?\s*$")
-RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
+RANGE = re.compile(r"^([0-9]{1,10})(?:-([0-9]{1,10}))?$")
 
 
 def milliseconds(raw: str, name: str) -> float:
@@ -55,8 +55,9 @@ def link(raw: str) -> list[int]:
     return [int(match.group(1)), int(match.group(2))]
 
 
-def group(raw: str) -> list[int]:
-    """``1-8`` or ``1,3,5-7``: a group of nodes."""
+def group(raw: str, highest: int) -> list[int]:
+    """``1-8`` or ``1,3,5-7``: a group of nodes, none above ``highest`` (a range is
+    checked before it is spelt out, so ``1-9999999999`` costs nothing)."""
     nodes: list[int] = []
     for part in raw.split(","):
         match = RANGE.match(part.strip())
@@ -66,6 +67,8 @@ def group(raw: str) -> list[int]:
         high = int(match.group(2) or low)
         if low < 1 or high < low:
             raise GossipError(f"a partition group must run low to high, not {part!r}")
+        if high > highest:
+            raise GossipError(f"node {high} does not exist: the nodes run up to {highest}")
         nodes += range(low, high + 1)
     return nodes
 

@@ -111,7 +111,7 @@ def test_describe_says_what_is_in_force() -> None:
         (lambda r: lab.milliseconds(r, "--delay"), "40", 40.0),
         (lab.percent, "5%", 5.0),
         (lab.link, "3-7", [3, 7]),
-        (lab.group, "1-3,5", [1, 2, 3, 5]),
+        (lambda r: lab.group(r, 5), "1-3,5", [1, 2, 3, 5]),
     ],
 )
 def test_the_command_lines_values(parse: object, raw: str, value: object) -> None:
@@ -125,8 +125,10 @@ def test_the_command_lines_values(parse: object, raw: str, value: object) -> Non
         (lambda r: lab.milliseconds(r, "--delay"), "3s", "--delay must be at most 2000ms"),
         (lab.percent, "150%", "--loss must be a percentage from 0% to 100%"),
         (lab.link, "3", "--link must name two nodes"),
-        (lab.group, "8-1", "a partition group must run low to high"),
-        (lab.group, "a-b", "a partition group is nodes like 1-8"),
+        (lambda r: lab.group(r, 16), "8-1", "a partition group must run low to high"),
+        (lambda r: lab.group(r, 16), "a-b", "a partition group is nodes like 1-8"),
+        (lambda r: lab.group(r, 16), "1-99999999999", "a partition group is nodes like 1-8"),
+        (lambda r: lab.group(r, 16), "1-9999999999", "node 9999999999 does not exist"),
     ],
 )
 def test_bad_values_say_what_is_wrong(parse: object, raw: str, error: str) -> None:
