@@ -619,8 +619,9 @@ def experiment(args: dict[str, Any]) -> str:
     """Run a scenario, each strategy on a fresh network: a table and three pictures."""
     from gossip import experiment as lab_experiment
     from gossip import labplots
+    from gossip import scenario as lab_scenario
 
-    scenario = lab_experiment.load(Path(args["<file>"]))
+    scenario = lab_scenario.load(Path(args["<file>"]))
     origin = port_origin(args) or lab_experiment.DEFAULT_PORT_ORIGIN
     output = Path(args["--output"] or ".")
     bar = lab_experiment.ProgressBar()

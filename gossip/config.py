@@ -71,9 +71,10 @@ def load(path: Path, only: str | None = None) -> NetworkState:
     """
     data = read(path)
     where = f"the network file {path}"
-    name = data.get("name", path.stem)
-    if not isinstance(name, str) or not NAME.fullmatch(name):
-        raise GossipError(f"{where}: name must be 1-64 letters, digits, '.', '-' or '_'")
+    try:
+        name = checked_name(data.get("name", path.stem))
+    except GossipError as exc:
+        raise GossipError(f"{where}: {exc}") from None
     max_peers = _whole(data.get("max_peers", 3), f"{where}: max_peers", 1)
     addresses = _addresses(data.get("nodes"), where)
     if "peers" in data and "topology" in data:
@@ -110,6 +111,22 @@ def load(path: Path, only: str | None = None) -> NetworkState:
     return network
 
 
+def checked_name(name: object) -> str:
+    """``name`` if it can be part of a file or folder name as it is (a run directory, an
+    experiment's pictures): no path in it, and neither ``.`` nor ``..``."""
+    if not isinstance(name, str) or not NAME.fullmatch(name) or name in (".", ".."):
+        raise GossipError(
+            "name must be 1-64 letters, digits, '.', '-' or '_', other than . and .. "
+            '(without a name = "..." line, the file\'s own name is used)'
+        )
+    return name
+
+
+def file_advice(message: str) -> str:
+    """A topology's complaint as a file's settings put it: max_peers, not --max-peers."""
+    return message.replace("--max-peers", "max_peers").replace("use max_peers", "set max_peers =")
+
+
 def _strategy(table: object, where: str) -> dict[str, Any]:
     """The file's ``[strategy]`` (mode, fanout, interval_ms, ttl), checked."""
     from gossip.strategy import strategy_from
@@ -117,7 +134,7 @@ def _strategy(table: object, where: str) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise GossipError(f"{where}: [strategy] must be a table of mode, fanout, interval_ms, ttl")
     try:
-        return strategy_from(table).as_dict()
+        return strategy_from(table, in_file=True).as_dict()
     except GossipError as exc:
         raise GossipError(f"{where}: strategy: {exc}") from None
 
@@ -236,10 +253,7 @@ def _topology(
     except GossipError as exc:
         if str(exc).startswith(where):
             raise
-        advice = (
-            str(exc).replace("--max-peers", "max_peers").replace("use max_peers", "set max_peers =")
-        )
-        raise GossipError(f"{where}: {advice}") from None
+        raise GossipError(f"{where}: {file_advice(str(exc))}") from None
     return graph.neighbours, graph.description
 
 

@@ -1,12 +1,12 @@
 """``gossip experiment FILE``: a TOML scenario run once per strategy on a fresh network.
 
-The scenario gives the network (size, topology, seed), the strategies to compare, the
-conditions, faults at given times and messages at a rate. Each strategy gets a fresh
-network of real node processes; the messages are submitted while the faults happen, then
-the run waits until every live node holds every message (or ``settle_s`` runs out) and
-reads what the nodes recorded. The figures are the nodes' own: arrival times on each
-node's clock, frames from their counters. ``Result`` holds them; ``gossip.labplots``
-draws them.
+The scenario (``gossip.scenario``, checked whole before anything starts) gives the
+network, the strategies to compare, the conditions, faults at given times and messages
+at a rate. Each strategy gets a fresh network of real node processes; the messages are
+submitted while the faults happen, then the run waits until every live node holds every
+message (or ``settle_s`` runs out) and reads what the nodes recorded. The figures are the
+nodes' own: arrival times on each node's clock, frames from their counters. ``Result``
+holds them; ``gossip.labplots`` draws them.
 """
 
 from __future__ import annotations
@@ -15,69 +15,22 @@ import contextlib
 import math
 import sys
 import time
-import tomllib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from gossip import lab, network, state
 from gossip.errors import GossipError
 from gossip.network import client_for, survey, surveyor, wait_until
 from gossip.protocol import MessageView
+from gossip.scenario import Bar, Fault, Scenario
 from gossip.state import NetworkState
-from gossip.strategy import Strategy, strategy_from
 
 GOSSIP_FRAMES = ("RELAY", "RELAYS", "SYNC", "IDS", "PULL")
 """The frames that spread messages: what msgs/op counts (links and pings are left out)."""
 
-ACTIONS = ("partition", "heal", "pause", "resume", "netem")
-
 DEFAULT_PORT_ORIGIN = 17000
-
-
-@dataclass(frozen=True)
-class Bar:
-    """A target a strategy meets or not, as Gossip Glomers sets them."""
-
-    name: str
-    msgs_per_op: float
-    median_ms: float
-    max_ms: float
-
-    def met(self, result: Result) -> bool:
-        return (
-            result.delivered == result.submitted
-            and result.msgs_per_op < self.msgs_per_op
-            and result.latency(50) < self.median_ms
-            and result.latency(100) < self.max_ms
-        )
-
-
-@dataclass(frozen=True)
-class Fault:
-    at: float
-    """Seconds after the first message."""
-    action: str
-    fields: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    nodes: int
-    topology: str
-    degree: int | None
-    max_peers: int
-    seed: int
-    messages: int
-    rate: float
-    settle: float
-    strategies: dict[str, Strategy]
-    conditions: dict[str, Any]
-    faults: tuple[Fault, ...]
-    bars: tuple[Bar, ...]
 
 
 @dataclass
@@ -96,6 +49,15 @@ class Result:
     unanswered: int = 0
     """Submissions no node acknowledged (sent to a paused node, say): not counted."""
 
+    def meets(self, bar: Bar) -> bool:
+        """Whether every message was delivered, within the bar's cost and latencies."""
+        return (
+            self.delivered == self.submitted
+            and self.msgs_per_op < bar.msgs_per_op
+            and self.latency(50) < bar.median_ms
+            and self.latency(100) < bar.max_ms
+        )
+
     @property
     def msgs_per_op(self) -> float:
         return self.frames / self.submitted if self.submitted else 0.0
@@ -113,78 +75,11 @@ class Result:
         return done[index]
 
 
-def load(path: Path) -> Scenario:
-    """The scenario in ``path``; GossipError saying what is wrong with it."""
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise GossipError(f"cannot read the experiment file {path}: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise GossipError(f"the experiment file {path} is not valid TOML: {exc}") from None
-    where = f"the experiment file {path}"
-    try:
-        return _scenario(data, path.stem)
-    except (GossipError, TypeError, ValueError) as exc:
-        raise GossipError(f"{where}: {exc}") from None
-
-
-def _scenario(data: dict[str, Any], stem: str) -> Scenario:
-    net = data.get("network", {})
-    send = data.get("messages", {})
-    strategies = data.get("strategy", [])
-    if not isinstance(strategies, list) or not strategies:
-        raise GossipError("give one or more [[strategy]] tables (name, mode, fanout, ...)")
-    chosen = {}
-    for table in strategies:
-        fields = dict(table)
-        name = str(fields.pop("name", fields.get("mode", "push")))
-        chosen[name] = strategy_from(fields)
-    faults = []
-    for table in data.get("fault", []):
-        fields = dict(table)
-        action = fields.pop("action", None)
-        if action not in ACTIONS:
-            raise GossipError(f"a fault's action must be one of {', '.join(ACTIONS)}")
-        faults.append(Fault(float(fields.pop("at_ms", 0)) / 1000, action, fields))
-    bars = [
-        Bar(str(name), float(b["msgs_per_op"]), float(b["median_ms"]), float(b["max_ms"]))
-        for name, b in data.get("bars", {}).items()
-    ]
-    scenario = Scenario(
-        name=str(data.get("name", stem)),
-        nodes=int(net.get("nodes", 16)),
-        topology=str(net.get("topology", "random")),
-        degree=int(net["degree"]) if "degree" in net else None,
-        max_peers=int(net.get("max_peers", 3)),
-        seed=int(net.get("seed", 1)),
-        messages=int(send.get("count", 10)),
-        rate=float(send.get("rate", 10)),
-        settle=float(send.get("settle_s", 10)),
-        strategies=chosen,
-        conditions=dict(data.get("conditions", {})),
-        faults=tuple(sorted(faults, key=lambda f: f.at)),
-        bars=tuple(bars),
-    )
-    if not 2 <= scenario.nodes <= 200 or not 1 <= scenario.messages <= 10_000:
-        raise GossipError("nodes must be 2-200 and messages.count 1-10000")
-    if scenario.rate <= 0 or scenario.settle <= 0:
-        raise GossipError("messages.rate and messages.settle_s must be above 0")
-    return scenario
-
-
 def run(
     scenario: Scenario, port_origin: int, progress: Callable[[float, str], None]
 ) -> list[Result]:
     """Each strategy on a fresh network; their results, in the scenario's order."""
-    from gossip import topology
-
-    graph = topology.build(
-        scenario.topology,
-        scenario.nodes,
-        scenario.max_peers,
-        degree=scenario.degree,
-        seed=scenario.seed,
-    )
+    graph = scenario.graph
     results = []
     for name, strategy in scenario.strategies.items():
         net = network.plan(graph.neighbours, port_origin, scenario.max_peers, graph.description)
@@ -213,7 +108,7 @@ def _measure(
     progress: Callable[[float, str], None],
 ) -> Result:
     if scenario.conditions:
-        lab.impose(directory, net, _conditions(scenario.conditions))
+        lab.impose(directory, net, scenario.conditions)
     result = Result(name, scenario.messages)
     numbers = net.live_numbers()
     faults = list(scenario.faults)
@@ -274,24 +169,12 @@ def _measure(
     return result
 
 
-def _conditions(fields: dict[str, Any]) -> dict[str, Any]:
-    known = {"delay_ms", "jitter_ms", "loss_percent", "links", "groups"}
-    unknown = sorted(set(fields) - known)
-    if unknown:
-        raise GossipError(f"unknown condition {unknown[0]!r}: use {', '.join(sorted(known))}")
-    return fields
-
-
 def _fault(directory: Path, net: NetworkState, fault: Fault) -> None:
     """Carry out one fault of the scenario, as the command line would."""
-    if fault.action == "partition":
-        lab.impose(directory, net, {"groups": fault.fields["groups"]})
-    elif fault.action == "heal":
-        lab.impose(directory, net, {"groups": []})
-    elif fault.action == "netem":
-        lab.impose(directory, net, _conditions(fault.fields))
+    if fault.node is None:
+        lab.impose(directory, net, fault.changes)
     else:
-        lab.pause(directory, net, int(fault.fields["node"]), stop=fault.action == "pause")
+        lab.pause(directory, net, fault.node, stop=fault.action == "pause")
 
 
 def table(results: list[Result], bars: tuple[Bar, ...]) -> str:
@@ -309,7 +192,7 @@ def table(results: list[Result], bars: tuple[Bar, ...]) -> str:
                 _ms(r.latency(99)),
                 _ms(r.latency(100)),
                 f"{r.duplicates / max(r.submitted, 1):.1f}",
-                *("PASS" if b.met(r) else "FAIL" for b in bars),
+                *("PASS" if r.meets(b) else "FAIL" for b in bars),
             ]
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]

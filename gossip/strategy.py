@@ -119,37 +119,43 @@ def stored(fields: Mapping[str, Any]) -> Strategy:
     )
 
 
-def strategy_from(fields: Mapping[str, Any]) -> Strategy:
+FLAGS = {"mode": "--mode", "fanout": "--fanout", "interval_ms": "--interval", "ttl": "--ttl"}
+"""How the command line names each setting; a file names them by their keys."""
+
+
+def strategy_from(fields: Mapping[str, Any], in_file: bool = False) -> Strategy:
     """A strategy from command-line options or a file's table (strings or numbers), with
-    ``interval_ms`` in milliseconds; GossipError saying which field is wrong."""
-    known = {"mode", "fanout", "interval_ms", "ttl"}
+    ``interval_ms`` in milliseconds; GossipError saying which setting is wrong, named as
+    the file (``in_file``) or the command line names it."""
+    known = set(FLAGS)
     unknown = sorted(set(fields) - known)
     if unknown:
         raise GossipError(
             f"unknown strategy setting {unknown[0]!r}: use mode, fanout, interval_ms, ttl"
         )
-    mode = fields.get("mode") or "push"
+    names = {key: key if in_file else flag for key, flag in FLAGS.items()}
+    mode = fields.get("mode")
+    mode = "push" if mode is None else mode
     if mode not in MODES:
-        raise GossipError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+        raise GossipError(f"{names['mode']} must be one of {', '.join(MODES)}, not {mode!r}")
     return Strategy(
         mode=str(mode),
-        fanout=_whole(fields.get("fanout"), "--fanout", MAX_FANOUT),
-        interval=_whole(fields.get("interval_ms"), "--interval", MAX_INTERVAL_MS) / 1000,
-        ttl=_whole(fields.get("ttl"), "--ttl", MAX_TTL),
+        fanout=_whole(fields.get("fanout"), names["fanout"], MAX_FANOUT),
+        interval=_whole(fields.get("interval_ms"), names["interval_ms"], MAX_INTERVAL_MS, "ms")
+        / 1000,
+        ttl=_whole(fields.get("ttl"), names["ttl"], MAX_TTL),
     )
 
 
-def _whole(raw: Any, name: str, highest: int) -> int:
+def _whole(raw: Any, name: str, highest: int, unit: str = "") -> int:
     if raw is None:
         return 0
-    text = str(raw).strip()
-    if name == "--interval" and text.endswith("ms"):
-        text = text[:-2]
+    text = str(raw).strip().removesuffix(unit)
     signed = text.removeprefix("-")
     if isinstance(raw, bool) or not (signed.isascii() and signed.isdigit()):
         raise GossipError(f"{name} must be a whole number, not {raw!r}")
-    # No number longer than the highest is in range (and int() of thousands of digits raises).
-    value = highest + 1 if len(signed) > len(str(highest)) else int(text)
+    short = len(signed.lstrip("0")) <= len(str(highest))  # int() refuses 4300 digits and more
+    value = int(text) if short else highest + 1
     if not 1 <= value <= highest:
         shown = text if len(text) <= 20 else f"{text[:20]}…"
         raise GossipError(f"{name} must be between 1 and {highest}, not {shown}")

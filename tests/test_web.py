@@ -320,3 +320,20 @@ def test_a_node_the_page_names_is_a_number_from_1(value: object) -> None:
     with pytest.raises(GossipError, match="a node is a number from 1 up"):
         node_number(value)
     assert node_number("7") == node_number(7) == 7
+
+
+@pytest.mark.parametrize(
+    ("groups", "error"),
+    [
+        ("1-3", "a partition needs two groups or more"),
+        ("1-2 3-99", "node 99 does not exist"),
+        ("1-2 3-" + "9" * 5000, "a partition group is nodes like 1-8"),
+        ("1-2 2-3", "node 2 is in two groups"),
+        ("1-2 x", "a partition group is nodes like 1-8"),
+    ],
+)
+def test_the_pages_partition_is_checked_as_the_commands(groups: str, error: str) -> None:
+    """Refused in one line before anything is imposed, as ``gossip partition`` refuses."""
+    console = Console(lambda: (Path("/nonexistent"), made_up_network()))
+    with pytest.raises(GossipError, match=error):
+        console.partition(groups)

@@ -239,11 +239,10 @@ class Console:
 
     def partition(self, groups: str) -> str:
         """The lab's ``gossip partition``: groups as the command takes them (``1-8 9-16``)."""
-        cut = [lab.group(g) for g in groups.split()]
-        if len(cut) < 2:
+        if len(groups.split()) < 2:
             raise GossipError("a partition needs two groups or more, as in 1-8 9-16")
         directory, net = self.find()
-        lab.check_nodes(net, [n for g in cut for n in g])
+        cut = lab.partition_groups(groups.split(), net)
         return f"Network conditions: {lab.impose(directory, net, {'groups': cut}).describe()}."
 
     def heal(self) -> str:
