@@ -229,6 +229,16 @@ def pid_alive(pid: int, directory: Path | None = None) -> bool:
     return directory is None or str(directory).encode() in cmdline.split(b"\0")
 
 
+def stopped(pid: int) -> bool:
+    """True if process ``pid`` is stopped by a signal (SIGSTOP, ``gossip pause``): alive, but
+    it answers nothing until continued. A process being traced ("t") is not stopped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] == "T"
+
+
 def processes_of(directory: Path) -> list[int]:
     """Every live process of a run directory's network: its supervisor and the nodes it
     forked (which share its command line), whatever the state file says. So nothing a

@@ -74,6 +74,11 @@ stop takes this long at most to end."""
 ADOPT_EVERY = 5.0
 """Seconds between a node's tries to start a supervisor for its orphaned network."""
 
+HUNG_AFTER = 3.0
+"""Seconds a supervisor may stay stopped (SIGSTOP) before its nodes take it for hung, as
+its peers take a paused node for gone after three or four: a stopped supervisor mends
+nothing, so it is killed and adopted like a dead one."""
+
 CONTROL_BYTES = 4096
 """Longest control request read."""
 
@@ -252,14 +257,22 @@ def _follow(directory: Path, server: GossipServer, number: int, owner: int) -> N
 
     A supervisor killed outright leaves its nodes serving: the network goes on, and the
     lowest-numbered of its nodes here starts a supervisor that adopts them all (so the
-    network is mended again without a command). A node whose network was stopped or
-    removed it, or whose run directory is gone, must not run on unseen: it stops.
+    network is mended again without a command). A supervisor stopped for ``HUNG_AFTER``
+    seconds is killed by that node first. A node whose network was stopped or removed
+    it, or whose run directory is gone, must not run on unseen: it stops.
     """
     me = os.getpid()
     tried = 0.0
+    stopped_since: float | None = None
     while True:
         time.sleep(ORPHAN_CHECK)
         if os.getppid() == owner:
+            if not state.stopped(owner):
+                stopped_since = None
+            elif stopped_since is None:
+                stopped_since = time.monotonic()
+            elif time.monotonic() - stopped_since >= HUNG_AFTER:
+                _kill_if_first(directory, number, owner)
             continue
         network = state.load(directory)
         entry = network.nodes.get(number) if network is not None else None
@@ -277,6 +290,23 @@ def _follow(directory: Path, server: GossipServer, number: int, owner: int) -> N
             tried = time.monotonic()
             _start_adopter(directory)
     server.shutdown()
+
+
+def _kill_if_first(directory: Path, number: int, owner: int) -> None:
+    """Kill the stopped supervisor ``owner`` if this is the lowest-numbered live node of
+    the host (one node does it; the others adopt with it once it is gone)."""
+    network = state.load(directory)
+    if network is None or network.supervisor_pid != owner:
+        return
+    live = [n for n, e in network.nodes.items() if e.local and state.pid_alive(e.pid, directory)]
+    if min(live, default=number) == number:
+        logging.getLogger("gossip.node").warning(
+            "the supervisor (pid %d) has been stopped for %g s: killing it to adopt us",
+            owner,
+            HUNG_AFTER,
+        )
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(owner, signal.SIGKILL)
 
 
 def _start_adopter(directory: Path) -> None:

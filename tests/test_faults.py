@@ -883,6 +883,39 @@ def test_a_killed_supervisor_is_replaced_and_mends_without_a_command(
     assert not gossip_processes(str(net.directory))
 
 
+def test_a_stopped_supervisor_is_taken_for_hung_replaced_and_mends_a_split(
+    networks: Networks,
+) -> None:
+    """SIGSTOP leaves the supervisor alive but deaf: it must not keep the network split
+    (a stopped supervisor mends nothing, and it is still its nodes' parent)."""
+    net = networks.start("circular", "-n", "8")
+    supervisor = net.state.supervisor_pid
+    os.kill(supervisor, signal.SIGSTOP)
+    try:
+        net.kill(3)
+        net.kill(7)  # two parts no walk can join: only a supervisor sees the split
+        acknowledged = [net.client(1).post("while the supervisor is stopped").id]
+
+        def replaced() -> bool:
+            latest = state.load(net.directory)
+            return latest is not None and latest.supervisor_pid not in (0, supervisor)
+
+        assert wait_until(replaced, HEAL_TIMEOUT), "no node took over from the stopped one"
+        assert wait_until(lambda: not state.pid_alive(supervisor), 5), "the hung one lives on"
+        assert state.pid_alive(net.state.supervisor_pid, net.directory)
+        acknowledged.append(net.client(5).post("after the takeover").id)
+        assert_laws(net, [1, 2, 4, 5, 6, 8], acknowledged)
+        restarted = net.cli("restart-node", "3")
+        assert restarted.code == 0, restarted.err
+        assert_laws(net, [1, 2, 3, 4, 5, 6, 8], acknowledged)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(supervisor, signal.SIGCONT)
+    stopped = net.cli("stop-network")
+    assert stopped.code == 0 and "(7 nodes were running)" in stopped.out, stopped.out
+    assert not gossip_processes(str(net.directory))
+
+
 def test_a_hung_node_can_be_removed(networks: Networks) -> None:
     net = networks.start("circular", "-n", "5")
     pid = net.state.nodes[3].pid
