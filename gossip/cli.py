@@ -273,11 +273,17 @@ def resume_network(args: dict[str, Any]) -> str:
         directory, key = state.run_dir(origin), None
     else:
         directory, key = stopped_network(), None
+    began = time.time()
     net = network.resume(directory, key)
     local = [n for n, e in net.nodes.items() if e.local and not e.removed]
+    damaged = [
+        f"\nThe store of node {n} was damaged: it is kept as {path}, and the node started "
+        "empty; it catches up from its peers."
+        for n, path in sorted(state.damaged_stores(directory, began).items())
+    ]
     return (
         f"Resumed {len(local)} nodes {net.where()} with the messages and peers they had: "
-        f"{net.topology}, at most {net.max_peers} peers each.\n"
+        f"{net.topology}, at most {net.max_peers} peers each.{''.join(damaged)}\n"
         f"Next: {how_to_run()} status{scope(net, args['--config'])}"
     )
 
@@ -430,9 +436,12 @@ def restart_node(args: dict[str, Any]) -> str:
 
     directory, net = network_of(args)
     number = required(args, "<node>", 1, None)
+    began = time.time()
     entry = network.restart(directory, net, number)
     lab.forget_pause(directory, net, number)
-    return render.rejoined(entry, network.client_for(net, entry).status(), restarted=True)
+    report = network.client_for(net, entry).status()
+    damaged = state.damaged_stores(directory, began).get(number)
+    return render.rejoined(entry, report, restarted=True, damaged=damaged)
 
 
 def add_node(args: dict[str, Any]) -> str:

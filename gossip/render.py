@@ -283,11 +283,16 @@ def lab_lines(network: NetworkState) -> list[str]:
     return lines
 
 
-def rejoined(entry: NodeEntry, report: dict[str, Any], restarted: bool) -> str:
-    """``restart-node`` and ``add-node`` output: the node, its history, its new peers."""
+def rejoined(
+    entry: NodeEntry, report: dict[str, Any], restarted: bool, damaged: Path | None = None
+) -> str:
+    """``restart-node`` and ``add-node`` output: the node, its history (or that its store
+    was ``damaged`` and kept aside there), its new peers."""
     peer_list = ", ".join(str(p) for p in report.get("peers", [])) or "none yet"
     held = int(report.get("messages", 0))
     history = f" with the {held} message{'' if held == 1 else 's'} it held" if restarted else ""
+    if damaged is not None:
+        history = f" with an empty store: its own was damaged, and is kept as {damaged}"
     return (
         f"{'Restarted' if restarted else 'Added'} {node_name(entry.number)} "
         f"({entry.host}:{entry.port}){history}; peers: {peer_list}.\n"

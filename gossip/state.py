@@ -145,6 +145,17 @@ def store_path(directory: Path, number: int) -> Path:
     return directory / f"node-{number}.db"
 
 
+def damaged_stores(directory: Path, since: float) -> dict[int, Path]:
+    """The stores a node found damaged and moved aside (``node-N.db.corrupt-<time>``, the
+    node then starts empty) at ``since`` or later, by node: for the command to say so."""
+    found: dict[int, Path] = {}
+    for path in directory.glob("node-*.db.corrupt-*"):
+        number, _, stamp = path.name.removeprefix("node-").partition(".db.corrupt-")
+        if number.isascii() and number.isdigit() and stamp.isdigit() and int(stamp) >= int(since):
+            found[int(number)] = path
+    return found
+
+
 def save(state: NetworkState, directory: Path) -> None:
     """Write atomically, so a reader never sees half a file."""
     directory.mkdir(parents=True, exist_ok=True)

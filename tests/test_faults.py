@@ -726,7 +726,12 @@ def test_a_node_that_lost_its_store_gets_back_even_its_own_messages(
     assert restarted.code == 0, restarted.err
     assert restarted.out.startswith("Restarted Gossip-Node-3 "), restarted.out
     if damage == "corrupt":
-        assert list(net.directory.glob("node-3.db.corrupt-*")), "the corrupt store was not kept"
+        kept = list(net.directory.glob("node-3.db.corrupt-*"))
+        assert kept, "the corrupt store was not kept"
+        said = f"with an empty store: its own was damaged, and is kept as {net.directory}"
+        assert said in restarted.out, restarted.out
+    else:
+        assert "it held" in restarted.out and "damaged" not in restarted.out, restarted.out
 
     everything = [*own, other]
     for message_id in everything:
@@ -754,10 +759,16 @@ def test_a_stopped_network_resumes_with_its_messages(networks: Networks) -> None
     assert "Their messages are kept in" in stopped.out, stopped.out
     assert "start-network --resume" in stopped.out, stopped.out
     assert not gossip_processes(str(net.directory))
+    for part in net.directory.glob("node-6.db-*"):  # the log would hold the pages whole
+        part.unlink()
+    (net.directory / "node-6.db").write_bytes(b"not a database\n" * 300)  # what it held is
+    # on its peers too: it comes back empty and catches up, and the resume says so
 
     resumed = net.cli("start-network", "--resume")
     assert resumed.code == 0, resumed.err
     assert resumed.out.startswith("Resumed 8 nodes "), resumed.out
+    assert "The store of node 6 was damaged: it is kept as " in resumed.out, resumed.out
+    assert resumed.out.count("was damaged") == 1, resumed.out
     assert_laws(net, range(1, 9), sent)
     message_id = send(net, 8, "after the resume")
     net.wait_delivered(message_id)
