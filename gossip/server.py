@@ -40,10 +40,10 @@ from gossip.sends import Address, CatchUp, Send, batched
 from gossip.store import Store, StoreError
 
 MAX_CONNECTIONS = 64
-SLOT_WAIT = 1.0
-"""Seconds a new connection waits for the slot of a silent one the node hung up on."""
 """Connections a node serves at once; more are turned away. A node needs a few: its
 peers' connections, their one-off requests, and clients."""
+SLOT_WAIT = 1.0
+"""Seconds a new connection waits for the slot of a silent one the node hung up on."""
 
 BATCHED = frozenset({Command.RELAY, Command.RELAYS, Command.NEW})
 """Requests taken a run at a time when one read brings several (``/RELAY`` and ``/RELAYS``
