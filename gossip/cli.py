@@ -586,7 +586,7 @@ def partition(args: dict[str, Any]) -> str:
     directory, net = network_of(args)
     groups = lab.partition_groups(args["<group>"], net)
     imposed = lab.impose(directory, net, {"groups": groups})
-    return f"Network conditions: {imposed.describe()}. gossip heal ends the partition."
+    return f"Network conditions: {imposed.describe()}. {how_to_run()} heal ends the partition."
 
 
 def heal(args: dict[str, Any]) -> str:

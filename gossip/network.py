@@ -171,7 +171,8 @@ def _check_free(directory: Path, network: NetworkState) -> None:
             f"gossip stop-network --port-origin {running.port_origin}, or choose another "
             "--port-origin"
             if not running.name
-            else f"{running.label} already runs here: stop it with gossip stop-network --config"
+            else f"{running.label} already runs here: stop it with gossip stop-network --config "
+            "and its network file"
         )
     for entry in network.nodes.values():
         if entry.local and not entry.removed and not _port_free(entry.address):

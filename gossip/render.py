@@ -331,6 +331,7 @@ def status_json(
                 "messages": report.get("messages") if up else None,
                 "unread": report.get("unread") if up else None,
                 "uptime": round(now - float(report.get("started", now)), 3) if up else None,
+                "pid": row.entry.pid if up and row.entry.local else None,
             }
         )
     return {

@@ -349,5 +349,11 @@ def _not(value: object) -> str:
 
 
 def _shown(value: object) -> str:
-    text = repr(value)
+    """A value as the file wrote it: TOML's true, false, inf and nan, not Python's."""
+    spelled = {True: "true", False: "false"}.get(value) if isinstance(value, bool) else None
+    if isinstance(value, float) and value != value:
+        spelled = "nan"
+    elif isinstance(value, float) and abs(value) == float("inf"):
+        spelled = "inf" if value > 0 else "-inf"
+    text = spelled or repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

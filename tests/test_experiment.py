@@ -233,7 +233,7 @@ TWO_NODES = {"nodes": 2, "topology": "circular", "max_peers": 2}
         (("fault", 0, "groups"), ["1-8", "9-99999999999"], "node 99999999999 does not exist"),
         (("fault", 0, "groups"), ["1-4", "8-5"], "a range of nodes runs low to high"),
         (("fault", 0, "groups"), [[1], [17]], "groups: node 17 does not exist"),
-        (("fault", 0, "groups"), [[1], [True]], "groups must hold node numbers, not True"),
+        (("fault", 0, "groups"), [[1], [True]], "groups must hold node numbers, not true"),
         (("fault", 0, "groups"), [[1], ["2"]], "groups must hold node numbers, not '2'"),
         (("fault", 0, "groups"), [[1], []], "groups must be a list of groups"),
         (("fault", 0, "groups"), [1, 2], "groups must be a list of groups"),

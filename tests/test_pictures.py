@@ -29,10 +29,12 @@ def test_status_json_matches_the_network(networks: Networks) -> None:
         "messages": None,
         "unread": None,
         "uptime": None,
+        "pid": None,
     }
     for number in (1, 2, 3, 5, 6):
         row = rows[number]
         assert row["state"] == "up" and row["port"] == net.origin + number
+        assert row["pid"] == net.state.nodes[number].pid > 0  # what kill -9 needs
         assert set(row["peers"]) == peer_numbers(net, number)
         assert (row["messages"], row["unread"]) == (1, 1)
         assert row["uptime"] >= 0

@@ -435,9 +435,10 @@ def test_status_json_has_the_table_facts_and_nulls_for_nodes_not_up() -> None:
         "messages": 4,
         "unread": 1,
         "uptime": 190.0,
+        "pid": 0,  # the process this host runs it as (made up here)
     }
     assert down["state"] == "down" and removed["state"] == "removed"
-    assert down["peers"] is down["messages"] is down["uptime"] is None
+    assert down["peers"] is down["messages"] is down["uptime"] is down["pid"] is None
     assert last["uptime"] == 60.0
 
 
