@@ -894,6 +894,7 @@ def test_a_killed_supervisor_is_replaced_and_mends_without_a_command(
     assert not gossip_processes(str(net.directory))
 
 
+@pytest.mark.slow  # about 17 s: two takeovers, each after the supervisor's 3 s of silence
 def test_a_stopped_supervisor_is_taken_for_hung_replaced_and_mends_a_split(
     networks: Networks,
 ) -> None:
