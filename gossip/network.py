@@ -34,6 +34,9 @@ from gossip.status import NodeStatus
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
+STOP_ROUNDS = 5
+"""Looks stop-network takes for processes of the network still running (a supervisor a
+racing command started, and its nodes), each stopping what it finds."""
 STEP_TIMEOUT = 2.0
 """Seconds a node gets to answer one step of a repair or a goodbye."""
 HOLD = 3.0
@@ -305,9 +308,15 @@ def _ask_owner(
 
 def adopt(directory: Path, network: NetworkState) -> None:
     """Start a supervisor for a network whose supervisor died: it takes over the nodes
-    still running, mends the network and stops them all on stop-network."""
+    still running, mends the network and stops them all on stop-network. Not one that
+    stop-network is stopping: that one stays stopped."""
     if state.pid_alive(network.supervisor_pid, directory):
         return
+    if (state.load(directory) or network).supervisor_pid == state.STOPPED:
+        raise GossipError(
+            f"the network {network.where()} was stopped meanwhile: gossip start-network "
+            "--resume brings it back"
+        )
     try:
         _own(directory, network, "adopt")
     except GossipError:  # another command, or a node, may have adopted them just now
@@ -392,26 +401,42 @@ def stop(directory: Path, network: NetworkState) -> int:
     ``start-network --resume`` brings the network back with its messages; the logs stay
     too, for a look at what happened. A fresh start here replaces them all.
     """
-    supervisors = {network.supervisor_pid} - {0}
+    supervisors = {network.supervisor_pid} - {0, state.STOPPED}
+    try:
+        with state.change(directory, network) as latest:  # first: nothing adopts it now
+            supervisors |= {latest.supervisor_pid} - {0, state.STOPPED}
+            latest.supervisor_pid = state.STOPPED
+    except GossipError:  # the state cannot be written (a full disk): stop all the same
+        pass
     everyone = {*supervisors, *state.processes_of(directory)}
     nodes = everyone - supervisors
-
-    def gone() -> bool:
-        return not any(state.pid_alive(p, directory) for p in everyone)
-
-    for pid in everyone:
-        _signal(pid, signal.SIGTERM, directory)
-        _signal(pid, signal.SIGCONT, directory)  # a paused node (gossip pause) stops too
-    if not wait_until(gone, STOP_TIMEOUT):
-        for pid in everyone:
-            _signal(pid, signal.SIGKILL, directory)
-        wait_until(gone, STOP_TIMEOUT)
+    for _ in range(STOP_ROUNDS):
+        if not everyone:
+            break
+        _end(everyone, directory)
+        # A command that found the supervisor gone just before the network was marked may
+        # have started one meanwhile, and it a node: look again until nothing is left.
+        everyone = set(state.processes_of(directory))
     with state.change(directory, network) as latest:
-        latest.supervisor_pid = 0
         for entry in latest.nodes.values():
             if entry.local:
                 entry.pid = 0
     return len(nodes)
+
+
+def _end(pids: set[int], directory: Path) -> None:
+    """Stop these processes: SIGTERM, and SIGKILL for those still there after a while."""
+
+    def gone() -> bool:
+        return not any(state.pid_alive(p, directory) for p in pids)
+
+    for pid in pids:
+        _signal(pid, signal.SIGTERM, directory)
+        _signal(pid, signal.SIGCONT, directory)  # a paused node (gossip pause) stops too
+    if not wait_until(gone, STOP_TIMEOUT):
+        for pid in pids:
+            _signal(pid, signal.SIGKILL, directory)
+        wait_until(gone, STOP_TIMEOUT)
 
 
 def _signal(pid: int, signum: int, directory: Path) -> None:

@@ -44,6 +44,12 @@ class NodeEntry:
         return self.host, self.port
 
 
+STOPPED = -1
+"""The supervisor pid of a network ``stop-network`` is stopping or stopped: set before any
+process is signalled, so no command or node that finds the supervisor gone adopts the
+network back to life meanwhile (a start or a resume records a real pid again)."""
+
+
 @dataclass
 class NetworkState:
     port_origin: int

@@ -274,6 +274,8 @@ def _follow(directory: Path, server: GossipServer, number: int, owner: int) -> N
         entry = network.nodes.get(number) if network is not None else None
         if network is None or entry is None or entry.removed:
             break
+        if network.supervisor_pid == state.STOPPED:
+            break  # stop-network is under way, and missed this node: it stops itself
         if entry.pid != me and state.pid_alive(entry.pid, directory):
             break  # another process serves as this node now
         if state.pid_alive(network.supervisor_pid, directory):  # an adopter, not our parent
@@ -624,7 +626,12 @@ def supervise(directory: Path, mode: str) -> int:
                 n: plan.nodes[n].pid for n in local if state.pid_alive(plan.nodes[n].pid, directory)
             }
             with state.change(directory, plan) as latest:  # a node may have started it
-                latest.supervisor_pid = os.getpid()
+                stopping = latest.supervisor_pid == state.STOPPED
+                if not stopping:
+                    latest.supervisor_pid = os.getpid()
+            if stopping:
+                _report({"error": "stop-network stopped it: there is nothing to take over"})
+                return 1
             owner.go.set()
             _report({"pids": {str(n): p for n, p in owner.adopted.items()}})
         else:

@@ -937,6 +937,41 @@ def test_a_stopped_supervisor_is_taken_for_hung_replaced_and_mends_a_split(
     assert not gossip_processes(str(net.directory))
 
 
+@pytest.mark.slow  # about 30 s: each race run three times
+@pytest.mark.parametrize(
+    "racers", [["add-node"], ["remove-node", "3"], ["remove-node", "3", "&", "add-node"]]
+)
+def test_stop_network_racing_other_commands_leaves_nothing_running(
+    networks: Networks, racers: list[str]
+) -> None:
+    """stop-network kills the supervisor; a command started with it finds the supervisor
+    gone and adopts the network: that must not bring the stopped network back to life."""
+    commands: list[list[str]] = [[]]
+    for word in racers:
+        if word == "&":
+            commands.append([])
+        else:
+            commands[-1].append(word)
+    for _ in range(3):
+        net = networks.start("-n", "6", "circular")
+        with ThreadPoolExecutor(len(commands) + 1) as pool:
+            stopping = pool.submit(net.cli, "stop-network")
+            others = [pool.submit(net.cli, *command) for command in commands]
+            results = [stopping.result(), *(f.result() for f in others)]
+        assert results[0].code == 0, results[0].err
+        for result in results:
+            assert "Traceback" not in result.err, result.err
+            assert result.code == 0 or len(result.err.strip().splitlines()) == 1, result.err
+        directory = str(net.directory)
+        assert wait_until(lambda: not gossip_processes(directory), 5), (  # noqa: B023
+            f"still running after stop-network: {gossip_processes(directory)}"
+        )
+        resumed = net.cli("start-network", "--resume")
+        assert resumed.code == 0, resumed.err
+        assert net.cli("stop-network").code == 0
+        assert not gossip_processes(directory)
+
+
 def test_a_hung_node_can_be_removed(networks: Networks) -> None:
     net = networks.start("circular", "-n", "5")
     pid = net.state.nodes[3].pid
