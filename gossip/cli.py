@@ -365,7 +365,8 @@ def stop_network(args: dict[str, Any]) -> str:
         "brings the network back with them; a fresh start-network there deletes them."
     )
     if net.name:
-        return f"Stopped the {count} nodes of {net.label} that ran on this host.{kept}"
+        nodes = "1 node" if count == 1 else f"{count} nodes"
+        return f"Stopped the {nodes} of {net.label} that ran on this host.{kept}"
     running = "1 node was" if count == 1 else f"{count} nodes were"
     return f"Stopped the network {net.where()} ({running} running).{kept}"
 
@@ -423,24 +424,14 @@ def list_peers(args: dict[str, Any]) -> str:
 
 
 def remove_node(args: dict[str, Any]) -> str:
-    from gossip import lab
-
     directory, net, entry = target(args)
-    removed = network.remove(directory, net, entry.number)
-    lab.forget_pause(directory, net, entry.number)
-    return render.removed(entry.number, removed)
+    return render.removed(entry.number, network.remove(directory, net, entry.number))
 
 
 def restart_node(args: dict[str, Any]) -> str:
-    from gossip import lab
-
     directory, net = network_of(args)
-    number = required(args, "<node>", 1, None)
-    began = time.time()
-    entry = network.restart(directory, net, number)
-    lab.forget_pause(directory, net, number)
+    entry, damaged = network.restart(directory, net, required(args, "<node>", 1, None))
     report = network.client_for(net, entry).status()
-    damaged = state.damaged_stores(directory, began).get(number)
     return render.rejoined(entry, report, restarted=True, damaged=damaged)
 
 
@@ -593,9 +584,11 @@ def heal(args: dict[str, Any]) -> str:
     from gossip import lab
 
     directory, net = network_of(args)
-    if not lab.current(state.load(directory) or net).groups:
-        return "There is no partition to heal: the network is whole."
-    imposed = lab.impose(directory, net, {"groups": []})
+    parted = bool(lab.current(state.load(directory) or net).groups)
+    imposed = lab.impose(directory, net, {"groups": []})  # told again, parted or not: a
+    # node that missed the last heal takes it now
+    if not parted:
+        return f"There was no partition to heal. Network conditions: {imposed.describe()}."
     return (
         f"Healed the partition. Network conditions: {imposed.describe()}.\n"
         "The parts find each other within seconds and trade what they missed."

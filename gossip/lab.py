@@ -61,10 +61,12 @@ def group(raw: str, highest: int) -> list[int]:
     """``1-8`` or ``1,3,5-7``: a group of nodes, none above ``highest``, checked before a
     range is spelled out (so ``1-99999999999`` is refused, not counted)."""
     nodes: list[int] = []
+    named: set[int] = set()
+    shown = raw if len(raw) <= 40 else f"{raw[:37]}..."
     for part in raw.split(","):
         match = RANGE.match(part.strip())
         if not match:
-            raise GossipError(f"a partition group is nodes like 1-8 or 1,3,5-7, not {raw!r}")
+            raise GossipError(f"a partition group is nodes like 1-8 or 1,3,5-7, not {shown!r}")
         low = int(match.group(1))
         high = int(match.group(2) or low)
         if high < low:
@@ -72,20 +74,26 @@ def group(raw: str, highest: int) -> list[int]:
         if low < 1 or high > highest:
             outside = low if low < 1 else high
             raise GossipError(f"node {outside} does not exist: the nodes are 1-{highest} at most")
-        nodes += range(low, high + 1)
+        span = range(low, high + 1)  # no more than highest nodes, each once: bounded work
+        if len(nodes) + len(span) > highest or not named.isdisjoint(span):
+            raise GossipError(f"a partition group names a node twice: {shown!r}")
+        named.update(span)
+        nodes += span
     return nodes
 
 
 def partition_groups(raws: list[str], network: NetworkState) -> list[list[int]]:
     """The groups of ``gossip partition``: nodes of ``network``, each in one group only."""
-    groups = [group(raw, max(network.nodes)) for raw in raws]
-    numbers = [n for g in groups for n in g]
-    check_nodes(network, numbers)
-    twice = sorted({n for n in numbers if numbers.count(n) > 1})
-    if twice:
-        raise GossipError(
-            f"node {twice[0]} is in two groups: each node is on one side of a partition"
-        )
+    groups: list[list[int]] = []
+    side: dict[int, int] = {}
+    for index, raw in enumerate(raws):
+        groups.append(group(raw, max(network.nodes)))
+        check_nodes(network, groups[-1])
+        for number in groups[-1]:
+            if side.setdefault(number, index) != index:
+                raise GossipError(
+                    f"node {number} is in two groups: each node is on one side of a partition"
+                )
     return groups
 
 
@@ -145,14 +153,6 @@ def tell(network: NetworkState, conditions: Conditions) -> list[int]:
         return None
 
     return [n for n in survey(numbers, ask) if n is not None]
-
-
-def forget_pause(directory: Path, network: NetworkState, number: int) -> None:
-    """Node ``number``'s process was removed or started anew: whatever pause held the old
-    process does not hold this one, so the conditions stop saying it is paused."""
-    paused = set(current(state.load(directory) or network).paused)
-    if number in paused:
-        impose(directory, network, {"paused": sorted(paused - {number})})
 
 
 def pause(directory: Path, network: NetworkState, number: int, stop: bool) -> None:

@@ -217,6 +217,8 @@ def _own(directory: Path, network: NetworkState, mode: str) -> None:
         what = {"start": "start", "resume": "resume", "adopt": "take over the nodes of"}[mode]
         raise GossipError(f"could not {what} the network: {result.get('error')}{advice}")
     with state.change(directory, network) as latest:
+        if mode == "adopt" and latest.supervisor_pid == state.STOPPED:
+            raise _stopped_meanwhile(network)  # stop-network will find the adopter and end it
         latest.supervisor_pid = supervisor
         for number, pid in result["pids"].items():
             latest.nodes[int(number)].pid = int(pid)
@@ -278,9 +280,19 @@ def rejoin(directory: Path, network: NetworkState, number: int) -> NodeEntry:
     with state.change(directory, network) as latest:
         latest.nodes[number].pid = int(result["pids"][str(number)])
         latest.nodes[number].removed = False
+        _unpause(latest, number)
     entry = network.nodes[number]
     wait_until(lambda: bool(_peers_of(network, entry)), JOIN_TIMEOUT, interval=0.02)
     return entry
+
+
+def _unpause(network: NetworkState, number: int) -> None:
+    """Node ``number``'s process was removed or started anew: a pause held the old one,
+    not this, so the conditions stop saying it is paused (nodes never read it: they need
+    not be told)."""
+    paused = network.conditions.get("paused", [])
+    if number in paused:
+        network.conditions = {**network.conditions, "paused": [n for n in paused if n != number]}
 
 
 def _ask_owner(
@@ -295,15 +307,25 @@ def _ask_owner(
                 control.connect(control_address(directory))
                 late = {"until": time.time() + timeout}  # a hung supervisor must not act later
                 control.sendall(json.dumps({**request, **late}).encode() + b"\n")
-                reply: dict[str, Any] = json.loads(control.makefile("rb").readline())
+                line = control.makefile("rb").readline()
+                if not line:  # it ended before answering (killed as hung, say): it is gone
+                    raise ConnectionResetError
+                reply: dict[str, Any] = json.loads(line)
                 return reply
-        except (ConnectionRefusedError, FileNotFoundError):
+        except (ConnectionRefusedError, ConnectionResetError, FileNotFoundError):
             if attempt:
                 break
             adopt(directory, network)
         except (OSError, ValueError) as exc:
             return {"error": f"the network's supervisor did not answer ({exc})"}
     return {"error": "the network's supervisor could not be started"}
+
+
+def _stopped_meanwhile(network: NetworkState) -> GossipError:
+    return GossipError(
+        f"the network {network.where()} was stopped meanwhile: gossip start-network --resume "
+        "brings it back"
+    )
 
 
 def adopt(directory: Path, network: NetworkState) -> None:
@@ -313,13 +335,12 @@ def adopt(directory: Path, network: NetworkState) -> None:
     if state.pid_alive(network.supervisor_pid, directory):
         return
     if (state.load(directory) or network).supervisor_pid == state.STOPPED:
-        raise GossipError(
-            f"the network {network.where()} was stopped meanwhile: gossip start-network "
-            "--resume brings it back"
-        )
+        raise _stopped_meanwhile(network)
     try:
         _own(directory, network, "adopt")
     except GossipError:  # another command, or a node, may have adopted them just now
+        if (state.load(directory) or network).supervisor_pid == state.STOPPED:
+            raise _stopped_meanwhile(network) from None
 
         def adopted() -> bool:
             latest = state.load(directory)
@@ -337,8 +358,9 @@ def _peers_of(network: NetworkState, entry: NodeEntry) -> list[Peer]:
         return []
 
 
-def restart(directory: Path, network: NetworkState, number: int) -> NodeEntry:
-    """Bring back a node that died or was removed, with the messages it held."""
+def restart(directory: Path, network: NetworkState, number: int) -> tuple[NodeEntry, Path | None]:
+    """Bring back a node that died or was removed, with the messages it held; and where its
+    store was kept aside if the node found it damaged (it then started empty)."""
     entry = network.nodes.get(number)
     if entry is None:
         raise GossipError(
@@ -352,7 +374,9 @@ def restart(directory: Path, network: NetworkState, number: int) -> NodeEntry:
         raise GossipError(
             f"node {number} is running: stop it first with gossip remove-node {number}"
         )
-    return rejoin(directory, network, number)
+    began = time.time()
+    entry = rejoin(directory, network, number)
+    return entry, state.damaged_stores(directory, began).get(number)
 
 
 def add(directory: Path, network: NetworkState) -> NodeEntry:
@@ -418,6 +442,7 @@ def stop(directory: Path, network: NetworkState) -> int:
         # have started one meanwhile, and it a node: look again until nothing is left.
         everyone = set(state.processes_of(directory))
     with state.change(directory, network) as latest:
+        latest.supervisor_pid = state.STOPPED
         for entry in latest.nodes.values():
             if entry.local:
                 entry.pid = 0
@@ -483,6 +508,7 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
     if any(e.local for e in network.nodes.values()):  # else a network file's view: no state
         with state.change(directory, network) as latest:
             latest.nodes[number].removed = True
+            _unpause(latest, number)
     mend(network)
     now = _live(network)
     return {

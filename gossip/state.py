@@ -246,17 +246,6 @@ def pid_alive(pid: int, directory: Path | None = None) -> bool:
     return directory is None or str(directory).encode() in cmdline.split(b"\0")
 
 
-def stopped(stat: int) -> bool:
-    """True if the process whose ``/proc/<pid>/stat`` is open as file ``stat`` is stopped by
-    a signal (SIGSTOP): alive, but it answers nothing until continued. A process being
-    traced ("t") is not stopped. One read, no open: a thousand nodes ask every second."""
-    try:
-        fields = os.pread(stat, 512, 0).rpartition(b")")[2].split()
-    except OSError:  # the process is gone
-        return False
-    return fields[:1] == [b"T"]
-
-
 def processes_of(directory: Path) -> list[int]:
     """Every live process of a run directory's network: its supervisor and the nodes it
     forked (which share its command line), whatever the state file says. So nothing a

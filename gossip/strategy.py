@@ -154,8 +154,9 @@ def _whole(raw: Any, name: str, highest: int, unit: str = "") -> int:
     signed = text.removeprefix("-")
     if isinstance(raw, bool) or not (signed.isascii() and signed.isdigit()):
         raise GossipError(f"{name} must be a whole number, not {raw!r}")
-    short = len(signed.lstrip("0")) <= len(str(highest))  # int() refuses 4300 digits and more
-    value = int(text) if short else highest + 1
+    digits = signed.lstrip("0") or "0"
+    short = len(digits) <= len(str(highest))  # int() refuses 4300 digits and more
+    value = (-1 if text.startswith("-") else 1) * int(digits) if short else highest + 1
     if not 1 <= value <= highest:
         shown = text if len(text) <= 20 else f"{text[:20]}…"
         raise GossipError(f"{name} must be between 1 and {highest}, not {shown}")

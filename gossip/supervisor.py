@@ -282,11 +282,9 @@ def _follow(directory: Path, server: GossipServer, number: int, owner: int) -> N
             if hung.long_stopped(network.supervisor_pid):
                 _kill_if_first(directory, number, network.supervisor_pid)
             continue
-        first = min(
-            (n for n, e in network.nodes.items() if e.local and state.pid_alive(e.pid, directory)),
-            default=number,
-        )
-        if first == number and time.monotonic() - tried >= ADOPT_EVERY:
+        if _first_awake(network, directory, number) == number and (
+            time.monotonic() - tried >= ADOPT_EVERY
+        ):
             tried = time.monotonic()
             _start_adopter(directory)
     server.shutdown()
@@ -307,9 +305,10 @@ class HungWatch:
             if self.stat >= 0:
                 os.close(self.stat)
             self.pid, self.stat, self.since = pid, -1, None
+        if self.stat < 0:  # again next time if it failed (no descriptor free, say)
             with contextlib.suppress(OSError):
                 self.stat = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
-        if self.stat < 0 or not state.stopped(self.stat):
+        if self.stat < 0 or not self._halted():
             self.since = None
             return False
         now = time.monotonic()
@@ -317,15 +316,23 @@ class HungWatch:
             self.since = now
         return now - self.since >= HUNG_AFTER
 
+    def _halted(self) -> bool:
+        """Stopped by a signal (state T): alive, answering nothing until continued. A
+        process being traced (t, py-spy or gdb) is not."""
+        try:
+            fields = os.pread(self.stat, 512, 0).rpartition(b")")[2].split()
+        except OSError:  # the process is gone
+            return False
+        return fields[:1] == [b"T"]
+
 
 def _kill_if_first(directory: Path, number: int, owner: int) -> None:
-    """Kill the stopped supervisor ``owner`` if this is the lowest-numbered live node of
+    """Kill the stopped supervisor ``owner`` if this is the lowest-numbered awake node of
     the host (one node does it; the others adopt with it once it is gone)."""
     network = state.load(directory)
     if network is None or network.supervisor_pid != owner:
         return
-    live = [n for n, e in network.nodes.items() if e.local and state.pid_alive(e.pid, directory)]
-    if min(live, default=number) == number:
+    if _first_awake(network, directory, number) == number:
         logging.getLogger("gossip.node").warning(
             "the supervisor (pid %d) has been stopped for %g s: killing it to adopt us",
             owner,
@@ -333,6 +340,20 @@ def _kill_if_first(directory: Path, number: int, owner: int) -> None:
         )
         with contextlib.suppress(ProcessLookupError):
             os.kill(owner, signal.SIGKILL)
+
+
+def _first_awake(network: state.NetworkState, directory: Path, number: int) -> int:
+    """The lowest-numbered node of this host that runs and is not paused (``gossip
+    pause``): the one to act for them all (``number`` if none is)."""
+    paused = set(network.conditions.get("paused", []))
+    return min(
+        (
+            n
+            for n, e in network.nodes.items()
+            if e.local and n not in paused and state.pid_alive(e.pid, directory)
+        ),
+        default=number,
+    )
 
 
 def _start_adopter(directory: Path) -> None:

@@ -352,14 +352,14 @@ def test_the_command_refuses_a_bad_file_in_one_line_and_starts_nothing(
 ) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(text + "[[strategy]]\n")
-    pictures = tmp_path / "pictures"
+    pictures = tmp_path / "deep" / "er" / "pictures"  # a name of ../../x stays in tmp_path
     origin = str(free_origin())
     result = gossip_cli("experiment", str(path), "-o", str(pictures), "--port-origin", origin)
     assert result.code == 1
     assert result.out == ""
     assert result.err.startswith(f"gossip: the experiment file {path}: ")
     assert result.err.count("\n") == 1 and "Traceback" not in result.err  # no progress bar
-    assert not pictures.exists() and not list(tmp_path.parent.rglob("*.png"))
+    assert not pictures.exists() and not list(tmp_path.rglob("*.png"))
     assert not list(gossip_home.glob("network-*")) and not gossip_processes(str(gossip_home))
 
 

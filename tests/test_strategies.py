@@ -145,6 +145,8 @@ def test_the_default_strategy_changes_no_timing() -> None:
         ({"ttl": -3}, "--ttl must be between 1 and"),
         ({"ttl": "--3"}, "--ttl must be a whole number"),
         ({"fanout": "²"}, "--fanout must be a whole number"),
+        ({"fanout": "-" + "0" * 5000 + "5"}, "--fanout must be between 1 and 1000, not -000"),
+        ({"ttl": "0" * 5000}, "--ttl must be between 1 and"),
         ({"ttl": "9" * 5000}, "--ttl must be between 1 and .*, not 99999999999999999999…"),
         ({"interval_ms": 10**400}, "--interval must be between 1 and"),
         ({"ttl": "1.5"}, "--ttl must be a whole number"),
@@ -163,3 +165,8 @@ def test_a_strategy_survives_the_networks_state() -> None:
     assert stored({}) is DEFAULT
     described = "push-pull: push to 2 random peers every 150 ms, digest exchange every 150 ms"
     assert described in strategy.describe()
+
+
+def test_leading_zeros_are_read_without_int_of_thousands_of_digits() -> None:
+    """int() refuses over 4,300 digits: zeros in front must not get that far."""
+    assert strategy_from({"fanout": "0" * 5000 + "5", "ttl": "007"}) == Strategy("push", 5, 0, 7)

@@ -289,9 +289,10 @@ async def send(request: web.Request) -> dict[str, Any]:
 
 
 def live_nodes(app: web.Application) -> list[int]:
-    """The nodes up at the latest survey: those a message should reach."""
+    """The nodes alive at the latest survey (up, busy or paused): those a message should
+    reach."""
     latest = app[FEED].latest.get("survey", {})
-    return [n["node"] for n in latest.get("nodes", []) if n["state"] in ("up", "paused")]
+    return [n["node"] for n in latest.get("nodes", []) if n["state"] in ("up", "busy", "paused")]
 
 
 def background(app: web.Application, work: Coroutine[Any, Any, None]) -> None:

@@ -216,9 +216,9 @@ class Console:
 
     def restart(self, number: int) -> str:
         directory, net = self.find()
-        entry = network.restart(directory, net, number)
+        entry, damaged = network.restart(directory, net, number)
         report = network.client_for(net, entry).status()
-        return render.rejoined(entry, report, restarted=True)
+        return render.rejoined(entry, report, restarted=True, damaged=damaged)
 
     def add(self) -> str:
         directory, net = self.find()
