@@ -14,11 +14,13 @@ node is the command line's business (SIGSTOP); it is kept here to be shown.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from gossip.commands import Command
+from gossip.errors import GossipError
 from gossip.protocol import FrameError
 from gossip.sends import Send
 from gossip.state import compress_ranges
@@ -119,6 +121,36 @@ def sides(links: Mapping[int, list[int]], groups: list[list[int]]) -> list[dict[
         side = grouped.get(node, -1)
         found.setdefault(side, {})[node] = [p for p in peers if grouped.get(p, -1) == side]
     return [found[s] for s in sorted(found)]
+
+
+RANGE = re.compile(r"^(\d{1,30})(?:-(\d{1,30}))?$", re.ASCII)
+"""A node or a range of nodes as people write them (``3``, ``1-8``): ASCII digits, at most
+30 of them (int() of thousands of digits raises)."""
+
+
+def group(raw: str, highest: int) -> list[int]:
+    """``1-8`` or ``1,3,5-7``: a group of nodes, none above ``highest``, checked before a
+    range is spelled out (so ``1-99999999999`` is refused, not counted)."""
+    nodes: list[int] = []
+    named: set[int] = set()
+    shown = raw if len(raw) <= 40 else f"{raw[:37]}..."
+    for part in raw.split(","):
+        match = RANGE.match(part.strip())
+        if not match:
+            raise GossipError(f"a partition group is nodes like 1-8 or 1,3,5-7, not {shown!r}")
+        low = int(match.group(1))
+        high = int(match.group(2) or low)
+        if high < low:
+            raise GossipError(f"a range of nodes runs low to high, as in 1-8, not {part!r}")
+        if low < 1 or high > highest:
+            outside = low if low < 1 else high
+            raise GossipError(f"node {outside} does not exist: the nodes are 1-{highest} at most")
+        span = range(low, high + 1)  # no more than highest nodes, each once: bounded work
+        if len(nodes) + len(span) > highest or not named.isdisjoint(span):
+            raise GossipError(f"a partition group names a node twice: {shown!r}")
+        named.update(span)
+        nodes += span
+    return nodes
 
 
 def conditions_from(payload: Mapping[str, Any]) -> Conditions:

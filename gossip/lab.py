@@ -18,7 +18,7 @@ from typing import Any
 
 from gossip import state
 from gossip.commands import Command
-from gossip.conditions import MAX_DELAY, Conditions, conditions_from
+from gossip.conditions import MAX_DELAY, RANGE, Conditions, conditions_from, group
 from gossip.errors import GossipError
 from gossip.network import SURVEY_TIMEOUT, client_for, survey
 from gossip.protocol import FrameError
@@ -26,9 +26,8 @@ from gossip.state import NetworkState
 
 DURATION = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*(ms|s)?\s*$", re.ASCII)
 PERCENT = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*%?\s*$", re.ASCII)
-RANGE = re.compile(r"^(\d{1,30})(?:-(\d{1,30}))?$", re.ASCII)
-"""Digits are ASCII and at most 30 (a node number, a time or a percentage has fewer; int()
-of thousands of digits raises)."""
+"""Digits are ASCII and at most 30 (a time or a percentage has fewer; int() of thousands of
+digits raises). Node ranges (``RANGE``) are read the same way."""
 
 
 def milliseconds(raw: str, name: str) -> float:
@@ -55,31 +54,6 @@ def link(raw: str) -> list[int]:
     if not match or match.group(2) is None or match.group(1) == match.group(2):
         raise GossipError(f"--link must name two nodes, as in --link 3-7, not {raw!r}")
     return [int(match.group(1)), int(match.group(2))]
-
-
-def group(raw: str, highest: int) -> list[int]:
-    """``1-8`` or ``1,3,5-7``: a group of nodes, none above ``highest``, checked before a
-    range is spelled out (so ``1-99999999999`` is refused, not counted)."""
-    nodes: list[int] = []
-    named: set[int] = set()
-    shown = raw if len(raw) <= 40 else f"{raw[:37]}..."
-    for part in raw.split(","):
-        match = RANGE.match(part.strip())
-        if not match:
-            raise GossipError(f"a partition group is nodes like 1-8 or 1,3,5-7, not {shown!r}")
-        low = int(match.group(1))
-        high = int(match.group(2) or low)
-        if high < low:
-            raise GossipError(f"a range of nodes runs low to high, as in 1-8, not {part!r}")
-        if low < 1 or high > highest:
-            outside = low if low < 1 else high
-            raise GossipError(f"node {outside} does not exist: the nodes are 1-{highest} at most")
-        span = range(low, high + 1)  # no more than highest nodes, each once: bounded work
-        if len(nodes) + len(span) > highest or not named.isdisjoint(span):
-            raise GossipError(f"a partition group names a node twice: {shown!r}")
-        named.update(span)
-        nodes += span
-    return nodes
 
 
 def partition_groups(raws: list[str], network: NetworkState) -> list[list[int]]:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gossip import lab, topology
-from gossip.conditions import Conditions, conditions_from
+from gossip import topology
+from gossip.conditions import Conditions, conditions_from, group
 from gossip.config import checked_name, file_advice
 from gossip.errors import GossipError
 from gossip.protocol import FrameError
@@ -234,14 +234,14 @@ def _groups(value: object, nodes: int, where: str) -> list[list[int]]:
     if not isinstance(value, list):
         raise GossipError(shape)
     groups = []
-    for group in value:
-        if isinstance(group, str):
+    for given in value:
+        if isinstance(given, str):
             try:
-                groups.append(lab.group(group, nodes))
+                groups.append(group(given, nodes))
             except GossipError as exc:
                 raise GossipError(f"{where}groups: {exc}") from None
-        elif isinstance(group, list) and group:
-            groups.append(_node_numbers(group, nodes, f"{where}groups"))
+        elif isinstance(given, list) and given:
+            groups.append(_node_numbers(given, nodes, f"{where}groups"))
         else:
             raise GossipError(shape)
     return groups

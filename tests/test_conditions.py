@@ -10,7 +10,7 @@ import pytest
 from gossip import lab
 from gossip.answers import answer
 from gossip.commands import Command
-from gossip.conditions import PERFECT, Conditions, conditions_from, sides
+from gossip.conditions import PERFECT, Conditions, conditions_from, group, sides
 from gossip.errors import GossipError
 from gossip.protocol import FrameError, decode_frame, encode_frame
 from gossip.sends import Send
@@ -111,8 +111,8 @@ def test_describe_says_what_is_in_force() -> None:
         (lambda r: lab.milliseconds(r, "--delay"), "40", 40.0),
         (lab.percent, "5%", 5.0),
         (lab.link, "3-7", [3, 7]),
-        (lambda r: lab.group(r, 16), "1-3,5", [1, 2, 3, 5]),
-        (lambda r: lab.group(r, 16), "16", [16]),
+        (lambda r: group(r, 16), "1-3,5", [1, 2, 3, 5]),
+        (lambda r: group(r, 16), "16", [16]),
     ],
 )
 def test_the_command_lines_values(parse: object, raw: str, value: object) -> None:
@@ -126,18 +126,18 @@ def test_the_command_lines_values(parse: object, raw: str, value: object) -> Non
         (lambda r: lab.milliseconds(r, "--delay"), "3s", "--delay must be at most 2000ms"),
         (lab.percent, "150%", "--loss must be a percentage from 0% to 100%"),
         (lab.link, "3", "--link must name two nodes"),
-        (lambda r: lab.group(r, 16), "8-1", "a range of nodes runs low to high"),
-        (lambda r: lab.group(r, 16), "a-b", "a partition group is nodes like 1-8"),
-        (lambda r: lab.group(r, 16), "0-5", "node 0 does not exist"),
-        (lambda r: lab.group(r, 16), "1-17", "node 17 does not exist"),
+        (lambda r: group(r, 16), "8-1", "a range of nodes runs low to high"),
+        (lambda r: group(r, 16), "a-b", "a partition group is nodes like 1-8"),
+        (lambda r: group(r, 16), "0-5", "node 0 does not exist"),
+        (lambda r: group(r, 16), "1-17", "node 17 does not exist"),
         # Refused before the range is spelled out: no memory, no overflow.
-        (lambda r: lab.group(r, 16), "1-999999999999", "node 999999999999 does not exist"),
-        (lambda r: lab.group(r, 16), "2,1-99999999999999999999999", "does not exist"),
-        (lambda r: lab.group(r, 16), "1-" + "9" * 5000, "a partition group is nodes like 1-8"),
-        (lambda r: lab.group(r, 16), "1,1", "a partition group names a node twice: '1,1'"),
-        (lambda r: lab.group(r, 16), "3-5,1-10", "a partition group names a node twice"),
-        (lambda r: lab.group(r, 16), "1-16," * 1000 + "1", "names a node twice: '1-16,1-16,"),
-        (lambda r: lab.group(r, 16), "\u0661-\u0663", "a partition group is nodes like 1-8"),
+        (lambda r: group(r, 16), "1-999999999999", "node 999999999999 does not exist"),
+        (lambda r: group(r, 16), "2,1-99999999999999999999999", "does not exist"),
+        (lambda r: group(r, 16), "1-" + "9" * 5000, "a partition group is nodes like 1-8"),
+        (lambda r: group(r, 16), "1,1", "a partition group names a node twice: '1,1'"),
+        (lambda r: group(r, 16), "3-5,1-10", "a partition group names a node twice"),
+        (lambda r: group(r, 16), "1-16," * 1000 + "1", "names a node twice: '1-16,1-16,"),
+        (lambda r: group(r, 16), "\u0661-\u0663", "a partition group is nodes like 1-8"),
         (lab.link, "1-" + "9" * 5000, "--link must name two nodes"),
         (lambda r: lab.milliseconds(r, "--delay"), "9" * 5000, "--delay must be a time like"),
         (lab.percent, "9" * 5000 + "%", "--loss must be a percentage"),
