@@ -218,7 +218,8 @@ def _own(directory: Path, network: NetworkState, mode: str) -> None:
         raise GossipError(f"could not {what} the network: {result.get('error')}{advice}")
     with state.change(directory, network) as latest:
         if mode == "adopt" and latest.supervisor_pid == state.STOPPED:
-            raise _stopped_meanwhile(network)  # stop-network will find the adopter and end it
+            # stop-network will find this adopter and end it
+            raise _stopped_meanwhile(network, directory)
         latest.supervisor_pid = supervisor
         for number, pid in result["pids"].items():
             latest.nodes[int(number)].pid = int(pid)
@@ -321,7 +322,14 @@ def _ask_owner(
     return {"error": "the network's supervisor could not be started"}
 
 
-def _stopped_meanwhile(network: NetworkState) -> GossipError:
+def _stopped_meanwhile(network: NetworkState, directory: Path) -> GossipError:
+    """Why a network marked stopped is not taken over: stopped, or on its way."""
+    if state.processes_of(directory):
+        return GossipError(
+            f"the network {network.where()} is being stopped or started (stop-network or "
+            "start-network --resume is under way, or was cut short): try again, and if it "
+            "stays so, run gossip stop-network"
+        )
     return GossipError(
         f"the network {network.where()} was stopped meanwhile: gossip start-network --resume "
         "brings it back"
@@ -335,12 +343,12 @@ def adopt(directory: Path, network: NetworkState) -> None:
     if state.pid_alive(network.supervisor_pid, directory):
         return
     if (state.load(directory) or network).supervisor_pid == state.STOPPED:
-        raise _stopped_meanwhile(network)
+        raise _stopped_meanwhile(network, directory)
     try:
         _own(directory, network, "adopt")
     except GossipError:  # another command, or a node, may have adopted them just now
         if (state.load(directory) or network).supervisor_pid == state.STOPPED:
-            raise _stopped_meanwhile(network) from None
+            raise _stopped_meanwhile(network, directory) from None
 
         def adopted() -> bool:
             latest = state.load(directory)

@@ -937,6 +937,32 @@ def test_a_stopped_supervisor_is_taken_for_hung_replaced_and_mends_a_split(
     assert not gossip_processes(str(net.directory))
 
 
+@pytest.mark.slow  # about 15 s
+def test_a_stopped_supervisor_is_replaced_when_the_lowest_node_is_stopped_too(
+    networks: Networks,
+) -> None:
+    """The lowest-numbered node acts for the host's nodes; stopped itself, it cannot, so
+    the next one awake does."""
+    net = networks.start("circular", "-n", "8")
+    supervisor, first = net.state.supervisor_pid, net.state.nodes[1].pid
+    os.kill(supervisor, signal.SIGSTOP)
+    os.kill(first, signal.SIGSTOP)
+    try:
+        net.kill(5)  # 2-3-4 | 6-7-8 once node 1's peers drop it: only a supervisor joins them
+        acknowledged = [net.client(2).post("with node 1 and the supervisor stopped").id]
+
+        def replaced() -> bool:
+            latest = state.load(net.directory)
+            return latest is not None and latest.supervisor_pid not in (0, supervisor)
+
+        assert wait_until(replaced, HEAL_TIMEOUT), "no awake node took over"
+        assert_laws(net, [2, 3, 4, 6, 7, 8], acknowledged)
+    finally:
+        for pid in (first, supervisor):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
 @pytest.mark.slow  # about 30 s: each race run three times
 @pytest.mark.parametrize(
     "racers", [["add-node"], ["remove-node", "3"], ["remove-node", "3", "&", "add-node"]]
