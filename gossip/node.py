@@ -139,6 +139,17 @@ class Node:
             return []
         return sends
 
+    def copy_can_wait(self, message_id: str) -> bool:
+        """Whether a copy of this message may be taken a while after it came.
+
+        With the default strategy and no lab conditions, a copy of a message the node
+        already holds only adds a path: every peer it could pass it to holds the message
+        or was sent it. Taking it later leaves the node free for first copies, which
+        carry a message on, while a message spreads."""
+        return (
+            message_id in self.messages and self.strategy is DEFAULT and not self.conditions.active
+        )
+
     def relay_all(self, copies: list[tuple[str, str, tuple[int, ...], int, float]]) -> list[Send]:
         """Copies that came in one frame (``/RELAYS``), each taken as ``relay`` takes it;
         FrameError, and none taken, if one contradicts another or what the node holds."""
@@ -206,14 +217,16 @@ class Node:
             chores.append(CatchUp(peer, peers[peer]))
         return chores
 
+    def round_due(self) -> float:
+        """When the copies held for the strategy's next round go out (``inf``: none held)."""
+        return self.next_round if self.due else math.inf
+
     def next_due(self) -> float:
         """When ``tick`` next has something to do, as things stand (``inf``: never). The
         I/O sleeps until then, or until something happens that may bring it forward."""
         if self.members.left:
             return math.inf
-        due = min(self.members.next_due(), self.cuts.next_due())
-        if self.due:
-            due = min(due, self.next_round)
+        due = min(self.members.next_due(), self.cuts.next_due(), self.round_due())
         return min(due, self.next_sync) if self._unagreed() else due
 
     def agree(self, peer: int) -> None:

@@ -423,6 +423,21 @@ def relay_frame(
 
 
 RELAY_HEAD = b"/RELAY "
+RELAY_ID_HEAD = b'/RELAY {"id":"'
+"""How a ``/RELAY`` frame as ``relay_frame`` writes it begins: its id comes first."""
+
+
+def relay_id(line: bytes) -> str | None:
+    """The message id of a ``/RELAY`` line as ``relay_frame`` writes it, read without
+    decoding it or checking its seal (the frame is checked whole when it is taken);
+    None for any other line."""
+    if not line.startswith(RELAY_ID_HEAD):
+        return None
+    start = len(RELAY_ID_HEAD)
+    end = line.find(b'"', start, start + 65)
+    return None if end < 0 else line[start:end].decode("ascii", "replace")
+
+
 RELAYS_HEAD = b'/RELAYS {"copies":['
 RELAYS_TAIL = b"]}\n"
 

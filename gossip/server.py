@@ -35,7 +35,7 @@ from gossip.connections import PeerConnection, Reply
 from gossip.delays import Delayer
 from gossip.errors import GossipError
 from gossip.node import Node
-from gossip.protocol import Frame, FrameError, LineBuffer, encode_frame, unawaited
+from gossip.protocol import Frame, FrameError, LineBuffer, encode_frame, relay_id, unawaited
 from gossip.sends import Address, CatchUp, Send, batched
 from gossip.store import Store, StoreError
 
@@ -52,6 +52,9 @@ in one run)."""
 LISTINGS = frozenset({Command.GET, Command.PULL})
 """Requests answered with a listing of many messages: made with the collector held off
 (``gossip.collection``)."""
+
+WAITING_LINES = 64
+"""Copies that can wait a connection holds back at most: then they are taken at once."""
 
 RECV_BYTES = 65536
 FLUSH_BYTES = 65536
@@ -224,21 +227,31 @@ class GossipServer(socketserver.ThreadingTCPServer):
         return False
 
     def relay_all(self, frames: list[Frame]) -> list[FrameError | None]:
-        """Relayed copies that came together: taken under one hold of the lock (their
-        commit left to the next tick) and passed on together, each peer's in as few
-        frames as fit (``batched``; not under the lab's conditions, which lose or delay
-        a frame as one copy). For each, None, or why it was refused."""
-        with self.changing(defer=True):
+        """Relayed copies that came together: taken under one hold of the lock and passed
+        on together, each peer's in as few frames as fit (``batched``; not under the lab's
+        conditions, which lose or delay a frame as one copy). For each, None, or why it was
+        refused.
+
+        The path every copy takes, so it does only what a copy needs: what the copies
+        wrote down is committed at housekeeping's next look (within ``Timing.rest``), and
+        housekeeping is woken only for copies held for a strategy's next round. A commit
+        or a catch-up round brought forward by each message cost every node a wake-up and
+        a commit per message, in the middle of the next message's spread.
+        """
+        node = self.node
+        with self.lock:
             now = time.time()
             outcomes = [self._answer(frame, now) for frame in frames]
             sends = [s for o in outcomes if isinstance(o, Answer) for s in o.sends]
             if sends:
-                if not self.node.conditions.active:
-                    sends = batched(sends)
+                if len(frames) > 1 and not node.conditions.active:
+                    sends = batched(sends)  # one copy makes one frame per peer: none to join
                 peers, conditions = self._sending(sends)
+            wake = node.round_due() < self.next_look
         if sends and not self.closing.is_set():
             self._dispatch(sends, peers, conditions)
-        self.commit_soon()
+        if wake:
+            self.commit_soon()
         return [o if isinstance(o, FrameError) else None for o in outcomes]
 
     def _answer(self, frame: Frame, now: float) -> Answer | FrameError:
@@ -427,6 +440,9 @@ class GossipServer(socketserver.ThreadingTCPServer):
                 peers = dict(self.node.peers)
         if peers.get(send.peer) != send.address:
             return None
+        connection = self.connections.get(send.peer)  # the usual case, without the lock:
+        if connection is not None and connection.address == send.address:
+            return connection  # one closed meanwhile fails the send, as a break would
         with self.connections_lock:
             connection = self.connections.get(send.peer)
             if connection is None or connection.address != send.address:
@@ -734,11 +750,36 @@ class Handler(socketserver.BaseRequestHandler):
         """When the ``/OK``s held back (for copies no one waits on) must go (monotonic)."""
         self.silent = True
         """No frame the node could read has come yet (``GossipServer.silent``)."""
+        self.waiting: list[bytes] = []
+        """Lines of copies that can wait (``Node.copy_can_wait``), in the order they came."""
+        self.waiting_until: float | None = None
+        """When the ``waiting`` lines must be taken (monotonic)."""
         if not self._send(hello):
             return
         while (lines := self._next_lines()) is not None:
-            if not self._answer_all(lines):
+            if not self._take(lines):
                 return
+        self._take([])  # the copies that waited, before the connection ends
+
+    def _take(self, lines: list[bytes]) -> bool:
+        """Answer these lines after any that waited; or, if every one of them is a copy
+        that can wait, let it wait (up to ``Timing.copy_wait``, ``WAITING_LINES`` lines).
+        False to close the connection."""
+        if lines and len(self.waiting) < WAITING_LINES and self._can_wait(lines):
+            if not self.waiting:
+                self.waiting_until = time.monotonic() + self.server.timing.copy_wait
+            self.waiting += lines
+            return True
+        if self.waiting:
+            lines, self.waiting, self.waiting_until = self.waiting + lines, [], None
+        return not lines or self._answer_all(lines)
+
+    def _can_wait(self, lines: list[bytes]) -> bool:
+        ids = [relay_id(line) for line in lines]
+        if None in ids:
+            return False
+        with self.server.lock:
+            return all(self.server.node.copy_can_wait(i) for i in ids if i is not None)
 
     def _answer_all(self, lines: list[bytes]) -> bool:
         """Answer every frame one read brought and write the replies in one go; False to
@@ -836,10 +877,13 @@ class Handler(socketserver.BaseRequestHandler):
                 waiting + server.idle_timeout if begun is None else begun + server.frame_timeout
             )
             acks_due = self.acks_due
+            due = min(deadline, acks_due or deadline, self.waiting_until or deadline)
             try:
-                self.request.settimeout(max(min(deadline, acks_due or deadline) - now, 0.001))
+                self.request.settimeout(max(due - now, 0.001))
                 data = self.request.recv(RECV_BYTES)
             except TimeoutError:
+                if self.waiting:
+                    return []  # the copies that waited are due (the first deadline)
                 if acks_due is not None and time.monotonic() < deadline:
                     self.acks_due = None  # the held-back /OKs are due: out they go
                     if not self._send(self.out.data()):

@@ -53,6 +53,10 @@ class Store(Journal):
         """Rows written down since the last commit, inserted by it in one call per table:
         a flood journals thousands of copies a second, and a statement each cost more
         than the rest of taking a copy in (and held up the relay that waited on it)."""
+        self._wal: int | None = None
+        """The write-ahead log, opened by the first durable commit and kept: every client's
+        message waits for its flush before a copy goes out, and ``fdatasync`` of an open
+        file is the whole of that wait (the log keeps its file while the store is open)."""
 
     def load(self) -> tuple[list[Message], dict[int, Address], int | None]:
         """Everything a restarted node needs: its messages, its last peers, its aim."""
@@ -123,11 +127,9 @@ class Store(Journal):
             self._insert()
             self.db.commit()
             if durable:
-                wal = os.open(f"{self.path}-wal", os.O_RDONLY)
-                try:
-                    os.fsync(wal)
-                finally:
-                    os.close(wal)
+                if self._wal is None:
+                    self._wal = os.open(f"{self.path}-wal", os.O_RDONLY)
+                os.fdatasync(self._wal)
         except (sqlite3.Error, OSError) as exc:
             self.rollback()
             raise StoreError(str(exc) or type(exc).__name__) from exc
@@ -144,6 +146,9 @@ class Store(Journal):
             self.db.rollback()
 
     def close(self) -> None:
+        if self._wal is not None:
+            os.close(self._wal)
+            self._wal = None
         self._insert()
         self.db.commit()
         self.db.close()

@@ -67,11 +67,17 @@ class Timing:
     """The longest wait between those looks: a node sleeps until its next chore is due,
     or until something happens that brings one forward, so an idle node seldom wakes."""
 
-    ack_delay: float = 0.2
+    ack_delay: float = 0.5
     """How long a node may hold back its ``/OK`` to copies no one waits on (relayed ones),
     so one acknowledges many and none is written while a message floods: long enough to
     come after a message has spread through a large network (about 100 ms at 256 nodes on
-    2 cores), where each acknowledgement wakes two threads; well inside ``ping_every``."""
+    2 cores), where each acknowledgement wakes two threads, and to cover several messages
+    sent one at a time; inside ``ping_every``."""
+
+    copy_wait: float = 0.05
+    """How long a copy of a message the node already holds may wait before it is taken
+    (``Node.copy_can_wait``): well past a message's spread through 16 nodes (about 4 ms
+    on 2 cores), so those copies, most of a flood's, do not hold up the first ones."""
 
     peer_timeout: float = 2.0
     """To connect to and hear back from a peer before giving up on that frame."""

@@ -33,6 +33,7 @@ from gossip.protocol import MAX_MESSAGE_BYTES, Frame, decode_frame, encode_frame
 from gossip.sends import Address, Send
 from gossip.server import GossipServer, Outgoing
 from gossip.store import Store
+from gossip.strategy import DEFAULT, Strategy
 from gossip.timing import Timing
 from tests.networks import free_origin
 from tests.test_submit import FailingStore
@@ -431,36 +432,136 @@ def test_after_a_failed_write_the_rest_is_dropped() -> None:
     assert out.data() == b""
 
 
-def test_relayed_copies_reach_the_disk_within_a_tick_though_housekeeping_rests_long(
-    tmp_path: Path,
-) -> None:
-    """A run of relays is committed by housekeeping, not by the handler: the run brings
-    housekeeping's next look to a tick away, however long it meant to rest."""
+def resting_node(tmp_path: Path, strategy: Strategy = DEFAULT) -> tuple[GossipServer, Store]:
+    """Node 1, stored, with housekeeping that means to rest a minute between looks."""
     timing = Timing(rest=60.0, ping_every=60.0, sync_every=60.0)
     store = Store(tmp_path / "node-1.db")
     port = free_origin(1) + 1
-    node = Node(1, 3, {}, address=("127.0.0.1", port), journal=store, timing=timing)
+    node = Node(
+        1, 3, {}, address=("127.0.0.1", port), journal=store, timing=timing, strategy=strategy
+    )
     server = serve(node, store)
     go = threading.Event()
     go.set()
     threading.Thread(target=server.keep_house, args=(go,), daemon=True).start()
+    return server, store
+
+
+def test_relayed_copies_wait_for_housekeepings_next_look_and_do_not_wake_it(
+    tmp_path: Path,
+) -> None:
+    """A run of relays is committed by housekeeping at its next look, not by the handler,
+    and does not bring that look forward: a wake-up and a commit per message on every
+    node cost more than the spread of the next message could spare."""
+    server, store = resting_node(tmp_path)
     reader = sqlite3.connect(tmp_path / "node-1.db")
     try:
         assert wait_until(lambda: server.next_look > time.time() + 30, WAIT), "resting long"
-        raw = socket.create_connection(server.server_address[:2], timeout=WAIT)
-        with raw, raw.makefile("rb") as stream:
-            channel = Channel.connect(KEY, stream)
-            raw.sendall(channel.send(relay(1)))
-            assert channel.read(stream) is not None
+        planned = server.next_look
+        raw = Raw(server)
+        try:
+            raw.send_together(relay(1))
+            assert raw.replies(1) == [OK]
+        finally:
+            raw.close()
+        assert held_ids(server) == {"r1"}
+        assert server.next_look == planned, "housekeeping was not woken"
 
-            def on_disk() -> bool:
-                return reader.execute("SELECT count(*) FROM copies").fetchone()[0] == 1
+        def on_disk() -> bool:
+            return reader.execute("SELECT count(*) FROM copies").fetchone()[0] == 1
 
-            assert wait_until(on_disk, 5 * timing.tick + 1.0)
+        assert not on_disk()
+        server.next_look = 0.0  # its next look, come early
+        server.wake.set()
+        assert wait_until(on_disk, WAIT)
     finally:
         reader.close()
         stop(server)
         store.close()
+
+
+def test_copies_held_for_a_strategys_round_wake_housekeeping_for_it(tmp_path: Path) -> None:
+    """Copies a strategy relays in rounds go out at the round, not at the next look."""
+    server, store = resting_node(tmp_path, Strategy(interval=0.2))
+    try:
+        assert wait_until(lambda: server.next_look > time.time() + 30, WAIT), "resting long"
+        with server.lock:
+            server.node.members.peers[2] = ("127.0.0.1", free_origin(1) + 2)
+        raw = Raw(server)
+        try:
+            raw.send_together(relay(1, path=[3]))
+            assert raw.replies(1) == [OK]
+        finally:
+            raw.close()
+        assert server.next_look < time.time() + 30, "woken for the round"
+        assert wait_until(lambda: server.node.counters.frames_out[Command.RELAY] == 1, WAIT)
+    finally:
+        stop(server)
+        store.close()
+
+
+# Copies of a message the node holds can wait
+
+
+def wait_copies(server: GossipServer, seconds: float) -> None:
+    server.timing = dataclasses.replace(server.timing, copy_wait=seconds)
+
+
+def paths_held(server: GossipServer, message_id: str) -> set[tuple[int, ...]]:
+    with server.lock:
+        return {c.path for c in server.node.messages.held[message_id].copies}
+
+
+def test_a_copy_of_a_message_held_is_taken_when_its_wait_ends_unasked(
+    lone: GossipServer, raw: Raw
+) -> None:
+    wait_copies(lone, 0.2)
+    raw.send_together(relay(0))
+    assert raw.replies(1) == [OK]
+    raw.send_together(relay(0, path=[3]))
+    assert wait_until(lambda: paths_held(lone, "r0") == {(2, 1), (3, 1)}, WAIT)
+    assert raw.replies(1) == [OK]
+    assert raw.nothing_more()
+
+
+def test_a_frame_after_copies_that_wait_is_answered_after_them_in_order(
+    lone: GossipServer, raw: Raw
+) -> None:
+    wait_copies(lone, 3 * WAIT)
+    raw.send_together(relay(0))
+    assert raw.replies(1) == [OK]
+    raw.send_together(relay(0, path=[3]))
+    raw.send_together(relay(0, path=[4]))
+    raw.send_together(encode_frame(Command.PING))
+    # Taken together with the ping that ended their wait: one counted /OK, then its answer.
+    assert raw.replies(2) == [acked(2), ("OK", {"node": 1})]
+    assert paths_held(lone, "r0") == {(2, 1), (3, 1), (4, 1)}
+
+
+def test_copies_that_wait_are_taken_when_their_connection_closes(lone: GossipServer) -> None:
+    wait_copies(lone, 3 * WAIT)
+    first = Raw(lone)
+    first.send_together(relay(0))
+    assert first.replies(1) == [OK]
+    first.send_together(relay(0, path=[3]))
+    first.close()
+    assert wait_until(lambda: paths_held(lone, "r0") == {(2, 1), (3, 1)}, WAIT)
+
+
+def test_a_forged_copy_that_waited_is_refused_and_ends_the_connection(
+    lone: GossipServer, raw: Raw
+) -> None:
+    """A line is read unchecked only to see whether it can wait: its seal is checked
+    when it is taken, as any frame's."""
+    wait_copies(lone, 0.2)
+    raw.send_together(relay(0))
+    assert raw.replies(1) == [OK]
+    raw.send_together(Unsealed(relay(0, path=[3])))
+    refusal = raw.replies(1)[0]
+    assert refusal is not None and refusal[0] == "ERR"
+    assert "not authenticated" in refusal[1]["error"]
+    assert raw.reply() is None
+    assert paths_held(lone, "r0") == {(2, 1)}
 
 
 def test_acknowledged_copies_are_noted_without_the_lock_and_learned_under_it(

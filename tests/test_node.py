@@ -10,11 +10,13 @@ import networkx as nx
 import pytest
 
 from gossip.commands import Command
+from gossip.conditions import PERFECT, Conditions
 from gossip.membership import LinkPlan, leave_plan
 from gossip.node import Node
 from gossip.protocol import MAX_RELAYS, Copy, FrameError, decode_frame
 from gossip.sends import Send, batched
 from gossip.simulation import Simulation, address
+from gossip.strategy import Strategy
 from tests.core import graph_of, make_node, numbered, read, simulate
 
 
@@ -552,3 +554,43 @@ def test_a_frame_of_copies_that_contradict_is_refused_and_none_is_taken() -> Non
     sends = node.relay_all([("new", "a", (2,), 1, 1.0), ("held", "one text", (3,), 1, 1.0)])
     assert set(node.messages) == {"held", "new"} and len(node.messages["held"].copies) == 2
     assert sorted((s.peer, s.kind) for s in sends) == [(2, Command.RELAY), (3, Command.RELAY)]
+
+
+# Copies that can wait
+
+
+def test_only_a_copy_of_a_message_held_under_the_default_strategy_and_no_conditions_can_wait() -> (
+    None
+):
+    node = make_node(5, [1, 3, 7], FakeClock())
+    assert not node.copy_can_wait("m1"), "a first copy carries the message on"
+    node.relay("m1", "Apple", (1,), relays=1, sent=0.0)
+    assert node.copy_can_wait("m1")
+    node.conditions = Conditions(loss=0.5)
+    assert not node.copy_can_wait("m1"), "a lost first send makes a later copy matter"
+    node.conditions = PERFECT
+    node.strategy = Strategy(fanout=1)
+    assert not node.copy_can_wait("m1"), "a fanout leaves peers a later copy may reach"
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_a_copy_that_can_wait_only_goes_to_peers_that_hold_the_message_or_were_sent_it(
+    seed: int,
+) -> None:
+    """Why such a copy can wait: taking it late delays no node's first copy."""
+    rng = random.Random(seed)
+    others = list(range(1, 30))
+    peers = rng.sample(others, rng.randint(1, 5))
+    node = make_node(30, peers, FakeClock(), max_peers=5)
+    relays = rng.randint(1, MAX_RELAYS)
+    first = (*rng.sample(others, rng.randint(0, 4)), rng.choice(peers))
+    first = tuple(dict.fromkeys(first))
+    holding = set(first)
+    for send in node.relay("m1", "Apple", first, relays=relays, sent=0.0):
+        holding.add(send.peer)
+    for _ in range(rng.randint(1, 12)):
+        assert node.copy_can_wait("m1")
+        walk = tuple(dict.fromkeys((*rng.sample(others, rng.randint(0, 4)), rng.choice(peers))))
+        for send in node.relay("m1", "Apple", walk, relays=relays, sent=0.0):
+            assert send.peer in holding, f"{send.peer} neither holds m1 nor was sent it"
+        holding.update(walk)
