@@ -775,6 +775,8 @@ class Handler(socketserver.BaseRequestHandler):
         return not lines or self._answer_all(lines)
 
     def _can_wait(self, lines: list[bytes]) -> bool:
+        """Whether every line is a copy the node may take later: read from its first
+        bytes, unchecked, as only when it is taken matters (its seal is checked then)."""
         ids = [relay_id(line) for line in lines]
         if None in ids:
             return False
