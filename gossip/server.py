@@ -244,8 +244,8 @@ class GossipServer(socketserver.ThreadingTCPServer):
             outcomes = [self._answer(frame, now) for frame in frames]
             sends = [s for o in outcomes if isinstance(o, Answer) for s in o.sends]
             if sends:
-                if len(frames) > 1 and not node.conditions.active:
-                    sends = batched(sends)  # one copy makes one frame per peer: none to join
+                if not (node.conditions.active or _lone_copy(frames)):
+                    sends = batched(sends)
                 peers, conditions = self._sending(sends)
             wake = node.round_due() < self.next_look
         if sends and not self.closing.is_set():
@@ -665,6 +665,11 @@ class GossipServer(socketserver.ThreadingTCPServer):
 def failed_inside(frame: Frame, exc: Exception) -> FrameError:
     """The refusal of a frame the node broke on: a bug, said to the sender, not a crash."""
     return FrameError(f"/{frame.command} failed inside the node: {exc!r}")
+
+
+def _lone_copy(frames: list[Frame]) -> bool:
+    """One copy alone makes one frame for each peer: nothing to run together."""
+    return len(frames) == 1 and frames[0].command == Command.RELAY
 
 
 def _settled_future(reply: Reply) -> Future[Reply]:

@@ -29,7 +29,15 @@ from gossip.conditions import Conditions
 from gossip.errors import GossipError
 from gossip.network import wait_until
 from gossip.node import Node
-from gossip.protocol import MAX_MESSAGE_BYTES, Frame, decode_frame, encode_frame, read_line
+from gossip.protocol import (
+    MAX_MESSAGE_BYTES,
+    Frame,
+    decode_frame,
+    encode_frame,
+    read_line,
+    relay_frame,
+    relays_frames,
+)
 from gossip.sends import Address, Send
 from gossip.server import GossipServer, Outgoing
 from gossip.store import Store
@@ -638,6 +646,22 @@ def test_a_run_of_copies_goes_on_as_one_relays_frame_and_every_path_arrives(line
         copies = line.servers[3].node.counters.copies
     assert frames_in.get("RELAYS", 0) >= 1, f"node 3 was sent {frames_in}"
     assert copies == len(texts), "a frame of copies counts each copy"
+
+
+def test_a_relays_frame_that_came_alone_goes_on_as_one_relays_frame(line: Line) -> None:
+    """Node 2 is handed one frame of three copies, and passes them on as one."""
+    copies = [relay_frame(f"alone{n}", f"alone {n}", (1,), 1, 0.0, later=True) for n in range(3)]
+    (frame,) = relays_frames(copies)
+    raw = Raw(line.servers[2])
+    try:
+        raw.send_together(frame)
+        assert wait_until(lambda: {"alone 0", "alone 1", "alone 2"} <= set(paths_at(line, 3)), WAIT)
+    finally:
+        raw.close()
+    with line.servers[3].lock:
+        frames_in = dict(line.servers[3].node.counters.frames_in)
+    sent = {k: v for k, v in frames_in.items() if k in ("RELAY", "RELAYS")}
+    assert sent == {"RELAYS": 1}, f"node 3 was sent {frames_in}"
 
 
 def test_under_the_labs_conditions_each_copy_is_a_frame_of_its_own(line: Line) -> None:
