@@ -143,9 +143,10 @@ class Node:
         """Whether a copy of this message may be taken a while after it came.
 
         With the default strategy and no lab conditions, a copy of a message the node
-        already holds only adds a path: every peer it could pass it to holds the message
-        or was sent it. Taking it later leaves the node free for first copies, which
-        carry a message on, while a message spreads."""
+        already holds only adds a path: every peer it could pass it to held the message
+        or was sent it when the first copy came (a peer linked since gets it a little
+        later, or by catch-up). Taking it later leaves the node free for first copies,
+        which carry a message on, while a message spreads."""
         return (
             message_id in self.messages and self.strategy is DEFAULT and not self.conditions.active
         )

@@ -53,8 +53,9 @@ LISTINGS = frozenset({Command.GET, Command.PULL})
 """Requests answered with a listing of many messages: made with the collector held off
 (``gossip.collection``)."""
 
-WAITING_LINES = 64
-"""Copies that can wait a connection holds back at most: then they are taken at once."""
+WAITING_BYTES = 65536
+"""Copies that can wait a connection holds back at most, in bytes (a frame's worth): lines
+held are not checked yet, so whoever can reach the port may fill this much."""
 
 RECV_BYTES = 65536
 FLUSH_BYTES = 65536
@@ -759,6 +760,7 @@ class Handler(socketserver.BaseRequestHandler):
         """Lines of copies that can wait (``Node.copy_can_wait``), in the order they came."""
         self.waiting_until: float | None = None
         """When the ``waiting`` lines must be taken (monotonic)."""
+        self.waiting_bytes = 0
         if not self._send(hello):
             return
         while (lines := self._next_lines()) is not None:
@@ -768,15 +770,23 @@ class Handler(socketserver.BaseRequestHandler):
 
     def _take(self, lines: list[bytes]) -> bool:
         """Answer these lines after any that waited; or, if every one of them is a copy
-        that can wait, let it wait (up to ``Timing.copy_wait``, ``WAITING_LINES`` lines).
+        that can wait, let it wait (up to ``Timing.copy_wait`` and ``WAITING_BYTES``).
         False to close the connection."""
-        if lines and len(self.waiting) < WAITING_LINES and self._can_wait(lines):
+        now = time.monotonic()
+        if (
+            lines
+            and (self.waiting_until is None or now < self.waiting_until)
+            and self.waiting_bytes + sum(map(len, lines)) <= WAITING_BYTES
+            and self._can_wait(lines)
+        ):
             if not self.waiting:
-                self.waiting_until = time.monotonic() + self.server.timing.copy_wait
+                self.waiting_until = now + self.server.timing.copy_wait
             self.waiting += lines
+            self.waiting_bytes += sum(map(len, lines))
             return True
         if self.waiting:
             lines, self.waiting, self.waiting_until = self.waiting + lines, [], None
+            self.waiting_bytes = 0
         return not lines or self._answer_all(lines)
 
     def _can_wait(self, lines: list[bytes]) -> bool:
@@ -923,8 +933,10 @@ class Handler(socketserver.BaseRequestHandler):
         return True
 
     def _refuse(self, reason: str) -> None:
-        """Log the refusal and answer ``/ERR`` at once."""
-        self._send(self.channel.send(self._refusal(reason)))
+        """Log the refusal and answer ``/ERR`` at once, after the copies that waited: a
+        peer matches replies to its requests in order."""
+        if self._take([]):
+            self._send(self.channel.send(self._refusal(reason)))
 
     def _refusal(self, reason: str) -> bytes:
         """Log the refusal; the ``/ERR`` frame that says it."""

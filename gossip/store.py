@@ -146,9 +146,9 @@ class Store(Journal):
             self.db.rollback()
 
     def close(self) -> None:
+        self._insert()
+        self.db.commit()
+        self.db.close()  # first: a durable commit racing the close fails there, not on the log
         if self._wal is not None:
             os.close(self._wal)
             self._wal = None
-        self._insert()
-        self.db.commit()
-        self.db.close()

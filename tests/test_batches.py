@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from gossip.auth import Channel, new_secret
+from gossip.auth import MAX_LINE_BYTES, Channel, new_secret
 from gossip.client import GossipClient
 from gossip.commands import REPLY_ENDS, Command
 from gossip.conditions import Conditions
@@ -554,6 +554,34 @@ def test_copies_that_wait_are_taken_when_their_connection_closes(lone: GossipSer
     first.send_together(relay(0, path=[3]))
     first.close()
     assert wait_until(lambda: paths_held(lone, "r0") == {(2, 1), (3, 1)}, WAIT)
+
+
+def test_copies_past_a_frames_worth_do_not_wait_unchecked(lone: GossipServer, raw: Raw) -> None:
+    """Lines that wait are not checked yet: a connection holds back at most a frame's
+    worth of them, so a sender without the secret cannot make the node hold more."""
+    wait_copies(lone, 3 * WAIT)
+    raw.send_together(relay(0))
+    assert raw.replies(1) == [OK]
+    forged = relay(0, path=[3], text="x" * 40_000).rstrip(b"\n") + b" #" + b"0" * 64 + b"\n"
+    raw.send_together(Unsealed(forged), Unsealed(forged))
+    refusal = raw.replies(1)[0]  # long before the wait would end
+    assert refusal is not None and refusal[0] == "ERR"
+    assert raw.reply() is None
+
+
+def test_a_refusal_of_a_line_too_long_comes_after_the_copies_that_waited(
+    lone: GossipServer, raw: Raw
+) -> None:
+    """A peer matches replies to its requests in order: the copies' ``/OK`` goes first."""
+    wait_copies(lone, 3 * WAIT)
+    raw.send_together(relay(0))
+    assert raw.replies(1) == [OK]
+    raw.send_together(relay(0, path=[3]))
+    assert wait_until(lambda: lone.node.counters.frames_in[Command.RELAY] == 1, WAIT)
+    raw.send_together(Unsealed(b"x" * (MAX_LINE_BYTES + 100)))
+    replies = raw.replies(2)
+    assert replies[0] == OK
+    assert replies[1] is not None and replies[1][0] == "ERR"
 
 
 def test_a_forged_copy_that_waited_is_refused_and_ends_the_connection(

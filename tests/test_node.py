@@ -577,7 +577,8 @@ def test_only_a_copy_of_a_message_held_under_the_default_strategy_and_no_conditi
 def test_a_copy_that_can_wait_only_goes_to_peers_that_hold_the_message_or_were_sent_it(
     seed: int,
 ) -> None:
-    """Why such a copy can wait: taking it late delays no node's first copy."""
+    """Why such a copy can wait: taking it late delays no first copy of a node that was
+    a peer when the first copy came."""
     rng = random.Random(seed)
     others = list(range(1, 30))
     peers = rng.sample(others, rng.randint(1, 5))
