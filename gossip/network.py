@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -31,6 +32,7 @@ from gossip.protocol import MessageView, encode_frame
 from gossip.repair import Introduce, Step, Swap, parts, plan_repair
 from gossip.state import NetworkState, NodeEntry
 from gossip.status import NodeStatus
+from gossip.store import Store
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
@@ -495,7 +497,8 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
         node.timeout = STOP_TIMEOUT
         leaving = next((r.report for r in rows if r.entry.number == number), {})
         if leaving.get("messages"):
-            handed = _hand_over(network, node, number, rows)
+            held = node.read_messages("all", peek=True)
+            handed = _hand_over(network, _as_copies(held), number, rows)
         reply = node.remove(introduce=False)
         former = [int(n) for n in reply.get("former_peers", [])]
         dead = hung = False
@@ -512,6 +515,9 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
         lambda: not state.pid_alive(entry.pid, directory), STOP_TIMEOUT
     ):
         _signal(entry.pid, signal.SIGKILL, directory)
+    if entry.local:  # what it acknowledged after the hand-over above, or while it hung
+        with contextlib.suppress(GossipError):
+            handed += _hand_over(network, _stored(directory, number), number, rows)
     entry.removed = True
     if any(e.local for e in network.nodes.values()):  # else a network file's view: no state
         with state.change(directory, network) as latest:
@@ -531,26 +537,51 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
     }
 
 
+HeldCopy = tuple[str, str, tuple[int, ...], float]
+"""A message a leaving node holds, as it hands it over: id, text, first path, sent time."""
+
+
 def _hand_over(
-    network: NetworkState, leaving: GossipClient, number: int, rows: list[NodeStatus]
+    network: NetworkState, held: list[HeldCopy], number: int, rows: list[NodeStatus]
 ) -> int:
-    """Before a node leaves, give the rest the messages it holds that they lack (one it
-    held for want of a peer, or had not yet passed on, would leave with it): each as a
-    copy relayed from it to a live node, which passes it on. How many were handed over."""
+    """Give the rest the messages a leaving node holds that they lack (one it held for
+    want of a peer, or had not yet passed on, would leave with it): each as a copy relayed
+    from it to a live node, which passes it on. How many were handed over."""
     others = [r for r in rows if r.state == "up" and r.entry.number != number]
-    if not others:
+    if not others or not held:
         return 0
     receiver = client_for(network, others[0].entry)
     theirs = {v.id for v in receiver.read_messages("all", peek=True)}
     handed = 0
-    for view in leaving.read_messages("all", peek=True):
-        path = view.copies[0].path
-        if view.id in theirs or others[0].entry.number in path:
+    for message_id, text, path, sent in held:
+        if message_id in theirs or others[0].entry.number in path:
             continue
-        copy = {"id": view.id, "text": view.text, "path": list(path), "sent": view.sent}
+        copy = {"id": message_id, "text": text, "path": list(path), "sent": sent}
         receiver.request(Command.RELAY, {**copy, "relays": 1})
         handed += 1
     return handed
+
+
+def _as_copies(views: list[MessageView]) -> list[HeldCopy]:
+    return [(v.id, v.text, v.copies[0].path, v.sent) for v in views]
+
+
+def _stored(directory: Path, number: int) -> list[HeldCopy]:
+    """What a node that is gone holds on its disk, where every message it acknowledged
+    is: the hand-over before its leave misses one it took after it. Nothing if the store
+    cannot be read."""
+    path = state.store_path(directory, number)
+    if not path.exists():
+        return []
+    try:
+        store = Store(path)
+        try:
+            messages = store.load()[0]
+        finally:
+            store.db.close()
+    except (sqlite3.Error, OSError):
+        return []
+    return [(m.id, m.text, m.copies[0].path, m.sent) for m in messages]
 
 
 def mend(network: NetworkState) -> list[Step]:

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,7 @@ from gossip.network import (
     control_address,
     live_links,
     parts,
+    remove,
     status,
     survey,
     surveyor,
@@ -996,6 +998,32 @@ def test_stop_network_racing_other_commands_leaves_nothing_running(
         assert resumed.code == 0, resumed.err
         assert net.cli("stop-network").code == 0
         assert not gossip_processes(directory)
+
+
+def test_a_message_a_node_took_after_the_hand_over_does_not_leave_with_it(
+    networks: Networks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """remove-node hands the rest what the node holds, then asks it to leave; a client's
+    message acknowledged in between (held: the node has no peer) is handed over from the
+    node's disk once it is gone, where every message it acknowledged is."""
+    net = networks.start("circular", "-n", "5")
+    assert _ask_owner(net.directory, net.state, {"hold": 10}, 2.0) == {"held": True}
+    net.kill(2)
+    net.kill(4)  # node 3's only peers
+    assert wait_until(lambda: not net.client(3).peers(), HEAL_TIMEOUT)
+    late: list[str] = []
+    leave = GossipClient.remove
+
+    def leave_after_a_late_message(self: GossipClient, introduce: bool = True) -> Any:
+        receipt = net.client(3).post("taken just before the leave")
+        assert receipt.held
+        late.append(receipt.id)
+        return leave(self, introduce)
+
+    monkeypatch.setattr(GossipClient, "remove", leave_after_a_late_message)
+    result = remove(net.directory, net.state, 3)
+    assert result["handed_over"] == 1
+    assert_laws(net, [1, 5], late)
 
 
 def test_a_hung_node_can_be_removed(networks: Networks) -> None:
