@@ -563,6 +563,7 @@ def _hand_over(
 
 
 def _as_copies(views: list[MessageView]) -> list[HeldCopy]:
+    """A running node's messages as it hands them over (its reply to a read)."""
     return [(v.id, v.text, v.copies[0].path, v.sent) for v in views]
 
 
