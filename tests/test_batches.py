@@ -515,6 +515,14 @@ def wait_copies(server: GossipServer, seconds: float) -> None:
     server.timing = dataclasses.replace(server.timing, copy_wait=seconds)
 
 
+def send_a_copy_of_a_held_message(server: GossipServer, raw: Raw, wait: float) -> None:
+    """Copies wait ``wait`` seconds; ``r0`` comes by peer 2, then a copy of it by peer 3."""
+    wait_copies(server, wait)
+    raw.send_together(relay(0))
+    assert raw.replies(1) == [OK]
+    raw.send_together(relay(0, path=[3]))
+
+
 def paths_held(server: GossipServer, message_id: str) -> set[tuple[int, ...]]:
     with server.lock:
         return {c.path for c in server.node.messages.held[message_id].copies}
@@ -523,10 +531,7 @@ def paths_held(server: GossipServer, message_id: str) -> set[tuple[int, ...]]:
 def test_a_copy_of_a_message_held_is_taken_when_its_wait_ends_unasked(
     lone: GossipServer, raw: Raw
 ) -> None:
-    wait_copies(lone, 0.2)
-    raw.send_together(relay(0))
-    assert raw.replies(1) == [OK]
-    raw.send_together(relay(0, path=[3]))
+    send_a_copy_of_a_held_message(lone, raw, 0.2)
     assert wait_until(lambda: paths_held(lone, "r0") == {(2, 1), (3, 1)}, WAIT)
     assert raw.replies(1) == [OK]
     assert raw.nothing_more()
@@ -535,10 +540,7 @@ def test_a_copy_of_a_message_held_is_taken_when_its_wait_ends_unasked(
 def test_a_frame_after_copies_that_wait_is_answered_after_them_in_order(
     lone: GossipServer, raw: Raw
 ) -> None:
-    wait_copies(lone, 3 * WAIT)
-    raw.send_together(relay(0))
-    assert raw.replies(1) == [OK]
-    raw.send_together(relay(0, path=[3]))
+    send_a_copy_of_a_held_message(lone, raw, 3 * WAIT)
     raw.send_together(relay(0, path=[4]))
     raw.send_together(encode_frame(Command.PING))
     # Taken together with the ping that ended their wait: one counted /OK, then its answer.
@@ -547,11 +549,8 @@ def test_a_frame_after_copies_that_wait_is_answered_after_them_in_order(
 
 
 def test_copies_that_wait_are_taken_when_their_connection_closes(lone: GossipServer) -> None:
-    wait_copies(lone, 3 * WAIT)
     first = Raw(lone)
-    first.send_together(relay(0))
-    assert first.replies(1) == [OK]
-    first.send_together(relay(0, path=[3]))
+    send_a_copy_of_a_held_message(lone, first, 3 * WAIT)
     first.close()
     assert wait_until(lambda: paths_held(lone, "r0") == {(2, 1), (3, 1)}, WAIT)
 
@@ -573,10 +572,7 @@ def test_a_refusal_of_a_line_too_long_comes_after_the_copies_that_waited(
     lone: GossipServer, raw: Raw
 ) -> None:
     """A peer matches replies to its requests in order: the copies' ``/OK`` goes first."""
-    wait_copies(lone, 3 * WAIT)
-    raw.send_together(relay(0))
-    assert raw.replies(1) == [OK]
-    raw.send_together(relay(0, path=[3]))
+    send_a_copy_of_a_held_message(lone, raw, 3 * WAIT)
     assert wait_until(lambda: lone.node.counters.frames_in[Command.RELAY] == 1, WAIT)
     raw.send_together(Unsealed(b"x" * (MAX_LINE_BYTES + 100)))
     replies = raw.replies(2)
