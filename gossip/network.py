@@ -496,7 +496,7 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
         node.request(Command.PING)  # a hung node is found out in seconds, not at the leave's end
         node.timeout = STOP_TIMEOUT
         leaving = next((r.report for r in rows if r.entry.number == number), {})
-        if leaving.get("messages"):
+        if leaving.get("messages") and not entry.local:  # a local one's store is read below
             held = node.read_messages("all", peek=True)
             handed = _hand_over(network, _as_copies(held), number, rows)
         reply = node.remove(introduce=False)
@@ -515,9 +515,9 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
         lambda: not state.pid_alive(entry.pid, directory), STOP_TIMEOUT
     ):
         _signal(entry.pid, signal.SIGKILL, directory)
-    if entry.local:  # what it acknowledged after the hand-over above, or while it hung
+    if entry.local:  # once gone, all it acknowledged is on its disk, to the last message
         with contextlib.suppress(GossipError):
-            handed += _hand_over(network, _stored(directory, number), number, rows)
+            handed = _hand_over(network, _stored(directory, number), number, rows)
     entry.removed = True
     if any(e.local for e in network.nodes.values()):  # else a network file's view: no state
         with state.change(directory, network) as latest:
@@ -569,8 +569,8 @@ def _as_copies(views: list[MessageView]) -> list[HeldCopy]:
 
 def _stored(directory: Path, number: int) -> list[HeldCopy]:
     """What a node that is gone holds on its disk, where every message it acknowledged
-    is: the hand-over before its leave misses one it took after it. Nothing if the store
-    cannot be read."""
+    is: a hand-over read from the running node would miss one it took before its leave.
+    Nothing if the store cannot be read."""
     path = state.store_path(directory, number)
     if not path.exists():
         return []
@@ -579,7 +579,7 @@ def _stored(directory: Path, number: int) -> list[HeldCopy]:
         try:
             messages = store.load()[0]
         finally:
-            store.db.close()
+            store.close()
     except (sqlite3.Error, OSError):
         return []
     return [(m.id, m.text, m.copies[0].path, m.sent) for m in messages]

@@ -245,7 +245,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
             outcomes = [self._answer(frame, now) for frame in frames]
             sends = [s for o in outcomes if isinstance(o, Answer) for s in o.sends]
             if sends:
-                if not (node.conditions.active or _lone_copy(frames)):
+                if not node.conditions.active:
                     sends = batched(sends)
                 peers, conditions = self._sending(sends)
             wake = node.round_due() < self.next_look
@@ -668,11 +668,6 @@ def failed_inside(frame: Frame, exc: Exception) -> FrameError:
     return FrameError(f"/{frame.command} failed inside the node: {exc!r}")
 
 
-def _lone_copy(frames: list[Frame]) -> bool:
-    """One copy alone makes one frame for each peer: nothing to run together."""
-    return len(frames) == 1 and frames[0].command == Command.RELAY
-
-
 def _settled_future(reply: Reply) -> Future[Reply]:
     """A future that already holds ``reply`` (a send the closing server never makes)."""
     future: Future[Reply] = Future()
@@ -773,16 +768,17 @@ class Handler(socketserver.BaseRequestHandler):
         that can wait, let it wait (up to ``Timing.copy_wait`` and ``WAITING_BYTES``).
         False to close the connection."""
         now = time.monotonic()
+        size = self.waiting_bytes + sum(map(len, lines))
         if (
             lines
             and (self.waiting_until is None or now < self.waiting_until)
-            and self.waiting_bytes + sum(map(len, lines)) <= WAITING_BYTES
+            and size <= WAITING_BYTES
             and self._can_wait(lines)
         ):
             if not self.waiting:
                 self.waiting_until = now + self.server.timing.copy_wait
             self.waiting += lines
-            self.waiting_bytes += sum(map(len, lines))
+            self.waiting_bytes = size
             return True
         if self.waiting:
             lines, self.waiting, self.waiting_until = self.waiting + lines, [], None
