@@ -182,10 +182,8 @@ def removed(number: int, result: dict[str, Any]) -> str:
     else:
         lines = [f"Removed {node_name(number)}."]
     if handed := int(result.get("handed_over", 0)):
-        lines.append(
-            f"It first handed {handed} message{'' if handed == 1 else 's'} the others lacked "
-            "to the rest."
-        )
+        plural = "" if handed == 1 else "s"
+        lines.append(f"{handed} message{plural} it held that the others lacked went to the rest.")
     if former:
         lines.append(f"Its former peers: {', '.join(str(n) for n in former)}.")
     elif result.get("dead") and not result.get("hung"):

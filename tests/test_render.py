@@ -483,8 +483,10 @@ def test_removed_says_what_it_handed_over_and_when_it_was_hung() -> None:
     result = {"former_peers": [], "links": [], "handed_over": 2, "hung": True, "dead": True}
     assert render.removed(3, result).splitlines() == [
         "Removed Gossip-Node-3, which did not answer: its process was killed.",
-        "It first handed 2 messages the others lacked to the rest.",
+        "2 messages it held that the others lacked went to the rest.",
     ]
+    result["handed_over"] = 1
+    assert "1 message it held that the others lacked went to the rest." in render.removed(3, result)
 
 
 # --json documents
