@@ -190,6 +190,8 @@ class GossipServer(socketserver.ThreadingTCPServer):
             except StoreError as exc:
                 for message_id in stored:
                     self.node.messages.discard(message_id)
+                if self.store is not None:
+                    self.store.forget(stored)
                 log.error("node %d: refused messages it could not store: %s", self.number, exc)
                 refusal = FrameError(
                     f"node {self.number} could not store the message ({exc}), so it was not "

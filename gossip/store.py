@@ -134,6 +134,16 @@ class Store(Journal):
             self.rollback()
             raise StoreError(str(exc) or type(exc).__name__) from exc
 
+    def forget(self, ids: list[str]) -> None:
+        """Take out clients' messages whose submission failed: when the flush is what
+        failed, their rows were committed already, and a restart would load them and let
+        them spread, refused. As far as the disk still lets it (a failing disk may not)."""
+        rows = [(i,) for i in ids]
+        with contextlib.suppress(sqlite3.Error):
+            self.db.executemany("DELETE FROM copies WHERE message_id = ?", rows)
+            self.db.executemany("DELETE FROM messages WHERE id = ?", rows)
+            self.db.commit()
+
     @property
     def pending(self) -> bool:
         """Whether anything was written down since the last commit."""

@@ -3,6 +3,8 @@ retried id is one message, and a store that fails never costs a message already 
 
 from __future__ import annotations
 
+import errno
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,6 +86,29 @@ def test_a_message_the_store_cannot_take_is_refused_and_forgotten(
     store.full = False
     assert client(server).post("lost", message_id="no-room").id == "no-room"
     assert [v.id for v in client(server).read_messages(peek=True)] == ["no-room"]
+
+
+def test_a_message_whose_flush_failed_is_not_on_disk_to_spread_after_a_restart(
+    lone_node: tuple[GossipServer, FailingStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite committed its rows before the flush failed: a restarted node would load the
+    refused message and pass it on."""
+    server, store = lone_node
+    with server.lock:  # a relayed copy in the same group commit: it is not the client's
+        server.node.relay("other", "from a peer", (2,), 1, 0.0)
+
+    def failing(descriptor: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", failing)
+    with pytest.raises(GossipError, match="could not store the message"):
+        client(server).post("refused", message_id="unflushed")
+    monkeypatch.undo()
+    reopened = Store(store.path)
+    try:
+        assert [m.id for m in reopened.load()[0]] == ["other"]
+    finally:
+        reopened.close()
 
 
 def test_a_retry_on_a_full_disk_keeps_the_message_already_held(
