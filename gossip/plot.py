@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gossip.canvas import pyplot
 from gossip.spread import Arrival
 from gossip.topology import Topology
 
@@ -34,11 +35,7 @@ def _graph_and_layout(topology: Topology) -> tuple[Any, dict[int, Any]]:
 
 
 def _figure() -> tuple[Any, Any, Any]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(7, 7), dpi=120)
     return plt, figure, axes
 
