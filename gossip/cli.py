@@ -626,6 +626,7 @@ def experiment(args: dict[str, Any]) -> str:
     scenario = lab_scenario.load(Path(args["<file>"]))
     origin = port_origin(args) or lab_experiment.DEFAULT_PORT_ORIGIN
     output = Path(args["--output"] or ".")
+    labplots.prepare(output)
     bar = lab_experiment.ProgressBar()
     try:
         results = lab_experiment.run(scenario, origin, bar)

@@ -3,19 +3,32 @@ coverage over time, latency CDF and msgs/op bars, one series per strategy."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
+from gossip.canvas import pyplot
+from gossip.errors import GossipError
 from gossip.experiment import Result
 
 
+def prepare(directory: Path) -> None:
+    """Make the directory the pictures go to, or a GossipError saying why it cannot be:
+    before the experiment runs, so its results are not lost to a wrong ``-o`` at the end."""
+    if directory.exists() and not directory.is_dir():
+        raise GossipError(f"{directory} is not a directory: give -o a directory for the pictures")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GossipError(
+            f"cannot make {directory} for the pictures ({exc.strerror}): give -o another directory"
+        ) from exc
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise GossipError(f"cannot write in {directory}: give -o a directory you can write to")
+
+
 def _axes(title: str, xlabel: str, ylabel: str) -> tuple[Any, Any]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7, 4.2), dpi=100)
+    figure, axes = pyplot().subplots(figsize=(7, 4.2), dpi=100)
     axes.set_title(title)
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
@@ -24,12 +37,9 @@ def _axes(title: str, xlabel: str, ylabel: str) -> tuple[Any, Any]:
 
 
 def _save(figure: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)
+    pyplot().close(figure)
     return path
 
 

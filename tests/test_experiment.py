@@ -404,3 +404,21 @@ def test_submissions_no_node_acknowledged_are_said_and_left_out() -> None:
     paused.unanswered = 1
     assert "push: 1 of 10 submissions were not acknowledged" in table([paused], ())
     assert "9/9" in table([paused], ())
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file", "/dev/null"])
+def test_a_picture_directory_that_cannot_be_made_is_refused_before_anything_runs(
+    tmp_path: Path, gossip_home: Path, where: str
+) -> None:
+    """It was found only once every run had ended, and the results went with it."""
+    path = tmp_path / "ok.toml"
+    path.write_text("[[strategy]]\n")
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    output = {"a file": afile, "under a file": afile / "sub", "/dev/null": Path("/dev/null")}
+    origin = str(free_origin())
+    result = gossip_cli("experiment", str(path), "-o", str(output[where]), "--port-origin", origin)
+    assert (result.code, result.out) == (1, "")
+    assert result.err.startswith("gossip: ") and "give -o " in result.err
+    assert result.err.count("\n") == 1 and "Traceback" not in result.err
+    assert not list(gossip_home.glob("network-*")) and not gossip_processes(str(gossip_home))
