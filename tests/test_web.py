@@ -251,6 +251,21 @@ def test_metrics_give_each_nodes_counters_and_the_spreads() -> None:
     assert found["gossip_spread_seconds_bucket", (("le", "0.05"),)] == 1
 
 
+def test_metrics_of_a_network_that_cannot_be_surveyed_give_no_node_figures() -> None:
+    """A stopped network kept its last figures: every node up, to Prometheus, for good."""
+    metrics = Metrics()
+    assert not [n for n, _ in samples(metrics.text().decode()) if not n.startswith("gossip_spr")]
+    metrics.surveyed(made_up_survey())
+    found = samples(metrics.text().decode())
+    assert found["gossip_survey_ok", ()] == 1 and found["gossip_node_up", (("node", "1"),)] == 1
+    metrics.surveyed(None)
+    found = samples(metrics.text().decode())
+    assert found["gossip_survey_ok", ()] == 0
+    assert not [name for name, _ in found if name.startswith(("gossip_node", "gossip_peers"))]
+    metrics.surveyed(made_up_survey())
+    assert samples(metrics.text().decode())["gossip_node_up", (("node", "1"),)] == 1
+
+
 def test_web_without_a_network_says_so() -> None:
     result = gossip_cli("web", "--port", "0", "--port-origin", "29500")
     assert result.code == 1

@@ -207,6 +207,7 @@ async def surveying(app: web.Application) -> AsyncIterator[None]:
             try:
                 survey: Survey = await asyncio.to_thread(app[CONSOLE].survey)
             except TROUBLE as exc:
+                app[METRICS].surveyed(None)
                 await app[FEED].publish({"type": "trouble", "error": said(exc)})
             else:
                 app[FEED].latest.pop("trouble", None)

@@ -31,13 +31,22 @@ SPREAD_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class SurveyCollector(Collector):
-    """Per-node metrics from the latest survey; a node that is down has none."""
+    """Per-node metrics from the latest survey; a node that is down has none, and none has
+    any while the network cannot be surveyed (stopped, or its state unreadable): the last
+    figures would say a stopped network is up."""
 
     def __init__(self) -> None:
         self.latest: Survey | None = None
+        self.tried = False
 
     def collect(self) -> Iterator[Metric]:
         survey = self.latest
+        if self.tried:
+            yield GaugeMetricFamily(
+                "gossip_survey_ok",
+                "1 if the last look at the network worked; 0: no node figures until one does.",
+                value=0.0 if survey is None else 1.0,
+            )
         if survey is None:
             return
         up = GaugeMetricFamily("gossip_node_up", "1 if the node answered.", labels=["node"])
@@ -88,8 +97,10 @@ class Metrics:
             registry=self.registry,
         )
 
-    def surveyed(self, survey: Survey) -> None:
+    def surveyed(self, survey: Survey | None) -> None:
+        """The latest look at the network; None: it failed."""
         self.nodes.latest = survey
+        self.nodes.tried = True
 
     def spread_seen(self, spread: Spread) -> None:
         """Count a message that reached every node it was meant to (one that did not has no
