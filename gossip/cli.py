@@ -204,16 +204,26 @@ def launch(args: dict[str, Any]) -> tuple[state.NetworkState, str]:
     from gossip import topology
 
     kind = next((k for k in topology.KINDS if args[k]), "random")
-    nodes = required(args, "--nodes", 1, 10_000)
+    nodes = required(args, "--nodes", 2, 10_000)
     max_peers = required(args, "--max-peers", 1, 10_000)
-    graph = topology.build(
-        kind,
-        nodes,
-        max_peers,
-        degree=number(args, "<degree>", 0, 10_000),
-        partitions=number(args, "<partitions>", 0, 10_000),
-        seed=number(args, "--seed", 0, 2**32 - 1),
-    )
+    try:
+        graph = topology.build(
+            kind,
+            nodes,
+            max_peers,
+            degree=number(args, "<degree>", 0, 10_000),
+            partitions=number(args, "<partitions>", 0, 10_000),
+            seed=number(args, "--seed", 0, 2**32 - 1),
+        )
+    except UsageError:
+        raise
+    except GossipError as exc:  # numbers that cannot make that graph: the line is wrong
+        if args["demo"]:  # it takes no degree: say what its -n must be
+            raise UsageError(
+                f"the demo's graph is random regular of degree 3: give an even -n of 4 or "
+                f"more, not {nodes}"
+            ) from None
+        raise UsageError(str(exc)) from None
     origin = port_origin(args) or state.DEFAULT_PORT_ORIGIN
     insecure = bool(args["--insecure"])
     net = network.plan(graph.neighbours, origin, max_peers, graph.description, insecure)
@@ -554,14 +564,17 @@ def netem(args: dict[str, Any]) -> str:
         given = [args[o] for o in ("--delay", "--jitter", "--loss")]
         if all(g is None for g in given):
             raise UsageError("say what to impose: --delay 100ms, --loss 5% (or --off to clear)")
-        if args["--delay"] is not None:
-            changes["delay_ms"] = lab.milliseconds(args["--delay"], "--delay")
-        if args["--jitter"] is not None:
-            changes["jitter_ms"] = lab.milliseconds(args["--jitter"], "--jitter")
-        if args["--loss"] is not None:
-            changes["loss_percent"] = lab.percent(args["--loss"])
-        if args["--link"] is not None:
-            changes["links"] = [lab.link(args["--link"])]
+        try:
+            if args["--delay"] is not None:
+                changes["delay_ms"] = lab.milliseconds(args["--delay"], "--delay")
+            if args["--jitter"] is not None:
+                changes["jitter_ms"] = lab.milliseconds(args["--jitter"], "--jitter")
+            if args["--loss"] is not None:
+                changes["loss_percent"] = lab.percent(args["--loss"])
+            if args["--link"] is not None:
+                changes["links"] = [lab.link(args["--link"])]
+        except GossipError as exc:  # a value wrong in itself, whatever the network
+            raise UsageError(str(exc)) from None
     directory, net = network_of(args)
     lab.check_nodes(net, [n for pair in changes["links"] for n in pair])
     imposed = lab.impose(directory, net, changes)
