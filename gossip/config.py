@@ -36,6 +36,9 @@ from gossip import state
 from gossip.errors import GossipError
 from gossip.state import NetworkState, NodeEntry
 
+SETTINGS = ("name", "max_peers", "secret", "insecure", "topology", "nodes", "peers", "strategy")
+TOPOLOGY_SETTINGS = ("kind", "degree", "partitions", "seed")
+
 DEFAULT_SEED = 1
 """The seed of a random topology whose file gives none: every host must build the same graph."""
 
@@ -71,6 +74,7 @@ def load(path: Path, only: str | None = None) -> NetworkState:
     """
     data = read(path)
     where = f"the network file {path}"
+    _known(data, SETTINGS, where, "")
     try:
         name = checked_name(data.get("name", path.stem))
     except GossipError as exc:
@@ -125,6 +129,16 @@ def checked_name(name: object) -> str:
 def file_advice(message: str) -> str:
     """A topology's complaint as a file's settings put it: max_peers, not --max-peers."""
     return message.replace("--max-peers", "max_peers").replace("use max_peers", "set max_peers =")
+
+
+def _known(table: dict[str, Any], known: tuple[str, ...], where: str, section: str) -> None:
+    """GossipError for a setting the file's table should not have: a typo (``max_peer``)
+    would otherwise be ignored, and the network started with the default."""
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise GossipError(
+            f"{where}: unknown {section}setting {unknown[0]!r}: use {', '.join(known)}"
+        )
 
 
 def _strategy(table: object, where: str) -> dict[str, Any]:
@@ -232,6 +246,7 @@ def _topology(
 
     if not isinstance(table, dict):
         raise GossipError(f"{where}: [topology] must be a table with a kind")
+    _known(table, TOPOLOGY_SETTINGS, where, "[topology] ")
     kind = table.get("kind", "random")
     if kind not in ("circular", "random", "powerlaw", "turan"):
         raise GossipError(f"{where}: topology kind must be circular, random, powerlaw or turan")

@@ -377,6 +377,13 @@ CASES: list[tuple[dict[str, Any], str]] = [
     (plain(insecure=False, secret=""), "names no secret"),
     (plain(insecure=False, secret=5), "names no secret"),
     (plain(insecure=False, secret="lab.secret"), "cannot read the network's secret"),
+    # A typo was ignored, and the network started with the default instead.
+    ({**plain(), "max_peer": 1}, "unknown setting 'max_peer': use name, max_peers, secret"),
+    ({**plain(), "Nodes": {}}, "unknown setting 'Nodes'"),
+    (
+        plain(peers=None, topology={"kind": "random", "sed": 5}),
+        "unknown [topology] setting 'sed': use kind, degree, partitions, seed",
+    ),
 ]
 
 
