@@ -118,6 +118,7 @@ Options:
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -143,6 +144,9 @@ INSECURE_WARNING = (
 )
 
 
+WHOLE = re.compile(r"-?[0-9]{1,30}")
+
+
 class UsageError(GossipError):
     """The command line itself is wrong (exit status 2)."""
 
@@ -153,10 +157,9 @@ def number(args: dict[str, Any], key: str, lowest: int, highest: int | None) -> 
     if raw is None or raw is False:
         return None
     name = key.strip("<>-")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise UsageError(f"{name} must be a whole number, not {raw!r}") from None
+    if not WHOLE.fullmatch(raw):  # int() also takes 1_0, +2 and other scripts' digits
+        raise UsageError(f"{name} must be a whole number, not {raw!r}")
+    value = int(raw)
     if highest is None and value < lowest:
         raise UsageError(f"{name} must be {lowest} or more, not {value}")
     if highest is not None and not lowest <= value <= highest:

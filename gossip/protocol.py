@@ -493,7 +493,7 @@ def relay_fields(payload: dict[str, Any]) -> tuple[str, str, tuple[int, ...], in
         and type(path) is list
         and type(relays) is int
         and type(sent) is float
-        and sent - sent == 0.0  # finite
+        and 0.0 <= sent <= MAX_SENT  # neither nan nor infinite
         and 0 < len(text) <= MAX_MESSAGE_BYTES
         and text.isascii()
         and 1 <= relays <= MAX_RELAYS
@@ -516,12 +516,15 @@ def _relay_fields_checked(
         sent = float(field(payload, "sent", int | float))
     except OverflowError:  # a whole number too large for a time
         sent = math.inf
-    if not math.isfinite(sent):
-        raise FrameError("field 'sent' must be a finite number")
+    if not 0 <= sent <= MAX_SENT:
+        raise FrameError(f"field 'sent' must be a time in seconds from 0 to {MAX_SENT:.0f}")
     return message_id, text, path, relays, sent
 
 
 MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_SENT = 1e10
+"""The latest a message can say it was sent (the year 2286), in seconds since 1970: a peer's
+1e300 showed as a time no one can read."""
 
 
 def is_message_id(value: object) -> bool:

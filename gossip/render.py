@@ -154,6 +154,11 @@ def peers(number: int, peer_list: list[Peer]) -> str:
     return "\n".join(lines)
 
 
+def peers_each(network: NetworkState) -> str:
+    """``3 peers each``, or ``1 peer each``."""
+    return f"{network.max_peers} peer{'' if network.max_peers == 1 else 's'} each"
+
+
 def started(network: NetworkState) -> str:
     """``start-network`` output: the network, then every node with its peers."""
     entries = sorted((e for e in network.nodes.values() if e.local), key=lambda e: e.number)
@@ -163,7 +168,7 @@ def started(network: NetworkState) -> str:
         if network.name
         else f"{len(entries)} nodes {network.where()}"
     )
-    lines = [f"Started {which}: {network.topology}, at most {network.max_peers} peers each."]
+    lines = [f"Started {which}: {network.topology}, at most {peers_each(network)}."]
     for e in entries:
         label = f"{node_name(e.number)} ({e.host}:{e.port})"
         peer_names = ", ".join(str(p) for p in e.peers) or "none"
@@ -223,8 +228,8 @@ def status(
     """``gossip status``: a table of every node, then whether the live ones hang together."""
     up = [r for r in rows if r.state == "up"]
     lines = [
-        f"Network {network.where()}: {network.topology}, at most "
-        f"{network.max_peers} peers each; {len(up)} of {len(rows)} nodes up.",
+        f"Network {network.where()}: {network.topology}, at most {peers_each(network)}; "
+        f"{len(up)} of {len(rows)} nodes up.",
         *lab_lines(network),
         "",
     ]

@@ -126,6 +126,10 @@ def small_net(networks: Networks) -> Net:
         (["remove-node", "5"], 1, "gossip: node 5 does not exist: this network has nodes 1-4\n"),
         (["restart-node", "0"], 2, "gossip: node must be 1 or more, not 0\n"),
         (["restart-node", "x"], 2, "gossip: node must be a whole number, not 'x'\n"),
+        *[  # int() read these as 2 (or 10): a node named one way must not answer to another
+            (["list-peers", raw], 2, f"gossip: node must be a whole number, not {raw!r}\n")
+            for raw in ["1_0", "+2", "\uff12", " 2", "2.0"]
+        ],
         (["restart-node", "3"], 1, "gossip: node 3 is running: stop it first with"),
         (["restart-node", "9"], 1, "gossip: node 9 does not exist: this network has nodes 1-4\n"),
         (["draw", "-o", "picture.svg"], 2, "gossip: the picture is a PNG: give a file name"),

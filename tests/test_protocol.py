@@ -133,8 +133,9 @@ def test_a_whole_number_beyond_64_bits_is_refused_where_one_is_wanted(number: by
         relay_fields(decode_frame(line).payload)
 
 
-@pytest.mark.parametrize("sent", [math.inf, -math.inf, math.nan, 10**400])
+@pytest.mark.parametrize("sent", [math.inf, -math.inf, math.nan, 10**400, 1e300, 1e10 + 1, -1.0])
 def test_a_copy_refuses_a_sent_time_no_float_holds(sent: float) -> None:
+    """Nor one no clock can show (1e300 printed as +-1000…000 ms after sending)."""
     payload = {"id": "a", "text": "t", "path": [], "relays": 1, "sent": sent}
     with pytest.raises(FrameError, match="sent"):
         relay_fields(payload)

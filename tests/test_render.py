@@ -352,6 +352,10 @@ def test_started() -> None:
         "* Gossip-Node-2 (127.0.0.1:7002)   peers: none\n"
         "* Gossip-Node-10 (127.0.0.1:7010)  peers: 1, 9"
     )
+    network.max_peers = 1
+    assert render.started(network).startswith(
+        "Started 3 nodes on ports 7001-7010: circular, at most 1 peer each.\n"
+    )
 
 
 @pytest.mark.parametrize(
