@@ -202,6 +202,18 @@ def target(args: dict[str, Any]) -> tuple[Path, state.NetworkState, state.NodeEn
     return directory, net, entry
 
 
+def asked(args: dict[str, Any]) -> tuple[state.NetworkState, state.NodeEntry]:
+    """The network and the node a command asks something of, which must not be paused:
+    it would not answer, and the command would wait for its timeout to say so."""
+    from gossip import lab
+
+    _, net, entry = target(args)
+    if entry.number in lab.current(net).paused:
+        number = entry.number
+        raise GossipError(f"node {number} is paused: gossip resume {number} continues it")
+    return net, entry
+
+
 def launch(args: dict[str, Any]) -> tuple[state.NetworkState, str]:
     """Build the topology the arguments ask for and start it; the network and a report."""
     from gossip import topology
@@ -395,7 +407,7 @@ def send_message(args: dict[str, Any]) -> str:
     if not is_message_id(chosen):
         shown = chosen if len(chosen) <= 70 else f"{chosen[:64]}… ({len(chosen)} characters)"
         raise UsageError(f"--id must be 1-64 letters, digits, _ or -, not {shown!r}")
-    _, net, entry = target(args)
+    net, entry = asked(args)
     name = render.node_name(entry.number)
     try:
         receipt = network.client_for(net, entry).post(text, relays, chosen)
@@ -418,7 +430,7 @@ def send_message(args: dict[str, Any]) -> str:
 
 def get_messages(args: dict[str, Any]) -> str:
     which = next((w for w in ("unread", "read") if args[w]), "all")
-    _, net, entry = target(args)
+    net, entry = asked(args)
     views = network.client_for(net, entry).read_messages(which)
     mode, level = min(args["-p"], 3), min(args["-t"], 3)
     if args["--json"]:
@@ -428,7 +440,7 @@ def get_messages(args: dict[str, Any]) -> str:
 
 
 def list_peers(args: dict[str, Any]) -> str:
-    _, net, entry = target(args)
+    net, entry = asked(args)
     peers = network.client_for(net, entry).peers()
     if args["--json"]:
         found = [{"node": p.number, "host": p.host, "port": p.port} for p in peers]

@@ -139,6 +139,12 @@ def test_a_paused_node_is_dropped_then_rejoins_and_catches_up_after_resume(
             return False  # a node slow to answer on a loaded machine: look again
 
     assert wait_until(dropped, SETTLE), "the paused node's peers kept it"
+    for asking in (["send-message", "5", "hi"], ["get-messages", "5"], ["list-peers", "5"]):
+        told = net.cli(*asking)  # at once, not after the timeout of a node that is down
+        assert (told.code, told.err) == (
+            1,
+            "gossip: node 5 is paused: gossip resume 5 continues it\n",
+        )
     missed = send(net, 1, "while 5 was paused")
     assert net.cli("resume", "5").code == 0
     check_laws(net, [missed])
