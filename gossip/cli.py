@@ -605,7 +605,11 @@ def partition(args: dict[str, Any]) -> str:
     directory, net = network_of(args)
     groups = lab.partition_groups(args["<group>"], net)
     imposed = lab.impose(directory, net, {"groups": groups})
-    return f"Network conditions: {imposed.describe()}. {how_to_run()} heal ends the partition."
+    rest = sorted(set(net.live_numbers()).difference(*groups))
+    also = f" Nodes {state.compress_ranges(rest)}, in no group, are one more side." if rest else ""
+    return (
+        f"Network conditions: {imposed.describe()}.{also} {how_to_run()} heal ends the partition."
+    )
 
 
 def heal(args: dict[str, Any]) -> str:

@@ -120,8 +120,12 @@ def test_a_partition_splits_delivery_and_heal_brings_every_message_to_everyone(
     assert all(theirs not in {v.id for v in net.peek(n)} for n in left)
     assert all(mine not in {v.id for v in net.peek(n)} for n in right)
     assert "partition 1-8 | 9-16" in net.cli("status").out
+    assert "in no group" not in result.out
     assert net.cli("heal").code == 0
     check_laws(net, [mine, theirs])
+    three = net.cli("partition", "1-3", "4-5")  # the rest are a side too: it says so
+    assert "Nodes 6-16, in no group, are one more side." in three.out, three.err
+    assert net.cli("heal").code == 0
 
 
 def test_a_paused_node_is_dropped_then_rejoins_and_catches_up_after_resume(
