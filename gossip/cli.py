@@ -283,8 +283,8 @@ def start_network(args: dict[str, Any]) -> str:
         net = config.load(Path(args["--config"]), args["--only"])
         network.start(net)
         return f"{render.started(net)}\nNext: {how_to_run()} status --config {args['--config']}"
-    _, report = launch(args)
-    return f'{report}\nNext: {how_to_run()} send-message 1 "Hello World"'
+    net, report = launch(args)
+    return f'{report}\nNext: {how_to_run()} send-message 1 "Hello World"{scope(net)}'
 
 
 def resume_network(args: dict[str, Any]) -> str:
@@ -308,7 +308,7 @@ def resume_network(args: dict[str, Any]) -> str:
     ]
     return (
         f"Resumed {len(local)} nodes {net.where()} with the messages and peers they had: "
-        f"{net.topology}, at most {net.max_peers} peers each.{''.join(damaged)}\n"
+        f"{net.topology}, at most {render.peers_each(net)}.{''.join(damaged)}\n"
         f"Next: {how_to_run()} status{scope(net, args['--config'])}"
     )
 
@@ -556,17 +556,17 @@ def demo(args: dict[str, Any]) -> str:
     reader = 10 if 10 in live else live[-1]
     views = network.client_for(net, net.nodes[reader]).read_messages("all")
     print(render.messages(reader, views, "all", 0, 0))
-    run = how_to_run()
+    run, here = how_to_run(), scope(net)  # the network it started, if not the default one
     return (
         f"\nPictures: {topology_png}\n          {spread_png}\n"
         "\nThe network is still running. Try:\n"
-        f"  {run} get-messages {reader} -ppp -tt\n"
-        f"  {run} list-peers {reader}\n"
-        f"  {run} status\n"
-        f"  {run} remove-node {live[1]}\n"
-        f'  {run} send-message {live[-1]} "Hello again"\n'
-        f'  {run} draw --message "Hello again"\n'
-        f"  {run} stop-network"
+        f"  {run} get-messages {reader} -ppp -tt{here}\n"
+        f"  {run} list-peers {reader}{here}\n"
+        f"  {run} status{here}\n"
+        f"  {run} remove-node {live[1]}{here}\n"
+        f'  {run} send-message {live[-1]} "Hello again"{here}\n'
+        f'  {run} draw --message "Hello again"{here}\n'
+        f"  {run} stop-network{here}"
     )
 
 

@@ -384,10 +384,12 @@ def test_demo_spreads_a_message_and_leaves_the_network_as_it_says(networks: Netw
     tried = out.split("Try:\n")[1].splitlines()
     run = f"{shlex.quote(sys.executable)} -m gossip"
     assert len(tried) == 7 and all(line.startswith(f"  {run} ") for line in tried), tried
-    assert tried[-1] == f"  {run} stop-network"
-    status_line = next(line for line in tried if line.endswith(" status"))
+    here = f" --port-origin {net.origin}"  # not the default network: each names it
+    assert all(line.endswith(here) for line in tried), tried
+    assert tried[-1] == f"  {run} stop-network{here}"
+    status_line = next(line for line in tried if line.endswith(f" status{here}"))
     shown = subprocess.run(
-        f"{status_line} --port-origin {net.origin}",
+        status_line,
         shell=True,
         cwd=net.cwd,
         env=env,
