@@ -119,8 +119,6 @@ def _new(node: Node, payload: dict[str, Any], now: float) -> Answer:
     message_id, sends = node.submit(text, relays, chosen)
 
     def acked(reached: bool) -> Answer:
-        # In pull mode no copy is pushed: peers pull it from this node's disk by rounds.
-        reached = reached or (not node.strategy.pushes and bool(node.peers))
         held = "" if reached else ", held: no peer took it"
         reply = {"id": message_id, "max_bytes": MAX_MESSAGE_BYTES, "held": not reached}
         note = f"new message {message_id} ({utf8_size(text)} bytes){held}"

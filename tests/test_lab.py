@@ -155,6 +155,19 @@ def test_a_paused_node_is_dropped_then_rejoins_and_catches_up_after_resume(
     assert peer_numbers(net, 5)
 
 
+def test_in_pull_mode_an_acknowledged_message_survives_its_origin_killed_at_once(
+    networks: Networks,
+) -> None:
+    """Acknowledged with no peer holding it, it left with its origin: no round had pulled it."""
+    net = networks.start("circular", "-n", "5", "--mode", "pull", "--interval", "3000")
+    receipt = net.client(2).post("pulled from a peer, not from the dead")
+    net.kill(2)
+    assert not receipt.held
+    live = [1, 3, 4, 5]
+    seen = await_spread(net.state, receipt.id, SETTLE, nodes=live)
+    assert set(seen) == set(live), f"missing at {sorted(set(live) - set(seen))}"
+
+
 def test_delay_shows_up_in_the_measured_latency_within_20_percent(networks: Networks) -> None:
     net = networks.start("circular", "-n", "8")
     # 200 ms, so that a loaded machine's own cost per hop (a few ms, tens at worst) stays

@@ -111,14 +111,18 @@ def test_rounds_hold_relays_until_the_next_round() -> None:
     assert node.due == []
 
 
-def test_a_clients_message_in_pull_mode_is_pushed_nowhere_and_not_held() -> None:
+def test_a_clients_message_in_pull_mode_goes_to_one_peer_before_it_is_acknowledged() -> None:
+    """Acknowledged with no peer holding it, it was lost to every other node while its
+    origin, killed at once, stayed down (law 1)."""
     node = make_node(1, [2, 3], lambda: 10.0, strategy=Strategy(mode="pull"))
     new = encode_frame(Command.NEW, {"text": "x", "relays": 1})
     got = answer(node, decode_frame(new), 10.0)
-    assert got.sends == ()
+    assert [s.kind for s in got.sends] == [Command.RELAY] and got.sends[0].peer in (2, 3)
     assert got.acked is not None
-    reply = decode_frame(got.acked(False).replies[0]).payload
-    assert reply["held"] is False
+    assert decode_frame(got.acked(True).replies[0]).payload["held"] is False
+    assert decode_frame(got.acked(False).replies[0]).payload["held"] is True  # no one took it
+    relay = {"id": "b", "text": "y", "path": [2], "relays": 1, "sent": 1.0}
+    assert answer(node, decode_frame(encode_frame(Command.RELAY, relay)), 10.0).sends == ()
 
 
 def test_pull_exchanges_digests_every_interval_and_offers_at_once() -> None:
