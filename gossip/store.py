@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import struct
 from pathlib import Path
 
 from gossip.journal import Journal, Message
@@ -38,11 +39,61 @@ class StoreError(Exception):
     """The store could not write (a full disk, a broken file); the text says why."""
 
 
+class DamagedLog(sqlite3.DatabaseError):
+    """The store's write-ahead log has a header SQLite would not read: it would take the
+    log for empty and reset it, and every change since the last checkpoint with it (a
+    killed node's store is often all log), without a word."""
+
+
+WAL_MAGIC = (0x377F0682, 0x377F0683)
+"""A write-ahead log's first word: its checksums read words little- or big-endian."""
+WAL_VERSION = 3007000
+
+
+def log_damaged(path: Path) -> bool:
+    """Whether ``path``, a write-ahead log, starts with a header or a first frame SQLite
+    would refuse: it would then take the whole log for empty. (A log cut short of a
+    header or of its first frame is one a crash cut while it was written, SQLite's to
+    ignore; damage further in costs only the frames after it, and is left to SQLite.)"""
+    try:
+        with open(path, "rb") as log:
+            header = log.read(32)
+            if len(header) < 32:
+                return False
+            magic, version, page_size = struct.unpack(">III", header[:12])
+            if magic not in WAL_MAGIC or version != WAL_VERSION:
+                return True
+            order = ">" if magic & 1 else "<"
+            sums = _checksum(order, header[:24], 0, 0)
+            if sums != struct.unpack(">II", header[24:]):
+                return True
+            frame = log.read(24 + page_size)
+    except FileNotFoundError:
+        return False
+    if len(frame) < 24 + page_size:
+        return False
+    if frame[8:16] != header[16:24]:  # the salts: the frame is not of this log
+        return True
+    sums = _checksum(order, frame[:8] + frame[24:], *sums)
+    return sums != struct.unpack(">II", frame[16:24])
+
+
+def _checksum(order: str, data: bytes, s0: int, s1: int) -> tuple[int, int]:
+    """SQLite's checksum of a log's header or frame, from the one before it."""
+    for x0, x1 in struct.iter_unpack(order + "II", data):
+        s0 = (s0 + x0 + s1) & 0xFFFFFFFF
+        s1 = (s1 + x1 + s0) & 0xFFFFFFFF
+    return s0, s1
+
+
 class Store(Journal):
     """The journal of one node, kept in SQLite; the server commits after each change."""
 
     def __init__(self, path: Path) -> None:
+        """DamagedLog if its log is damaged: before SQLite opens it, and resets it."""
         self.path = path
+        if log_damaged(Path(f"{path}-wal")):
+            raise DamagedLog(f"the write-ahead log {path}-wal is damaged")
         self.db = sqlite3.connect(path, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")

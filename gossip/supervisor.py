@@ -48,7 +48,7 @@ from gossip.network import control_address, reported
 from gossip.node import Node
 from gossip.server import GossipServer
 from gossip.state import store_path
-from gossip.store import Store, StoreError
+from gossip.store import DamagedLog, Store, StoreError
 from gossip.strategy import DEFAULT, Strategy, stored
 from gossip.timing import Timing
 
@@ -214,7 +214,8 @@ def open_store(directory: Path, number: int) -> tuple[Store, list[Any], dict[int
         if store is not None:
             with contextlib.suppress(sqlite3.Error):
                 store.db.close()
-        if getattr(exc, "sqlite_errorname", "") not in DAMAGED:
+        damaged = isinstance(exc, DamagedLog) or getattr(exc, "sqlite_errorname", "") in DAMAGED
+        if not damaged:
             raise StoreError(f"its store {path} cannot be opened: {exc}") from exc
         stamp = int(time.time())
         for part in directory.glob(f"{path.name}*"):

@@ -274,3 +274,61 @@ def test_text_round_trips_exactly(tmp_path: Path) -> None:
     store.close()
     messages, _, _ = reload(path)
     assert [(m.id, m.text) for m in messages] == list(zip(ids, TEXTS, strict=True))
+
+
+def a_killed_nodes_log(directory: Path) -> Path:
+    """Node 1's store as kill -9 leaves it: every message only in the write-ahead log."""
+    done = subprocess.run(
+        [sys.executable, "-c", CRASHING_NODE, str(store_path(directory, 1))],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 1, done.stderr
+    return Path(f"{store_path(directory, 1)}-wal")
+
+
+def damage(path: Path, at: int) -> bytes:
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0xFF
+    path.write_bytes(data)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("where", "at"), [("header", 20), ("first frame's header", 40), ("first frame's page", 100)]
+)
+def test_a_log_damaged_at_its_start_is_kept_aside_not_reset_without_a_word(
+    tmp_path: Path, where: str, at: int
+) -> None:
+    """SQLite took the whole log for empty and reset it: the node came back with nothing
+    and no one was told, and what only this node held was gone for good."""
+    from gossip.store import log_damaged
+    from gossip.supervisor import open_store
+
+    log = a_killed_nodes_log(tmp_path)
+    assert not log_damaged(log)
+    damaged = damage(log, at)
+    assert log_damaged(log), where
+    store, messages, _, _ = open_store(tmp_path, 1)
+    store.close()
+    assert messages == []
+    [kept] = tmp_path.glob("node-1.db-wal.corrupt-*")
+    assert kept.read_bytes() == damaged, "kept as it was, for whoever wants to dig"
+    assert [p.name for p in tmp_path.glob("node-1.db.corrupt-*")], "the restart says so"
+
+
+def test_a_log_cut_short_or_damaged_further_in_is_left_to_sqlite(tmp_path: Path) -> None:
+    """A crash can cut a log while it is written; later damage costs only the frames after
+    it, which SQLite drops as it would a torn write."""
+    from gossip.store import log_damaged
+
+    log = a_killed_nodes_log(tmp_path)
+    whole = log.read_bytes()
+    damage(log, len(whole) - 5)
+    assert not log_damaged(log)
+    for size in (0, 10, 40):
+        log.write_bytes(whole[:size])
+        assert not log_damaged(log), size
+    assert not log_damaged(tmp_path / "none-wal")
