@@ -22,7 +22,7 @@ from gossip.conditions import MAX_DELAY, RANGE, Conditions, conditions_from, gro
 from gossip.errors import GossipError
 from gossip.network import SURVEY_TIMEOUT, client_for, survey
 from gossip.protocol import FrameError
-from gossip.state import NetworkState
+from gossip.state import NetworkState, NodeEntry
 
 DURATION = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*(ms|s)?\s*$", re.ASCII)
 PERCENT = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*%?\s*$", re.ASCII)
@@ -92,8 +92,8 @@ def impose(directory: Path, network: NetworkState, changes: dict[str, Any]) -> C
     """Change the conditions in force (``changes``, in ``Conditions.as_dict`` form), keep
     them in the network's state, and tell every live node; the conditions now in force.
 
-    A node that does not answer (down, or paused) is told by the next change; a resumed
-    node is told at once, as resuming is a change.
+    A node that is down takes them from the state when it starts again; a paused one is
+    told when it is resumed, as resuming is a change.
     """
     with state.change(directory, network) as latest:
         fields = {**current(latest).as_dict(), **changes}
@@ -103,13 +103,20 @@ def impose(directory: Path, network: NetworkState, changes: dict[str, Any]) -> C
             raise GossipError(str(exc)) from None
         latest.conditions = imposed.as_dict()
     network.conditions = latest.conditions
-    missed = tell(network, imposed)
+    # A node that is not running takes the conditions from the state when it starts.
+    missed = [n for n in tell(network, imposed) if running(directory, network.nodes[n])]
     if missed:
         raise GossipError(
-            f"nodes {state.compress_ranges(missed)} did not take the new conditions (down, "
-            "or refusing them): the others did; run the command again once they are up"
+            f"nodes {state.compress_ranges(missed)} did not take the new conditions (they "
+            "run, but did not answer): the others did; run the command again"
         )
     return imposed
+
+
+def running(directory: Path, entry: NodeEntry) -> bool:
+    """Whether a node's process may be running: this host's nodes are looked up; another
+    host's are taken to be."""
+    return not entry.local or state.pid_alive(entry.pid, directory)
 
 
 def tell(network: NetworkState, conditions: Conditions) -> list[int]:

@@ -42,10 +42,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from gossip import repair, state
+from gossip.conditions import conditions_from
 from gossip.foreground import LOG_FORMAT
 from gossip.mending import REPAIR_FIRST, STATUS_TIMEOUT, Mender
 from gossip.network import control_address, reported
 from gossip.node import Node
+from gossip.protocol import FrameError
 from gossip.server import GossipServer
 from gossip.state import store_path
 from gossip.store import DamagedLog, Store, StoreError
@@ -110,6 +112,9 @@ class NodeStart(NamedTuple):
     directory: Path
     timing: Timing
     strategy: Strategy = DEFAULT
+    conditions: dict[str, Any] | None = None
+    """The lab's conditions in force (``Conditions.as_dict``): a node started while a
+    partition or a delay holds is under it from the start, not from the next change."""
 
 
 def node_main(start: NodeStart, ready: Any, go: Any, private: list[int], owner: int) -> None:
@@ -173,6 +178,11 @@ def serving_node(start: NodeStart, listen: tuple[str, int]) -> tuple[GossipServe
         timing=start.timing,
         strategy=start.strategy,
     )
+    if start.conditions:
+        try:
+            node.conditions = conditions_from(start.conditions)
+        except FrameError as exc:  # a state file edited by hand: the next change tells it
+            logging.getLogger("gossip.node").warning("node %d: %s", entry.number, exc)
     if peers is not None:
         store.peers_changed(node.peers, node.members.wanted)
         store.commit()
@@ -459,6 +469,7 @@ class Supervisor:
                         self.directory,
                         self.timing(),
                         stored(self.plan.strategy),
+                        self.plan.conditions,
                     ),
                     self.ready,
                     self.go,

@@ -168,6 +168,39 @@ def test_in_pull_mode_an_acknowledged_message_survives_its_origin_killed_at_once
     assert set(seen) == set(live), f"missing at {sorted(set(live) - set(seen))}"
 
 
+def test_a_node_down_does_not_fail_a_change_and_starts_under_the_conditions_in_force(
+    networks: Networks,
+) -> None:
+    """A change failed while any node was down, though the rest took it (a retry then
+    failed too: "paused already"); and a node started again ignored the partition in force
+    until the next change."""
+    net = networks.start("circular", "-n", "8")
+    net.kill(2)
+    for change in (["partition", "1-4", "5-8"], ["pause", "6"], ["resume", "6"]):
+        done = net.cli(*change)
+        assert done.code == 0, (change, done.err)
+    assert net.cli("restart-node", "2").code == 0
+    held = net.client(2).status()["conditions"]
+    assert held["groups"] == [[1, 2, 3, 4], [5, 6, 7, 8]], held
+    assert wait_until(lambda: peer_numbers(net, 2) and peer_numbers(net, 2) <= {1, 3, 4}, SETTLE)
+    across = send(net, 7, "from the other side")
+    net.wait_delivered(across, [5, 6, 7, 8])
+    assert across not in {v.id for v in net.peek(2)}, "the restarted node crossed the partition"
+    assert net.cli("heal").code == 0
+    check_laws(net, [across])
+
+
+def test_a_resumed_network_has_no_node_paused(networks: Networks) -> None:
+    """The pause held a process that stopped; the state said paused of the new one."""
+    net = networks.start("circular", "-n", "4")
+    assert net.cli("pause", "3").code == 0
+    assert net.cli("stop-network").code == 0
+    resumed = net.cli("start-network", "--resume")
+    assert resumed.code == 0, resumed.err
+    assert "paused" not in net.cli("status").out
+    check_laws(net, [send(net, 3, "to a node that runs")])
+
+
 def test_delay_shows_up_in_the_measured_latency_within_20_percent(networks: Networks) -> None:
     net = networks.start("circular", "-n", "8")
     # 200 ms, so that a loaded machine's own cost per hop (a few ms, tens at worst) stays
