@@ -388,9 +388,18 @@ def restart(directory: Path, network: NetworkState, number: int) -> tuple[NodeEn
         raise GossipError(
             f"node {number} is running: stop it first with gossip remove-node {number}"
         )
+    writable(directory, network)
     began = time.time()
     entry = rejoin(directory, network, number)
     return entry, state.damaged_stores(directory, began).get(number)
+
+
+def writable(directory: Path, network: NetworkState) -> None:
+    """GossipError now if the state cannot be written (a full disk), before a command
+    changes the network: else it would start or stop a node, then fail to say so, and
+    the state would tell the next command otherwise."""
+    with state.change(directory, network):
+        pass
 
 
 def add(directory: Path, network: NetworkState) -> NodeEntry:
@@ -455,7 +464,9 @@ def stop(directory: Path, network: NetworkState) -> int:
         # A command that found the supervisor gone just before the network was marked may
         # have started one meanwhile, and it a node: look again until nothing is left.
         everyone = set(state.processes_of(directory))
-    with state.change(directory, network) as latest:
+    # On a full disk the pids stay written down: harmless, as a pid counts as the network's
+    # only while its command line says so. The network is stopped all the same.
+    with contextlib.suppress(GossipError), state.change(directory, network) as latest:
         latest.supervisor_pid = state.STOPPED
         for entry in latest.nodes.values():
             if entry.local:
@@ -489,6 +500,8 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
     are mended: the new links are planned against the whole live network, so a node that
     was the only bridge between two parts leaves them joined (``gossip.repair``)."""
     entry = network.node(number)
+    if any(e.local for e in network.nodes.values()):  # else a network file's view: no state
+        writable(directory, network)
     rows = [r for r in status(network) if not r.entry.removed]
     kept = {e for e in _edges(live_links(rows)) if number not in e}
     handed = 0

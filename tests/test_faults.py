@@ -689,9 +689,20 @@ def test_on_a_full_disk_commands_fail_with_one_line_and_stop_network_stops_every
         kept = fingerprints(net.directory)
 
         fill(filler)
-        for command in (["remove-node", "3"], ["restart-node", "3"], ["stop-network"]):
-            result = net.cli(*command)
-            assert no_traceback(result), f"gossip {' '.join(command)}:\n{result.err}"
+        # Each is refused before it changes anything: it stopped (or started) the node, then
+        # failed to write that down, and the state told the next command otherwise.
+        removal = net.cli("remove-node", "3")
+        assert no_traceback(removal) and removal.code == 1, removal.err
+        assert "free some space" in removal.err, removal.err
+        assert state.pid_alive(net.state.nodes[3].pid), "it stopped node 3 all the same"
+        net.kill(3)
+        running = set(gossip_processes(str(net.directory)))
+        restart = net.cli("restart-node", "3")
+        assert no_traceback(restart) and restart.code == 1, restart.err
+        assert "free some space" in restart.err, restart.err
+        assert set(gossip_processes(str(net.directory))) == running, "it started node 3"
+        stopped = net.cli("stop-network")
+        assert stopped.code == 0 and stopped.out.startswith("Stopped"), stopped.err
         assert not gossip_processes(str(net.directory)), "stop-network left processes behind"
         assert set(fingerprints(net.directory)) == set(kept), "a store or the secret is gone"
 
