@@ -20,7 +20,7 @@ from gossip import state
 from gossip.commands import Command
 from gossip.conditions import MAX_DELAY, RANGE, Conditions, conditions_from, group
 from gossip.errors import GossipError
-from gossip.network import SURVEY_TIMEOUT, client_for, survey
+from gossip.network import SURVEY_TIMEOUT, client_for, survey, writable
 from gossip.protocol import FrameError
 from gossip.state import NetworkState, NodeEntry
 
@@ -148,6 +148,7 @@ def pause(directory: Path, network: NetworkState, number: int, stop: bool) -> No
         raise GossipError(f"node {number} is paused already: gossip resume {number} resumes it")
     if not stop and number not in paused:
         raise GossipError(f"node {number} is not paused: gossip pause {number} pauses it")
+    writable(directory, network)  # a pause the state cannot record, no command would end
     with contextlib.suppress(ProcessLookupError):
         os.kill(entry.pid, signal.SIGSTOP if stop else signal.SIGCONT)
     paused = paused | {number} if stop else paused - {number}
