@@ -13,16 +13,7 @@ from gossip.topology import build
 from tests.networks import png_size
 
 # matplotlib reads $...$ as a formula: these failed to parse, or drew something else.
-TEXTS = [
-    "$x^{$",
-    "bad $\\frac{1}{$ math",
-    "a_b^c $\\alpha$",
-    "cost $5 and $10",
-    "$",
-    "$$",
-    "\\$ {}_^",
-    "Hello World ✓",
-]
+TEXTS = ["$x^{$", "bad $\\frac{1}{$ math", "a_b^c $\\alpha$", "$"]
 
 
 @pytest.mark.parametrize("text", TEXTS)
