@@ -77,6 +77,9 @@ class Node:
         self.messages = Messages(
             number, messages, self.journal, self.timing, new_id, clock, strategy, rng
         )
+        self.loaded = len(self.messages)
+        """The messages it started with, from its store: what a restart brought back, before
+        catch-up adds what it missed."""
         self._clock = clock
         self.conditions: Conditions = PERFECT
         """What the network does to the frames this node sends (``/CONDITIONS``)."""
@@ -287,6 +290,7 @@ class Node:
             "peers": sorted(self.members.peers),
             "wanted": self.members.wanted,
             "messages": len(self.messages),
+            "loaded": self.loaded,
             "unread": self.messages.unread(),
             "received": self.counters.copies,
             "started": self.members.started,

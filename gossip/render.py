@@ -292,7 +292,7 @@ def rejoined(
     """``restart-node`` and ``add-node`` output: the node, its history (or that its store
     was ``damaged`` and kept aside there), its new peers."""
     peer_list = ", ".join(str(p) for p in report.get("peers", [])) or "none yet"
-    held = int(report.get("messages", 0))
+    held = int(report.get("loaded", report.get("messages", 0)))  # not what it caught up on
     history = f" with the {held} message{'' if held == 1 else 's'} it held" if restarted else ""
     if damaged is not None:
         history = f" with an empty store: its own was damaged, and is kept as {damaged}"

@@ -11,6 +11,7 @@ import pytest
 
 from gossip.commands import Command
 from gossip.conditions import PERFECT, Conditions
+from gossip.journal import Message
 from gossip.membership import LinkPlan, leave_plan
 from gossip.node import Node
 from gossip.protocol import MAX_RELAYS, Copy, FrameError, decode_frame
@@ -525,6 +526,14 @@ def test_received_counts_every_copy_that_arrives_recorded_or_not() -> None:
     assert node.counters.copies == 3
     assert node.status()["received"] == 3
     assert len(node.messages["m1"].copies) == 1
+
+
+def test_status_says_how_many_messages_the_node_started_with_apart_from_those_since() -> None:
+    """restart-node reads it once catch-up has begun: "held" counted what it caught up on."""
+    kept = Message("m0", "from the store", 1.0, 1, [Copy((2, 5), 1.5)])
+    node = make_node(5, [1, 3], FakeClock(), messages=[kept])
+    node.relay("m1", "Apple", (1,), relays=1, sent=1.0)
+    assert (node.status()["loaded"], node.status()["messages"]) == (1, 2)
 
 
 def test_batched_runs_each_peers_copies_together_in_order_and_leaves_the_rest() -> None:

@@ -407,6 +407,8 @@ def test_rejoined_says_what_the_node_brought_back() -> None:
         "Restarted Gossip-Node-5 (127.0.0.1:7005) with the 1 message it held; peers: 4, 6.\n"
         "It catches up on the messages it missed from its peers within seconds."
     )
+    caught_up = {"messages": 4, "loaded": 1, "peers": [4, 6]}  # read once catch-up began
+    assert "with the 1 message it held;" in render.rejoined(entry, caught_up, restarted=True)
     assert render.rejoined(entry, {"messages": 0, "peers": []}, restarted=False).startswith(
         "Added Gossip-Node-5 (127.0.0.1:7005); peers: none yet."
     )
