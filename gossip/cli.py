@@ -302,7 +302,10 @@ def resume_network(args: dict[str, Any]) -> str:
     net = network.resume(directory, key)
     local = [n for n, e in net.nodes.items() if e.local and not e.removed]
     damaged = [
-        f"\nThe store of node {n} was damaged: it is kept as {path}, and the node started "
+        f"\nThe log of node {n}'s store was damaged: it is kept as {path}, and the node "
+        "started with the rest; it catches up from its peers."
+        if state.log_only(path)
+        else f"\nThe store of node {n} was damaged: it is kept as {path}, and the node started "
         "empty; it catches up from its peers."
         for n, path in sorted(state.damaged_stores(directory, began).items())
     ]

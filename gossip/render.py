@@ -12,7 +12,7 @@ from typing import Any
 
 from gossip.client import Peer
 from gossip.protocol import Copy, MessageView
-from gossip.state import NetworkState, NodeEntry, compress_ranges
+from gossip.state import NetworkState, NodeEntry, compress_ranges, log_only
 from gossip.status import NodeStatus
 
 PATH_MODES = ("all", "shortest", "longest", "shortest and longest")
@@ -294,7 +294,9 @@ def rejoined(
     peer_list = ", ".join(str(p) for p in report.get("peers", [])) or "none yet"
     held = int(report.get("loaded", report.get("messages", 0)))  # not what it caught up on
     history = f" with the {held} message{'' if held == 1 else 's'} it held" if restarted else ""
-    if damaged is not None:
+    if damaged is not None and log_only(damaged):
+        history += f" outside its store's log, which was damaged and is kept as {damaged}"
+    elif damaged is not None:
         history = f" with an empty store: its own was damaged, and is kept as {damaged}"
     return (
         f"{'Restarted' if restarted else 'Added'} {node_name(entry.number)} "

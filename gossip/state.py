@@ -152,14 +152,22 @@ def store_path(directory: Path, number: int) -> Path:
 
 
 def damaged_stores(directory: Path, since: float) -> dict[int, Path]:
-    """The stores a node found damaged and moved aside (``node-N.db.corrupt-<time>``, the
-    node then starts empty) at ``since`` or later, by node: for the command to say so."""
+    """The stores a node found damaged and moved aside at ``since`` or later, by node, for
+    the command to say so: ``node-N.db.corrupt-<time>`` (the node started empty), else
+    ``node-N.db-wal.corrupt-<time>`` (its log alone: it kept the rest)."""
     found: dict[int, Path] = {}
-    for path in directory.glob("node-*.db.corrupt-*"):
-        number, _, stamp = path.name.removeprefix("node-").partition(".db.corrupt-")
-        if number.isascii() and number.isdigit() and stamp.isdigit() and int(stamp) >= int(since):
-            found[int(number)] = path
+    for part in (".db-wal.corrupt-", ".db.corrupt-"):  # a whole store's wins
+        for path in directory.glob(f"node-*{part}*"):
+            number, _, stamp = path.name.removeprefix("node-").partition(part)
+            fresh = stamp.isdigit() and int(stamp) >= int(since)
+            if number.isascii() and number.isdigit() and fresh:
+                found[int(number)] = path
     return found
+
+
+def log_only(damaged: Path) -> bool:
+    """Whether a store ``damaged_stores`` names lost its log alone, not the whole of it."""
+    return ".db-wal.corrupt-" in damaged.name
 
 
 def save(state: NetworkState, directory: Path) -> None:

@@ -40,9 +40,9 @@ class StoreError(Exception):
 
 
 class DamagedLog(sqlite3.DatabaseError):
-    """The store's write-ahead log has a header SQLite would not read: it would take the
-    log for empty and reset it, and every change since the last checkpoint with it (a
-    killed node's store is often all log), without a word."""
+    """The store's write-ahead log has a header or first frame SQLite would refuse: it
+    would take the log for empty and reset it, and every change since the last checkpoint
+    with it (a killed node's store is often all log), without a word."""
 
 
 WAL_MAGIC = (0x377F0682, 0x377F0683)
@@ -52,9 +52,14 @@ WAL_VERSION = 3007000
 
 def log_damaged(path: Path) -> bool:
     """Whether ``path``, a write-ahead log, starts with a header or a first frame SQLite
-    would refuse: it would then take the whole log for empty. (A log cut short of a
-    header or of its first frame is one a crash cut while it was written, SQLite's to
-    ignore; damage further in costs only the frames after it, and is left to SQLite.)"""
+    would refuse, taking the whole log for empty.
+
+    Not damaged: no log, or one that cannot be read (SQLite says why when it opens it); a
+    log cut short of a header or of its first frame (a crash cut it while it was written);
+    a first frame of the log before (SQLite writes a restarted log's header, its first salt
+    one more than the last log's, before its first frame); damage further in, which costs
+    only the frames after it, as a torn write would: SQLite's to drop.
+    """
     try:
         with open(path, "rb") as log:
             header = log.read(32)
@@ -68,12 +73,13 @@ def log_damaged(path: Path) -> bool:
             if sums != struct.unpack(">II", header[24:]):
                 return True
             frame = log.read(24 + page_size)
-    except FileNotFoundError:
+    except OSError:
         return False
     if len(frame) < 24 + page_size:
         return False
-    if frame[8:16] != header[16:24]:  # the salts: the frame is not of this log
-        return True
+    if frame[8:16] != header[16:24]:  # salts: the frame is of an earlier log, or damaged
+        (salt,) = struct.unpack(">I", frame[8:12])
+        return (salt + 1) & 0xFFFFFFFF != struct.unpack(">I", header[16:20])[0]
     sums = _checksum(order, frame[:8] + frame[24:], *sums)
     return sums != struct.unpack(">II", frame[16:24])
 

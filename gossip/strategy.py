@@ -1,13 +1,13 @@
 """How a node spreads messages: the gossip strategy, chosen when the network starts (no I/O).
 
 ``push`` relays a copy to its peers as it arrives (the default, and the tool's original
-behaviour); ``pull`` relays nothing (but a client's message to one peer): nodes learn only
-by comparing digests with a peer (catch-up) every round; ``push-pull`` does both.
+behaviour); ``pull`` relays nothing: nodes learn only by comparing digests with a peer
+(catch-up) every round; ``push-pull`` does both.
 ``fanout`` relays to that many random peers instead of all; ``interval`` relays in rounds
 (Serf's gossip interval) instead of at once, and sets the period of pull's digest
 exchange; ``ttl`` stops relaying a copy after that many hops. Whatever the strategy,
 catch-up still runs, so every message reaches every live node, and every copy records the
-path it really took.
+path it really took. A client's own message goes to every peer in every strategy.
 """
 
 from __future__ import annotations
@@ -57,13 +57,15 @@ class Strategy:
 
     def choose(self, targets: list[T], hops: int, first: bool, rng: random.Random) -> list[T]:
         """Which of the peers a copy may go to it is relayed to, ``hops`` from its origin;
-        ``first``: the first copy of its message here."""
-        if not self.pushes:
-            # A client's own message (no hop yet) still goes to one peer, so that its
-            # acknowledgement means a peer holds it, as in every mode: the origin dying at
-            # once must not take it away until the origin comes back.
-            return rng.sample(targets, 1) if hops == 0 and targets else []
-        if (self.ttl and hops >= self.ttl) or (self.fanout and not first):
+        ``first``: the first copy of its message here.
+
+        A client's own message (no hop yet) goes to every peer, whatever the strategy: its
+        acknowledgement waits for a peer to hold it, so that the origin dying at once does
+        not take it away; one peer chosen could be dead, or across a partition, and the
+        message would be acknowledged as held by its origin alone, peers or not."""
+        if hops == 0:
+            return targets
+        if not self.pushes or (self.ttl and hops >= self.ttl) or (self.fanout and not first):
             return []
         if self.fanout and len(targets) > self.fanout:
             return rng.sample(targets, self.fanout)

@@ -212,8 +212,9 @@ def open_store(directory: Path, number: int) -> tuple[Store, list[Any], dict[int
     """The node's store and what it holds.
 
     A damaged store is moved aside (``node-N.db.corrupt-<time>``) and the node starts empty:
-    catch-up refills it. Any other trouble (a full disk, no permission, a folder in its
-    place) is a StoreError, and the store is left as it is.
+    catch-up refills it. A store whose log alone is damaged keeps the rest: only the log
+    is moved aside (``node-N.db-wal.corrupt-<time>``). Any other trouble (a full disk, no
+    permission, a folder in its place) is a StoreError, and the store is left as it is.
     """
     path = store_path(directory, number)
     store: Store | None = None
@@ -224,15 +225,17 @@ def open_store(directory: Path, number: int) -> tuple[Store, list[Any], dict[int
         if store is not None:
             with contextlib.suppress(sqlite3.Error):
                 store.db.close()
-        damaged = isinstance(exc, DamagedLog) or getattr(exc, "sqlite_errorname", "") in DAMAGED
-        if not damaged:
+        only_log = isinstance(exc, DamagedLog)
+        if not only_log and getattr(exc, "sqlite_errorname", "") not in DAMAGED:
             raise StoreError(f"its store {path} cannot be opened: {exc}") from exc
         stamp = int(time.time())
-        for part in directory.glob(f"{path.name}*"):
-            if ".corrupt-" not in part.name:
+        log = [Path(f"{path}-wal"), Path(f"{path}-shm")]  # the shared index follows the log
+        for part in log if only_log else directory.glob(f"{path.name}*"):
+            if part.exists() and ".corrupt-" not in part.name:
                 part.rename(part.with_name(f"{part.name}.corrupt-{stamp}"))
+        what = "its store's log, and kept the rest" if only_log else "it, and started empty"
         logging.getLogger("gossip.node").error(
-            "node %d: its store was damaged (%s); moved it aside and started empty", number, exc
+            "node %d: its store was damaged (%s); moved %s aside", number, exc, what
         )
         store = Store(path)
         return (store, *store.load())

@@ -409,6 +409,11 @@ def test_rejoined_says_what_the_node_brought_back() -> None:
     )
     caught_up = {"messages": 4, "loaded": 1, "peers": [4, 6]}  # read once catch-up began
     assert "with the 1 message it held;" in render.rejoined(entry, caught_up, restarted=True)
+    log = Path("/run/node-5.db-wal.corrupt-7")
+    assert (
+        "with the 1 message it held outside its store's log, which was damaged and is kept as "
+        "/run/node-5.db-wal.corrupt-7;"
+    ) in render.rejoined(entry, caught_up, restarted=True, damaged=log)
     assert render.rejoined(entry, {"messages": 0, "peers": []}, restarted=False).startswith(
         "Added Gossip-Node-5 (127.0.0.1:7005); peers: none yet."
     )

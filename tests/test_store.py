@@ -16,7 +16,7 @@ from gossip.protocol import Copy
 from gossip.sends import Address
 from gossip.simulation import address
 from gossip.state import store_path
-from gossip.store import Store, StoreError
+from gossip.store import Store, StoreError, _checksum, log_damaged
 from tests.core import make_node, read
 
 Loaded = tuple[list[Message], dict[int, Address], int | None]
@@ -276,10 +276,28 @@ def test_text_round_trips_exactly(tmp_path: Path) -> None:
     assert [(m.id, m.text) for m in messages] == list(zip(ids, TEXTS, strict=True))
 
 
+CHECKPOINTED_THEN_CRASHING = """
+import os, sys
+from pathlib import Path
+from gossip.node import Node
+from gossip.store import Store
+
+path = Path(sys.argv[1])
+store = Store(path)
+Node(1, 2, {}, journal=store).submit("checkpointed", 1)
+store.close()  # the last connection checkpoints the log into the database
+store = Store(path)
+Node(1, 2, {}, journal=store).submit("in the log", 1)
+store.commit(durable=True)
+os._exit(1)
+"""
+
+
 def a_killed_nodes_log(directory: Path) -> Path:
-    """Node 1's store as kill -9 leaves it: every message only in the write-ahead log."""
+    """Node 1's store as kill -9 leaves it: one message checkpointed into the database,
+    the next only in the write-ahead log."""
     done = subprocess.run(
-        [sys.executable, "-c", CRASHING_NODE, str(store_path(directory, 1))],
+        [sys.executable, "-c", CHECKPOINTED_THEN_CRASHING, str(store_path(directory, 1))],
         cwd=Path(__file__).resolve().parents[1],
         capture_output=True,
         text=True,
@@ -296,15 +314,29 @@ def damage(path: Path, at: int) -> bytes:
     return bytes(data)
 
 
+def restarted_over(log: bytes, salt: int) -> bytes:
+    """``log`` as SQLite leaves it when killed between a restarted log's new header (its
+    first salt ``salt``) and its first frame: the frames are the last log's."""
+    header = bytearray(log[:32])
+    header[16:20] = salt.to_bytes(4, "big")
+    header[20:24] = bytes.fromhex("5eed5eed")
+    order = ">" if header[3] & 1 else "<"
+    header[24:32] = b"".join(
+        n.to_bytes(4, "big") for n in _checksum(order, bytes(header[:24]), 0, 0)
+    )
+    return bytes(header) + log[32:]
+
+
 @pytest.mark.parametrize(
-    ("where", "at"), [("header", 20), ("first frame's header", 40), ("first frame's page", 100)]
+    ("where", "at"),
+    [("header", 20), ("first frame's salt", 40), ("first frame's checksum", 50), ("page", 100)],
 )
-def test_a_log_damaged_at_its_start_is_kept_aside_not_reset_without_a_word(
+def test_a_log_damaged_at_its_start_alone_is_kept_aside_and_the_rest_loaded(
     tmp_path: Path, where: str, at: int
 ) -> None:
-    """SQLite took the whole log for empty and reset it: the node came back with nothing
-    and no one was told, and what only this node held was gone for good."""
-    from gossip.store import log_damaged
+    """SQLite took the whole log for empty and reset it: the node came back without it and
+    no one was told, and what only this node held was gone for good."""
+    from gossip.state import damaged_stores, log_only
     from gossip.supervisor import open_store
 
     log = a_killed_nodes_log(tmp_path)
@@ -313,17 +345,19 @@ def test_a_log_damaged_at_its_start_is_kept_aside_not_reset_without_a_word(
     assert log_damaged(log), where
     store, messages, _, _ = open_store(tmp_path, 1)
     store.close()
-    assert messages == []
+    assert [m.text for m in messages] == ["checkpointed"], "the database is kept in use"
     [kept] = tmp_path.glob("node-1.db-wal.corrupt-*")
     assert kept.read_bytes() == damaged, "kept as it was, for whoever wants to dig"
-    assert [p.name for p in tmp_path.glob("node-1.db.corrupt-*")], "the restart says so"
+    assert not list(tmp_path.glob("node-1.db.corrupt-*"))
+    said = damaged_stores(tmp_path, 0)
+    assert said == {1: kept} and log_only(said[1]), "the restart says so"
 
 
-def test_a_log_cut_short_or_damaged_further_in_is_left_to_sqlite(tmp_path: Path) -> None:
-    """A crash can cut a log while it is written; later damage costs only the frames after
-    it, which SQLite drops as it would a torn write."""
-    from gossip.store import log_damaged
-
+def test_a_log_cut_short_restarted_or_damaged_further_in_is_left_to_sqlite(
+    tmp_path: Path,
+) -> None:
+    """A crash can cut a log while it is written, or between a restarted log's header and
+    its first frame; later damage costs only the frames after it, as a torn write would."""
     log = a_killed_nodes_log(tmp_path)
     whole = log.read_bytes()
     damage(log, len(whole) - 5)
@@ -331,4 +365,11 @@ def test_a_log_cut_short_or_damaged_further_in_is_left_to_sqlite(tmp_path: Path)
     for size in (0, 10, 40):
         log.write_bytes(whole[:size])
         assert not log_damaged(log), size
+    salt = int.from_bytes(whole[16:20], "big")
+    log.write_bytes(restarted_over(whole, salt + 1))
+    assert not log_damaged(log), "the last log's first frame after a new header"
+    log.write_bytes(restarted_over(whole, salt + 7))
+    assert log_damaged(log), "a first frame no log before this one wrote"
     assert not log_damaged(tmp_path / "none-wal")
+    (tmp_path / "a-directory-wal").mkdir()
+    assert not log_damaged(tmp_path / "a-directory-wal"), "SQLite's to refuse, as before"

@@ -111,18 +111,28 @@ def test_rounds_hold_relays_until_the_next_round() -> None:
     assert node.due == []
 
 
-def test_a_clients_message_in_pull_mode_goes_to_one_peer_before_it_is_acknowledged() -> None:
+@pytest.mark.parametrize(
+    "strategy",
+    [Strategy(mode="pull"), Strategy(fanout=1), Strategy(mode="push-pull", fanout=1)],
+    ids=["pull", "fanout 1", "push-pull fanout 1"],
+)
+def test_a_clients_message_goes_to_every_peer_before_it_is_acknowledged(
+    strategy: Strategy,
+) -> None:
     """Acknowledged with no peer holding it, it was lost to every other node while its
-    origin, killed at once, stayed down (law 1)."""
-    node = make_node(1, [2, 3], lambda: 10.0, strategy=Strategy(mode="pull"))
+    origin, killed at once, stayed down (law 1): in pull mode no copy went, and with one
+    peer chosen (pull, a fanout) that one could be dead while the others lived."""
+    node = make_node(1, [2, 3, 4], lambda: 10.0, strategy=strategy)
     new = encode_frame(Command.NEW, {"text": "x", "relays": 1})
     got = answer(node, decode_frame(new), 10.0)
-    assert [s.kind for s in got.sends] == [Command.RELAY] and got.sends[0].peer in (2, 3)
+    assert sorted(s.peer for s in got.sends) == [2, 3, 4]
+    assert {s.kind for s in got.sends} == {Command.RELAY}
     assert got.acked is not None
     assert decode_frame(got.acked(True).replies[0]).payload["held"] is False
     assert decode_frame(got.acked(False).replies[0]).payload["held"] is True  # no one took it
     relay = {"id": "b", "text": "y", "path": [2], "relays": 1, "sent": 1.0}
-    assert answer(node, decode_frame(encode_frame(Command.RELAY, relay)), 10.0).sends == ()
+    passed_on = answer(node, decode_frame(encode_frame(Command.RELAY, relay)), 10.0).sends
+    assert len(passed_on) == (0 if strategy.mode == "pull" else 1), "a copy keeps its strategy"
 
 
 def test_pull_exchanges_digests_every_interval_and_offers_at_once() -> None:
