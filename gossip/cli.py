@@ -128,7 +128,7 @@ from docopt import DocoptExit, docopt
 
 from gossip import __version__, auth, network, render, spread, state
 from gossip.client import NodeUnreachable
-from gossip.errors import GossipError
+from gossip.errors import GossipError, UsageError
 from gossip.protocol import MAX_RELAYS, is_message_id, text_problem
 
 TEXT_ADVICE = {
@@ -145,10 +145,6 @@ INSECURE_WARNING = (
 
 
 WHOLE = re.compile(r"-?[0-9]{1,30}")
-
-
-class UsageError(GossipError):
-    """The command line itself is wrong (exit status 2)."""
 
 
 def number(args: dict[str, Any], key: str, lowest: int, highest: int | None) -> int | None:
@@ -207,8 +203,9 @@ def asked(args: dict[str, Any]) -> tuple[state.NetworkState, state.NodeEntry]:
     it would not answer, and the command would wait for its timeout to say so."""
     from gossip import lab
 
-    _, net, entry = target(args)
-    if entry.number in lab.current(net).paused:
+    directory, net, entry = target(args)
+    alive = not entry.local or state.pid_alive(entry.pid, directory)
+    if entry.number in lab.current(net).paused and alive:  # one killed since: as any dead
         number = entry.number
         raise GossipError(f"node {number} is paused: gossip resume {number} continues it")
     return net, entry
@@ -582,17 +579,14 @@ def netem(args: dict[str, Any]) -> str:
         given = [args[o] for o in ("--delay", "--jitter", "--loss")]
         if all(g is None for g in given):
             raise UsageError("say what to impose: --delay 100ms, --loss 5% (or --off to clear)")
-        try:
-            if args["--delay"] is not None:
-                changes["delay_ms"] = lab.milliseconds(args["--delay"], "--delay")
-            if args["--jitter"] is not None:
-                changes["jitter_ms"] = lab.milliseconds(args["--jitter"], "--jitter")
-            if args["--loss"] is not None:
-                changes["loss_percent"] = lab.percent(args["--loss"])
-            if args["--link"] is not None:
-                changes["links"] = [lab.link(args["--link"])]
-        except GossipError as exc:  # a value wrong in itself, whatever the network
-            raise UsageError(str(exc)) from None
+        if args["--delay"] is not None:
+            changes["delay_ms"] = lab.milliseconds(args["--delay"], "--delay")
+        if args["--jitter"] is not None:
+            changes["jitter_ms"] = lab.milliseconds(args["--jitter"], "--jitter")
+        if args["--loss"] is not None:
+            changes["loss_percent"] = lab.percent(args["--loss"])
+        if args["--link"] is not None:
+            changes["links"] = [lab.link(args["--link"])]
     directory, net = network_of(args)
     lab.check_nodes(net, [n for pair in changes["links"] for n in pair])
     imposed = lab.impose(directory, net, changes)

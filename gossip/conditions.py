@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gossip.commands import Command
-from gossip.errors import GossipError
+from gossip.errors import GossipError, UsageError
 from gossip.protocol import FrameError
 from gossip.sends import Send
 from gossip.state import compress_ranges
@@ -137,17 +137,17 @@ def group(raw: str, highest: int) -> list[int]:
     for part in raw.split(","):
         match = RANGE.match(part.strip())
         if not match:
-            raise GossipError(f"a partition group is nodes like 1-8 or 1,3,5-7, not {shown!r}")
+            raise UsageError(f"a partition group is nodes like 1-8 or 1,3,5-7, not {shown!r}")
         low = int(match.group(1))
         high = int(match.group(2) or low)
         if high < low:
-            raise GossipError(f"a range of nodes runs low to high, as in 1-8, not {part!r}")
+            raise UsageError(f"a range of nodes runs low to high, as in 1-8, not {part!r}")
         if low < 1 or high > highest:
             outside = low if low < 1 else high
             raise GossipError(f"node {outside} does not exist: the nodes are 1-{highest} at most")
         span = range(low, high + 1)  # no more than highest nodes, each once: bounded work
         if len(nodes) + len(span) > highest or not named.isdisjoint(span):
-            raise GossipError(f"a partition group names a node twice: {shown!r}")
+            raise UsageError(f"a partition group names a node twice: {shown!r}")
         named.update(span)
         nodes += span
     return nodes

@@ -10,3 +10,8 @@ from __future__ import annotations
 
 class GossipError(Exception):
     """A problem the user can fix; its text is the one line the CLI prints."""
+
+
+class UsageError(GossipError):
+    """The command line is wrong in itself, whatever the network (exit status 2): a value
+    out of range, one that cannot be read, a combination that cannot be."""

@@ -19,7 +19,7 @@ from typing import Any
 from gossip import state
 from gossip.commands import Command
 from gossip.conditions import MAX_DELAY, RANGE, Conditions, conditions_from, group
-from gossip.errors import GossipError
+from gossip.errors import GossipError, UsageError
 from gossip.network import SURVEY_TIMEOUT, client_for, survey, writable
 from gossip.protocol import FrameError
 from gossip.state import NetworkState, NodeEntry
@@ -34,17 +34,17 @@ def milliseconds(raw: str, name: str) -> float:
     """``100ms``, ``100`` (ms) or ``0.1s`` as milliseconds."""
     match = DURATION.match(raw)
     if not match:
-        raise GossipError(f"{name} must be a time like 100ms or 0.5s, not {raw!r}")
+        raise UsageError(f"{name} must be a time like 100ms or 0.5s, not {raw!r}")
     value = float(match.group(1)) * (1000 if match.group(2) == "s" else 1)
     if value > MAX_DELAY * 1000:
-        raise GossipError(f"{name} must be at most {MAX_DELAY * 1000:g}ms, not {raw!r}")
+        raise UsageError(f"{name} must be at most {MAX_DELAY * 1000:g}ms, not {raw!r}")
     return value
 
 
 def percent(raw: str) -> float:
     match = PERCENT.match(raw)
     if not match or float(match.group(1)) > 100:
-        raise GossipError(f"--loss must be a percentage from 0% to 100%, not {raw!r}")
+        raise UsageError(f"--loss must be a percentage from 0% to 100%, not {raw!r}")
     return float(match.group(1))
 
 
@@ -52,7 +52,7 @@ def link(raw: str) -> list[int]:
     """``3-7``: the link between nodes 3 and 7."""
     match = RANGE.match(raw.strip())
     if not match or match.group(2) is None or match.group(1) == match.group(2):
-        raise GossipError(f"--link must name two nodes, as in --link 3-7, not {raw!r}")
+        raise UsageError(f"--link must name two nodes, as in --link 3-7, not {raw!r}")
     return [int(match.group(1)), int(match.group(2))]
 
 
@@ -65,7 +65,7 @@ def partition_groups(raws: list[str], network: NetworkState) -> list[list[int]]:
         check_nodes(network, groups[-1])
         for number in groups[-1]:
             if side.setdefault(number, index) != index:
-                raise GossipError(
+                raise UsageError(
                     f"node {number} is in two groups: each node is on one side of a partition"
                 )
     return groups

@@ -1,5 +1,5 @@
-"""The lab's pictures (matplotlib, imported only here, only when an experiment draws):
-coverage over time, latency CDF and msgs/op bars, one series per strategy."""
+"""The lab's pictures (matplotlib, through ``gossip.canvas``, only when an experiment
+draws): coverage over time, latency CDF and msgs/op bars, one series per strategy."""
 
 from __future__ import annotations
 

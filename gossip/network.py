@@ -27,7 +27,7 @@ from gossip import state
 from gossip.auth import new_secret
 from gossip.client import GossipClient, NodeBusy, NodeUnreachable, Peer, farewell
 from gossip.commands import Command
-from gossip.errors import GossipError
+from gossip.errors import GossipError, UsageError
 from gossip.protocol import MessageView, encode_frame
 from gossip.repair import Introduce, Step, Swap, parts, plan_repair
 from gossip.state import NetworkState, NodeEntry
@@ -85,7 +85,7 @@ def plan(
     """The state of a network about to start: every node's port and starting peers."""
     last_port = port_origin + max(neighbours)
     if port_origin < 1 or last_port > 65535:
-        raise GossipError(
+        raise UsageError(
             f"ports {port_origin + 1}-{last_port} do not exist: choose a --port-origin "
             f"between 1 and {65535 - max(neighbours)}"
         )

@@ -414,6 +414,12 @@ def _report(result: dict[str, Any]) -> None:
     os.close(devnull)
 
 
+def unpaused(conditions: dict[str, Any], number: int) -> dict[str, Any]:
+    """The conditions a node starts under: a pause held the process before it, not it."""
+    paused = conditions.get("paused", [])
+    return {**conditions, "paused": [n for n in paused if n != number]} if paused else conditions
+
+
 class Supervisor:
     """Owns this host's nodes of one network: starts them, mends the network, stops them."""
 
@@ -472,7 +478,7 @@ class Supervisor:
                         self.directory,
                         self.timing(),
                         stored(self.plan.strategy),
-                        self.plan.conditions,
+                        unpaused(self.plan.conditions, entry.number),
                     ),
                     self.ready,
                     self.go,

@@ -74,7 +74,7 @@ def test_commands_without_a_network_say_how_to_start_one(args: list[str]) -> Non
         (["start-network", "--max-peers", "0"], 2, "max-peers must be between 1 and"),
         (["start-network", "--seed", "x"], 2, "seed must be a whole number"),
         (["start-network", "--port-origin", "70000"], 2, "port-origin must be between"),
-        (["start-network", "--port-origin", "65530"], 1, "choose a --port-origin between"),
+        (["start-network", "--port-origin", "65530"], 2, "choose a --port-origin between"),
         (["start-network", "ring"], 2, "invalid arguments: usage is gossip start-network"),
         (["frobnicate"], 2, "unknown command 'frobnicate'"),
         ([], 2, "no command given: see gossip --help"),
@@ -130,6 +130,12 @@ def small_net(networks: Networks) -> Net:
             (["list-peers", raw], 2, f"gossip: node must be a whole number, not {raw!r}\n")
             for raw in ["1_0", "+2", "\uff12"]
         ],
+        # Groups wrong in themselves exit 2, as netem's values do; a node it lacks, 1.
+        (["partition", "x", "3-4"], 2, "gossip: a partition group is nodes like 1-8"),
+        (["partition", "3-1", "4"], 2, "gossip: a range of nodes runs low to high"),
+        (["partition", "1,1", "4"], 2, "gossip: a partition group names a node twice"),
+        (["partition", "1-3", "3-4"], 2, "gossip: node 3 is in two groups"),
+        (["partition", "1-2", "3-9"], 1, "gossip: node 9 does not exist"),
         (["restart-node", "3"], 1, "gossip: node 3 is running: stop it first with"),
         (["restart-node", "9"], 1, "gossip: node 9 does not exist: this network has nodes 1-4\n"),
         (["draw", "-o", "picture.svg"], 2, "gossip: the picture is a PNG: give a file name"),

@@ -190,6 +190,17 @@ def test_a_node_down_does_not_fail_a_change_and_starts_under_the_conditions_in_f
     check_laws(net, [across])
 
 
+def test_a_paused_node_killed_since_is_not_called_paused(networks: Networks) -> None:
+    """ "gossip resume 2" was the advice, and resume then said node 2 was not running."""
+    net = networks.start("circular", "-n", "4")
+    assert net.cli("pause", "2").code == 0
+    net.kill(2)
+    told = net.cli("list-peers", "2")
+    assert told.code == 1 and "paused" not in told.err, told.err
+    assert net.cli("restart-node", "2").code == 0
+    assert net.client(2).status()["conditions"]["paused"] == [], "it started paused, to itself"
+
+
 def test_a_resumed_network_has_no_node_paused(networks: Networks) -> None:
     """The pause held a process that stopped; the state said paused of the new one."""
     net = networks.start("circular", "-n", "4")
