@@ -10,6 +10,7 @@ import asyncio
 import json
 import re
 import socket
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,16 @@ from gossip.errors import GossipError
 from gossip.spread import Arrival
 from gossip.state import NetworkState, NodeEntry
 from gossip.status import NodeStatus
-from gossip.web.app import GUARD, TOKEN_HEADER, Guard, main, make_app, node_number, serve
+from gossip.web.app import (
+    GUARD,
+    TOKEN_HEADER,
+    WATCHING,
+    Guard,
+    main,
+    make_app,
+    node_number,
+    serve,
+)
 from gossip.web.console import FOLLOW_MOST, Console, Follower, Spread, Survey
 from gossip.web.metrics import Metrics
 from tests.networks import gossip_cli
@@ -196,6 +206,40 @@ def test_the_feed_refuses_other_sites_and_never_carries_the_secret() -> None:
         assert "key" not in survey
 
     serving(test)
+
+
+def test_one_message_sent_from_the_page_is_watched_at_a_time() -> None:
+    """Each watch held a thread of the pool sends and actions need, reading every node's
+    messages: a burst of sends to a network of thousands of messages took it for minutes."""
+    release = threading.Event()
+
+    class SlowWatch(RecordingConsole):
+        def watch(self, message_id: str, text: str, nodes: list[int]) -> Spread:
+            self.done.append(("watch", text))
+            release.wait(10)
+            return super().watch(message_id, text, nodes)
+
+    async def run() -> None:
+        console = SlowWatch()
+        app = make_app(console, TOKEN)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            app[GUARD].bind("127.0.0.1", client.port)
+            ours = {TOKEN_HEADER: TOKEN, "Origin": origin(client)}
+            for text in ("one", "two", "three"):
+                sent = await client.post("/api/send", json={"node": 1, "text": text}, headers=ours)
+                assert sent.status == 200, await sent.text()
+                await asyncio.sleep(0.05)
+            assert [d for d in console.done if d[0] == "watch"] == [("watch", "one")]
+            release.set()
+            for _ in range(100):  # the watch ends, and the next send is watched
+                await asyncio.sleep(0.02)
+                if not app[WATCHING].is_set():
+                    break
+            await client.post("/api/send", json={"node": 1, "text": "four"}, headers=ours)
+            await asyncio.sleep(0.1)
+            assert ("watch", "four") in console.done
+
+    asyncio.run(run())
 
 
 def test_metrics_and_static_files_need_no_token() -> None:

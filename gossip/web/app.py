@@ -123,6 +123,11 @@ WAKE = web.AppKey("wake", asyncio.Event)
 TASKS = web.AppKey("tasks", set)
 FOLLOWER = web.AppKey("follower", Follower)
 FOLLOWING = web.AppKey("following", asyncio.Event)
+WATCHING = web.AppKey("watching", asyncio.Event)
+"""Set while a message sent from the page is watched: one at a time. Each watch reads
+every node's messages a few times a second, in a thread of the pool that sends and
+actions need too; a burst of sends to nodes holding thousands of messages took the pool
+for minutes."""
 
 
 @web.middleware
@@ -149,6 +154,7 @@ def make_app(console: Console, token: str) -> web.Application:
     app[TASKS] = set()
     app[FOLLOWER] = Follower()
     app[FOLLOWING] = asyncio.Event()
+    app[WATCHING] = asyncio.Event()
     app.router.add_get("/", page)
     app.router.add_static("/static/", STATIC)
     app.router.add_get("/metrics", metrics)
@@ -284,7 +290,9 @@ async def send(request: web.Request) -> dict[str, Any]:
         follower.not_sent(number)
         raise
     live = live_nodes(request.app) or [number]
-    background(request.app, watch(request.app, receipt.id, text, live, timed=True))
+    if not request.app[WATCHING].is_set():  # else it is sent, not shown spreading
+        request.app[WATCHING].set()
+        background(request.app, watch_one(request.app, receipt.id, text, live))
     verb = "Held by" if receipt.held else "Sent to"
     return {"id": receipt.id, "said": f"{verb} node {number}: {text!r} (id {receipt.id})"}
 
@@ -316,6 +324,14 @@ async def watch(
     if timed:
         app[METRICS].spread_seen(seen)
     await app[FEED].publish(seen.view())
+
+
+async def watch_one(app: web.Application, message_id: str, text: str, live: list[int]) -> None:
+    """``watch`` a message sent from the page, then let the next send be watched."""
+    try:
+        await watch(app, message_id, text, live, timed=True)
+    finally:
+        app[WATCHING].clear()
 
 
 async def follow(app: web.Application, number: int, live: list[int]) -> None:
