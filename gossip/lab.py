@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from gossip import state
+from gossip.client import NodeUnreachable
 from gossip.commands import Command
 from gossip.conditions import MAX_DELAY, RANGE, Conditions, conditions_from, group
 from gossip.errors import GossipError, UsageError
 from gossip.network import SURVEY_TIMEOUT, client_for, survey, writable
 from gossip.protocol import FrameError
-from gossip.state import NetworkState, NodeEntry
+from gossip.state import NetworkState
 
 DURATION = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*(ms|s)?\s*$", re.ASCII)
 PERCENT = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*%?\s*$", re.ASCII)
@@ -103,8 +104,7 @@ def impose(directory: Path, network: NetworkState, changes: dict[str, Any]) -> C
             raise GossipError(str(exc)) from None
         latest.conditions = imposed.as_dict()
     network.conditions = latest.conditions
-    # A node that is not running takes the conditions from the state when it starts.
-    missed = [n for n in tell(network, imposed) if running(directory, network.nodes[n])]
+    missed = tell(network, imposed)
     if missed:
         raise GossipError(
             f"nodes {state.compress_ranges(missed)} did not take the new conditions (they "
@@ -113,14 +113,11 @@ def impose(directory: Path, network: NetworkState, changes: dict[str, Any]) -> C
     return imposed
 
 
-def running(directory: Path, entry: NodeEntry) -> bool:
-    """Whether a node's process may be running: this host's nodes are looked up; another
-    host's are taken to be."""
-    return not entry.local or state.pid_alive(entry.pid, directory)
-
-
 def tell(network: NetworkState, conditions: Conditions) -> list[int]:
-    """Send the conditions to every live node that answers; the nodes that did not."""
+    """Send the conditions to every live node; the nodes that run but did not take them.
+
+    A node whose port refuses is down, here or on another host (or removed there): it
+    takes the conditions from its host's state when it starts, and does not count."""
     payload = conditions.as_dict()
     numbers = [n for n in network.live_numbers() if n not in conditions.paused]
 
@@ -129,6 +126,8 @@ def tell(network: NetworkState, conditions: Conditions) -> list[int]:
         client.timeout = SURVEY_TIMEOUT
         try:
             client.request(Command.CONDITIONS, payload)
+        except NodeUnreachable as exc:
+            return None if exc.refused else number
         except GossipError:
             return number
         return None
