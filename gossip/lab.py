@@ -94,10 +94,19 @@ def impose(directory: Path, network: NetworkState, changes: dict[str, Any]) -> C
     them in the network's state, and tell every live node; the conditions now in force.
 
     A node that is down takes them from the state when it starts again; a paused one is
-    told when it is resumed, as resuming is a change.
+    told when it is resumed, as resuming is a change. On several hosts the conditions in
+    force are those the nodes hold, with this host's own pauses: a change made on another
+    host reached every node, and that host's state only.
     """
+    in_force = None if all(e.local for e in network.nodes.values()) else held(network)
     with state.change(directory, network) as latest:
-        fields = {**current(latest).as_dict(), **changes}
+        fields = current(latest).as_dict()
+        if in_force is not None:  # pauses of this host's nodes are this host's to know
+            ours = {n for n, e in latest.nodes.items() if e.local}
+            paused = [n for n in in_force.paused if n not in ours]
+            paused += [n for n in fields["paused"] if n in ours]
+            fields = {**in_force.as_dict(), "paused": sorted(paused)}
+        fields.update(changes)
         try:
             imposed = conditions_from(fields)
         except FrameError as exc:
@@ -111,6 +120,20 @@ def impose(directory: Path, network: NetworkState, changes: dict[str, Any]) -> C
             "run, but did not answer): the others did; run the command again"
         )
     return imposed
+
+
+def held(network: NetworkState) -> Conditions | None:
+    """The conditions the nodes hold now, as the first live one that answers says (None:
+    none answered). On several hosts this host's state may be behind: a change made on
+    another host went to every node, and its state only."""
+    for number in network.live_numbers():
+        client = client_for(network, network.nodes[number])
+        client.timeout = SURVEY_TIMEOUT
+        try:
+            return conditions_from(client.status().get("conditions") or {})
+        except (GossipError, FrameError):
+            continue
+    return None
 
 
 def tell(network: NetworkState, conditions: Conditions) -> list[int]:

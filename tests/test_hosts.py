@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from gossip import config as network_files
+from gossip.client import GossipClient
 from gossip.namespaces import (
     HOSTS,
     NODES,
@@ -52,6 +54,40 @@ def test_a_network_file_spreads_a_network_over_loopback_hosts(tmp_path: Path) ->
         report = json.loads(status.stdout)
         assert [n["state"] for n in report["nodes"]] == ["up"] * NODES
         assert len(report["parts"]) == 1
+    finally:
+        lab.stop()
+    assert not gossip_processes(str(tmp_path))
+
+
+@pytest.mark.slow  # about 15 s
+def test_a_change_on_one_host_keeps_the_conditions_set_on_another(tmp_path: Path) -> None:
+    """A pause, which only the paused node's host can make, sent that host's conditions to
+    every node: a partition set from another host was gone from all of them."""
+    port = free_origin(PER_HOST)
+    hosts = [Host(f"127.0.0.{h}", tmp_path / f"host-{h}") for h in range(1, HOSTS + 1)]
+    addresses = {
+        n: f"{hosts[(n - 1) // PER_HOST].address}:{port + 1 + (n - 1) % PER_HOST}"
+        for n in range(1, NODES + 1)
+    }
+    lab = Lab(hosts, network_file(tmp_path / "lab.toml", addresses))
+    assert hosts[0].cli("new-secret", str(tmp_path / "lab.secret")).returncode == 0
+    config = ["--config", str(lab.file)]
+    try:
+        lab.start()
+        parted = hosts[0].cli("partition", "1-8", f"9-{NODES}", *config)
+        assert parted.returncode == 0, parted.stderr
+        last = hosts[-1]  # it runs the last node: the only host that may pause it
+        paused = last.cli("pause", str(NODES), *config)
+        assert paused.returncode == 0, paused.stderr
+        groups = [list(range(1, 9)), list(range(9, NODES + 1))]
+        shown = json.loads(last.cli("status", "--json", *config).stdout)["conditions"]
+        assert shown["groups"] == groups, "the pausing host's own state knows it now"
+        net = network_files.load(lab.file)
+        held = GossipClient(net.nodes[1].address, net.key).status()["conditions"]
+        assert held["groups"] == groups, held
+        assert held["paused"] == [NODES], held
+        assert last.cli("resume", str(NODES), *config).returncode == 0
+        assert hosts[0].cli("heal", *config).returncode == 0
     finally:
         lab.stop()
     assert not gossip_processes(str(tmp_path))
