@@ -88,8 +88,12 @@ class GossipClient:
         name: str = "node",
     ) -> None:
         self.address = parse_address(address)
+        if key is not None and not isinstance(key, bytes):  # a caller's, not a peer's
+            raise GossipError(f"key must be the secret's bytes or None, not {type(key).__name__}")
         self.key = key
         """The network's secret (None for an ``--insecure`` network)."""
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+            raise GossipError(f"timeout must be a number of seconds above 0, not {timeout!r}")
         self.timeout = timeout
         self.name = name
         """How errors speak of the node, as in ``node 3``."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gossip import state
-from gossip.client import format_path, parse_address
+from gossip.client import GossipClient, format_path, parse_address
 from gossip.errors import GossipError
 from gossip.state import (
     NetworkState,
@@ -324,3 +324,21 @@ def test_format_path() -> None:
     assert format_path((1, 8, 10)) == "Node 1 -> Node 8 -> Node 10"
     assert format_path((4,)) == "Node 4"
     assert format_path(()) == ""
+
+
+@pytest.mark.parametrize(
+    ("key", "timeout", "error"),
+    [
+        ("ab" * 32, 10.0, "key must be the secret's bytes or None, not str"),
+        (None, -1, "timeout must be a number of seconds above 0, not -1"),
+        (None, 0, "timeout must be"),
+        (None, True, "timeout must be"),
+    ],
+)
+def test_a_client_refuses_a_key_or_timeout_it_cannot_use(
+    key: object, timeout: object, error: str
+) -> None:
+    """A hex string for the key raised TypeError deep in a read, a negative timeout
+    ValueError: a caller of the API gets a GossipError, as for every other mistake."""
+    with pytest.raises(GossipError, match=error):
+        GossipClient(("127.0.0.1", 7001), key, timeout)  # type: ignore[arg-type]
