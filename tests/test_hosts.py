@@ -31,8 +31,8 @@ from gossip.network import wait_until
 from tests.networks import free_origin, gossip_processes
 
 
-def test_a_network_file_spreads_a_network_over_loopback_hosts(tmp_path: Path) -> None:
-    """Four hosts as four loopback addresses: each starts its part, each sends, all receive."""
+def loopback_lab(tmp_path: Path) -> tuple[list[Host], Lab]:
+    """Four hosts as four loopback addresses, with a network file and its secret."""
     port = free_origin(PER_HOST)
     hosts = [Host(f"127.0.0.{h}", tmp_path / f"host-{h}") for h in range(1, HOSTS + 1)]
     addresses = {
@@ -41,6 +41,12 @@ def test_a_network_file_spreads_a_network_over_loopback_hosts(tmp_path: Path) ->
     }
     lab = Lab(hosts, network_file(tmp_path / "lab.toml", addresses))
     assert hosts[0].cli("new-secret", str(tmp_path / "lab.secret")).returncode == 0
+    return hosts, lab
+
+
+def test_a_network_file_spreads_a_network_over_loopback_hosts(tmp_path: Path) -> None:
+    """Four hosts as four loopback addresses: each starts its part, each sends, all receive."""
+    hosts, lab = loopback_lab(tmp_path)
     try:
         lab.start()
         sent = {}
@@ -63,14 +69,7 @@ def test_a_network_file_spreads_a_network_over_loopback_hosts(tmp_path: Path) ->
 def test_a_change_on_one_host_keeps_the_conditions_set_on_another(tmp_path: Path) -> None:
     """A pause, which only the paused node's host can make, sent that host's conditions to
     every node: a partition set from another host was gone from all of them."""
-    port = free_origin(PER_HOST)
-    hosts = [Host(f"127.0.0.{h}", tmp_path / f"host-{h}") for h in range(1, HOSTS + 1)]
-    addresses = {
-        n: f"{hosts[(n - 1) // PER_HOST].address}:{port + 1 + (n - 1) % PER_HOST}"
-        for n in range(1, NODES + 1)
-    }
-    lab = Lab(hosts, network_file(tmp_path / "lab.toml", addresses))
-    assert hosts[0].cli("new-secret", str(tmp_path / "lab.secret")).returncode == 0
+    hosts, lab = loopback_lab(tmp_path)
     config = ["--config", str(lab.file)]
     try:
         lab.start()
