@@ -297,9 +297,16 @@ def _unpause(network: NetworkState, number: int) -> None:
     """Node ``number``'s process was removed or started anew: a pause held the old one,
     not this, so the conditions stop saying it is paused (nodes never read it: they need
     not be told)."""
-    paused = network.conditions.get("paused", [])
-    if number in paused:
-        network.conditions = {**network.conditions, "paused": [n for n in paused if n != number]}
+    network.conditions = unpaused(network.conditions, number)
+
+
+def unpaused(conditions: dict[str, Any], number: int) -> dict[str, Any]:
+    """``conditions`` (``Conditions.as_dict``) without node ``number`` paused: what a new
+    process of it starts under, and what the state says once it started."""
+    paused = conditions.get("paused", [])
+    if number not in paused:
+        return conditions
+    return {**conditions, "paused": [n for n in paused if n != number]}
 
 
 def _ask_owner(

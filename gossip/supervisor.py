@@ -45,7 +45,7 @@ from gossip import repair, state
 from gossip.conditions import conditions_from
 from gossip.foreground import LOG_FORMAT
 from gossip.mending import REPAIR_FIRST, STATUS_TIMEOUT, Mender
-from gossip.network import control_address, reported
+from gossip.network import control_address, reported, unpaused
 from gossip.node import Node
 from gossip.protocol import FrameError
 from gossip.server import GossipServer
@@ -412,12 +412,6 @@ def _report(result: dict[str, Any]) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
-
-
-def unpaused(conditions: dict[str, Any], number: int) -> dict[str, Any]:
-    """The conditions a node starts under: a pause held the process before it, not it."""
-    paused = conditions.get("paused", [])
-    return {**conditions, "paused": [n for n in paused if n != number]} if paused else conditions
 
 
 class Supervisor:
