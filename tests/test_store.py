@@ -156,16 +156,22 @@ os._exit(1)
 """
 
 
-def test_committed_changes_survive_the_process_dying(tmp_path: Path) -> None:
-    path = tmp_path / "node.db"
+def crash(script: str, path: Path) -> None:
+    """Run ``script`` on the store at ``path`` in a process of its own, which dies at its end
+    without closing anything, as kill -9 leaves it."""
     done = subprocess.run(
-        [sys.executable, "-c", CRASHING_NODE, str(path)],
+        [sys.executable, "-c", script, str(path)],
         cwd=Path(__file__).resolve().parents[1],
         capture_output=True,
         text=True,
         timeout=30,
     )
     assert done.returncode == 1, done.stderr
+
+
+def test_committed_changes_survive_the_process_dying(tmp_path: Path) -> None:
+    path = tmp_path / "node.db"
+    crash(CRASHING_NODE, path)
     # Never checkpointed: the message is only in the write-ahead log.
     assert Path(f"{path}-wal").stat().st_size > 0
     messages, _, _ = reload(path)
@@ -296,14 +302,7 @@ os._exit(1)
 def a_killed_nodes_log(directory: Path) -> Path:
     """Node 1's store as kill -9 leaves it: one message checkpointed into the database,
     the next only in the write-ahead log."""
-    done = subprocess.run(
-        [sys.executable, "-c", CHECKPOINTED_THEN_CRASHING, str(store_path(directory, 1))],
-        cwd=Path(__file__).resolve().parents[1],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert done.returncode == 1, done.stderr
+    crash(CHECKPOINTED_THEN_CRASHING, store_path(directory, 1))
     return Path(f"{store_path(directory, 1)}-wal")
 
 
