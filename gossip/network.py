@@ -456,14 +456,18 @@ def stop(directory: Path, network: NetworkState) -> int:
     too, for a look at what happened. A fresh start here replaces them all.
     """
     supervisors = {network.supervisor_pid} - {0, state.STOPPED}
+    recorded = {e.pid for e in network.nodes.values() if e.local}
     try:
         with state.change(directory, network) as latest:  # first: nothing adopts it now
             supervisors |= {latest.supervisor_pid} - {0, state.STOPPED}
+            recorded |= {e.pid for e in latest.nodes.values() if e.local}
             latest.supervisor_pid = state.STOPPED
     except GossipError:  # the state cannot be written (a full disk): stop all the same
         pass
     everyone = {*supervisors, *state.processes_of(directory)}
-    nodes = everyone - supervisors
+    # Nodes and supervisors share a command line. A node is written down, or forked by
+    # another of the network's processes; a supervisor the state missed is neither.
+    nodes = {p for p in everyone - supervisors if p in recorded or state.parent_of(p) in everyone}
     for _ in range(STOP_ROUNDS):
         if not everyone:
             break

@@ -254,6 +254,15 @@ def pid_alive(pid: int, directory: Path | None = None) -> bool:
     return directory is None or str(directory).encode() in cmdline.split(b"\0")
 
 
+def parent_of(pid: int) -> int:
+    """The pid of a process's parent; 0 once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rpartition(")")[2].split()[1])
+
+
 def processes_of(directory: Path) -> list[int]:
     """Every live process of a run directory's network: its supervisor and the nodes it
     forked (which share its command line), whatever the state file says. So nothing a

@@ -292,6 +292,32 @@ def test_stop_network_leaves_nothing_running(networks: Networks) -> None:
     )
 
 
+def test_stop_network_counts_a_supervisor_the_state_missed_as_no_node(
+    networks: Networks,
+) -> None:
+    net = networks.start("circular", "-n", "3")
+    # A process with a supervisor's command line that the state does not record (one
+    # started by a command that failed to write it down, say).
+    stray = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; time.sleep(60)",
+            state.SUPERVISOR_MODULE,
+            str(net.directory),
+        ]
+    )
+    try:
+        assert wait_until(lambda: stray.pid in gossip_processes(str(net.directory)), 10)
+        result = net.cli("stop-network")
+        assert result.code == 0
+        assert "(3 nodes were running)" in result.out, result.out
+        assert stray.wait(10) is not None
+    finally:
+        stray.kill()
+        stray.wait()
+
+
 def test_ports_in_use_give_a_clear_error_and_leave_nothing(networks: Networks) -> None:
     net = networks.reserve()
     with socket.socket() as squatter:
