@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from gossip.client import NodeUnreachable
 from gossip.commands import Command
 from gossip.conditions import MAX_DELAY, RANGE, Conditions, conditions_from, group
 from gossip.errors import GossipError, UsageError
-from gossip.network import SURVEY_TIMEOUT, client_for, survey, writable
+from gossip.network import SURVEY_TIMEOUT, client_for, survey
 from gossip.protocol import FrameError
 from gossip.state import NetworkState
 
@@ -89,9 +90,16 @@ def check_nodes(network: NetworkState, numbers: list[int]) -> None:
             )
 
 
-def impose(directory: Path, network: NetworkState, changes: dict[str, Any]) -> Conditions:
+def impose(
+    directory: Path,
+    network: NetworkState,
+    changes: dict[str, Any],
+    act: Callable[[], None] | None = None,
+) -> Conditions:
     """Change the conditions in force (``changes``, in ``Conditions.as_dict`` form), keep
     them in the network's state, and tell every live node; the conditions now in force.
+    ``act`` does what the change does to a process, once the state says so: a change the
+    state cannot record (a full disk) is not made.
 
     A node that is down takes them from the state when it starts again; a paused one is
     told when it is resumed, as resuming is a change. On several hosts the conditions in
@@ -113,6 +121,8 @@ def impose(directory: Path, network: NetworkState, changes: dict[str, Any]) -> C
             raise GossipError(str(exc)) from None
         latest.conditions = imposed.as_dict()
     network.conditions = latest.conditions
+    if act is not None:
+        act()
     missed = tell(network, imposed)
     if missed:
         raise GossipError(
@@ -170,8 +180,11 @@ def pause(directory: Path, network: NetworkState, number: int, stop: bool) -> No
         raise GossipError(f"node {number} is paused already: gossip resume {number} resumes it")
     if not stop and number not in paused:
         raise GossipError(f"node {number} is not paused: gossip pause {number} pauses it")
-    writable(directory, network)  # a pause the state cannot record, no command would end
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(entry.pid, signal.SIGSTOP if stop else signal.SIGCONT)
+
+    def signal_it() -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(entry.pid, signal.SIGSTOP if stop else signal.SIGCONT)
+
+    # Written down first: a pause the state did not record, no command would end.
     paused = paused | {number} if stop else paused - {number}
-    impose(directory, network, {"paused": sorted(paused)})
+    impose(directory, network, {"paused": sorted(paused)}, signal_it)

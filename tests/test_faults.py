@@ -646,6 +646,11 @@ def on_a_small_disk(
         unmount(disk)
 
 
+def process_state(pid: int) -> str:
+    """A process's state letter, as ps shows it: T once SIGSTOP held it."""
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+
+
 def no_traceback(result: Result) -> bool:
     """Whatever happened, the user got at most one line about it, as every error is."""
     return "Traceback" not in result.err and result.err.count("\n") <= 1
@@ -696,6 +701,16 @@ def test_on_a_full_disk_commands_fail_with_one_line_and_stop_network_stops_every
         assert "free some space" in removal.err, removal.err
         assert state.pid_alive(net.state.nodes[3].pid), "it stopped node 3 all the same"
         net.kill(3)
+        for command in ("pause", "resume"):
+            if command == "resume":  # a pause made while there was room
+                filler.unlink()
+                assert net.cli("pause", "2").code == 0
+                fill(filler)
+            changed = net.cli(command, "2")
+            assert no_traceback(changed) and changed.code == 1, changed.err
+            assert "free some space" in changed.err, changed.err
+            stopped = process_state(net.state.nodes[2].pid) == "T"
+            assert stopped == (command == "resume"), f"{command} acted all the same"
         running = set(gossip_processes(str(net.directory)))
         restart = net.cli("restart-node", "3")
         assert no_traceback(restart) and restart.code == 1, restart.err
