@@ -44,6 +44,17 @@ class NodeBusy(GossipError):
     """The node turned the connection away: every connection it serves at once is open."""
 
 
+class PartlyRefused(GossipError):
+    """``post_all``: the node refused some of the messages; the others were accepted and
+    spread. ``receipts`` holds, in order, each accepted one's receipt and None for each
+    refused one; ``refusals`` why each refused one was, by its place."""
+
+    def __init__(self, text: str, receipts: list[Receipt | None], refusals: dict[int, str]):
+        super().__init__(text)
+        self.receipts = receipts
+        self.refusals = refusals
+
+
 @dataclass(frozen=True)
 class Receipt:
     """A node's answer to a submitted message."""
@@ -193,12 +204,23 @@ class GossipClient:
         reply = self.request(Command.NEW, {"text": message, "relays": relays, "id": chosen})[-1]
         return _receipt(reply.payload, chosen)
 
-    def post_all(self, messages: list[str], relays: int = 1) -> list[Receipt]:
+    def post_all(
+        self, messages: list[str], relays: int = 1, message_ids: list[str] | None = None
+    ) -> list[Receipt]:
         """Submit many messages at once, on one connection, in one write: the node stores
         them with one commit to its disk and answers each once a peer holds it. Their
-        receipts, in order; GossipError if the node refused any (after all were answered).
+        receipts, in order.
+
+        ``message_ids``, one per message (new random ones unless given), make a retry
+        safe, as ``post``'s does. If the node refused some (after all were answered),
+        PartlyRefused says which, and holds the receipts of the others, which spread.
         """
-        chosen = [os.urandom(16).hex() for _ in messages]
+        chosen = [os.urandom(16).hex() for _ in messages] if message_ids is None else message_ids
+        if len(chosen) != len(messages):
+            raise GossipError(
+                f"post_all was given {len(messages)} message(s) and {len(chosen)} id(s): "
+                "give one id per message, or none"
+            )
         try:
             frames = [
                 encode_frame(Command.NEW, {"text": text, "relays": relays, "id": message_id})
@@ -207,10 +229,20 @@ class GossipClient:
         except FrameError as exc:
             raise GossipError(f"cannot send that to {self.who}: {exc}") from exc
         replies = self.exchange_all(frames)
-        refused = [r[-1].payload.get("error") for r in replies if r[-1].command == Command.ERR]
-        if refused:
-            raise GossipError(f"{self.who} refused {len(refused)} message(s): {refused[0]}")
-        return [_receipt(r[-1].payload, i) for r, i in zip(replies, chosen, strict=True)]
+        receipts: list[Receipt | None] = []
+        refusals: dict[int, str] = {}
+        for place, (reply, message_id) in enumerate(zip(replies, chosen, strict=True)):
+            if reply[-1].command == Command.ERR:
+                refusals[place] = str(reply[-1].payload.get("error"))
+                receipts.append(None)
+            else:
+                receipts.append(_receipt(reply[-1].payload, message_id))
+        if refusals:
+            first = next(iter(refusals.values()))
+            raise PartlyRefused(
+                f"{self.who} refused {len(refusals)} message(s): {first}", receipts, refusals
+            )
+        return [r for r in receipts if r is not None]
 
     def get_messages(self) -> list[str]:
         """Every message, oldest first, as ``"Apple (Node 1 -> Node 8 -> Node 10)"``.

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from gossip.auth import MAX_LINE_BYTES, Channel, new_secret
-from gossip.client import GossipClient
+from gossip.client import GossipClient, PartlyRefused
 from gossip.commands import REPLY_ENDS, Command
 from gossip.conditions import Conditions
 from gossip.errors import GossipError
@@ -339,11 +339,29 @@ def test_post_all_reads_every_answer_before_it_reports_refusals(line: Line) -> N
     """Two messages too large are refused in their places; the others are accepted and spread."""
     good = ["first", "middle", "last"]
     texts = [good[0], "x" * (MAX_MESSAGE_BYTES + 1), good[1], "é" * MAX_MESSAGE_BYTES, good[2]]
-    with pytest.raises(GossipError, match=r"refused 2 message\(s\): message is \d+ bytes"):
+    with pytest.raises(PartlyRefused, match=r"refused 2 message\(s\): message is \d+ bytes") as e:
         line.client(1).post_all(texts)
     assert sorted(line.texts(1).values()) == sorted(good)
     assert line.wait_texts(3, set(good))
     assert sorted(line.texts(3).values()) == sorted(good)
+    # The caller learns which were taken, under which ids, and why the others were not.
+    assert [r is None for r in e.value.receipts] == [False, True, False, True, False]
+    taken = {r.id: texts[place] for place, r in enumerate(e.value.receipts) if r is not None}
+    assert taken == line.texts(1)
+    assert set(e.value.refusals) == {1, 3}
+    assert all("bytes" in why for why in e.value.refusals.values())
+
+
+def test_post_all_under_given_ids_is_safe_to_retry(line: Line) -> None:
+    ids = ["batch-a", "batch-b"]
+    first = line.client(1).post_all(["a", "b"], message_ids=ids)
+    assert [r.id for r in first] == ids and not any(r.duplicate for r in first)
+    again = line.client(1).post_all(["a", "b"], message_ids=ids)
+    assert [r.id for r in again] == ids and all(r.duplicate for r in again)
+    assert line.wait_texts(3, {"a", "b"})
+    assert line.texts(3) == {"batch-a": "a", "batch-b": "b"}
+    with pytest.raises(GossipError, match=r"given 2 message\(s\) and 1 id\(s\)"):
+        line.client(1).post_all(["c", "d"], message_ids=["batch-c"])
 
 
 def test_a_run_the_store_cannot_commit_is_refused_whole_and_never_spreads(line: Line) -> None:
