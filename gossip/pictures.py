@@ -6,6 +6,7 @@ imported only here, when a picture is asked for.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,11 +51,11 @@ def draw_message(
     if not held:
         raise GossipError(
             f"no live node holds a message {text!r}: send it first, as in "
-            f"gossip send-message 1 {text!r}"
+            f"gossip send-message 1 {shlex.quote(text)}"
         )
     arrivals = first_arrivals(held)
     title = (
-        f"gossip: {text!r} reached {len(held)} of {len(live.neighbours)} live nodes "
+        f"gossip: '{text}' reached {len(held)} of {len(live.neighbours)} live nodes "
         f"in {arrivals[-1].delay_ms:.1f} ms"
     )
     try:

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import json
+import shlex
+from pathlib import Path
 
+import pytest
+
+from gossip import network, pictures, plot
+from gossip.errors import GossipError
 from gossip.network import wait_until
+from gossip.protocol import Copy, MessageView
+from gossip.topology import Topology
 from tests.networks import Networks, peer_numbers, png_size, send
 
 
@@ -87,3 +95,25 @@ def test_draw_message_pictures_its_spread_and_lists_first_arrivals(networks: Net
         "gossip: no live node holds a message 'never sent': send it first, as in "
         "gossip send-message 1 'never sent'\n"
     )
+
+
+def test_a_spread_title_shows_the_text_as_sent_and_the_hint_quotes_it_for_a_shell(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    text = r"C:\temp's here"
+    view = MessageView("m1", text, 1.0, (Copy((1,), 1.0),), False)
+    titles: list[str] = []
+    monkeypatch.setattr(network, "holders_of", lambda net, t: {1: view} if t == text else {})
+    monkeypatch.setattr(
+        plot, "draw_spread", lambda live, arrivals, output, title: titles.append(title) or output
+    )
+    live = Topology("circular", "a lone node", {1: []})
+    pictures.draw_message(None, live, text, tmp_path / "s.png")  # type: ignore[arg-type]
+    assert titles == [r"gossip: 'C:\temp's here' reached 1 of 1 live nodes in 0.0 ms"]
+    with pytest.raises(GossipError) as missing:
+        pictures.draw_message(None, live, "not sent", tmp_path / "s.png")  # type: ignore[arg-type]
+    said = str(missing.value).rpartition("as in ")[2]
+    assert shlex.split(said) == ["gossip", "send-message", "1", "not sent"]
+    with pytest.raises(GossipError) as odd:
+        pictures.draw_message(None, live, text + "!", tmp_path / "s.png")  # type: ignore[arg-type]
+    assert shlex.split(str(odd.value).rpartition("as in ")[2])[-1] == text + "!"
