@@ -158,7 +158,7 @@ def strategy_from(fields: Mapping[str, Any], in_file: bool = False) -> Strategy:
 def _whole(raw: Any, name: str, highest: int, unit: str = "") -> int:
     if raw is None:
         return 0
-    text = str(raw).strip().removesuffix(unit)
+    text = str(raw).removesuffix(unit)
     signed = text.removeprefix("-")
     if isinstance(raw, bool) or not (signed.isascii() and signed.isdigit()):
         raise GossipError(f"{name} must be a whole number, not {raw!r}")

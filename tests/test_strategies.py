@@ -164,6 +164,9 @@ def test_the_default_strategy_changes_no_timing() -> None:
         ({"ttl": "9" * 5000}, "--ttl must be between 1 and .*, not 99999999999999999999…"),
         ({"interval_ms": 10**400}, "--interval must be between 1 and"),
         ({"ttl": "1.5"}, "--ttl must be a whole number"),
+        ({"fanout": " 2"}, "--fanout must be a whole number, not ' 2'"),
+        ({"ttl": "3\n"}, "--ttl must be a whole number"),
+        ({"interval_ms": "100 ms"}, "--interval must be a whole number"),
         ({"speed": 3}, "unknown strategy setting 'speed'"),
     ],
 )
