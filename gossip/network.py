@@ -27,6 +27,7 @@ from gossip import state
 from gossip.auth import new_secret
 from gossip.client import GossipClient, NodeBusy, NodeUnreachable, Peer, farewell
 from gossip.commands import Command
+from gossip.conditions import sides
 from gossip.errors import GossipError, UsageError
 from gossip.protocol import MessageView, encode_frame
 from gossip.repair import Introduce, Step, Swap, parts, plan_repair
@@ -615,9 +616,16 @@ def _stored(directory: Path, number: int) -> list[HeldCopy]:
 
 def mend(network: NetworkState) -> list[Step]:
     """Join the live nodes into one graph and pair up nodes short of peers, now, as
-    planned against the whole network (``gossip.repair``); the steps asked for."""
+    planned against the whole network (``gossip.repair``); the steps asked for. Under the
+    lab's partition each side is mended on its own, never across it, as the supervisor
+    does: the nodes would refuse a link across it."""
     links, wanted = reported(network)
-    steps = plan_repair(links, network.max_peers, wanted)
+    groups = network.conditions.get("groups")
+    steps = [
+        step
+        for side in (sides(links, groups) if groups else [links])
+        for step in plan_repair(side, network.max_peers, wanted)
+    ]
     for step in steps:
         carry_out(step, network)
     return steps

@@ -17,11 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from gossip import state
+from gossip import network, state
 from gossip.client import GossipClient
 from gossip.errors import GossipError
 from gossip.network import EPHEMERAL_PORTS, await_spread, holders_of, wait_until
 from gossip.protocol import MAX_FRAME_BYTES
+from gossip.repair import Step
+from gossip.state import NetworkState, NodeEntry
 from tests.networks import (
     Net,
     Networks,
@@ -617,3 +619,21 @@ def test_an_idle_network_trades_no_digests_until_a_message_comes(networks: Netwo
     message_id = send(net, 1, "wake up")
     net.wait_delivered(message_id)
     assert wait_until(lambda: syncs() > quiet, 10.0, 0.2)
+
+
+def test_mending_after_a_removal_keeps_to_each_side_of_a_partition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """remove-node mends what it leaves; under the lab's partition it plans each side on
+    its own, as the supervisor does: a link across it, the nodes would refuse."""
+    nodes = {n: NodeEntry(n, "127.0.0.1", 7000 + n, []) for n in range(1, 5)}
+    net = NetworkState(7000, 3, "two pairs", nodes, 0, 1.0)
+    links = {1: [2], 2: [1], 3: [4], 4: [3]}
+    monkeypatch.setattr(network, "reported", lambda _: (links, dict.fromkeys(links, 3)))
+    asked: list[Step] = []
+    monkeypatch.setattr(network, "carry_out", lambda step, _: asked.append(step))
+    net.conditions = {"groups": [[1, 2], [3, 4]]}
+    assert network.mend(net) == [] and asked == []
+    net.conditions = {}
+    steps = network.mend(net)
+    assert steps and asked == steps, "with no partition, the two pairs are joined"
