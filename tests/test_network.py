@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from gossip import network, state
+from gossip import network as mending_io
+from gossip import state
 from gossip.client import GossipClient
 from gossip.errors import GossipError
 from gossip.network import EPHEMERAL_PORTS, await_spread, holders_of, wait_until
@@ -629,11 +630,11 @@ def test_mending_after_a_removal_keeps_to_each_side_of_a_partition(
     nodes = {n: NodeEntry(n, "127.0.0.1", 7000 + n, []) for n in range(1, 5)}
     net = NetworkState(7000, 3, "two pairs", nodes, 0, 1.0)
     links = {1: [2], 2: [1], 3: [4], 4: [3]}
-    monkeypatch.setattr(network, "reported", lambda _: (links, dict.fromkeys(links, 3)))
+    monkeypatch.setattr(mending_io, "reported", lambda _: (links, dict.fromkeys(links, 3)))
     asked: list[Step] = []
-    monkeypatch.setattr(network, "carry_out", lambda step, _: asked.append(step))
+    monkeypatch.setattr(mending_io, "carry_out", lambda step, _: asked.append(step))
     net.conditions = {"groups": [[1, 2], [3, 4]]}
-    assert network.mend(net) == [] and asked == []
+    assert mending_io.mend(net) == [] and asked == []
     net.conditions = {}
-    steps = network.mend(net)
+    steps = mending_io.mend(net)
     assert steps and asked == steps, "with no partition, the two pairs are joined"
