@@ -748,7 +748,9 @@ def status(network: NetworkState) -> list[NodeStatus]:
     """Ask every node of the network how it is, all at once; the rows in node order.
 
     A node that does not answer within SURVEY_TIMEOUT (a hung one too) is down; one that
-    turns the connection away, as every connection it serves at once is open, is busy.
+    turns the connection away, as every connection it serves at once is open, is busy;
+    one whose answer is wrong (another network's secret on its port, say) is failing, and
+    the others are still shown.
     """
 
     def row(number: int) -> NodeStatus:
@@ -759,6 +761,8 @@ def status(network: NetworkState) -> list[NodeStatus]:
             return NodeStatus(entry, "removed" if entry.removed else "down", {})
         except NodeBusy:
             return NodeStatus(entry, "busy", {})
+        except GossipError as exc:
+            return NodeStatus(entry, "failing", {"error": str(exc)})
         return NodeStatus(entry, "up", report)
 
     return survey(sorted(network.nodes), row)

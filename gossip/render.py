@@ -260,6 +260,10 @@ def status(
             table.append((number, shown, "-", "-", "-", port, "-"))
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table]
+    failing = [r for r in rows if r.state == "failing"]
+    if failing:
+        lines.append("")
+        lines += [f"Node {r.entry.number} is failing: {r.report.get('error')}" for r in failing]
     links = {tuple(sorted((r.entry.number, p))) for r in up for p in r.report.get("peers", [])}
     if len(parts) == 1 and len(up) == 1:
         lines += ["", "One node is live: there is nothing to connect."]
@@ -337,6 +341,7 @@ def status_json(
                 "unread": report.get("unread") if up else None,
                 "uptime": round(now - float(report.get("started", now)), 3) if up else None,
                 "pid": row.entry.pid if up and row.entry.local else None,
+                "error": report.get("error") if row.state == "failing" else None,
             }
         )
     return {

@@ -19,5 +19,6 @@ class NodeStatus:
     entry: NodeEntry
     state: str
     """``up``, ``down`` (not answering), ``busy`` (it turned the connection away: all the
-    connections it serves at once are open) or ``removed``."""
+    connections it serves at once are open), ``failing`` (it answered, but not as a node of
+    this network: why is the report's ``error``) or ``removed``."""
     report: dict[str, Any]

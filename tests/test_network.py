@@ -638,3 +638,24 @@ def test_mending_after_a_removal_keeps_to_each_side_of_a_partition(
     net.conditions = {}
     steps = mending_io.mend(net)
     assert steps and asked == steps, "with no partition, the two pairs are joined"
+
+
+def test_a_node_that_answers_wrongly_is_failing_and_the_others_still_show(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    nodes = {n: NodeEntry(n, "127.0.0.1", 7000 + n, []) for n in range(1, 4)}
+    net = NetworkState(7000, 3, "three", nodes, 0, 1.0)
+
+    class Answers:
+        def __init__(self, number: int) -> None:
+            self.number = number
+
+        def status(self) -> dict[str, object]:
+            if self.number == 2:
+                raise GossipError("cannot talk to node 2: its seal is wrong")
+            return {"peers": [], "started": 1.0}
+
+    monkeypatch.setattr(mending_io, "surveyor", lambda _, number: Answers(number))
+    rows = {r.entry.number: r for r in mending_io.status(net)}
+    assert [rows[n].state for n in (1, 2, 3)] == ["up", "failing", "up"]
+    assert rows[2].report == {"error": "cannot talk to node 2: its seal is wrong"}

@@ -38,6 +38,7 @@ def test_status_json_matches_the_network(networks: Networks) -> None:
         "unread": None,
         "uptime": None,
         "pid": None,
+        "error": None,
     }
     for number in (1, 2, 3, 5, 6):
         row = rows[number]

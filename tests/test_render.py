@@ -431,6 +431,18 @@ def test_view_json_selects_paths_as_p_does() -> None:
     assert render.view_json(message, 2)["copies"] == [{"path": [1, 3, 5], "arrived": 10.2}]
 
 
+def test_a_failing_node_is_shown_with_why_and_the_others_as_usual() -> None:
+    net, rows = _status_rows()
+    why = "cannot talk to node 2: its hello does not say whether it authenticates"
+    rows[1] = NodeStatus(net.nodes[2], "failing", {"error": why})
+    lines = render.status(net, rows, [[1, 10]], now=1190.0).splitlines()
+    assert lines[4] == "2     failing  -      -         -       7002  -"
+    assert lines[7:9] == ["", f"Node 2 is failing: {why}"]
+    data = render.status_json(net, rows, [[1, 10]], now=1190.0)
+    assert data["nodes"][1]["state"] == "failing" and data["nodes"][1]["error"] == why
+    assert data["nodes"][1]["peers"] is None
+
+
 def test_status_json_has_the_table_facts_and_nulls_for_nodes_not_up() -> None:
     net, rows = _status_rows()
     data = render.status_json(net, rows, [[1, 10]], now=1190.0)
@@ -447,6 +459,7 @@ def test_status_json_has_the_table_facts_and_nulls_for_nodes_not_up() -> None:
         "unread": 1,
         "uptime": 190.0,
         "pid": 0,  # the process this host runs it as (made up here)
+        "error": None,
     }
     assert down["state"] == "down" and removed["state"] == "removed"
     assert down["peers"] is down["messages"] is down["uptime"] is down["pid"] is None

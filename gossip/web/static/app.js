@@ -99,7 +99,7 @@ function surveyed(survey) {
     spot.info = survey.nodes[i];
     const state = spot.info.state;
     spot.g.setAttribute("data-state", state);
-    spot.g.classList.remove("up", "down", "busy", "paused", "removed");
+    spot.g.classList.remove("up", "down", "busy", "failing", "paused", "removed");
     spot.g.classList.add(state);
   });
   for (const [number, spot] of layout) {
