@@ -234,9 +234,10 @@ def positive_int(payload: dict[str, Any], name: str, upper: int) -> int:
 
 
 def message_text(payload: dict[str, Any]) -> str:
-    """The ``text`` field, checked against the message size limit."""
+    """The ``text`` field, checked against the message size limit: what ``text_problem``
+    lets the CLI and the web page send, a node takes, and no more."""
     text: str = field(payload, "text", str)
-    if not text:
+    if not text.strip():
         raise FrameError("message text is empty")
     size = len(text) if text.isascii() else utf8_size(text)
     if size > MAX_MESSAGE_BYTES:

@@ -34,6 +34,7 @@ from gossip.protocol import (
     relay_frame,
     relays_fields,
     relays_frames,
+    text_problem,
     unawaited,
 )
 from gossip.protocol import _relay_fields_checked as relay_fields_checked
@@ -324,10 +325,22 @@ def test_message_text_counts_bytes() -> None:
         message_text({"text": text + "é"})
 
 
-@pytest.mark.parametrize("payload", [{}, {"text": ""}, {"text": 3}, {"text": None}])
+@pytest.mark.parametrize(
+    "payload", [{}, {"text": ""}, {"text": "  \t\n"}, {"text": 3}, {"text": None}]
+)
 def test_message_text_refuses(payload: dict[str, Any]) -> None:
     with pytest.raises(FrameError):
         message_text(payload)
+
+
+@pytest.mark.parametrize("text", ["", " ", "\t\n", "hi", " hi ", "é" * 10, "x" * 100_000])
+def test_the_node_takes_exactly_what_the_cli_may_send(text: str) -> None:
+    try:
+        message_text({"text": text})
+        taken = True
+    except FrameError:
+        taken = False
+    assert taken == (text_problem(text) is None)
 
 
 def test_a_lone_surrogate_is_refused() -> None:
