@@ -26,6 +26,7 @@ from gossip.protocol import (
     MessageView,
     acked,
     encode_frame,
+    endpoint_of,
     messages_of,
 )
 from gossip.sockets import LINGER_ABORT
@@ -268,8 +269,11 @@ class GossipClient:
                 raise GossipError(f"{self.who} sent a bad message: {exc}") from exc
 
     def peers(self) -> list[Peer]:
-        payload = self.request(Command.PEERS)[-1].payload
-        return [Peer(int(n), str(h), int(p)) for n, h, p in payload.get("peers", [])]
+        listed = self.request(Command.PEERS)[-1].payload.get("peers", [])
+        found = [endpoint_of(item) for item in listed] if isinstance(listed, list) else [None]
+        if None in found:
+            raise GossipError(f"{self.who} sent a bad list of peers: {listed!r:.200}")
+        return [Peer(n, host, port) for n, (host, port) in filter(None, found)]
 
     def status(self) -> dict[str, Any]:
         """The node's peers, how many it aims for, messages held and unread, start time."""

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gossip.commands import Command
-from gossip.membership import Membership, endpoint_of
-from gossip.protocol import encode_frame
+from gossip.membership import Membership
+from gossip.protocol import encode_frame, endpoint_of
 from gossip.sends import Address, Endpoint, Send
 from gossip.timing import Timing
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from gossip.commands import Command
 from gossip.journal import Journal
-from gossip.protocol import FrameError, address_fields, encode_frame
+from gossip.protocol import encode_frame, endpoint_of
 from gossip.sends import Address, Endpoint, Send
 from gossip.timing import Timing
 
@@ -350,14 +350,6 @@ class Membership:
             "slots": self.free_slots(),
         }
         return encode_frame(Command.JOIN, payload)
-
-
-def endpoint_of(item: Any) -> Endpoint | None:
-    """A node as frames list one, ``[node, host, port]``; None if it is not one."""
-    try:
-        return address_fields(dict(zip(("node", "host", "port"), item, strict=True)))
-    except (FrameError, TypeError, ValueError):
-        return None
 
 
 def walk_frame(

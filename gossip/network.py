@@ -654,8 +654,14 @@ def reported(
 
     answers = dict(zip(numbers, survey(numbers, ask), strict=True))
     reports = {n: r for n, r in answers.items() if r is not None}
-    links = {n: list(r.get("peers", [])) for n, r in reports.items()}
-    return links, {n: int(r.get("wanted", 0)) for n, r in reports.items()}
+    links = {n: _numbers(r.get("peers")) for n, r in reports.items()}
+    return links, {n: w if type(w := r.get("wanted")) is int else 0 for n, r in reports.items()}
+
+
+def _numbers(listed: Any) -> list[int]:
+    """A node's list of peers as its report gives it; what is not a node number is left
+    out (a report is read as carefully as any frame)."""
+    return [n for n in listed if type(n) is int] if isinstance(listed, list) else []
 
 
 def _edges(links: dict[int, list[int]]) -> set[tuple[int, int]]:

@@ -291,6 +291,14 @@ def address_fields(payload: dict[str, Any]) -> tuple[int, tuple[str, int]]:
     return number, (host, port)
 
 
+def endpoint_of(item: Any) -> tuple[int, tuple[str, int]] | None:
+    """A node as frames list one, ``[node, host, port]``; None if it is not one."""
+    try:
+        return address_fields(dict(zip(("node", "host", "port"), item, strict=True)))
+    except (FrameError, TypeError, ValueError):
+        return None
+
+
 def message_row(view: MessageView) -> list[Any]:
     """A message as ``/MSGS`` lists it: ``[id, text, sent, read, [[path, arrived], ...]]``,
     a row rather than an object, as a read lists thousands and names cost on both ends."""

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from gossip import state
-from gossip.client import GossipClient, format_path, parse_address
+from gossip.client import GossipClient, Peer, format_path, parse_address
 from gossip.errors import GossipError
+from gossip.protocol import Frame
 from gossip.state import (
     NetworkState,
     NodeEntry,
@@ -342,3 +343,20 @@ def test_a_client_refuses_a_key_or_timeout_it_cannot_use(
     ValueError: a caller of the API gets a GossipError, as for every other mistake."""
     with pytest.raises(GossipError, match=error):
         GossipClient(("127.0.0.1", 7001), key, timeout)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "listed",
+    [[[1, "h"]], [[1, "h", "port"]], [[0, "h", 7001]], "1,2", [None], [[1, "h", 7001, 4]]],
+)
+def test_a_bad_list_of_peers_from_a_node_is_a_gossip_error(
+    listed: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node's reply is read as carefully as a frame: a bad one raised ValueError."""
+    client = GossipClient(("127.0.0.1", 7001))
+    reply = [Frame("OK", {"peers": listed})]
+    monkeypatch.setattr(client, "request", lambda *_: reply)
+    with pytest.raises(GossipError, match="sent a bad list of peers"):
+        client.peers()
+    reply[0] = Frame("OK", {"peers": [[2, "127.0.0.1", 7002]]})
+    assert client.peers() == [Peer(2, "127.0.0.1", 7002)]
