@@ -120,7 +120,6 @@ def impose(
         except FrameError as exc:
             raise GossipError(str(exc)) from None
         latest.conditions = imposed.as_dict()
-    network.conditions = latest.conditions
     if act is not None:
         act()
     missed = tell(network, imposed)

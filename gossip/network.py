@@ -154,11 +154,10 @@ def resume(directory: Path, key: bytes | None = None) -> NetworkState:
     if network.key is None and not network.insecure:  # lost: its nodes take another
         network.key = key or new_secret()
         state.write_secret(directory / state.SECRET_FILE, network.key)
-    network.started = time.time()
     with state.change(directory, network) as latest:  # read by the supervisor it starts
+        latest.started = time.time()
         for entry in local:  # a pause held the processes that stopped, not the new ones
             _unpause(latest, entry.number)
-    network.conditions = latest.conditions
     _own(directory, network, "resume")
     return network
 

@@ -192,7 +192,8 @@ def save(state: NetworkState, directory: Path) -> None:
 def change(directory: Path, network: NetworkState) -> Iterator[NetworkState]:
     """Change a running network's state: the latest saved state, under a lock, saved when
     the block ends, so commands run at once never undo each other's changes. ``network``
-    (the caller's copy) is brought up to date with what was saved."""
+    (the caller's copy) is brought up to date with what such blocks change: the nodes, the
+    supervisor and the conditions saved."""
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / LOCK_FILE, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -202,6 +203,7 @@ def change(directory: Path, network: NetworkState) -> Iterator[NetworkState]:
         save(latest, directory)
     network.nodes = latest.nodes
     network.supervisor_pid = latest.supervisor_pid
+    network.conditions = latest.conditions
 
 
 def load(directory: Path) -> NetworkState | None:

@@ -360,3 +360,20 @@ def test_a_bad_list_of_peers_from_a_node_is_a_gossip_error(
         client.peers()
     reply[0] = Frame("OK", {"peers": [[2, "127.0.0.1", 7002]]})
     assert client.peers() == [Peer(2, "127.0.0.1", 7002)]
+
+
+def test_a_change_brings_the_callers_copy_up_to_date(tmp_path: Path) -> None:
+    """Another command's change is in the saved state; the caller's copy learns the
+    nodes, the supervisor and the conditions once its own change is saved."""
+    save(network(4), tmp_path)
+    mine = network(4)
+    other = load(tmp_path)
+    assert other is not None
+    other.conditions = {"groups": [[1, 2], [3, 4]]}
+    save(other, tmp_path)
+    with state.change(tmp_path, mine) as latest:
+        latest.supervisor_pid = 4242
+        latest.nodes[2].removed = True
+    assert mine.conditions == {"groups": [[1, 2], [3, 4]]}
+    assert mine.supervisor_pid == 4242 and mine.nodes[2].removed
+    assert load(tmp_path) == mine
