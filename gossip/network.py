@@ -276,7 +276,6 @@ def rejoin(directory: Path, network: NetworkState, number: int) -> NodeEntry:
     rest. It keeps whatever history its store holds and joins the largest part of the
     network: through its last peers there, else through another node of that part.
     """
-    entry = network.nodes[number]
     rows = status(network)
     split = parts(live_links(rows))
     largest = max(split, key=len) if split else []

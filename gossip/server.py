@@ -155,15 +155,11 @@ class GossipServer(socketserver.ThreadingTCPServer):
                 log.error("node %d: could not write to its store: %s", self.number, exc)
 
     def respond(self, frame: Frame) -> Answer:
-        """Carry out the node's answer to one frame; the last answer holds the replies.
+        """Carry out the node's answer to one frame (not one ``BATCHED``: those go a run at
+        a time to ``relay_all`` or ``submit_all``); the last answer holds the replies.
 
-        FrameError if the frame breaks the rules or its message cannot be stored.
+        FrameError if the frame breaks the rules.
         """
-        if frame.command == Command.NEW:
-            submitted = self.submit_all([frame])[0]
-            if isinstance(submitted, FrameError):
-                raise submitted
-            return submitted
         with self.changing():
             reply = answer(self.node, frame, time.time())
         while True:
