@@ -314,7 +314,7 @@ def _remove(node: Node, payload: dict[str, Any], now: float) -> Answer:
 
 Respond = Callable[[Node, dict[str, Any], float], Answer]
 
-RESPONSES: dict[Command, Respond] = {
+RESPONSES: dict[str, Respond] = {
     Command.PING: _ping,
     Command.NEW: _new,
     Command.RELAY: _relay,

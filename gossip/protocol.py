@@ -37,7 +37,9 @@ Requests a node understands:
                                             a node short of peers looks for one with a slot
 ``/JOIN {"node", "host", "port", "prefer", "slots"}``
                                             a node with no peers (restarted, added) asks in
-``/SWAP {"old", "node", "host", "port"}``   a peer hands its link with this node to ``node``
+``/SWAP {"old", "node", "host", "port", "merge"?}``
+                                            a peer hands its link with this node to ``node``
+                                            (``merge``: a cut network heals; remember ``old``)
 ``/SEEK {"seek", "target", "node", "host", "port", "hops"}``, ``/FOUND {"seek", "target"}``
                                             is a node that lost ``target`` still connected to
                                             it through the network? (flooded; found: answered)

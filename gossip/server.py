@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any
+from typing import Any, Protocol
 
 from gossip.answers import Answer, answer
 from gossip.auth import MAX_LINE_BYTES, AuthError, Channel
@@ -62,6 +62,13 @@ FLUSH_BYTES = 65536
 """Replies that go out before the rest of their batch is ready: a frame's worth."""
 
 log = logging.getLogger("gossip.node")
+
+
+class Waitable(Protocol):
+    """What housekeeping waits on before its first look: the supervisor's go-ahead (a
+    ``multiprocessing`` event, shared by every node it forks), or a thread's event."""
+
+    def wait(self, timeout: float | None = None) -> bool: ...
 
 
 class GossipServer(socketserver.ThreadingTCPServer):
@@ -276,7 +283,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
             )
             return None
 
-    def keep_house(self, go: Any) -> None:
+    def keep_house(self, go: Waitable) -> None:
         """Once ``go`` is set (every node of the network listens), act on the node's chores.
 
         Waiting for the whole network keeps a node from counting a neighbour that is
@@ -387,12 +394,18 @@ class GossipServer(socketserver.ThreadingTCPServer):
                 if conditions.blocked(self.number, send.peer):
                     self.outbox.submit(self._settle, send, None, False)
             elif delay > 0:
-                if self.delayer is None:
-                    self.delayer = Delayer(lambda later: self._carry(later, None))
-                self.delayer.later(delay, [send])
+                self._delayer().later(delay, [send])
             else:
                 now.append(send)
         return now
+
+    def _delayer(self) -> Delayer:
+        """The delayer, started by the first delay: under the lock, as handlers and
+        housekeeping may ask at once, and a second one would outlive ``server_close``."""
+        with self.lock:
+            if self.delayer is None:
+                self.delayer = Delayer(lambda later: self._carry(later, None))
+            return self.delayer
 
     def _deliver_held(
         self, conditions: Conditions, sends: list[Send], peers: dict[int, Address]

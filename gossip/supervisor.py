@@ -38,6 +38,7 @@ import time
 from logging.handlers import RotatingFileHandler
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
+from multiprocessing.queues import SimpleQueue
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -48,7 +49,7 @@ from gossip.mending import REPAIR_FIRST, STATUS_TIMEOUT, Mender
 from gossip.network import control_address, reported, unpaused
 from gossip.node import Node
 from gossip.protocol import FrameError
-from gossip.server import GossipServer
+from gossip.server import GossipServer, Waitable
 from gossip.state import store_path
 from gossip.store import DamagedLog, Store, StoreError
 from gossip.strategy import DEFAULT, Strategy, stored
@@ -117,7 +118,9 @@ class NodeStart(NamedTuple):
     partition or a delay holds is under it from the start, not from the next change."""
 
 
-def node_main(start: NodeStart, ready: Any, go: Any, private: list[int], owner: int) -> None:
+def node_main(
+    start: NodeStart, ready: SimpleQueue, go: Waitable, private: list[int], owner: int
+) -> None:
     """Body of one node process: bind, say so, serve until removed or terminated.
 
     With ``peers`` the node starts with those peers (a fresh start: its store is new; a
