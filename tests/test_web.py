@@ -11,6 +11,7 @@ import json
 import re
 import socket
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -231,13 +232,18 @@ def test_one_message_sent_from_the_page_is_watched_at_a_time() -> None:
                 await asyncio.sleep(0.05)
             assert [d for d in console.done if d[0] == "watch"] == [("watch", "one")]
             release.set()
-            for _ in range(100):  # the watch ends, and the next send is watched
-                await asyncio.sleep(0.02)
-                if not app[WATCHING].is_set():
-                    break
+
+            async def within(seconds: float, condition: Callable[[], bool]) -> bool:
+                deadline = time.monotonic() + seconds
+                while not condition():
+                    if time.monotonic() > deadline:
+                        return False
+                    await asyncio.sleep(0.01)
+                return True
+
+            assert await within(5, lambda: not app[WATCHING].is_set()), "the watch never ended"
             await client.post("/api/send", json={"node": 1, "text": "four"}, headers=ours)
-            await asyncio.sleep(0.1)
-            assert ("watch", "four") in console.done
+            assert await within(5, lambda: ("watch", "four") in console.done), console.done
 
     asyncio.run(run())
 
