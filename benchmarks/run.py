@@ -78,8 +78,13 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
-def latency(network: state.NetworkState, count: int) -> list[float]:
-    """Milliseconds from submit until the last node got each message (node timestamps)."""
+def latency(
+    network: state.NetworkState, count: int, first_hops: list[float] | None = None
+) -> list[float]:
+    """Milliseconds from submit until the last node got each message (node timestamps).
+
+    ``first_hops`` gets, for each, the milliseconds until its first peer got it: the
+    origin's share (storing the message, flushing it to disk, sending the copies)."""
     latencies = []
     senders = network.live_numbers()
     for i in range(count):
@@ -94,6 +99,9 @@ def latency(network: state.NetworkState, count: int) -> list[float]:
         if len(arrivals) < len(senders):
             raise SystemExit(f"message {i} reached {len(arrivals)} of {len(senders)} nodes")
         latencies.append((max(arrivals.values()) - arrivals[origin_node]) * 1000)
+        if first_hops is not None:
+            peers = [t for n, t in arrivals.items() if n != origin_node]
+            first_hops.append((min(peers) - arrivals[origin_node]) * 1000)
     return latencies
 
 
@@ -397,9 +405,11 @@ def main() -> None:
         results["get_messages_cli_ms"] = statistics.median(
             cli("get-messages", "2", *port) for _ in range(options.repeat)
         )
-        latencies = latency(network, options.messages)
+        first_hops: list[float] = []
+        latencies = latency(network, options.messages, first_hops)
         results["latency_all_nodes_p50_ms"] = percentile(latencies, 0.5)
         results["latency_all_nodes_p99_ms"] = percentile(latencies, 0.99)
+        results["latency_first_peer_p50_ms"] = percentile(first_hops, 0.5)
         fill(network, 1, 1000, options.batch)
         results.update(reads(network, port, 1000, 20))
         results.update(throughput(network, options.throughput, 4, options.batch))
@@ -432,6 +442,7 @@ def main_rows(options: argparse.Namespace) -> list[tuple[str, str, str]]:
         (f"gossip get-messages wall (median of {options.repeat})", "get_messages_cli_ms", "ms"),
         ("submit -> every node holds it, p50", "latency_all_nodes_p50_ms", "ms"),
         ("submit -> every node holds it, p99", "latency_all_nodes_p99_ms", "ms"),
+        ("  of which: submit -> its first peer holds it, p50", "latency_first_peer_p50_ms", "ms"),
         (
             f"sustained, 4 clients, {options.batch} per request: delivered to all per second",
             "delivered_to_all_per_s",
