@@ -29,6 +29,7 @@ from gossip.client import GossipClient, NodeBusy, NodeUnreachable, Peer, farewel
 from gossip.commands import Command
 from gossip.conditions import sides
 from gossip.errors import GossipError, UsageError
+from gossip.handover import HeldCopy, handed_over
 from gossip.protocol import MessageView, encode_frame
 from gossip.repair import Introduce, Step, Swap, parts, plan_repair
 from gossip.state import NetworkState, NodeEntry
@@ -564,29 +565,20 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
     }
 
 
-HeldCopy = tuple[str, str, tuple[int, ...], float]
-"""A message a leaving node holds, as it hands it over: id, text, first path, sent time."""
-
-
 def _hand_over(
     network: NetworkState, held: list[HeldCopy], number: int, rows: list[NodeStatus]
 ) -> int:
-    """Give the rest the messages a leaving node holds that they lack (one it held for
-    want of a peer, or had not yet passed on, would leave with it): each as a copy relayed
-    from it to a live node, which passes it on. How many were handed over."""
+    """Give the rest the messages a leaving node holds that they lack (``handed_over``),
+    through the first live node; how many were handed over."""
     others = [r for r in rows if r.state == "up" and r.entry.number != number]
     if not others or not held:
         return 0
     receiver = client_for(network, others[0].entry)
     theirs = {v.id for v in receiver.read_messages("all", peek=True)}
-    handed = 0
-    for message_id, text, path, sent in held:
-        if message_id in theirs or others[0].entry.number in path:
-            continue
-        copy = {"id": message_id, "text": text, "path": list(path), "sent": sent}
-        receiver.request(Command.RELAY, {**copy, "relays": 1})
-        handed += 1
-    return handed
+    copies = handed_over(held, theirs, others[0].entry.number)
+    for copy in copies:
+        receiver.request(Command.RELAY, copy)
+    return len(copies)
 
 
 def _as_copies(views: list[MessageView]) -> list[HeldCopy]:
