@@ -32,6 +32,7 @@ from pathlib import Path
 from gossip.errors import GossipError
 from gossip.foreground import log_to_stdout, stop_on_signals
 from gossip.network import client_for
+from gossip.repair import contacts
 from gossip.sends import Address, Endpoint
 from gossip.state import NetworkState, store_path
 from gossip.store import StoreError
@@ -73,8 +74,10 @@ def contacts_of(number: int, network: NetworkState, last: list[int]) -> list[End
     """Whom a node back from its store asks to take it in: its last peers, else (it had
     none) its peers in the file; never more than ``max_peers``, as a node knows no more
     nodes than that. A node whose contacts all died waits for ``gossip mend``."""
-    chosen = [n for n in last or network.nodes[number].peers if n != number and n in network.nodes]
-    return [(n, network.nodes[n].address) for n in chosen[: network.max_peers]]
+    known = [n for n in last or network.nodes[number].peers if n in network.nodes]
+    # It cannot see which part of the network is the largest: repair's rule, with none.
+    chosen = contacts(number, known, [], network.max_peers)
+    return [(n, network.nodes[n].address) for n in chosen]
 
 
 def run(network: NetworkState, number: int, directory: Path, listen: str) -> str:
