@@ -194,8 +194,11 @@ def network_of(args: dict[str, Any], adopt: bool = True) -> tuple[Path, state.Ne
 def target(args: dict[str, Any]) -> tuple[Path, state.NetworkState, state.NodeEntry]:
     """The network and the node entry a node command addresses."""
     directory, net = network_of(args)
-    entry = net.node(required(args, "<node>", 1, None))
-    return directory, net, entry
+    number = required(args, "<node>", 1, None)
+    listed = net.nodes.get(number)
+    if listed is not None and listed.removed and not listed.local:
+        network.readmit(directory, net, number)
+    return directory, net, net.node(number)
 
 
 def asked(args: dict[str, Any]) -> tuple[state.NetworkState, state.NodeEntry]:

@@ -401,6 +401,22 @@ def restart(directory: Path, network: NetworkState, number: int) -> tuple[NodeEn
     return entry, state.damaged_stores(directory, began).get(number)
 
 
+def readmit(directory: Path, network: NetworkState, number: int) -> None:
+    """Node ``number`` runs on another host, and this host's state says it was removed:
+    if it answers, its own host restarted it since (each host keeps its own state, and
+    that host's said so), so it is live again here too."""
+    entry = network.nodes[number]
+    client = surveyor(network, number)
+    try:
+        client.request(Command.PING)
+    except GossipError:
+        return
+    entry.removed = False
+    if any(e.local for e in network.nodes.values()):  # else a network file's view: no state
+        with contextlib.suppress(GossipError), state.change(directory, network) as latest:
+            latest.nodes[number].removed = False
+
+
 def writable(directory: Path, network: NetworkState) -> None:
     """GossipError now if the state cannot be written (a full disk), before a command
     changes the network: else it would start or stop a node, then fail to say so, and

@@ -92,6 +92,35 @@ def test_a_change_on_one_host_keeps_the_conditions_set_on_another(tmp_path: Path
     assert not gossip_processes(str(tmp_path))
 
 
+@pytest.mark.slow  # about 15 s
+def test_a_node_removed_from_one_host_and_restarted_on_its_own_is_addressed_again(
+    tmp_path: Path,
+) -> None:
+    """Each host keeps its own state: the host that removed a node on another host still
+    called it removed once that host restarted it, and refused to address it."""
+    hosts, lab = loopback_lab(tmp_path)
+    config = ["--config", str(lab.file)]
+    try:
+        lab.start()
+        removed = hosts[0].cli("remove-node", str(NODES), *config)
+        assert removed.returncode == 0, removed.stderr
+
+        def gone() -> bool:  # its process ends once it has left: then its host may restart it
+            shown = json.loads(hosts[-1].cli("status", "--json", *config).stdout)
+            return shown["nodes"][NODES - 1]["state"] == "down"
+
+        assert wait_until(gone, 10)
+        restarted = hosts[-1].cli("restart-node", str(NODES), *config)
+        assert restarted.returncode == 0, restarted.stderr
+        sent = {lab.send(hosts[0], NODES, "to the node back on its host"): NODES}
+        lab.everywhere(sent, hosts[0], 20)
+        shown = json.loads(hosts[0].cli("status", "--json", *config).stdout)
+        assert shown["nodes"][NODES - 1]["state"] == "up", shown["nodes"][NODES - 1]
+    finally:
+        lab.stop()
+    assert not gossip_processes(str(tmp_path))
+
+
 @pytest.fixture
 def namespaces(tmp_path: Path) -> Iterator[list[Host]]:
     try:
