@@ -341,8 +341,12 @@ def test_the_server_answers_only_to_its_own_addresses() -> None:
     assert guard.base() == "http://127.0.0.1:8080"
     guard.bind("::1", 8081)
     assert "[::1]:8081" in guard.hosts and "localhost:8081" in guard.hosts
+    assert guard.base() == "http://[::1]:8081", "the URL printed is where it listens"
+    guard.bind("127.0.0.2", 8083)
+    assert guard.base() == "http://127.0.0.2:8083"
     guard.bind("192.0.2.7", 8082)  # another address of this machine, given with --host
     assert guard.hosts == {"192.0.2.7:8082"}
+    assert guard.base() == "http://192.0.2.7:8082"
     for everywhere in ("0.0.0.0", "::"):
         with pytest.raises(GossipError, match="is every address"):
             main(RecordingConsole(), everywhere, 0)

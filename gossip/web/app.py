@@ -52,6 +52,8 @@ class Guard:
     def __init__(self, token: str) -> None:
         self.token = token
         self.hosts: set[str] = set()
+        self.listening = ""
+        """``host:port`` where the server listens, as a URL names it."""
 
     def bind(self, host: str, port: int) -> None:
         """The addresses the server answers on, once it is bound (``--port 0`` picks one)."""
@@ -60,11 +62,12 @@ class Guard:
             if ipaddress.ip_address(host).is_loopback:
                 names |= {"127.0.0.1", "localhost", "[::1]"}
         self.hosts = {f"{name}:{port}" for name in names}
+        self.listening = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     def base(self) -> str:
-        """``http://host:port`` of this server, 127.0.0.1 first where it answers there."""
-        first = min(self.hosts, key=lambda h: (not h.startswith("127."), h))
-        return f"http://{first}"
+        """``http://host:port`` of this server: the address it listens on, which is where
+        it answers (a loopback address other than 127.0.0.1 too)."""
+        return f"http://{self.listening}"
 
     def refusal(self, request: web.Request) -> str | None:
         """Why a request is refused, or None if it may go on."""
