@@ -130,6 +130,7 @@ from gossip import __version__, auth, network, render, spread, state
 from gossip.client import NodeUnreachable
 from gossip.errors import GossipError, UsageError
 from gossip.protocol import MAX_RELAYS, is_message_id, text_problem
+from gossip.ranges import compress_ranges
 
 TEXT_ADVICE = {
     "the message is empty": ": give some text, as in gossip send-message 1 Hi",
@@ -383,7 +384,17 @@ def mend(args: dict[str, Any]) -> str:
 
 
 def stop_network(args: dict[str, Any]) -> str:
-    directory, net = network_of(args, adopt=False)
+    try:
+        directory, net = network_of(args, adopt=False)
+    except GossipError:
+        stopped = None if args["--config"] else network.stop_unreadable(port_origin(args))
+        if stopped is None:
+            raise
+        where, count = stopped
+        return (
+            f"Stopped the {count} processes of the network in {where}, whose state file "
+            "could not be read. Its stores are kept there."
+        )
     if not any(e.local for e in net.nodes.values()):
         raise GossipError(f"no node of {net.label} runs on this host: stop each host's part there")
     count = network.stop(directory, net)
@@ -544,7 +555,7 @@ def demo(args: dict[str, Any]) -> str:
     holders = network.await_spread(net, message_id, DEMO_TIMEOUT, interval=0.025, progress=watch)
     progress(holders, end="\n")
     if len(holders) < len(live):
-        missing = state.compress_ranges(sorted(set(live) - set(holders)))
+        missing = compress_ranges(sorted(set(live) - set(holders)))
         raise GossipError(f"the message did not reach nodes {missing} within {DEMO_TIMEOUT:.0f} s")
     spread_ms = (max(holders.values()) - holders[sender]) * 1000
     print(f"Every node holds it: the last one got it {spread_ms:.1f} ms after it was sent.")
@@ -606,7 +617,7 @@ def partition(args: dict[str, Any]) -> str:
     groups = lab.partition_groups(args["<group>"], net)
     imposed = lab.impose(directory, net, {"groups": groups})
     rest = sorted(set(net.live_numbers()).difference(*groups))
-    also = f" Nodes {state.compress_ranges(rest)}, in no group, are one more side." if rest else ""
+    also = f" Nodes {compress_ranges(rest)}, in no group, are one more side." if rest else ""
     return (
         f"Network conditions: {imposed.describe()}.{also} {how_to_run()} heal ends the partition."
     )

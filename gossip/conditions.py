@@ -22,8 +22,8 @@ from typing import Any
 from gossip.commands import Command
 from gossip.errors import GossipError, UsageError
 from gossip.protocol import FrameError
+from gossip.ranges import compress_ranges
 from gossip.sends import Send
-from gossip.state import compress_ranges
 
 MAX_DELAY = 2.0
 """Longest delay plus jitter, in seconds: a peer's replies overdue for ``reply_timeout``

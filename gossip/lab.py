@@ -24,6 +24,7 @@ from gossip.conditions import MAX_DELAY, RANGE, Conditions, conditions_from, gro
 from gossip.errors import GossipError, UsageError
 from gossip.network import SURVEY_TIMEOUT, client_for, survey
 from gossip.protocol import FrameError
+from gossip.ranges import compress_ranges
 from gossip.state import NetworkState
 
 DURATION = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*(ms|s)?\s*$", re.ASCII)
@@ -125,7 +126,7 @@ def impose(
     missed = tell(network, imposed)
     if missed:
         raise GossipError(
-            f"nodes {state.compress_ranges(missed)} did not take the new conditions (they "
+            f"nodes {compress_ranges(missed)} did not take the new conditions (they "
             "run, but did not answer): the others did; run the command again"
         )
     return imposed

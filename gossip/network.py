@@ -59,6 +59,13 @@ SURVEY_WORKERS = 32
 def client_for(network: NetworkState, entry: NodeEntry) -> GossipClient:
     """A client of one of the network's nodes, whose errors name the node by its number."""
     if network.key is None and not network.insecure:
+        secret = network.directory / state.SECRET_FILE
+        if not secret.exists() or (os.access(secret, os.R_OK) and not secret.read_bytes().strip()):
+            raise GossipError(
+                f"this network's secret {secret} is gone or empty, so no command can talk to "
+                "its nodes: gossip stop-network stops them, and start-network --resume brings "
+                "them back with a new one"
+            )
         raise GossipError(
             f"cannot read this network's secret ({state.SECRET_FILE} in its run directory "
             f"{network.directory}): run gossip as the user who started it"
@@ -174,6 +181,8 @@ def _check_free(directory: Path, network: NetworkState) -> None:
                 if not (directory / old.name).exists():
                     old.rename(directory / old.name)
             shutil.rmtree(aside, ignore_errors=True)
+    if state.load(directory) is None and state.processes_of(directory):
+        raise GossipError(state.not_running(directory, network.port_origin))
     running = state.running(directory)
     if running is not None:
         raise GossipError(
@@ -501,6 +510,27 @@ def stop(directory: Path, network: NetworkState) -> int:
     return len(nodes)
 
 
+def stop_unreadable(port_origin: int | None) -> tuple[Path, int] | None:
+    """Stop the processes of a network whose state cannot be read (at ``port_origin``, or
+    the only such one here): its run directory and how many there were; None if there is
+    none. Found by their command lines, as ``stop`` finds them; the stores stay."""
+    if port_origin is not None:
+        directory = state.run_dir(port_origin)
+        found = [directory] if state.load(directory) is None else []
+    else:
+        found = state.unreadable_running()
+    if len(found) != 1 or not state.processes_of(found[0]):
+        return None
+    everyone = set(state.processes_of(found[0]))
+    count = len(everyone)
+    for _ in range(STOP_ROUNDS):
+        if not everyone:
+            break
+        _end(everyone, found[0])
+        everyone = set(state.processes_of(found[0]))
+    return found[0], count
+
+
 def _end(pids: set[int], directory: Path) -> None:
     """Stop these processes: SIGTERM, and SIGKILL for those still there after a while."""
 
@@ -767,8 +797,9 @@ def status(network: NetworkState) -> list[NodeStatus]:
 
     def row(number: int) -> NodeStatus:
         entry = network.nodes[number]
+        client = surveyor(network, number)  # a secret this user cannot read fails them all
         try:
-            report = surveyor(network, number).status()
+            report = client.status()
         except NodeUnreachable:
             return NodeStatus(entry, "removed" if entry.removed else "down", {})
         except NodeBusy:

@@ -12,7 +12,8 @@ from typing import Any
 
 from gossip.client import Peer
 from gossip.protocol import Copy, MessageView
-from gossip.state import NetworkState, NodeEntry, compress_ranges, log_only
+from gossip.ranges import compress_ranges
+from gossip.state import NetworkState, NodeEntry, log_only
 from gossip.status import NodeStatus
 
 PATH_MODES = ("all", "shortest", "longest", "shortest and longest")

@@ -18,7 +18,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gossip.conditions import conditions_from
 from gossip.errors import GossipError
+from gossip.protocol import FrameError
+from gossip.ranges import compress_ranges
+from gossip.strategy import MODES
 
 DEFAULT_PORT_ORIGIN = 7000
 STATE_FILE = "network.json"
@@ -118,19 +122,6 @@ class NetworkState:
         return f"{self.name!r} ({local} of its {len(self.nodes)} nodes on this host)"
 
 
-def compress_ranges(numbers: list[int]) -> str:
-    """``[1, 2, 3, 5]`` as ``1-3, 5``."""
-    if not numbers:
-        return "none"
-    spans: list[list[int]] = []
-    for n in numbers:
-        if spans and n == spans[-1][1] + 1:
-            spans[-1][1] = n
-        else:
-            spans.append([n, n])
-    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
-
-
 def gossip_home() -> Path:
     """Where run directories live, as one absolute path: processes are found by it, and the
     supervisor runs in another folder."""
@@ -214,10 +205,60 @@ def load(directory: Path) -> NetworkState | None:
         network = NetworkState(nodes=nodes, **data)
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
+    if not _well_formed(network):
+        return None
     if not network.insecure:
         with contextlib.suppress(OSError):
             network.key = (directory / SECRET_FILE).read_bytes().strip() or None
     return network
+
+
+def _whole(value: object, lowest: int = 0, highest: int = 1 << 62) -> bool:
+    return type(value) is int and lowest <= value <= highest
+
+
+def _well_formed(network: NetworkState) -> bool:
+    """Whether a loaded state holds what every command takes it to (a file edited by hand,
+    or damaged, may hold JSON of other types): else it counts as unreadable."""
+    nodes = network.nodes
+    if not (
+        nodes
+        and _whole(network.port_origin, 0, 65535)
+        and _whole(network.max_peers, 1)
+        and isinstance(network.topology, str)
+        and _whole(network.supervisor_pid, STOPPED)
+        and type(network.started) in (int, float)
+        and type(network.insecure) is bool
+        and isinstance(network.name, str)
+        and isinstance(network.strategy, dict)
+        and isinstance(network.conditions, dict)
+    ):
+        return False
+    for number, entry in nodes.items():
+        if not (
+            _whole(number, 1)
+            and entry.number == number
+            and isinstance(entry.host, str)
+            and entry.host
+            and _whole(entry.port, 1, 65535)
+            and isinstance(entry.peers, list)
+            and all(_whole(p, 1) for p in entry.peers)
+            and _whole(entry.pid)
+            and type(entry.removed) is bool
+            and type(entry.local) is bool
+        ):
+            return False
+    strategy = network.strategy
+    if strategy and not (
+        strategy.get("mode", "push") in MODES
+        and all(_whole(strategy.get(k, 0)) for k in ("fanout", "interval_ms", "ttl"))
+    ):
+        return False
+    try:
+        conditions_from(network.conditions)
+    except FrameError:
+        return False
+    return True
 
 
 def write_secret(path: Path, secret: bytes) -> None:
@@ -336,6 +377,34 @@ def stopped_networks() -> list[Path]:
     ]
 
 
+def unreadable_running() -> list[Path]:
+    """Run directories here whose processes run but whose state cannot be read (a file
+    damaged or edited by hand): no command can address them, only stop them."""
+    home = gossip_home()
+    return sorted(
+        Path(d)
+        for d, pids in gossip_processes().items()
+        if pids and Path(d).parent == home and load(Path(d)) is None
+    )
+
+
+def not_running(directory: Path, port_origin: int | None) -> str:
+    """Why no command can address the network of this run directory, and what to do."""
+    option = "" if port_origin is None else f" --port-origin {port_origin}"
+    where = f"port origin {port_origin}" if port_origin is not None else f"{directory}"
+    if load(directory) is None and processes_of(directory):
+        return (
+            f"the network on {where} runs, but its state file {directory / STATE_FILE} cannot "
+            f"be read: gossip stop-network{option} stops its processes and keeps its stores"
+        )
+    if directory in stopped_networks():
+        return (
+            f"no network is running on {where}: gossip start-network --resume{option} brings "
+            "back the one stopped there with its messages (a fresh start-network deletes them)"
+        )
+    return f"no network is running on {where}: start one with gossip start-network{option}"
+
+
 def find_network(port_origin: int | None) -> tuple[Path, NetworkState]:
     """The network a command addresses: the one at ``port_origin``, else the only one running.
 
@@ -345,13 +414,18 @@ def find_network(port_origin: int | None) -> tuple[Path, NetworkState]:
         directory = run_dir(port_origin)
         state = running(directory)
         if state is None:
-            raise GossipError(
-                f"no network is running on port origin {port_origin}: start one with "
-                f"gossip start-network --port-origin {port_origin}"
-            )
+            raise GossipError(not_running(directory, port_origin))
         return directory, state
     networks = running_networks()
     if not networks:
+        unreadable = unreadable_running()
+        if len(unreadable) == 1:
+            raise GossipError(not_running(unreadable[0], None))
+        if stopped_networks():
+            raise GossipError(
+                "no network is running: gossip start-network --resume brings back the one "
+                "stopped here with its messages, gossip start-network starts a new one"
+            )
         raise GossipError("no network is running: start one with gossip start-network")
     if len(networks) > 1:
         names = ", ".join(s.label for _, s in networks)

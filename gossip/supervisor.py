@@ -49,6 +49,7 @@ from gossip.mending import REPAIR_FIRST, STATUS_TIMEOUT, Mender
 from gossip.network import control_address, reported, unpaused
 from gossip.node import Node
 from gossip.protocol import FrameError
+from gossip.ranges import compress_ranges
 from gossip.server import GossipServer, Waitable
 from gossip.state import store_path
 from gossip.store import DamagedLog, Store, StoreError
@@ -432,6 +433,8 @@ class Supervisor:
         self.mender = Mender("supervisor")
         self.lost_looks = 0
         """Looks in a row that found no state file: the run directory was deleted."""
+        self.unreadable = False
+        """The last look found a state file it could not read (said once in the log)."""
         self.hold_until = 0.0
         """Until then the command line mends (remove-node): the supervisor does not."""
         self.private: list[socket.socket] = []
@@ -497,9 +500,7 @@ class Supervisor:
         deadline = time.monotonic() + READY_TIMEOUT
         while waiting:
             if time.monotonic() > deadline:
-                return {
-                    "error": f"nodes {state.compress_ranges(sorted(waiting))} did not start in time"
-                }
+                return {"error": f"nodes {compress_ranges(sorted(waiting))} did not start in time"}
             if not self.ready.empty():
                 number, failure = self.ready.get()
                 if failure:
@@ -613,7 +614,16 @@ class Supervisor:
         """Look at the whole network; join its parts, and nodes short of peers, if it is
         this host's turn (it holds the lowest-numbered node that answers)."""
         loaded = state.load(self.directory)
-        self.lost_looks = 0 if loaded is not None else self.lost_looks + 1
+        # Only a state file that is gone means the run directory went: one that cannot be
+        # read (damaged, edited by hand) leaves the nodes serving, with the last plan.
+        gone = loaded is None and not (self.directory / state.STATE_FILE).exists()
+        self.lost_looks = self.lost_looks + 1 if gone else 0
+        if loaded is None and not gone and not self.unreadable:
+            log.warning(
+                "supervisor: the network's state file cannot be read; the nodes go on "
+                "with the last plan (gossip stop-network stops them)"
+            )
+        self.unreadable = loaded is None and not gone
         if self.lost_looks >= LOST_LOOKS:
             log.warning("supervisor: the network's state is gone; stopping its nodes")
             raise SystemExit(0)

@@ -187,6 +187,10 @@ def lose_the_secret(net: Net) -> None:
     (net.directory / state.SECRET_FILE).unlink()
 
 
+def empty_the_secret(net: Net) -> None:
+    (net.directory / state.SECRET_FILE).write_bytes(b"")
+
+
 def change_the_secret(net: Net) -> None:
     (net.directory / state.SECRET_FILE).write_bytes(new_secret())
 
@@ -209,8 +213,9 @@ SQUATTERS: list[socket.socket] = []
         (stale_run_directory, ["status"], "no network is running on port origin"),
         (kill_node_1, ["send-message", "1", "hi"], "is not answering (connection refused)"),
         (kill_node_1, ["get-messages", "1"], "if it died, take it out with gossip remove-node"),
-        (lose_the_secret, ["send-message", "2", "hi"], "cannot read this network's secret"),
-        (lose_the_secret, ["status"], "run gossip as the user who started it"),
+        (lose_the_secret, ["send-message", "2", "hi"], "is gone or empty, so no command can talk"),
+        (lose_the_secret, ["status"], "gossip stop-network stops them, and start-network --res"),
+        (empty_the_secret, ["list-peers", "2"], "is gone or empty, so no command can talk"),
         (change_the_secret, ["list-peers", "2"], "frame is not authenticated"),
         (change_the_secret, ["send-message", "2", "hi"], "another network's secret?"),
         (squat_node_5s_port, ["add-node"], "could not start node 5: port"),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -1082,3 +1083,41 @@ def test_removing_the_only_holder_of_a_message_hands_it_over(networks: Networks)
     removed = net.cli("remove-node", "3")
     assert removed.code == 0, removed.err
     assert_laws(net, [1, 5], [message_id])
+
+
+# 8. A state file that cannot be read
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ['{"supervisor_pid": "12"', "{garbage", '{"conditions": "bad"', '{"nodes": []'],
+)
+def test_a_running_network_whose_state_cannot_be_read_keeps_serving_and_stop_network_stops_it(
+    networks: Networks, damage: str
+) -> None:
+    """A state file damaged or edited by hand: the supervisor took it for a deleted run
+    directory and stopped every node, and stop-network, which could not read it, said no
+    network was running and left every process (law 4)."""
+    net = networks.start("circular", "-n", "4")
+    before = send(net, 1, "before the damage")
+    net.wait_delivered(before)
+    file = net.directory / state.STATE_FILE
+    good = json.loads(file.read_text())
+    if damage.startswith('{"'):
+        key, _, value = damage[1:].partition(": ")
+        good[json.loads(key)] = json.loads(value)
+        file.write_text(json.dumps(good))
+    else:
+        file.write_text(damage)
+    running = set(gossip_processes(str(net.directory)))
+    assert len(running) == 5
+    told = net.cli("send-message", "2", "after the damage")
+    assert told.code == 1 and one_line(told.err), told.err
+    assert "its state file" in told.err and "stop-network" in told.err, told.err
+    # the supervisor looks every second: it used to stop the nodes after three looks
+    assert not wait_until(lambda: set(gossip_processes(str(net.directory))) != running, 4)
+    stopped = net.cli("stop-network")
+    assert stopped.code == 0, stopped.err
+    assert stopped.out.startswith("Stopped the 5 processes of the network in"), stopped.out
+    assert not gossip_processes(str(net.directory))
+    assert all(state.store_path(net.directory, n).exists() for n in range(1, 5))

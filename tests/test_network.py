@@ -290,8 +290,9 @@ def test_stop_network_leaves_nothing_running(networks: Networks) -> None:
     assert not any(state.pid_alive(p) for p in pids)
     assert not gossip_processes(str(net.directory))
     assert net.cli("stop-network").err == (
-        f"gossip: no network is running on port origin {net.origin}: start one with "
-        f"gossip start-network --port-origin {net.origin}\n"
+        f"gossip: no network is running on port origin {net.origin}: gossip start-network "
+        f"--resume --port-origin {net.origin} brings back the one stopped there with its "
+        "messages (a fresh start-network deletes them)\n"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,10 +15,10 @@ from gossip import state
 from gossip.client import GossipClient, Peer, format_path, parse_address
 from gossip.errors import GossipError
 from gossip.protocol import Frame
+from gossip.ranges import compress_ranges
 from gossip.state import (
     NetworkState,
     NodeEntry,
-    compress_ranges,
     find_network,
     gossip_home,
     load,
@@ -377,3 +378,75 @@ def test_a_change_brings_the_callers_copy_up_to_date(tmp_path: Path) -> None:
     assert mine.conditions == {"groups": [[1, 2], [3, 4]]}
     assert mine.supervisor_pid == 4242 and mine.nodes[2].removed
     assert load(tmp_path) == mine
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("supervisor_pid", "12"),
+        ("conditions", "bad"),
+        ("conditions", {"groups": "1-8"}),
+        ("strategy", {"mode": "zzz"}),
+        ("strategy", {"mode": "push", "fanout": "2"}),
+        ("max_peers", "x"),
+        ("max_peers", 0),
+        ("topology", None),
+        ("port_origin", 70000),
+        ("insecure", "no"),
+        ("nodes", []),
+    ],
+)
+def test_a_state_of_the_wrong_types_is_unreadable(
+    tmp_path: Path, field: str, value: object
+) -> None:
+    """JSON that parses but does not hold a network's state gave tracebacks in every
+    command: it is refused as unreadable, as a file that does not parse is."""
+    save(network(4), tmp_path)
+    assert load(tmp_path) is not None
+    data = json.loads((tmp_path / state.STATE_FILE).read_text())
+    data[field] = value
+    (tmp_path / state.STATE_FILE).write_text(json.dumps(data))
+    assert load(tmp_path) is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("pid", "abc"), ("port", "x"), ("number", "1"), ("host", 5), ("peers", ["2"]), ("local", 1)],
+)
+def test_a_node_entry_of_the_wrong_types_is_unreadable(
+    tmp_path: Path, field: str, value: object
+) -> None:
+    save(network(4), tmp_path)
+    data = json.loads((tmp_path / state.STATE_FILE).read_text())
+    data["nodes"][0][field] = value
+    (tmp_path / state.STATE_FILE).write_text(json.dumps(data))
+    assert load(tmp_path) is None
+
+
+def test_a_default_strategy_and_lab_conditions_load(tmp_path: Path) -> None:
+    net = network(4)
+    net.strategy = {"mode": "push", "fanout": 0, "interval_ms": 0, "ttl": 0}
+    net.conditions = {"delay_ms": 50.0, "groups": [[1, 2], [3, 4]], "paused": [2]}
+    save(net, tmp_path)
+    assert load(tmp_path) == net
+
+
+def test_a_network_stopped_here_is_named_with_how_to_resume_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After stop-network, a command's hint said to start afresh, which deletes the
+    messages it had just said were kept."""
+    monkeypatch.setenv("GOSSIP_HOME", str(tmp_path))
+    directory = state.run_dir(7000)
+    directory.mkdir()
+    save(network(4), directory)
+    (directory / "node-1.db").write_bytes(b"")
+    with pytest.raises(GossipError) as named:
+        find_network(7000)
+    assert str(named.value) == (
+        "no network is running on port origin 7000: gossip start-network --resume "
+        "--port-origin 7000 brings back the one stopped there with its messages (a fresh "
+        "start-network deletes them)"
+    )
+    with pytest.raises(GossipError, match="gossip start-network --resume brings back"):
+        find_network(None)
