@@ -425,6 +425,11 @@ def send_message(args: dict[str, Any]) -> str:
     name = render.node_name(entry.number)
     try:
         receipt = network.client_for(net, entry).post(text, relays, chosen)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            f"interrupted; {name} may have taken the message: send it again with --id "
+            f"{chosen} to be sure it is sent once"
+        ) from None
     except NodeUnreachable as exc:
         if exc.refused:
             raise
@@ -768,8 +773,8 @@ def main(argv: list[str] | None = None) -> int:
     except GossipError as exc:
         print(f"gossip: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("gossip: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"gossip: {exc or 'interrupted'}", file=sys.stderr)
         return 130
     except ModuleNotFoundError as exc:  # the container image leaves out the plotting stack
         print(

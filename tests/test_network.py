@@ -660,3 +660,42 @@ def test_a_node_that_answers_wrongly_is_failing_and_the_others_still_show(
     rows = {r.entry.number: r for r in mending_io.status(net)}
     assert [rows[n].state for n in (1, 2, 3)] == ["up", "failing", "up"]
     assert rows[2].report == {"error": "cannot talk to node 2: its seal is wrong"}
+
+
+def test_an_interrupted_send_says_how_to_send_it_again_once(networks: Networks) -> None:
+    """Ctrl-C while the node had the message gave no id: sending again made two."""
+    net = networks.start("circular", "-n", "4")
+    assert net.cli("netem", "--delay", "2000ms").code == 0  # the copies, so the answer, wait
+    sending = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gossip",
+            "send-message",
+            "1",
+            "cut short",
+            "--port-origin",
+            str(net.origin),
+        ],
+        cwd=net.cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_until(lambda: any(v.text == "cut short" for v in net.peek(1)), 10)
+        sending.send_signal(signal.SIGINT)
+        _, err = sending.communicate(timeout=10)
+    finally:
+        sending.kill()
+    assert sending.returncode == 130, err
+    said = re.fullmatch(
+        r"gossip: interrupted; Gossip-Node-1 may have taken the message: send it again with "
+        r"--id ([0-9a-f]{32}) to be sure it is sent once\n",
+        err,
+    )
+    assert said, err
+    assert net.cli("netem", "--off").code == 0
+    again = net.cli("send-message", "1", "cut short", "--id", said.group(1))
+    assert again.code == 0 and "already had message" in again.out, again.out
+    assert [v.text for v in net.peek(1)].count("cut short") == 1
