@@ -248,7 +248,8 @@ def launch(args: dict[str, Any]) -> tuple[state.NetworkState, str]:
     lines = [INSECURE_WARNING, render.started(net)] if insecure else [render.started(net)]
     if (parts := graph.components()) > 1:
         lines.append(
-            f"Note: this graph has {parts} separate parts; a message reaches only its own."
+            f"Note: this graph has {parts} separate parts; the supervisor joins them within "
+            "seconds (see Healing in README), until then a message reaches only its own."
         )
     if args["--plot"]:
         from gossip.plot import draw_topology
@@ -496,8 +497,12 @@ def status(args: dict[str, Any]) -> str:
 
 def draw(args: dict[str, Any]) -> str:
     """Draw the live topology (after removals and healing), or one message's spread."""
-    directory, net = network_of(args)
     text = args["--message"]
+    if text is not None and (problem := text_problem(text)) is not None:
+        raise UsageError(f"--message: {problem}, so no node holds it")
+    if args["--output"] == "":
+        raise UsageError("-o is empty: give the PNG's file name, or leave -o out")
+    directory, net = network_of(args)
     default = "spread.png" if text is not None else "live-topology.png"
     output = Path(args["--output"]) if args["--output"] else directory / default
     if output.suffix.lower() != ".png":
@@ -622,7 +627,11 @@ def partition(args: dict[str, Any]) -> str:
     groups = lab.partition_groups(args["<group>"], net)
     imposed = lab.impose(directory, net, {"groups": groups})
     rest = sorted(set(net.live_numbers()).difference(*groups))
-    also = f" Nodes {compress_ranges(rest)}, in no group, are one more side." if rest else ""
+    also = ""
+    if len(rest) == 1:
+        also = f" Node {rest[0]}, in no group, is one more side."
+    elif rest:
+        also = f" Nodes {compress_ranges(rest)}, in no group, are one more side."
     return (
         f"Network conditions: {imposed.describe()}.{also} {how_to_run()} heal ends the partition."
     )

@@ -116,6 +116,8 @@ class GossipClient:
         secret; GossipError if there is no such network or node."""
         from gossip.state import find_network
 
+        if type(number) is not int:
+            raise GossipError(f"a node is named by its number, as 3, not {number!r}")
         _, network = find_network(port_origin)
         entry = network.node(number)
         return cls(entry.address, network.key, name=f"node {number}")

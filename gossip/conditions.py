@@ -142,9 +142,10 @@ def group(raw: str, highest: int) -> list[int]:
         high = int(match.group(2) or low)
         if high < low:
             raise UsageError(f"a range of nodes runs low to high, as in 1-8, not {part!r}")
-        if low < 1 or high > highest:
-            outside = low if low < 1 else high
-            raise GossipError(f"node {outside} does not exist: the nodes are 1-{highest} at most")
+        if low < 1:  # wrong whatever the network, as node 0 is everywhere else
+            raise UsageError(f"nodes are numbered from 1: there is no node {low}")
+        if high > highest:
+            raise GossipError(f"node {high} does not exist: the nodes are 1-{highest} at most")
         span = range(low, high + 1)  # no more than highest nodes, each once: bounded work
         if len(nodes) + len(span) > highest or not named.isdisjoint(span):
             raise UsageError(f"a partition group names a node twice: {shown!r}")

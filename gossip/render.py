@@ -298,7 +298,10 @@ def rejoined(
     was ``damaged`` and kept aside there), its new peers."""
     peer_list = ", ".join(str(p) for p in report.get("peers", [])) or "none yet"
     held = int(report.get("loaded", report.get("messages", 0)))  # not what it caught up on
-    history = f" with the {held} message{'' if held == 1 else 's'} it held" if restarted else ""
+    history = ""
+    if restarted:
+        history = f" with the {held} message{'' if held == 1 else 's'} it held" if held else ""
+        history = history or " with no message held"
     if damaged is not None and log_only(damaged):
         history += f" outside its store's log, which was damaged and is kept as {damaged}"
     elif damaged is not None:
@@ -306,7 +309,11 @@ def rejoined(
     return (
         f"{'Restarted' if restarted else 'Added'} {node_name(entry.number)} "
         f"({entry.host}:{entry.port}){history}; peers: {peer_list}.\n"
-        "It catches up on the messages it missed from its peers within seconds."
+        + (
+            "It catches up on the messages it missed from its peers within seconds."
+            if report.get("peers")
+            else "It links up with peers, then catches up on what it missed, within seconds."
+        )
     )
 
 

@@ -139,6 +139,10 @@ def small_net(networks: Networks) -> Net:
         (["restart-node", "3"], 1, "gossip: node 3 is running: stop it first with"),
         (["restart-node", "9"], 1, "gossip: node 9 does not exist: this network has nodes 1-4\n"),
         (["draw", "-o", "picture.svg"], 2, "gossip: the picture is a PNG: give a file name"),
+        (["draw", "-o", ""], 2, "gossip: -o is empty: give the PNG's file name, or leave -o out"),
+        (["draw", "--message", ""], 2, "gossip: --message: the message is empty, so no node"),
+        (["draw", "--message", " "], 2, "gossip: --message: the message is empty"),
+        (["partition", "0", "1-4"], 2, "gossip: nodes are numbered from 1: there is no node 0"),
         (
             ["draw", "-o", "/nonexistent/dir/p.png"],
             1,

@@ -11,7 +11,7 @@ from gossip import lab
 from gossip.answers import answer
 from gossip.commands import Command
 from gossip.conditions import PERFECT, Conditions, conditions_from, group, sides
-from gossip.errors import GossipError
+from gossip.errors import GossipError, UsageError
 from gossip.protocol import FrameError, decode_frame, encode_frame
 from gossip.sends import Send
 from gossip.simulation import address
@@ -128,7 +128,7 @@ def test_the_command_lines_values(parse: object, raw: str, value: object) -> Non
         (lab.link, "3", "--link must name two nodes"),
         (lambda r: group(r, 16), "8-1", "a range of nodes runs low to high"),
         (lambda r: group(r, 16), "a-b", "a partition group is nodes like 1-8"),
-        (lambda r: group(r, 16), "0-5", "node 0 does not exist"),
+        (lambda r: group(r, 16), "0-5", "nodes are numbered from 1: there is no node 0"),
         (lambda r: group(r, 16), "1-17", "node 17 does not exist"),
         # Refused before the range is spelled out: no memory, no overflow.
         (lambda r: group(r, 16), "1-999999999999", "node 999999999999 does not exist"),
@@ -146,3 +146,12 @@ def test_the_command_lines_values(parse: object, raw: str, value: object) -> Non
 def test_bad_values_say_what_is_wrong(parse: object, raw: str, error: str) -> None:
     with pytest.raises(GossipError, match=error):
         parse(raw)  # type: ignore[operator]
+
+
+def test_node_0_is_wrong_in_itself_and_a_node_past_the_last_is_the_networks_business() -> None:
+    """Exit status 2 is for a command line wrong whatever the network, as node 0 is."""
+    with pytest.raises(UsageError):
+        group("0-5", 16)
+    with pytest.raises(GossipError) as past:
+        group("1-17", 16)
+    assert not isinstance(past.value, UsageError)

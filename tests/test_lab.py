@@ -262,7 +262,7 @@ BAD = [
     (["partition", "1-2", "2-4"], "node 2 is in two groups"),
     (["partition", "1-2", "3-99999999999999999999"], "node 99999999999999999999 does not"),
     (["partition", "1-2", "3-999999999"], "node 999999999 does not exist"),
-    (["partition", "0-1", "2-4"], "node 0 does not exist"),
+    (["partition", "0-1", "2-4"], "there is no node 0"),
     (["pause", "9"], "node 9 does not exist"),
     (["resume", "2"], "node 2 is not paused"),
     (["start-network", "--mode", "flood"], "--mode must be one of push, pull, push-pull"),

@@ -414,8 +414,12 @@ def test_rejoined_says_what_the_node_brought_back() -> None:
         "with the 1 message it held outside its store's log, which was damaged and is kept as "
         "/run/node-5.db-wal.corrupt-7;"
     ) in render.rejoined(entry, caught_up, restarted=True, damaged=log)
-    assert render.rejoined(entry, {"messages": 0, "peers": []}, restarted=False).startswith(
-        "Added Gossip-Node-5 (127.0.0.1:7005); peers: none yet."
+    assert render.rejoined(entry, {"messages": 0, "peers": []}, restarted=False) == (
+        "Added Gossip-Node-5 (127.0.0.1:7005); peers: none yet.\n"
+        "It links up with peers, then catches up on what it missed, within seconds."
+    )
+    assert render.rejoined(entry, {"loaded": 0, "peers": [4]}, restarted=True).startswith(
+        "Restarted Gossip-Node-5 (127.0.0.1:7005) with no message held; peers: 4.\nIt catches"
     )
 
 

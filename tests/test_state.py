@@ -450,3 +450,8 @@ def test_a_network_stopped_here_is_named_with_how_to_resume_it(
     )
     with pytest.raises(GossipError, match="gossip start-network --resume brings back"):
         find_network(None)
+
+
+def test_a_node_named_by_text_is_refused_as_such() -> None:
+    with pytest.raises(GossipError, match="a node is named by its number, as 3, not '1'"):
+        GossipClient.to_node("1")  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ import contextlib
 import errno
 import hmac
 import ipaddress
+import json
 import secrets
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -253,7 +254,7 @@ def node_number(value: object) -> int:
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise GossipError(f"a node is a number from 1 up, not {value!r}")
+        raise GossipError(f"a node is a number from 1 up, not {json.dumps(value)}")
     return value
 
 
