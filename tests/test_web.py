@@ -389,7 +389,7 @@ def test_a_node_the_page_names_is_a_number_from_1(value: object) -> None:
     with pytest.raises(GossipError, match="a node is a number from 1 up"):
         node_number(value)
     assert node_number("7") == node_number(7) == 7
-    with pytest.raises(GossipError, match="from 1 up, not true$"):  # as the page sent it
+    with pytest.raises(GossipError, match=r"from 1 up, not true$"):  # as the page sent it
         node_number(True)
 
 
