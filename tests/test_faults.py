@@ -760,7 +760,9 @@ def test_a_node_that_lost_its_store_gets_back_even_its_own_messages(
         said = f"with an empty store: its own was damaged, and is kept as {net.directory}"
         assert said in restarted.out, restarted.out
     else:
-        assert "it held" in restarted.out and "damaged" not in restarted.out, restarted.out
+        assert "with no message held" in restarted.out and "damaged" not in restarted.out, (
+            restarted.out
+        )
 
     everything = [*own, other]
     for message_id in everything:
