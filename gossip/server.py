@@ -718,13 +718,20 @@ class Outgoing:
         self.extend([frame])
 
     def extend(self, frames: Iterable[bytes]) -> None:
+        """Seal these frames to go out after the rest; once a write failed, nothing more
+        is made (a listing's frames are made as they are asked for): a client that stops
+        reading must not have the node hold every reply it asked for."""
         self._settle_oks()
+        if self.broken:
+            return
         for frame in frames:
             sealed = self.channel.send(frame)
             self.sealed.append(sealed)
             self.size += len(sealed)
             if self.size >= FLUSH_BYTES:
-                self.broken = self.broken or not self.write(self.data())
+                self.broken = not self.write(self.data())
+                if self.broken:
+                    return
 
     def data(self) -> bytes:
         """Everything still to write, sealed in order (none once a write failed)."""
@@ -849,11 +856,15 @@ class Handler(socketserver.BaseRequestHandler):
                     out.extend(reply.replies)
                 except FrameError as exc:  # a listing that cannot be framed
                     out.error(self._refusal(str(exc)))
+            if out.broken:
+                return False  # it stopped reading: the rest of its requests go unanswered
             if reply.leaves:
                 self._send(out.data())
                 threading.Thread(target=self.server.shutdown, daemon=True).start()
                 return False
         self._answer_run(run, out)
+        if out.broken:
+            return False
         if out.can_wait:
             if self.acks_due is None:
                 self.acks_due = time.monotonic() + self.server.timing.ack_delay

@@ -453,8 +453,19 @@ def test_after_a_failed_write_the_rest_is_dropped() -> None:
     node_end, _ = Channel.for_node(KEY)
     writes: list[bytes] = []
     out = Outgoing(node_end, lambda data: writes.append(data) and False)
-    out.extend(encode_frame(Command.MSGS, {"pad": "x" * 40_000}) for _ in range(4))
+    made: list[int] = []
+
+    def listing() -> Iterator[bytes]:
+        for i in range(1000):
+            made.append(i)
+            yield encode_frame(Command.MSGS, {"pad": "x" * 40_000})
+
+    out.extend(listing())
     assert len(writes) == 1 and out.broken
+    # nothing more is made, or held: a client that stops reading cost the node every reply
+    assert len(made) <= 3 and not out.sealed
+    out.extend(listing())
+    assert len(made) <= 3 and not out.sealed
     assert out.data() == b""
 
 
