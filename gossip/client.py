@@ -173,6 +173,9 @@ class GossipClient:
         except socket.gaierror as exc:  # a host name in a network file, not (yet) known
             reason = f"its host name does not resolve: {(exc.strerror or str(exc)).lower()}"
             raise NodeUnreachable(f"{self.who} is not answering ({reason})", True) from exc
+        except UnicodeError as exc:  # a name no resolver takes (a label over 63 letters)
+            reason = f"its host name cannot be looked up: {exc}"
+            raise NodeUnreachable(f"{self.who} is not answering ({reason})", True) from exc
         except OSError as exc:
             reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
             refused = isinstance(exc, ConnectionRefusedError)

@@ -221,7 +221,7 @@ class PeerConnection:
     def _connect(self) -> bool:
         try:
             sock = socket.create_connection(self.address, timeout=self.reply_timeout)
-        except OSError:
+        except (OSError, UnicodeError):  # UnicodeError: a host name no resolver takes
             return False
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ABORT)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -289,8 +289,22 @@ def address_fields(payload: dict[str, Any]) -> tuple[int, tuple[str, int]]:
     """A peer's number and address from ``node``, ``host`` and ``port``."""
     number = positive_int(payload, "node", 1 << 31)
     host = field(payload, "host", str)
+    if not is_host(host):
+        raise FrameError("field 'host' must be a host name or an IP address")
     port = positive_int(payload, "port", 65535)
     return number, (host, port)
+
+
+HOST_NAME = re.compile(r"[A-Za-z0-9._:%-]{1,253}")
+"""What a host name or an IP address (v4, v6 with its zone) is written with."""
+
+
+def is_host(host: str) -> bool:
+    """Whether a resolver could take ``host``: a name whose labels are at most 63
+    characters (a longer one raised UnicodeError deep in a connect), or an address."""
+    return HOST_NAME.fullmatch(host) is not None and all(
+        len(part) <= 63 for part in host.split(".")
+    )
 
 
 def endpoint_of(item: Any) -> tuple[int, tuple[str, int]] | None:

@@ -539,6 +539,9 @@ class GossipServer(socketserver.ThreadingTCPServer):
         except GossipError as exc:
             reply = {}
             log.warning("node %d: node %d refused /%s: %s", self.number, send.peer, send.kind, exc)
+        except Exception:  # any other failure: the node must still hear that it did not go
+            reply = None  # (a slot it kept for the peer is freed)
+            log.exception("node %d: /%s to node %d failed", self.number, send.kind, send.peer)
         self._settle(send, reply, refused)
         return reply
 

@@ -613,3 +613,16 @@ def test_a_relays_frame_waits_on_its_answer_unless_every_copy_was_passed_on() ->
     assert unawaited(Frame("RELAYS", {"copies": [{**copy, "later": True}] * 2}))
     assert not unawaited(Frame("RELAYS", {"copies": [{**copy, "later": True}, copy]}))
     assert not unawaited(Frame("RELAYS", {"copies": "none"}))
+
+
+@pytest.mark.parametrize("host", ["a" * 64, "a" * 100 + ".example", "", "bad host", "é.fr", "x/y"])
+def test_a_host_no_resolver_takes_is_refused(host: str) -> None:
+    """A label over 63 letters raised UnicodeError in a connect, which killed a peer
+    connection's writer and leaked a slot."""
+    with pytest.raises(FrameError, match="field 'host' must be a host name or an IP address"):
+        address_fields({"node": 2, "host": host, "port": 7002})
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "node-3.lab", "gossip_node_1", "::1", "a" * 63])
+def test_hosts_and_addresses_are_taken(host: str) -> None:
+    assert address_fields({"node": 2, "host": host, "port": 7002}) == (2, (host, 7002))

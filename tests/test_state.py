@@ -455,3 +455,9 @@ def test_a_network_stopped_here_is_named_with_how_to_resume_it(
 def test_a_node_named_by_text_is_refused_as_such() -> None:
     with pytest.raises(GossipError, match="a node is named by its number, as 3, not '1'"):
         GossipClient.to_node("1")  # type: ignore[arg-type]
+
+
+def test_a_host_name_no_resolver_takes_is_a_node_not_answering() -> None:
+    """It raised UnicodeError ("label too long") from the connect."""
+    with pytest.raises(GossipError, match="its host name cannot be looked up"):
+        GossipClient(("a" * 300, 7001), timeout=1).status()
