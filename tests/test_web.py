@@ -169,6 +169,7 @@ def test_bad_requests_get_one_line_errors() -> None:
         cases = [
             ("/api/send", b"not json", "the request is not JSON"),
             ("/api/send", b"[1]", "not a JSON object"),
+            ("/api/send", b"[" * 30_000 + b"]" * 30_000, "the request is not JSON"),
             ("/api/send", b'{"node": true, "text": "x"}', "a node is a number"),
             ("/api/send", b'{"node": 1}', "the message text is missing"),
             ("/api/nodes/1/explode", b"{}", "no such action"),
@@ -207,6 +208,41 @@ def test_the_feed_refuses_other_sites_and_never_carries_the_secret() -> None:
         assert "key" not in survey
 
     serving(test)
+
+
+def test_one_spread_is_looked_up_at_a_time() -> None:
+    """Each look reads every node's messages: eight at once took the server to 2.2 GB."""
+    release = threading.Event()
+
+    class SlowLook(RecordingConsole):
+        def spread_of(self, text: str) -> Spread:
+            self.done.append(("look", text))
+            release.wait(10)
+            return Spread("0" * 32, text, [Arrival(1, None, 0, 0.0)], 1)
+
+    async def run() -> None:
+        console = SlowLook()
+        app = make_app(console, TOKEN)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            app[GUARD].bind("127.0.0.1", client.port)
+            ours = {TOKEN_HEADER: TOKEN, "Origin": origin(client)}
+            first = asyncio.create_task(
+                client.post("/api/spread", json={"text": "one"}, headers=ours)
+            )
+            deadline = time.monotonic() + 10
+            while not console.done and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            assert console.done, "the first look never began"
+            second = await client.post("/api/spread", json={"text": "two"}, headers=ours)
+            assert second.status == 400
+            assert "another spread is being looked up" in (await second.json())["error"]
+            release.set()
+            assert (await first).status == 200
+            third = await client.post("/api/spread", json={"text": "three"}, headers=ours)
+            assert third.status == 200, await third.text()
+            assert console.done == [("look", "one"), ("look", "three")]
+
+    asyncio.run(run())
 
 
 def test_one_message_sent_from_the_page_is_watched_at_a_time() -> None:

@@ -128,6 +128,8 @@ TASKS = web.AppKey("tasks", set)
 FOLLOWER = web.AppKey("follower", Follower)
 FOLLOWING = web.AppKey("following", asyncio.Event)
 WATCHING = web.AppKey("watching", asyncio.Event)
+LOOKING = web.AppKey("looking", asyncio.Lock)
+"""Held while a spread asked for (``/api/spread``) is looked up."""
 """Set while a message sent from the page is watched: one at a time. Each watch reads
 every node's messages a few times a second, in a thread of the pool that sends and
 actions need too; a burst of sends to nodes holding thousands of messages took the pool
@@ -159,6 +161,7 @@ def make_app(console: Console, token: str) -> web.Application:
     app[FOLLOWER] = Follower()
     app[FOLLOWING] = asyncio.Event()
     app[WATCHING] = asyncio.Event()
+    app[LOOKING] = asyncio.Lock()
     app.router.add_get("/", page)
     app.router.add_static("/static/", STATIC)
     app.router.add_get("/metrics", metrics)
@@ -243,7 +246,7 @@ async def surveying(app: web.Application) -> AsyncIterator[None]:
 async def body(request: web.Request) -> dict[str, Any]:
     try:
         data = await request.json()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[…]]]]
         raise GossipError("the request is not JSON") from None
     if not isinstance(data, dict):
         raise GossipError("the request is not a JSON object")
@@ -355,7 +358,11 @@ async def spread(request: web.Request) -> dict[str, Any]:
     text = (await body(request)).get("text")
     if not isinstance(text, str) or not text:
         raise GossipError("give the text of a message to show its spread")
-    seen: Spread = await asyncio.to_thread(request.app[CONSOLE].spread_of, text)
+    looking = request.app[LOOKING]
+    if looking.locked():  # each look reads every node's messages: one at a time
+        raise GossipError("another spread is being looked up: wait for it, then ask again")
+    async with looking:
+        seen: Spread = await asyncio.to_thread(request.app[CONSOLE].spread_of, text)
     await request.app[FEED].publish(seen.view())
     return {"said": f"{text!r} reached {len(seen.arrivals)} nodes"}
 
