@@ -167,6 +167,8 @@ def conditions_from(payload: Mapping[str, Any]) -> Conditions:
     if len(seen) != len(set(seen)):
         raise FrameError("field 'groups' must not name a node twice")
     paused = tuple(_nodes(payload.get("paused", []), "paused"))
+    if len(set(paused)) != len(paused):
+        raise FrameError("field 'paused' must not name a node twice")
     return Conditions(delay, jitter, loss, links, groups, paused)
 
 

@@ -155,3 +155,10 @@ def test_node_0_is_wrong_in_itself_and_a_node_past_the_last_is_the_networks_busi
     with pytest.raises(GossipError) as past:
         group("1-17", 16)
     assert not isinstance(past.value, UsageError)
+
+
+def test_a_node_paused_twice_is_refused() -> None:
+    """A peer's /CONDITIONS of one node paused 21,700 times made every /STATUS too big."""
+    with pytest.raises(FrameError, match="'paused' must not name a node twice"):
+        conditions_from({"paused": [10] * 21_700})
+    assert conditions_from({"paused": [3, 10]}).paused == (3, 10)
