@@ -271,8 +271,10 @@ def _ids(node: Node, payload: dict[str, Any], now: float) -> Answer:
 def _pull(node: Node, payload: dict[str, Any], now: float) -> Answer:
     asker = positive_int(payload, "node", NODE_NUMBERS)
     ids = id_list(payload, "ids", MAX_LISTED_IDS)
-    gifts = node.messages.offer(ids, asker)
-    return Answer((*(encode_frame(Command.COPY, g) for g in gifts), ok()))
+    gifts = node.messages.offer(dict.fromkeys(ids), asker)  # each id once, however asked
+    # Encoded as they are written, as a listing is: a client that stops reading does not
+    # have the node hold every copy it asked for.
+    return Answer(chain((encode_frame(Command.COPY, g) for g in gifts), (ok(),)))
 
 
 def _conditions(node: Node, payload: dict[str, Any], now: float) -> Answer:
