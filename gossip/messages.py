@@ -15,6 +15,7 @@ from gossip.commands import Command
 from gossip.digest import Digest
 from gossip.journal import Journal, Message
 from gossip.protocol import (
+    MAX_FRAME_BYTES,
     MAX_RELAYS,
     Copy,
     FrameError,
@@ -36,6 +37,11 @@ LISTING_KEPT = 0.5
 
 MAX_SHARED_WALKS = 4096
 """Most walks a node keeps to share between copies (a few hundred KiB at most)."""
+
+MAX_COPIES = 1024
+"""Most copies of one message a node records. Each peer sends a message at most
+``relays`` times, so only a peer that lies reaches this: past it, checking each new walk
+against every recorded one held the node's lock for seconds."""
 
 MAX_TRADED = 500
 """Most messages pulled or pushed in one catch-up round; the next round does the rest."""
@@ -98,7 +104,7 @@ class Messages(Mapping[str, Message]):
                 raise FrameError(f"message id {message_id} is taken by another message")
             return held.id, []
         now = self._clock()
-        message = self._new_message(message_id or self._new_id(), text, now, relays)
+        message = Message(message_id or self._new_id(), text, now, relays, [])
         return message.id, self._accept_copy(message, (), now, peers)
 
     def discard(self, message_id: str) -> None:
@@ -125,9 +131,11 @@ class Messages(Mapping[str, Message]):
             return []
         message = self.held.get(message_id)
         if message is None:
-            message = self._new_message(message_id, text, sent, relays)
+            message = Message(message_id, text, sent, relays, [])
         elif message.text != text:
             raise FrameError(f"message {message_id} already held with another text")
+        elif len(message.copies) >= MAX_COPIES:
+            return []  # enough walks recorded: more would only cost the node time and memory
         elif any(c.path[:-1] == path for c in message.copies):
             return []  # the same walk again (catch-up crossing gossip): one copy took it
         return self._accept_copy(message, path, self._clock(), peers)
@@ -141,35 +149,40 @@ class Messages(Mapping[str, Message]):
             if texts.setdefault(message_id, text if held is None else held.text) != text:
                 raise FrameError(f"message {message_id} already held with another text")
 
-    def _new_message(self, message_id: str, text: str, sent: float, relays: int) -> Message:
-        message = Message(message_id, text, sent, relays, [])
-        self.digest.add(message_id)
-        self.held[message_id] = message
-        self.journal.message_added(message)
-        return message
-
     def _accept_copy(
         self, message: Message, path: tuple[int, ...], now: float, peers: dict[int, Address]
     ) -> list[Send]:
+        """Record the copy, and a ``message`` not held yet, and pass it on. The frame that
+        passes it on is made first: a copy whose onward frame would not fit (a walk of
+        thousands) is refused with nothing kept, as one kept could be neither passed on,
+        nor traded in catch-up, nor listed."""
         walk = (*path, self.number)
-        walk = self._walks.get(walk) or self._walk_kept(walk)
-        copy = new_tuple(Copy, (walk, now))
-        message.copies.append(copy)
-        self.journal.copy_added(message.id, copy)
         targets = [
             (peer, address)
             for peer, address in peers.items()
             if peer not in walk and message.relayed.count(peer) < message.relays
         ]
         if self.strategy is not DEFAULT:
-            first = len(message.copies) == 1
+            first = not message.copies
             targets = self.strategy.choose(targets, len(path), first, self._rng)
+        frame = b""
+        # A copy passed on (a path), not a client's own: no one waits on its answer. One
+        # passed on to no one is framed only if it might not fit (each character of its
+        # text is 6 bytes at most, each node of its walk 11), to be refused if it does not.
+        if targets or 6 * len(message.text) + 11 * len(walk) + 256 > MAX_FRAME_BYTES:
+            frame = relay_frame(
+                message.id, message.text, walk, message.relays, message.sent, later=bool(path)
+            )
+        if message.id not in self.held:
+            self.digest.add(message.id)
+            self.held[message.id] = message
+            self.journal.message_added(message)
+        walk = self._walks.get(walk) or self._walk_kept(walk)
+        copy = new_tuple(Copy, (walk, now))
+        message.copies.append(copy)
+        self.journal.copy_added(message.id, copy)
         if not targets:
             return []
-        # A copy passed on (a path), not a client's own: no one waits on its answer.
-        frame = relay_frame(
-            message.id, message.text, walk, message.relays, message.sent, later=bool(path)
-        )
         message.relayed += tuple(peer for peer, _ in targets)
         return [new_tuple(Send, (peer, address, frame, Command.RELAY)) for peer, address in targets]
 

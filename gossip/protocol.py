@@ -384,12 +384,27 @@ def _check_walks(walks: list[tuple[Any, ...]]) -> None:
 
 
 def encoded_row(view: MessageView) -> bytes:
-    """``message_row`` as it goes in a ``/MSGS`` frame."""
-    return _json(message_row(view)).encode()
+    """``message_row`` as it goes in a ``/MSGS`` frame. A message whose copies' walks
+    together outgrow a frame is listed with its first copies, as many as fit: else no
+    read of the node could list it, nor any other message."""
+    row = _json(message_row(view)).encode()
+    if len(row) <= LISTING_ROOM or len(view.copies) < 2:
+        return row
+    fits, over = 1, len(view.copies)  # the most copies that fit: at least 1, fewer than all
+    while over - fits > 1:
+        middle = (fits + over) // 2
+        shorter = view._replace(copies=view.copies[:middle])
+        if len(_json(message_row(shorter)).encode()) <= LISTING_ROOM:
+            fits = middle
+        else:
+            over = middle
+    return _json(message_row(view._replace(copies=view.copies[:fits]))).encode()
 
 
 LISTING_HEAD = b'/MSGS {"messages":['
 LISTING_TAIL = b"]}\n"
+LISTING_ROOM = MAX_FRAME_BYTES - len(LISTING_HEAD) - len(LISTING_TAIL)
+"""Most bytes one listed message takes."""
 
 
 def messages_frames(rows: Iterable[bytes]) -> Iterator[bytes]:
@@ -397,7 +412,7 @@ def messages_frames(rows: Iterable[bytes]) -> Iterator[bytes]:
     as fit: a read of 10,000 messages is a few dozen frames (each sealed once), not
     10,000. Rows are taken only as frames are asked for.
     """
-    room = MAX_FRAME_BYTES - len(LISTING_HEAD) - len(LISTING_TAIL)
+    room = LISTING_ROOM
 
     def fitting() -> Iterator[bytes]:
         for row in rows:

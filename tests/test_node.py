@@ -13,6 +13,7 @@ from gossip.commands import Command
 from gossip.conditions import PERFECT, Conditions
 from gossip.journal import Message
 from gossip.membership import LinkPlan, leave_plan
+from gossip.messages import MAX_COPIES
 from gossip.node import Node
 from gossip.protocol import MAX_RELAYS, Copy, FrameError, decode_frame
 from gossip.sends import Send, batched
@@ -604,3 +605,30 @@ def test_a_copy_that_can_wait_only_goes_to_peers_that_hold_the_message_or_were_s
         for send in node.relay("m1", "Apple", walk, relays=relays, sent=0.0):
             assert send.peer in holding, f"{send.peer} neither holds m1 nor was sent it"
         holding.update(walk)
+
+
+def test_a_copy_whose_onward_frame_would_not_fit_is_refused_and_nothing_kept() -> None:
+    """It was answered with an error, yet kept: a message no one could be passed, traded
+    in catch-up or listed, which broke catch-up with every peer for good."""
+    node = make_node(1, [2, 3], clock=lambda: 5.0)
+    text = "\x01" * 8000  # 6 bytes a character once escaped: the frame's largest text
+    long_walk = tuple(range(1_000_000_000, 1_000_001_700))  # 1,700 nodes of 10 digits
+    with pytest.raises(FrameError, match="exceeds"):
+        node.relay("big", text, long_walk, 1, 1.0)
+    assert "big" not in node.messages and node.messages.digest.count == 0
+    # passed on to no one (its one peer is on the walk), it is refused all the same
+    lone = make_node(1, [2], clock=lambda: 5.0)
+    with pytest.raises(FrameError, match="exceeds"):
+        lone.relay("big", text, (*long_walk, 2), 1, 1.0)
+    assert "big" not in lone.messages
+    # the same text on a short walk is taken and passed on
+    assert [s.peer for s in node.relay("fits", text, (4, 2), 1, 1.0)] == [3]
+
+
+def test_copies_of_one_message_are_recorded_up_to_a_limit() -> None:
+    """A peer that sends thousands of walks of one message held the node's lock for
+    seconds: each new walk was checked against every one recorded."""
+    node = make_node(1, [2], clock=lambda: 5.0)
+    for hop in range(MAX_COPIES + 50):
+        node.relay("many", "x", (2, 10 + hop), 1, 1.0)
+    assert len(node.messages["many"].copies) == MAX_COPIES

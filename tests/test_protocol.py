@@ -26,6 +26,7 @@ from gossip.protocol import (
     field,
     message_row,
     message_text,
+    messages_frames,
     messages_of,
     path_field,
     positive_int,
@@ -626,3 +627,19 @@ def test_a_host_no_resolver_takes_is_refused(host: str) -> None:
 @pytest.mark.parametrize("host", ["127.0.0.1", "node-3.lab", "gossip_node_1", "::1", "a" * 63])
 def test_hosts_and_addresses_are_taken(host: str) -> None:
     assert address_fields({"node": 2, "host": host, "port": 7002}) == (2, (host, 7002))
+
+
+def test_a_message_whose_walks_outgrow_a_frame_is_listed_with_those_that_fit() -> None:
+    """One such message made every read of every node that held it fail."""
+    walks = [tuple(range(1_000_000_000 + 600 * k, 1_000_000_600 + 600 * k)) for k in range(20)]
+    view = MessageView("m1", "\x01" * 8000, 1.0, tuple(Copy(w, 2.0) for w in walks), False)
+    row = encoded_row(view)
+    assert len(row) <= MAX_FRAME_BYTES - len(b'/MSGS {"messages":[]}\n')
+    (listed,) = messages_of(decode_frame(next(messages_frames([row]))).payload)
+    assert 1 <= len(listed.copies) < len(walks)
+    assert listed.copies == view.copies[: len(listed.copies)], "the first ones, in order"
+    more = view._replace(copies=view.copies[: len(listed.copies) + 1])
+    whole = json.dumps(message_row(more), separators=(",", ":"), ensure_ascii=False).encode()
+    assert len(whole) > MAX_FRAME_BYTES - len(b'/MSGS {"messages":[]}\n'), "as many as fit"
+    small = view._replace(copies=view.copies[:1])
+    assert encoded_row(small) == encoded_row(small._replace()), "a row that fits is whole"
