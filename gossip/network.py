@@ -176,11 +176,17 @@ def _check_free(directory: Path, network: NetworkState) -> None:
     What a start killed halfway had set aside is put back first.
     """
     for aside in directory.glob(".replaced-*"):
-        if not _process_lives(aside.name.removeprefix(".replaced-")):
+        if _process_lives(aside.name.removeprefix(".replaced-")):
+            continue
+        if state.running(directory) is None:  # killed before its network ran: undo it
+            kept = {old.name for old in aside.iterdir()}
+            made = [*directory.glob("node-*"), directory / state.SECRET_FILE]
+            for new in [*made, directory / state.STATE_FILE]:
+                if new.name not in kept:
+                    new.unlink(missing_ok=True)
             for old in aside.iterdir():
-                if not (directory / old.name).exists():
-                    old.rename(directory / old.name)
-            shutil.rmtree(aside, ignore_errors=True)
+                os.replace(old, directory / old.name)  # over what the killed start made
+        shutil.rmtree(aside, ignore_errors=True)
     if state.load(directory) is None and state.processes_of(directory):
         raise GossipError(state.not_running(directory, network.port_origin))
     running = state.running(directory)

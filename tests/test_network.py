@@ -699,3 +699,34 @@ def test_an_interrupted_send_says_how_to_send_it_again_once(networks: Networks) 
     again = net.cli("send-message", "1", "cut short", "--id", said.group(1))
     assert again.code == 0 and "already had message" in again.out, again.out
     assert [v.text for v in net.peek(1)].count("cut short") == 1
+
+
+def test_a_fresh_start_killed_halfway_gives_back_what_it_set_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start killed (SIGKILL, SIGHUP) after it set the stopped network's files aside left
+    its own empty stores in their place; the next start put back only the names that were
+    free, then deleted the rest: the stopped network's messages and secret were gone."""
+    monkeypatch.setenv("GOSSIP_HOME", str(tmp_path))
+    old = NetworkState(20000, 3, "circular", {1: NodeEntry(1, "127.0.0.1", 20001, [])})
+    directory = state.run_dir(20000)
+    directory.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    aside = directory / f".replaced-{dead.pid}"
+    aside.mkdir()
+    state.save(old, aside)
+    (aside / state.SECRET_FILE).write_bytes(b"old secret")
+    (aside / "node-1.db").write_bytes(b"old messages")
+    new = NetworkState(
+        20000, 3, "circular", {n: NodeEntry(n, "127.0.0.1", 20000 + n, []) for n in (1, 2)}
+    )
+    state.save(new, directory)  # what the killed start had made
+    (directory / state.SECRET_FILE).write_bytes(b"new secret")
+    (directory / "node-1.db").write_bytes(b"")
+    (directory / "node-2.db").write_bytes(b"")
+    mending_io._check_free(directory, old)
+    assert (directory / "node-1.db").read_bytes() == b"old messages"
+    assert (directory / state.SECRET_FILE).read_bytes() == b"old secret"
+    assert state.load(directory) == old
+    assert not (directory / "node-2.db").exists() and not aside.exists()
