@@ -16,7 +16,7 @@ import struct
 from pathlib import Path
 
 from gossip.journal import Journal, Message
-from gossip.protocol import Copy
+from gossip.protocol import MAX_RELAYS, Copy, is_host, is_message_id, text_problem
 from gossip.sends import Address
 
 SCHEMA = """
@@ -37,6 +37,11 @@ reads it back only when it starts, so a larger cache only holds pages it never r
 
 class StoreError(Exception):
     """The store could not write (a full disk, a broken file); the text says why."""
+
+
+class DamagedStore(sqlite3.DatabaseError):
+    """The store's database file is empty while its log is not: SQLite would take it for a
+    new database and delete the log, and every message in it, without a word."""
 
 
 class DamagedLog(sqlite3.DatabaseError):
@@ -92,14 +97,62 @@ def _checksum(order: str, data: bytes, s0: int, s1: int) -> tuple[int, int]:
     return s0, s1
 
 
+def _text(raw: object) -> str | None:
+    """A column read as bytes, as text; None if it is not UTF-8 (damaged)."""
+    if not isinstance(raw, bytes):
+        return None
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def _copy_row(message_id: object, path: object, arrived: object) -> tuple[str, Copy] | None:
+    """A ``copies`` row as the message id and the copy; None if it is damaged."""
+    name, walk = _text(message_id), _text(path)
+    if name is None or walk is None or type(arrived) not in (float, int):
+        return None
+    try:
+        steps = json.loads(walk)
+    except ValueError:
+        return None
+    if not is_message_id(name) or type(steps) is not list or not steps:
+        return None
+    if {*map(type, steps)} != {int} or min(steps) < 1 or len(set(steps)) != len(steps):
+        return None
+    return name, Copy(tuple(steps), float(arrived))
+
+
+def _message_row(
+    message_id: object,
+    text: object,
+    sent: object,
+    relays: object,
+    read: object,
+    copies: dict[str, list[Copy]],
+) -> Message | None:
+    """A ``messages`` row, with its copies; None if it is damaged."""
+    name, body = _text(message_id), _text(text)
+    if name is None or body is None or not is_message_id(name) or text_problem(body):
+        return None
+    if type(sent) not in (float, int) or type(relays) is not int or not 1 <= relays <= MAX_RELAYS:
+        return None
+    return Message(name, body, float(sent), relays, copies.get(name, []), bool(read))
+
+
 class Store(Journal):
     """The journal of one node, kept in SQLite; the server commits after each change."""
 
     def __init__(self, path: Path) -> None:
-        """DamagedLog if its log is damaged: before SQLite opens it, and resets it."""
+        """DamagedLog if its log is damaged, DamagedStore if its database is empty and its
+        log is not: found before SQLite opens it, and resets or deletes the log."""
         self.path = path
-        if log_damaged(Path(f"{path}-wal")):
+        wal = Path(f"{path}-wal")
+        if log_damaged(wal):
             raise DamagedLog(f"the write-ahead log {path}-wal is damaged")
+        with contextlib.suppress(OSError):  # one that cannot be looked at: SQLite says why
+            if Path(path).stat().st_size == 0 and wal.stat().st_size > 0:
+                raise DamagedStore(f"the database {path} is empty, and its log is not")
         self.db = sqlite3.connect(path, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -110,27 +163,54 @@ class Store(Journal):
         """Rows written down since the last commit, inserted by it in one call per table:
         a flood journals thousands of copies a second, and a statement each cost more
         than the rest of taking a copy in (and held up the relay that waited on it)."""
+        self.damaged_rows = 0
+        """Rows the last ``load`` left out as damaged."""
         self._wal: int | None = None
         """The write-ahead log, opened by the first durable commit and kept: every client's
         message waits for its flush before a copy goes out, and ``fdatasync`` of an open
         file is the whole of that wait (the log keeps its file while the store is open)."""
 
     def load(self) -> tuple[list[Message], dict[int, Address], int | None]:
-        """Everything a restarted node needs: its messages, its last peers, its aim."""
-        copies: dict[str, list[Copy]] = {}
-        for message_id, path, arrived in self.db.execute(
-            "SELECT message_id, path, arrived FROM copies ORDER BY rowid"
-        ):
-            copies.setdefault(message_id, []).append(Copy(tuple(json.loads(path)), arrived))
-        messages = [
-            Message(message_id, text, sent, relays, copies.get(message_id, []), bool(read))
-            for message_id, text, sent, relays, read in self.db.execute(
+        """Everything a restarted node needs: its messages, its last peers, its aim.
+
+        A row damaged on the disk (text that is not UTF-8, a path that is not a walk) is
+        left out and counted in ``damaged_rows``: the rest loads, and catch-up brings back
+        what it held. Read as bytes, so no row can fail the whole read.
+        """
+        self.db.text_factory = bytes
+        try:
+            copy_rows = self.db.execute(
+                "SELECT message_id, path, arrived FROM copies ORDER BY rowid"
+            ).fetchall()
+            message_rows = self.db.execute(
                 "SELECT id, text, sent, relays, read FROM messages ORDER BY rowid"
-            )
-        ]
-        peers = {n: (h, p) for n, h, p in self.db.execute("SELECT number, host, port FROM peers")}
-        row = self.db.execute("SELECT value FROM settings WHERE key = 'wanted'").fetchone()
-        return [m for m in messages if m.copies], peers, row[0] if row else None
+            ).fetchall()
+            peer_rows = self.db.execute("SELECT number, host, port FROM peers").fetchall()
+            row = self.db.execute("SELECT value FROM settings WHERE key = 'wanted'").fetchone()
+        finally:
+            self.db.text_factory = str
+        copies: dict[str, list[Copy]] = {}
+        damaged = 0
+        for message_id, path, arrived in copy_rows:
+            found = _copy_row(message_id, path, arrived)
+            if found is None:
+                damaged += 1
+            else:
+                copies.setdefault(found[0], []).append(found[1])
+        messages = []
+        for fields in message_rows:
+            message = _message_row(*fields, copies)
+            damaged += message is None
+            if message is not None and message.copies:
+                messages.append(message)
+        peers = {}
+        for number, host, port in peer_rows:
+            name = _text(host)
+            if type(number) is int and name is not None and is_host(name) and type(port) is int:
+                peers[number] = (name, port)
+        self.damaged_rows = damaged
+        wanted = row[0] if row and type(row[0]) is int else None
+        return messages, peers, wanted
 
     def peers(self) -> list[int]:
         """The node's last peers, without loading its messages."""

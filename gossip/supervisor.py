@@ -52,7 +52,7 @@ from gossip.protocol import FrameError
 from gossip.ranges import compress_ranges
 from gossip.server import GossipServer, Waitable
 from gossip.state import store_path
-from gossip.store import DamagedLog, Store, StoreError
+from gossip.store import DamagedLog, DamagedStore, Store, StoreError
 from gossip.strategy import DEFAULT, Strategy, stored
 from gossip.timing import Timing
 
@@ -224,13 +224,22 @@ def open_store(directory: Path, number: int) -> tuple[Store, list[Any], dict[int
     store: Store | None = None
     try:
         store = Store(path)
-        return (store, *store.load())
+        loaded = store.load()
+        if store.damaged_rows:
+            logging.getLogger("gossip.node").error(
+                "node %d: %d damaged rows of its store were left out; catch-up brings back "
+                "what they held",
+                number,
+                store.damaged_rows,
+            )
+        return (store, *loaded)
     except (sqlite3.Error, OSError) as exc:
         if store is not None:
             with contextlib.suppress(sqlite3.Error):
                 store.db.close()
         only_log = isinstance(exc, DamagedLog)
-        if not only_log and getattr(exc, "sqlite_errorname", "") not in DAMAGED:
+        whole = isinstance(exc, DamagedStore) or getattr(exc, "sqlite_errorname", "") in DAMAGED
+        if not only_log and not whole:
             raise StoreError(f"its store {path} cannot be opened: {exc}") from exc
         stamp = int(time.time())
         log = [Path(f"{path}-wal"), Path(f"{path}-shm")]  # the shared index follows the log

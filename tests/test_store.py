@@ -372,3 +372,56 @@ def test_a_log_cut_short_restarted_or_damaged_further_in_is_left_to_sqlite(
     assert not log_damaged(tmp_path / "none-wal")
     (tmp_path / "a-directory-wal").mkdir()
     assert not log_damaged(tmp_path / "a-directory-wal"), "SQLite's to refuse, as before"
+
+
+def three_stored(path: Path) -> None:
+    """Node 1's store holding three messages, closed."""
+    store = Store(path)
+    node = Node(1, 3, {}, journal=store)
+    for text in ("first", "second", "third"):
+        node.submit(text, 1)
+    store.commit(durable=True)
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("damage_done", "left"),
+    [
+        ("UPDATE copies SET path = '[1x' WHERE rowid = 2", ["first", "third"]),
+        ("UPDATE copies SET path = '[1, 1]' WHERE rowid = 2", ["first", "third"]),
+        ("UPDATE messages SET text = CAST(x'ff41fe' AS TEXT) WHERE rowid = 1", ["second", "third"]),
+        ("UPDATE messages SET relays = 'many' WHERE rowid = 3", ["first", "second"]),
+        ("UPDATE copies SET message_id = CAST(x'c3' AS TEXT) WHERE rowid = 1", ["second", "third"]),
+    ],
+)
+def test_a_damaged_row_is_left_out_and_the_rest_loads(
+    tmp_path: Path, damage_done: str, left: list[str]
+) -> None:
+    """One damaged row made the node fail to start (a JSON or UTF-8 error), and remove-node
+    fail with a traceback, and a resume of the whole network fail."""
+    from gossip.supervisor import open_store
+
+    path = store_path(tmp_path, 1)
+    three_stored(path)
+    with sqlite3.connect(path) as db:
+        db.execute(damage_done)
+    store, messages, _, _ = open_store(tmp_path, 1)
+    store.close()
+    assert [m.text for m in messages] == left
+    assert store.damaged_rows == 1
+
+
+def test_an_empty_database_with_a_log_is_kept_aside_whole(tmp_path: Path) -> None:
+    """SQLite took the empty file for a new database and deleted the log, and every
+    message in it, without a word."""
+    from gossip.supervisor import open_store
+
+    path = store_path(tmp_path, 1)
+    log = a_killed_nodes_log(tmp_path).read_bytes()
+    path.write_bytes(b"")
+    store, messages, _, _ = open_store(tmp_path, 1)
+    store.close()
+    assert messages == []
+    [kept] = tmp_path.glob("node-1.db-wal.corrupt-*")
+    assert kept.read_bytes() == log
+    assert list(tmp_path.glob("node-1.db.corrupt-*")), "the empty database beside it"
