@@ -397,6 +397,11 @@ def _peers_of(network: NetworkState, entry: NodeEntry) -> list[Peer]:
 def restart(directory: Path, network: NetworkState, number: int) -> tuple[NodeEntry, Path | None]:
     """Bring back a node that died or was removed, with the messages it held; and where its
     store was kept aside if the node found it damaged (it then started empty)."""
+    with state.acting(directory, network):
+        return _restart(directory, network, number)
+
+
+def _restart(directory: Path, network: NetworkState, number: int) -> tuple[NodeEntry, Path | None]:
     entry = network.nodes.get(number)
     if entry is None:
         raise GossipError(
@@ -442,6 +447,11 @@ def writable(directory: Path, network: NetworkState) -> None:
 
 def add(directory: Path, network: NetworkState) -> NodeEntry:
     """Grow the network by one node, numbered and placed after the last one."""
+    with state.acting(directory, network):
+        return _add(directory, network)
+
+
+def _add(directory: Path, network: NetworkState) -> NodeEntry:
     if network.name:
         raise GossipError(
             f"add-node grows a network started by port origin; {network.label} comes from a "
@@ -562,6 +572,13 @@ def remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any
     """Take a node out; return once its process is gone, the state says so, and the rest
     are mended: the new links are planned against the whole live network, so a node that
     was the only bridge between two parts leaves them joined (``gossip.repair``)."""
+    if not any(e.local for e in network.nodes.values()):  # a network file's view: no state
+        return _remove(directory, network, number)
+    with state.acting(directory, network):
+        return _remove(directory, network, number)
+
+
+def _remove(directory: Path, network: NetworkState, number: int) -> dict[str, Any]:
     entry = network.node(number)
     if any(e.local for e in network.nodes.values()):  # else a network file's view: no state
         writable(directory, network)

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +28,9 @@ from gossip.strategy import MODES
 DEFAULT_PORT_ORIGIN = 7000
 STATE_FILE = "network.json"
 LOCK_FILE = ".lock"
+ACTING_LOCK_FILE = ".acting"
+ACTING_WAIT = 60.0
+"""Seconds a command waits for another that starts or stops nodes (``acting``)."""
 SECRET_FILE = "secret"
 SUPERVISOR_MODULE = "gossip.supervisor"
 
@@ -177,6 +181,34 @@ def save(state: NetworkState, directory: Path) -> None:
             f"cannot write the network's state in {directory}: {exc.strerror or exc}; "
             "free some space (or fix its permissions) and run the command again"
         ) from None
+
+
+@contextlib.contextmanager
+def acting(directory: Path, network: NetworkState) -> Iterator[None]:
+    """Held by a command that starts or stops a node (remove, restart, add) from its first
+    look to its last word, so two never act at once, each on what the other undoes: the
+    second waits, then sees ``network`` as the first left it (GossipError if it waited
+    ``ACTING_WAIT`` seconds)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ACTING_LOCK_FILE, "a") as lock:
+        deadline = time.monotonic() + ACTING_WAIT
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise GossipError(
+                        "another command has been starting or stopping this network's nodes "
+                        f"for {ACTING_WAIT:g} s: wait for it to end, then run this one again"
+                    ) from None
+                time.sleep(0.05)
+        latest = load(directory)
+        if latest is not None:
+            network.nodes = latest.nodes
+            network.supervisor_pid = latest.supervisor_pid
+            network.conditions = latest.conditions
+        yield
 
 
 @contextlib.contextmanager

@@ -44,6 +44,7 @@ from typing import Any, NamedTuple
 
 from gossip import repair, state
 from gossip.conditions import conditions_from
+from gossip.errors import GossipError
 from gossip.foreground import LOG_FORMAT
 from gossip.mending import REPAIR_FIRST, STATUS_TIMEOUT, Mender
 from gossip.network import control_address, reported, unpaused
@@ -542,7 +543,14 @@ class Supervisor:
         if failure:
             self._end(self.children.pop(number))
             return failure
-        return {"pids": {str(number): self.children[number].pid}}
+        pid = self.children[number].pid
+        # Written down here too: the command that asked may not live to (Ctrl-C, a kill),
+        # and a node the state called removed, or gave no pid, no command could reach.
+        with contextlib.suppress(GossipError), state.change(self.directory, self.plan) as latest:
+            latest.nodes[number].pid = pid or 0
+            latest.nodes[number].removed = False
+            latest.conditions = unpaused(latest.conditions, number)
+        return {"pids": {str(number): pid}}
 
     def _running(self, number: int) -> bool:
         child = self.children.get(number)

@@ -903,6 +903,66 @@ def test_commands_run_at_once_keep_each_others_changes(networks: Networks) -> No
     assert_laws(net, live, [message_id])
 
 
+@pytest.mark.slow  # about 6 s: five rounds of a kill and two commands at once
+def test_a_restart_and_a_removal_of_one_node_at_once_leave_one_outcome(
+    networks: Networks,
+) -> None:
+    """Both said they had done it, and once the state called the node removed while it
+    ran: no command could reach it, or stop it, again."""
+    net = networks.start("circular", "-n", "6")
+    for _ in range(5):
+        if state.pid_alive(net.state.nodes[3].pid, net.directory):
+            net.kill(3)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            restart = pool.submit(net.cli, "restart-node", "3")
+            removal = pool.submit(net.cli, "remove-node", "3")
+            results = [restart.result(), removal.result()]
+        assert all(no_traceback(r) for r in results), [r.err for r in results]
+        entry = net.state.nodes[3]
+        running = state.pid_alive(entry.pid, net.directory)
+        assert running != entry.removed, f"removed={entry.removed} while running={running}"
+        assert [r.code for r in results].count(0) >= 1, [r.err for r in results]
+        if entry.removed:
+            assert net.cli("restart-node", "3").code == 0
+    assert_laws(net, range(1, 7), [send(net, 3, "node 3 is in")])
+
+
+@pytest.mark.slow  # about 3 s
+def test_a_node_started_for_a_command_killed_meanwhile_is_written_down(
+    networks: Networks,
+) -> None:
+    """add-node killed once it asked for the node: the node ran, and the state gave it no
+    pid, so pause, restart-node and an adopting supervisor took it for down."""
+    net = networks.start("circular", "-n", "4")
+
+    def answers(number: int) -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", net.origin + number)) == 0
+
+    # killed once the state lists the node; once the node listens, before the command
+    # could write its pid down
+    for number, moment in ((5, lambda n: n in net.state.nodes), (6, answers)):
+        adding = subprocess.Popen(
+            [sys.executable, "-m", "gossip", "add-node", "--port-origin", str(net.origin)],
+            cwd=net.cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert wait_until(lambda n=number, m=moment: m(n), 20, interval=0.001)
+        finally:
+            adding.kill()
+            adding.wait()
+
+        def settled(n: int = number) -> bool:
+            return not answers(n) or state.pid_alive(net.state.nodes[n].pid, net.directory)
+
+        assert wait_until(settled, 20), f"node {number} runs, and the state has no pid for it"
+        if not state.pid_alive(net.state.nodes[number].pid, net.directory):
+            assert net.cli("restart-node", str(number)).code == 0
+        assert not net.state.nodes[number].removed
+
+
 def test_a_killed_supervisor_is_replaced_and_mends_without_a_command(
     networks: Networks,
 ) -> None:
