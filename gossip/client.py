@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ from gossip.protocol import (
     endpoint_of,
     messages_of,
 )
-from gossip.sockets import LINGER_ABORT
+from gossip.sockets import LINGER_ABORT, timed_stream
 
 
 class NodeUnreachable(GossipError):
@@ -148,12 +149,16 @@ class GossipClient:
                 # Close with a reset once the reply is in: a clean close would park this
                 # port in TIME_WAIT for a minute, and nodes open connections all the time.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ABORT)
-                with sock.makefile("rb") as stream:
+                reader, stream = timed_stream(sock)
+                with stream:  # each frame must come whole within the timeout
+                    reader.deadline = time.monotonic() + self.timeout
                     channel = Channel.connect(self.key, stream)
+                    sock.settimeout(self.timeout)
                     sock.sendall(b"".join(channel.send(frame) for frame in frames))
                     answered: list[list[Frame]] = []
                     current: list[Frame] = []
                     while len(answered) < len(frames):
+                        reader.deadline = time.monotonic() + self.timeout
                         reply = channel.read(stream)
                         if reply is None:
                             break

@@ -25,7 +25,7 @@ from gossip.auth import Channel
 from gossip.commands import REPLY_ENDS, Command
 from gossip.protocol import FrameError, acked
 from gossip.sends import Address, Send
-from gossip.sockets import LINGER_ABORT
+from gossip.sockets import LINGER_ABORT, timed_stream
 from gossip.timing import Timing
 
 log = logging.getLogger("gossip.node")
@@ -225,9 +225,11 @@ class PeerConnection:
             return False
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ABORT)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        stream = sock.makefile("rb")
+        reader, stream = timed_stream(sock)
+        reader.deadline = time.monotonic() + self.reply_timeout  # a hello that trickles in
         try:
             channel = Channel.connect(self.key, stream)
+            reader.deadline = None  # from here, the watchdog (``check``) notices silence
         except (OSError, FrameError) as exc:
             if isinstance(exc, FrameError):  # a wrong secret, say: worth a line in the log
                 log.warning("connection to %s:%d refused: %s", *self.address, exc)

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from gossip.auth import Channel
+from gossip.client import GossipClient, NodeUnreachable
 from gossip.connections import PeerConnection, Reply
 from gossip.network import wait_until
 from gossip.protocol import decode_frame, encode_frame
@@ -764,3 +765,60 @@ def test_requests_queued_on_a_refused_port_are_reported_in_one_batch(
     assert wait_until(lambda: bool(settlements.batches), WAIT)
     assert settlements.batches == [[(0, None), (1, None), (2, None)]]
     assert breaks.count >= 1
+
+
+@contextlib.contextmanager
+def tarpit() -> Iterator[Address]:
+    """A server that answers every connection with a hello trickling in a byte at a time,
+    never ending it: each read waits less than a timeout, and the whole never comes."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def trickle(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            conn.sendall(b"/HELLO ")
+            while not stop.wait(0.05):
+                conn.sendall(b" ")
+
+    def serve() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                conn, _ = listener.accept()
+                held.append(conn)
+                threading.Thread(target=trickle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()
+    finally:
+        stop.set()
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
+def test_a_client_gives_up_on_a_node_that_trickles_within_its_timeout() -> None:
+    """Each recv waited less than the timeout, so a trickle held the caller for ever (a
+    node's outbox threads, eight of them, all held by one such peer)."""
+    with tarpit() as address:
+        client = GossipClient(address, None, timeout=0.5)
+        began = time.monotonic()
+        with pytest.raises(NodeUnreachable, match="timed out"):
+            client.status()
+        assert time.monotonic() - began < 3
+
+
+def test_a_peer_whose_hello_trickles_is_unreachable() -> None:
+    """A peer connection's writer hung in the handshake: the peer was never dropped, and
+    every copy for it queued."""
+    with tarpit() as address:
+        lost = threading.Event()
+        connection = PeerConnection(address, None, lost.set, reply_timeout=0.5)
+        try:
+            connection.submit_all([Send(2, address, encode_frame("PING"), "PING")])
+            assert lost.wait(5), "the connection never gave up on the handshake"
+        finally:
+            connection.close()
