@@ -75,10 +75,19 @@ class Peer:
     port: int
 
 
+MAX_TIMEOUT = 86_400.0
+"""Longest timeout a client takes (a day): a socket refuses more than it can count."""
+
+
 def parse_address(address: str | tuple[str, int]) -> tuple[str, int]:
     """``"127.0.0.1:7001"`` or ``("127.0.0.1", 7001)`` as a (host, port) pair."""
     if isinstance(address, tuple):
-        return address
+        host, port = address if len(address) == 2 else ("", 0)
+        if isinstance(host, str) and host and type(port) is int and 0 < port < 65536:
+            return host, port
+        raise GossipError(f"address {address!r} must be (HOST, PORT), as ('127.0.0.1', 7001)")
+    if not isinstance(address, str):
+        raise GossipError(f"address must be 'HOST:PORT' or (HOST, PORT), not {address!r}")
     host, sep, port = address.rpartition(":")
     digits = port.isascii() and port.isdigit() and len(port) <= 5
     if not sep or not digits or not 0 < int(port) < 65536:
@@ -105,8 +114,15 @@ class GossipClient:
             raise GossipError(f"key must be the secret's bytes or None, not {type(key).__name__}")
         self.key = key
         """The network's secret (None for an ``--insecure`` network)."""
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-            raise GossipError(f"timeout must be a number of seconds above 0, not {timeout!r}")
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 < timeout <= MAX_TIMEOUT
+        ):
+            raise GossipError(
+                f"timeout must be a number of seconds above 0, up to {MAX_TIMEOUT:g}, "
+                f"not {timeout!r}"
+            )
         self.timeout = timeout
         self.name = name
         """How errors speak of the node, as in ``node 3``."""
@@ -144,6 +160,8 @@ class GossipClient:
     def exchange_all(self, frames: list[bytes]) -> list[list[Frame]]:
         """Send encoded request frames on one fresh connection, all in one write; the reply
         frames of each, in order (each ends with ``/OK`` or ``/ERR``)."""
+        if not all(isinstance(frame, bytes) for frame in frames):
+            raise GossipError("frames go as bytes, as encode_frame makes them")
         try:
             with socket.create_connection(self.address, timeout=self.timeout) as sock:
                 # Close with a reset once the reply is in: a clean close would park this
@@ -226,6 +244,10 @@ class GossipClient:
         safe, as ``post``'s does. If the node refused some (after all were answered),
         PartlyRefused says which, and holds the receipts of the others, which spread.
         """
+        if not isinstance(messages, list) or not all(isinstance(m, str) for m in messages):
+            raise GossipError("post_all takes a list of texts")
+        if message_ids is not None and not isinstance(message_ids, list):
+            raise GossipError("post_all's message_ids is a list of ids, one per text")
         chosen = [os.urandom(16).hex() for _ in messages] if message_ids is None else message_ids
         if len(chosen) != len(messages):
             raise GossipError(

@@ -332,9 +332,12 @@ def test_format_path() -> None:
     ("key", "timeout", "error"),
     [
         ("ab" * 32, 10.0, "key must be the secret's bytes or None, not str"),
-        (None, -1, "timeout must be a number of seconds above 0, not -1"),
+        (None, -1, "timeout must be a number of seconds above 0, up to 86400, not -1"),
         (None, 0, "timeout must be"),
         (None, True, "timeout must be"),
+        (None, float("inf"), "timeout must be .* up to 86400"),
+        (None, 1e300, "timeout must be"),
+        (None, 10**400, "timeout must be"),
     ],
 )
 def test_a_client_refuses_a_key_or_timeout_it_cannot_use(
@@ -461,3 +464,21 @@ def test_a_host_name_no_resolver_takes_is_a_node_not_answering() -> None:
     """It raised UnicodeError ("label too long") from the connect."""
     with pytest.raises(GossipError, match="its host name cannot be looked up"):
         GossipClient(("a" * 300, 7001), timeout=1).status()
+
+
+@pytest.mark.parametrize(
+    "address", [["127.0.0.1", 7001], 7001, None, b"127.0.0.1:7001", (), ("h", 1, 2), ("h", "1")]
+)
+def test_a_client_refuses_an_address_it_cannot_use(address: object) -> None:
+    with pytest.raises(GossipError, match="address"):
+        GossipClient(address)  # type: ignore[arg-type]
+
+
+def test_odd_arguments_to_the_client_are_gossip_errors() -> None:
+    client = GossipClient(("127.0.0.1", 7001))
+    with pytest.raises(GossipError, match="post_all takes a list of texts"):
+        client.post_all(None)  # type: ignore[arg-type]
+    with pytest.raises(GossipError, match="post_all takes a list of texts"):
+        client.post_all(t for t in ["a"])  # type: ignore[arg-type]
+    with pytest.raises(GossipError, match="frames go as bytes"):
+        client.exchange("/PING {}")  # type: ignore[arg-type]
