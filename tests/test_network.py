@@ -662,6 +662,7 @@ def test_a_node_that_answers_wrongly_is_failing_and_the_others_still_show(
     assert rows[2].report == {"error": "cannot talk to node 2: its seal is wrong"}
 
 
+@pytest.mark.slow  # about 5 s: the send waits on a 2-second delay
 def test_an_interrupted_send_says_how_to_send_it_again_once(networks: Networks) -> None:
     """Ctrl-C while the node had the message gave no id: sending again made two."""
     net = networks.start("circular", "-n", "4")
