@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -100,17 +101,36 @@ class RecordingConsole(Console):
         return f"Killed {number}"
 
 
-def serving(test: Callable[[TestClient, RecordingConsole], Awaitable[None]]) -> None:
-    """Run ``test`` against a server of a recording console, bound as gossip web binds."""
+def served(
+    console: RecordingConsole,
+    test: Callable[[web.Application, TestClient, dict[str, str]], Awaitable[None]],
+) -> None:
+    """Run ``test`` against a server of ``console``, bound as gossip web binds; it gets the
+    app, the client and the headers the page sends (token, Origin)."""
 
     async def run() -> None:
-        console = RecordingConsole()
         app = make_app(console, TOKEN)
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             app[GUARD].bind("127.0.0.1", client.port)
-            await test(client, console)
+            await test(app, client, {TOKEN_HEADER: TOKEN, "Origin": origin(client)})
 
     asyncio.run(run())
+
+
+async def within(seconds: float, condition: Callable[[], bool]) -> bool:
+    """Poll ``condition`` until it holds (True) or ``seconds`` pass (False)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+def serving(test: Callable[[TestClient, RecordingConsole], Awaitable[None]]) -> None:
+    """Run ``test`` against a server of a recording console, bound as gossip web binds."""
+    console = RecordingConsole()
+    served(console, lambda app, client, ours: test(client, console))
 
 
 def origin(client: TestClient) -> str:
@@ -220,29 +240,21 @@ def test_one_spread_is_looked_up_at_a_time() -> None:
             release.wait(10)
             return Spread("0" * 32, text, [Arrival(1, None, 0, 0.0)], 1)
 
-    async def run() -> None:
-        console = SlowLook()
-        app = make_app(console, TOKEN)
-        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-            app[GUARD].bind("127.0.0.1", client.port)
-            ours = {TOKEN_HEADER: TOKEN, "Origin": origin(client)}
-            first = asyncio.create_task(
-                client.post("/api/spread", json={"text": "one"}, headers=ours)
-            )
-            deadline = time.monotonic() + 10
-            while not console.done and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
-            assert console.done, "the first look never began"
-            second = await client.post("/api/spread", json={"text": "two"}, headers=ours)
-            assert second.status == 400
-            assert "another spread is being looked up" in (await second.json())["error"]
-            release.set()
-            assert (await first).status == 200
-            third = await client.post("/api/spread", json={"text": "three"}, headers=ours)
-            assert third.status == 200, await third.text()
-            assert console.done == [("look", "one"), ("look", "three")]
+    console = SlowLook()
 
-    asyncio.run(run())
+    async def test(app: web.Application, client: TestClient, ours: dict[str, str]) -> None:
+        first = asyncio.create_task(client.post("/api/spread", json={"text": "one"}, headers=ours))
+        assert await within(10, lambda: bool(console.done)), "the first look never began"
+        second = await client.post("/api/spread", json={"text": "two"}, headers=ours)
+        assert second.status == 400
+        assert "another spread is being looked up" in (await second.json())["error"]
+        release.set()
+        assert (await first).status == 200
+        third = await client.post("/api/spread", json={"text": "three"}, headers=ours)
+        assert third.status == 200, await third.text()
+        assert console.done == [("look", "one"), ("look", "three")]
+
+    served(console, test)
 
 
 def test_one_message_sent_from_the_page_is_watched_at_a_time() -> None:
@@ -256,32 +268,20 @@ def test_one_message_sent_from_the_page_is_watched_at_a_time() -> None:
             release.wait(10)
             return super().watch(message_id, text, nodes)
 
-    async def run() -> None:
-        console = SlowWatch()
-        app = make_app(console, TOKEN)
-        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-            app[GUARD].bind("127.0.0.1", client.port)
-            ours = {TOKEN_HEADER: TOKEN, "Origin": origin(client)}
-            for text in ("one", "two", "three"):
-                sent = await client.post("/api/send", json={"node": 1, "text": text}, headers=ours)
-                assert sent.status == 200, await sent.text()
-                await asyncio.sleep(0.05)
-            assert [d for d in console.done if d[0] == "watch"] == [("watch", "one")]
-            release.set()
+    console = SlowWatch()
 
-            async def within(seconds: float, condition: Callable[[], bool]) -> bool:
-                deadline = time.monotonic() + seconds
-                while not condition():
-                    if time.monotonic() > deadline:
-                        return False
-                    await asyncio.sleep(0.01)
-                return True
+    async def test(app: web.Application, client: TestClient, ours: dict[str, str]) -> None:
+        for text in ("one", "two", "three"):
+            sent = await client.post("/api/send", json={"node": 1, "text": text}, headers=ours)
+            assert sent.status == 200, await sent.text()
+            await asyncio.sleep(0.05)
+        assert [d for d in console.done if d[0] == "watch"] == [("watch", "one")]
+        release.set()
+        assert await within(5, lambda: not app[WATCHING].is_set()), "the watch never ended"
+        await client.post("/api/send", json={"node": 1, "text": "four"}, headers=ours)
+        assert await within(5, lambda: ("watch", "four") in console.done), console.done
 
-            assert await within(5, lambda: not app[WATCHING].is_set()), "the watch never ended"
-            await client.post("/api/send", json={"node": 1, "text": "four"}, headers=ours)
-            assert await within(5, lambda: ("watch", "four") in console.done), console.done
-
-    asyncio.run(run())
+    served(console, test)
 
 
 def test_metrics_and_static_files_need_no_token() -> None:
