@@ -60,7 +60,13 @@ def client_for(network: NetworkState, entry: NodeEntry) -> GossipClient:
     """A client of one of the network's nodes, whose errors name the node by its number."""
     if network.key is None and not network.insecure:
         secret = network.directory / state.SECRET_FILE
-        if not secret.exists() or (os.access(secret, os.R_OK) and not secret.read_bytes().strip()):
+        try:
+            gone = not secret.read_bytes().strip()
+        except FileNotFoundError:
+            gone = True
+        except OSError:  # there, but not this user's to read
+            gone = False
+        if gone:
             raise GossipError(
                 f"this network's secret {secret} is gone or empty, so no command can talk to "
                 "its nodes: gossip stop-network stops them, and start-network --resume brings "

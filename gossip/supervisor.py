@@ -547,9 +547,10 @@ class Supervisor:
         # Written down here too: the command that asked may not live to (Ctrl-C, a kill),
         # and a node the state called removed, or gave no pid, no command could reach.
         with contextlib.suppress(GossipError), state.change(self.directory, self.plan) as latest:
-            latest.nodes[number].pid = pid or 0
-            latest.nodes[number].removed = False
-            latest.conditions = unpaused(latest.conditions, number)
+            if (written := latest.nodes.get(number)) is not None:
+                written.pid = pid or 0
+                written.removed = False
+                latest.conditions = unpaused(latest.conditions, number)
         return {"pids": {str(number): pid}}
 
     def _running(self, number: int) -> bool:
