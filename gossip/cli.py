@@ -385,17 +385,21 @@ def mend(args: dict[str, Any]) -> str:
 
 
 def stop_network(args: dict[str, Any]) -> str:
-    try:
-        directory, net = network_of(args, adopt=False)
-    except GossipError:
-        stopped = None if args["--config"] else network.stop_unreadable(port_origin(args))
-        if stopped is None:
-            raise
-        where, count = stopped
+    if args["--config"]:
+        from gossip import config
+
+        named: Path | None = config.load(Path(args["--config"])).directory
+    else:
+        origin = port_origin(args)
+        named = None if origin is None else state.run_dir(origin)
+    damaged = network.unreadable(named)
+    if damaged is not None:
+        count = network.stop_unreadable(damaged)
         return (
-            f"Stopped the {count} processes of the network in {where}, whose state file "
+            f"Stopped the {count} processes of the network in {damaged}, whose state file "
             "could not be read. Its stores are kept there."
         )
+    directory, net = network_of(args, adopt=False)
     if not any(e.local for e in net.nodes.values()):
         raise GossipError(f"no node of {net.label} runs on this host: stop each host's part there")
     count = network.stop(directory, net)

@@ -36,6 +36,9 @@ from gossip import state
 from gossip.errors import GossipError
 from gossip.state import NetworkState, NodeEntry
 
+MAX_PEERS = 10_000
+"""The most peers a node may be allowed, as on the command line."""
+
 SETTINGS = ("name", "max_peers", "secret", "insecure", "topology", "nodes", "peers", "strategy")
 TOPOLOGY_SETTINGS = ("kind", "degree", "partitions", "seed")
 
@@ -80,6 +83,8 @@ def load(path: Path, only: str | None = None) -> NetworkState:
     except GossipError as exc:
         raise GossipError(f"{where}: {exc}") from None
     max_peers = _whole(data.get("max_peers", 3), f"{where}: max_peers", 1)
+    if max_peers > MAX_PEERS:
+        raise GossipError(f"{where}: max_peers must be at most {MAX_PEERS}, not {max_peers}")
     addresses = _addresses(data.get("nodes"), where)
     if "peers" in data and "topology" in data:
         raise GossipError(f"{where}: give either [topology] or [peers], not both")

@@ -116,8 +116,8 @@ def impose(
             paused += [n for n in fields["paused"] if n in ours]
             fields = {**in_force.as_dict(), "paused": sorted(paused)}
         fields.update(changes)
-        try:
-            imposed = conditions_from(fields)
+        try:  # as the state and the nodes will read it back: rounded
+            imposed = conditions_from(conditions_from(fields).as_dict())
         except FrameError as exc:
             raise GossipError(str(exc)) from None
         latest.conditions = imposed.as_dict()

@@ -184,7 +184,8 @@ def _check_free(directory: Path, network: NetworkState) -> None:
     for aside in directory.glob(".replaced-*"):
         if _process_lives(aside.name.removeprefix(".replaced-")):
             continue
-        if state.running(directory) is None:  # killed before its network ran: undo it
+        latest = state.load(directory)
+        if latest is None or latest.supervisor_pid == 0:  # killed before its network ran
             kept = {old.name for old in aside.iterdir()}
             made = [*directory.glob("node-*"), directory / state.SECRET_FILE]
             for new in [*made, directory / state.STATE_FILE]:
@@ -194,7 +195,7 @@ def _check_free(directory: Path, network: NetworkState) -> None:
                 os.replace(old, directory / old.name)  # over what the killed start made
         shutil.rmtree(aside, ignore_errors=True)
     if state.load(directory) is None and state.processes_of(directory):
-        raise GossipError(state.not_running(directory, network.port_origin))
+        raise GossipError(state.not_running(directory, network))
     running = state.running(directory)
     if running is not None:
         raise GossipError(
@@ -532,25 +533,31 @@ def stop(directory: Path, network: NetworkState) -> int:
     return len(nodes)
 
 
-def stop_unreadable(port_origin: int | None) -> tuple[Path, int] | None:
-    """Stop the processes of a network whose state cannot be read (at ``port_origin``, or
-    the only such one here): its run directory and how many there were; None if there is
-    none. Found by their command lines, as ``stop`` finds them; the stores stay."""
-    if port_origin is not None:
-        directory = state.run_dir(port_origin)
-        found = [directory] if state.load(directory) is None else []
-    else:
+def unreadable(directory: Path | None) -> Path | None:
+    """The run directory (``directory``, or the only one here when nothing else runs)
+    of a network whose processes run but whose state cannot be read; None if there is
+    no such network."""
+    if directory is None:
         found = state.unreadable_running()
-    if len(found) != 1 or not state.processes_of(found[0]):
+        if len(found) != 1 or state.running_networks():
+            return None
+        directory = found[0]
+    if state.load(directory) is not None or not state.processes_of(directory):
         return None
-    everyone = set(state.processes_of(found[0]))
+    return directory
+
+
+def stop_unreadable(directory: Path) -> int:
+    """Stop the processes of a network whose state cannot be read: how many there were.
+    Found by their command lines, as ``stop`` finds them; the stores stay."""
+    everyone = set(state.processes_of(directory))
     count = len(everyone)
     for _ in range(STOP_ROUNDS):
         if not everyone:
             break
-        _end(everyone, found[0])
-        everyone = set(state.processes_of(found[0]))
-    return found[0], count
+        _end(everyone, directory)
+        everyone = set(state.processes_of(directory))
+    return count
 
 
 def _end(pids: set[int], directory: Path) -> None:

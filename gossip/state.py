@@ -420,10 +420,15 @@ def unreadable_running() -> list[Path]:
     )
 
 
-def not_running(directory: Path, port_origin: int | None) -> str:
-    """Why no command can address the network of this run directory, and what to do."""
-    option = "" if port_origin is None else f" --port-origin {port_origin}"
-    where = f"port origin {port_origin}" if port_origin is not None else f"{directory}"
+def not_running(directory: Path, network: NetworkState | int | None) -> str:
+    """Why no command can address the network of this run directory (``network``: it, or
+    its port origin, as the command named it), and what to do."""
+    if isinstance(network, NetworkState) and network.name:
+        option, where = " --config with its network file", network.label
+    else:
+        origin = network.port_origin if isinstance(network, NetworkState) else network
+        option = "" if origin is None else f" --port-origin {origin}"
+        where = f"port origin {origin}" if origin is not None else f"{directory}"
     if load(directory) is None and processes_of(directory):
         return (
             f"the network on {where} runs, but its state file {directory / STATE_FILE} cannot "

@@ -16,7 +16,7 @@ import struct
 from pathlib import Path
 
 from gossip.journal import Journal, Message
-from gossip.protocol import MAX_RELAYS, Copy, is_host, is_message_id, text_problem
+from gossip.protocol import MAX_MESSAGE_BYTES, MAX_RELAYS, Copy, is_host, is_message_id
 from gossip.sends import Address
 
 SCHEMA = """
@@ -97,6 +97,14 @@ def _checksum(order: str, data: bytes, s0: int, s1: int) -> tuple[int, int]:
     return s0, s1
 
 
+def _size(path: Path) -> int:
+    """A file's size; 0 if it is not there."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 def _text(raw: object) -> str | None:
     """A column read as bytes, as text; None if it is not UTF-8 (damaged)."""
     if not isinstance(raw, bytes):
@@ -133,7 +141,9 @@ def _message_row(
 ) -> Message | None:
     """A ``messages`` row, with its copies; None if it is damaged."""
     name, body = _text(message_id), _text(text)
-    if name is None or body is None or not is_message_id(name) or text_problem(body):
+    if name is None or body is None or not is_message_id(name):
+        return None
+    if not body or len(body.encode()) > MAX_MESSAGE_BYTES:  # kept as it was taken
         return None
     if type(sent) not in (float, int) or type(relays) is not int or not 1 <= relays <= MAX_RELAYS:
         return None
@@ -151,8 +161,8 @@ class Store(Journal):
         if log_damaged(wal):
             raise DamagedLog(f"the write-ahead log {path}-wal is damaged")
         with contextlib.suppress(OSError):  # one that cannot be looked at: SQLite says why
-            if Path(path).stat().st_size == 0 and wal.stat().st_size > 0:
-                raise DamagedStore(f"the database {path} is empty, and its log is not")
+            if wal.stat().st_size > 0 and not _size(Path(path)):
+                raise DamagedStore(f"the database {path} is empty or gone, and its log is not")
         self.db = sqlite3.connect(path, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")

@@ -546,8 +546,9 @@ class Supervisor:
         pid = self.children[number].pid
         # Written down here too: the command that asked may not live to (Ctrl-C, a kill),
         # and a node the state called removed, or gave no pid, no command could reach.
+        readable = state.load(self.directory) is not None  # else not this one's to write over
         with contextlib.suppress(GossipError), state.change(self.directory, self.plan) as latest:
-            if (written := latest.nodes.get(number)) is not None:
+            if readable and (written := latest.nodes.get(number)) is not None:
                 written.pid = pid or 0
                 written.removed = False
                 latest.conditions = unpaused(latest.conditions, number)

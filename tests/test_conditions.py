@@ -4,10 +4,11 @@ frame through the core's entry point, and the lab's parsing of the command line'
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
-from gossip import lab
+from gossip import lab, state
 from gossip.answers import answer
 from gossip.commands import Command
 from gossip.conditions import PERFECT, Conditions, conditions_from, group, sides
@@ -15,6 +16,7 @@ from gossip.errors import GossipError, UsageError
 from gossip.protocol import FrameError, decode_frame, encode_frame
 from gossip.sends import Send
 from gossip.simulation import address
+from gossip.state import NetworkState, NodeEntry
 from tests.core import make_node
 
 
@@ -162,3 +164,15 @@ def test_a_node_paused_twice_is_refused() -> None:
     with pytest.raises(FrameError, match="'paused' must not name a node twice"):
         conditions_from({"paused": [10] * 21_700})
     assert conditions_from({"paused": [3, 10]}).paused == (3, 10)
+
+
+def test_conditions_are_checked_as_they_are_kept_rounded(tmp_path: Path) -> None:
+    """999.9015 + 1000.0985 ms passed, then were kept rounded as 999.902 + 1000.099, over
+    the limit: the state could no longer be read, nor the network resumed."""
+    net = NetworkState(
+        7000, 3, "ring", {n: NodeEntry(n, "127.0.0.1", 7000 + n, []) for n in (1, 2)}
+    )
+    state.save(net, tmp_path)
+    with pytest.raises(GossipError, match="delay plus jitter must be at most 2000 ms"):
+        lab.impose(tmp_path, net, {"delay_ms": 999.9015, "jitter_ms": 1000.0985})
+    assert state.load(tmp_path) is not None

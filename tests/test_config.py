@@ -725,3 +725,14 @@ def test_the_toml_writer_round_trips() -> None:
         "nodes": {"1": "10.0.0.1:7001", "a.b": {"c d": [math.inf]}},
     }
     assert tomllib.loads(toml(data)) == data
+
+
+def test_max_peers_past_what_the_command_line_takes_is_refused(tmp_path: Path) -> None:
+    """5e18 was taken, and the start then failed: 'no readable plan'."""
+    file = tmp_path / "big.toml"
+    file.write_text(
+        'max_peers = 5000000000000000000\ninsecure = true\n[nodes]\n1 = "127.0.0.1:7001"\n'
+        '2 = "127.0.0.1:7002"\n'
+    )
+    with pytest.raises(GossipError, match="max_peers must be at most 10000"):
+        config.load(file)

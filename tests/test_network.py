@@ -731,3 +731,42 @@ def test_a_fresh_start_killed_halfway_gives_back_what_it_set_aside(
     assert (directory / state.SECRET_FILE).read_bytes() == b"old secret"
     assert state.load(directory) == old
     assert not (directory / "node-2.db").exists() and not aside.exists()
+
+
+def test_what_a_start_that_went_through_set_aside_is_not_put_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start killed while it deleted what it had set aside, once its network ran: that
+    network's stores were later swapped for the older network's."""
+    monkeypatch.setenv("GOSSIP_HOME", str(tmp_path))
+    directory = state.run_dir(20000)
+    directory.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    aside = directory / f".replaced-{dead.pid}"
+    aside.mkdir()
+    (aside / "node-1.db").write_bytes(b"the older network's")
+    ran = NetworkState(20000, 3, "circular", {1: NodeEntry(1, "127.0.0.1", 20001, [])})
+    ran.supervisor_pid = state.STOPPED  # it ran, and was stopped since
+    state.save(ran, directory)
+    (directory / "node-1.db").write_bytes(b"the newer network's")
+    mending_io._check_free(directory, ran)
+    assert (directory / "node-1.db").read_bytes() == b"the newer network's"
+    assert not aside.exists()
+
+
+def test_a_bare_stop_network_stops_a_network_it_cannot_read_only_if_nothing_else_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With two readable networks running and one not, it stopped the unreadable one
+    instead of asking which network to stop."""
+    damaged = tmp_path / "network-20000"
+    readable = (tmp_path / "network-21000", state.load)
+    monkeypatch.setattr(state, "unreadable_running", lambda: [damaged])
+    monkeypatch.setattr(state, "load", lambda directory: None)
+    monkeypatch.setattr(state, "processes_of", lambda directory: [4242])
+    monkeypatch.setattr(state, "running_networks", lambda: [readable, readable])
+    assert mending_io.unreadable(None) is None, "two others run: the user must choose"
+    monkeypatch.setattr(state, "running_networks", lambda: [])
+    assert mending_io.unreadable(None) == damaged
+    assert mending_io.unreadable(damaged) == damaged, "named, it is the one"

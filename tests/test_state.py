@@ -482,3 +482,15 @@ def test_odd_arguments_to_the_client_are_gossip_errors() -> None:
         client.post_all(t for t in ["a"])  # type: ignore[arg-type]
     with pytest.raises(GossipError, match="frames go as bytes"):
         client.exchange("/PING {}")  # type: ignore[arg-type]
+
+
+def test_a_network_files_network_it_cannot_read_is_named_with_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said 'port origin 0' and '--port-origin 0', which no command takes."""
+    named = network(4, port_origin=0)
+    named.name = "lab"
+    monkeypatch.setattr(state, "processes_of", lambda directory: [4242])
+    said = state.not_running(tmp_path, named)
+    assert said.startswith("the network on network 'lab' runs") or "network 'lab'" in said, said
+    assert "stop-network --config with its network file" in said and "origin 0" not in said

@@ -425,3 +425,29 @@ def test_an_empty_database_with_a_log_is_kept_aside_whole(tmp_path: Path) -> Non
     [kept] = tmp_path.glob("node-1.db-wal.corrupt-*")
     assert kept.read_bytes() == log
     assert list(tmp_path.glob("node-1.db.corrupt-*")), "the empty database beside it"
+
+
+def test_a_message_of_only_spaces_taken_before_the_rule_still_loads(tmp_path: Path) -> None:
+    """Nodes took such a message from a raw client once: it is not damage."""
+    path = store_path(tmp_path, 1)
+    three_stored(path)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE messages SET text = '   ' WHERE rowid = 2")
+    store = Store(path)
+    messages, _, _ = store.load()
+    store.close()
+    assert [m.text for m in messages] == ["first", "   ", "third"] and store.damaged_rows == 0
+
+
+def test_a_log_whose_database_is_gone_is_kept_aside(tmp_path: Path) -> None:
+    """SQLite deleted the log of a database that was no longer there."""
+    from gossip.supervisor import open_store
+
+    path = store_path(tmp_path, 1)
+    log = a_killed_nodes_log(tmp_path).read_bytes()
+    path.unlink()
+    store, messages, _, _ = open_store(tmp_path, 1)
+    store.close()
+    assert messages == []
+    [kept] = tmp_path.glob("node-1.db-wal.corrupt-*")
+    assert kept.read_bytes() == log

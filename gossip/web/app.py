@@ -128,12 +128,12 @@ TASKS = web.AppKey("tasks", set)
 FOLLOWER = web.AppKey("follower", Follower)
 FOLLOWING = web.AppKey("following", asyncio.Event)
 WATCHING = web.AppKey("watching", asyncio.Event)
-LOOKING = web.AppKey("looking", asyncio.Lock)
-"""Held while a spread asked for (``/api/spread``) is looked up."""
 """Set while a message sent from the page is watched: one at a time. Each watch reads
 every node's messages a few times a second, in a thread of the pool that sends and
 actions need too; a burst of sends to nodes holding thousands of messages took the pool
 for minutes."""
+LOOKING = web.AppKey("looking", asyncio.Lock)
+"""Held while a spread asked for (``/api/spread``) is looked up."""
 
 
 @web.middleware
