@@ -693,15 +693,22 @@ def experiment(args: dict[str, Any]) -> str:
         results = lab_experiment.run(scenario, origin, bar)
     finally:
         bar.end()
-    pictures = labplots.draw_all(results, output, scenario.name)
-    return "\n".join(
-        [
-            f"Experiment {scenario.name!r}: {scenario.nodes} nodes, "
-            f"{scenario.messages} messages at {scenario.rate:g}/s, latency to all live nodes.",
-            lab_experiment.table(results, scenario.bars),
-            "Pictures: " + ", ".join(str(p) for p in pictures),
-        ]
+    # The table first: a picture that cannot be written must not cost the run's results.
+    print(
+        f"Experiment {scenario.name!r}: {scenario.nodes} nodes, "
+        f"{scenario.messages} messages at {scenario.rate:g}/s, latency to all live nodes.\n"
+        + lab_experiment.table(results, scenario.bars),
+        flush=True,
     )
+    try:
+        pictures = labplots.draw_all(results, output, scenario.name)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise GossipError(
+            f"the pictures could not be written: {exc.strerror or exc}{where}; the table "
+            "above holds the results"
+        ) from None
+    return "Pictures: " + ", ".join(str(p) for p in pictures)
 
 
 COMMANDS = {
@@ -787,7 +794,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gossip: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
-        print(f"gossip: {exc or 'interrupted'}", file=sys.stderr)
+        print(f"gossip: {str(exc) or 'interrupted'}", file=sys.stderr)
         return 130
     except ModuleNotFoundError as exc:  # the container image leaves out the plotting stack
         print(

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -294,3 +295,17 @@ def test_a_network_file_with_a_wrong_host_or_a_remote_node_says_where(tmp_path: 
     assert stop.code == 1 and "no node of network 'lab' runs on this host" in stop.err
     for result in (wrong, remote, stop):
         assert_one_line_error(result.err, result.out)
+
+
+def test_an_interrupted_command_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It printed 'gossip: ' and nothing more."""
+    from gossip import cli
+
+    def interrupted(args: dict[str, Any]) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, "status", interrupted)
+    assert cli.main(["status"]) == 130
+    assert capsys.readouterr().err == "gossip: interrupted\n"

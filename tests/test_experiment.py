@@ -422,3 +422,22 @@ def test_a_picture_directory_that_cannot_be_made_is_refused_before_anything_runs
     assert result.err.startswith("gossip: ") and "give -o " in result.err
     assert result.err.count("\n") == 1 and "Traceback" not in result.err
     assert not list(gossip_home.glob("network-*")) and not gossip_processes(str(gossip_home))
+
+
+def test_a_picture_that_cannot_be_written_costs_no_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder where a picture goes, found once every run had ended: the table was lost."""
+    from gossip import cli
+    from gossip import experiment as lab_experiment
+
+    path = tmp_path / "q.toml"
+    path.write_text("name = 'q'\n[[strategy]]\n")
+    (tmp_path / "out" / "q-latency.png").mkdir(parents=True)
+    ran = [result("push", [[0, 100, 200, 300]] * 3, frames=30)]
+    monkeypatch.setattr(lab_experiment, "run", lambda scenario, origin, bar: ran)
+    code = cli.main(["experiment", str(path), "-o", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "push" in out and "3/3" in out, "the table is out"
+    assert err.startswith("gossip: the pictures could not be written: ") and err.count("\n") == 1
