@@ -1115,6 +1115,7 @@ def test_a_message_a_node_took_after_the_hand_over_does_not_leave_with_it(
     assert_laws(net, [1, 5], late)
 
 
+@pytest.mark.slow  # about 6 s: the everyday run stays under five minutes
 def test_a_hung_node_can_be_removed(networks: Networks) -> None:
     net = networks.start("circular", "-n", "5")
     pid = net.state.nodes[3].pid
@@ -1152,9 +1153,8 @@ def test_removing_the_only_holder_of_a_message_hands_it_over(networks: Networks)
 
 @pytest.mark.parametrize(
     "damage",
-    [
-        "{garbage",
-        # the same, from JSON of the wrong types: about 5 s each, so with the slow ones
+    [  # about 5 s each, so with the slow ones
+        pytest.param("{garbage", marks=pytest.mark.slow),
         pytest.param('{"supervisor_pid": "12"', marks=pytest.mark.slow),
         pytest.param('{"conditions": "bad"', marks=pytest.mark.slow),
         pytest.param('{"nodes": []', marks=pytest.mark.slow),

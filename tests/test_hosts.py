@@ -44,6 +44,7 @@ def loopback_lab(tmp_path: Path) -> tuple[list[Host], Lab]:
     return hosts, lab
 
 
+@pytest.mark.slow  # about 7 s: the everyday run stays under five minutes
 def test_a_network_file_spreads_a_network_over_loopback_hosts(tmp_path: Path) -> None:
     """Four hosts as four loopback addresses: each starts its part, each sends, all receive."""
     hosts, lab = loopback_lab(tmp_path)

@@ -442,6 +442,7 @@ def resume(pids: list[int]) -> None:
             os.kill(pid, signal.SIGCONT)
 
 
+@pytest.mark.slow  # about 7 s: the everyday run stays under five minutes
 def test_hung_nodes_do_not_hold_up_status_or_watching(networks: Networks) -> None:
     """Three SIGSTOPped nodes accept connections but never answer: a 10 s wait for each
     would take 30 s; asked at once with a short timeout, they cost one wait."""

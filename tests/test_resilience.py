@@ -7,6 +7,8 @@ import random
 import re
 import time
 
+import pytest
+
 from gossip.client import GossipClient
 from gossip.errors import GossipError
 from gossip.network import wait_until
@@ -264,6 +266,7 @@ def test_status_shows_every_node_and_whether_the_network_holds_together(
     assert lines[-1] == "The 5 live nodes are connected by 5 links."
 
 
+@pytest.mark.slow  # about 5 s: the everyday run stays under five minutes
 def test_draw_pictures_the_healed_topology(networks: Networks) -> None:
     net = networks.start("circular", "-n", "8")
     net.kill(2)
