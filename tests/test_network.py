@@ -703,20 +703,27 @@ def test_an_interrupted_send_says_how_to_send_it_again_once(networks: Networks) 
     assert [v.text for v in net.peek(1)].count("cut short") == 1
 
 
-def test_a_fresh_start_killed_halfway_gives_back_what_it_set_aside(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A start killed (SIGKILL, SIGHUP) after it set the stopped network's files aside left
-    its own empty stores in their place; the next start put back only the names that were
-    free, then deleted the rest: the stopped network's messages and secret were gone."""
+def set_aside_by_a_dead_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """The run directory of port origin 20000 under ``tmp_path``, and the folder where a
+    start, whose process is gone, set aside what was there."""
     monkeypatch.setenv("GOSSIP_HOME", str(tmp_path))
-    old = NetworkState(20000, 3, "circular", {1: NodeEntry(1, "127.0.0.1", 20001, [])})
     directory = state.run_dir(20000)
     directory.mkdir()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     aside = directory / f".replaced-{dead.pid}"
     aside.mkdir()
+    return directory, aside
+
+
+def test_a_fresh_start_killed_halfway_gives_back_what_it_set_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start killed (SIGKILL, SIGHUP) after it set the stopped network's files aside left
+    its own empty stores in their place; the next start put back only the names that were
+    free, then deleted the rest: the stopped network's messages and secret were gone."""
+    old = NetworkState(20000, 3, "circular", {1: NodeEntry(1, "127.0.0.1", 20001, [])})
+    directory, aside = set_aside_by_a_dead_start(tmp_path, monkeypatch)
     state.save(old, aside)
     (aside / state.SECRET_FILE).write_bytes(b"old secret")
     (aside / "node-1.db").write_bytes(b"old messages")
@@ -739,13 +746,7 @@ def test_what_a_start_that_went_through_set_aside_is_not_put_back(
 ) -> None:
     """A start killed while it deleted what it had set aside, once its network ran: that
     network's stores were later swapped for the older network's."""
-    monkeypatch.setenv("GOSSIP_HOME", str(tmp_path))
-    directory = state.run_dir(20000)
-    directory.mkdir()
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    aside = directory / f".replaced-{dead.pid}"
-    aside.mkdir()
+    directory, aside = set_aside_by_a_dead_start(tmp_path, monkeypatch)
     (aside / "node-1.db").write_bytes(b"the older network's")
     ran = NetworkState(20000, 3, "circular", {1: NodeEntry(1, "127.0.0.1", 20001, [])})
     ran.supervisor_pid = state.STOPPED  # it ran, and was stopped since
