@@ -516,13 +516,7 @@ def stop(directory: Path, network: NetworkState) -> int:
     # Nodes and supervisors share a command line. A node is written down, or forked by
     # another of the network's processes; a supervisor the state missed is neither.
     nodes = {p for p in everyone - supervisors if p in recorded or state.parent_of(p) in everyone}
-    for _ in range(STOP_ROUNDS):
-        if not everyone:
-            break
-        _end(everyone, directory)
-        # A command that found the supervisor gone just before the network was marked may
-        # have started one meanwhile, and it a node: look again until nothing is left.
-        everyone = set(state.processes_of(directory))
+    _end_all(everyone, directory)
     # On a full disk the pids stay written down: harmless, as a pid counts as the network's
     # only while its command line says so. The network is stopped all the same.
     with contextlib.suppress(GossipError), state.change(directory, network) as latest:
@@ -551,13 +545,19 @@ def stop_unreadable(directory: Path) -> int:
     """Stop the processes of a network whose state cannot be read: how many there were.
     Found by their command lines, as ``stop`` finds them; the stores stay."""
     everyone = set(state.processes_of(directory))
-    count = len(everyone)
+    _end_all(everyone, directory)
+    return len(everyone)
+
+
+def _end_all(everyone: set[int], directory: Path) -> None:
+    """Stop these processes of the run directory's network, then any found since."""
     for _ in range(STOP_ROUNDS):
         if not everyone:
             break
         _end(everyone, directory)
+        # A command that found the supervisor gone just before the network was marked may
+        # have started one meanwhile, and it a node: look again until nothing is left.
         everyone = set(state.processes_of(directory))
-    return count
 
 
 def _end(pids: set[int], directory: Path) -> None:

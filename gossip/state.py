@@ -205,9 +205,7 @@ def acting(directory: Path, network: NetworkState) -> Iterator[None]:
                 time.sleep(0.05)
         latest = load(directory)
         if latest is not None:
-            network.nodes = latest.nodes
-            network.supervisor_pid = latest.supervisor_pid
-            network.conditions = latest.conditions
+            _learn(network, latest)
         yield
 
 
@@ -224,6 +222,12 @@ def change(directory: Path, network: NetworkState) -> Iterator[NetworkState]:
         latest.key = network.key
         yield latest
         save(latest, directory)
+    _learn(network, latest)
+
+
+def _learn(network: NetworkState, latest: NetworkState) -> None:
+    """Bring a command's copy of the state up to date with what commands change in it:
+    the nodes, the supervisor, the conditions."""
     network.nodes = latest.nodes
     network.supervisor_pid = latest.supervisor_pid
     network.conditions = latest.conditions
