@@ -126,11 +126,13 @@ from typing import Any
 
 from docopt import DocoptExit, docopt
 
-from gossip import __version__, auth, network, render, spread, state
+from gossip import __version__, auth, network, render, spread, state, usage
 from gossip.client import NodeUnreachable
 from gossip.errors import GossipError, UsageError
 from gossip.protocol import MAX_RELAYS, is_message_id, text_problem
 from gossip.ranges import compress_ranges
+
+USAGE = usage.Usage.of(__doc__ or "")
 
 TEXT_ADVICE = {
     "the message is empty": ": give some text, as in gossip send-message 1 Hi",
@@ -742,32 +744,13 @@ def default_config(args: dict[str, Any], command: str) -> None:
     configured = os.environ.get("GOSSIP_CONFIG")
     if not configured or args["--config"] or args["--port-origin"]:
         return
-    if any("--config" in p for p in usage_patterns() if p.split()[1] == command):
+    if any("--config" in p for p in USAGE.patterns if p.split()[1] == command):
         args["--config"] = configured
 
 
-def usage_patterns() -> list[str]:
-    """The usage lines of the help, each command's on one line."""
-    usage = __doc__.split("Usage:")[1].split("\n\n")[0]
-    patterns: list[str] = []
-    for line in usage.strip().splitlines():
-        if line.strip().startswith("gossip "):
-            patterns.append(line.strip())
-        else:
-            patterns[-1] += " " + line.strip()
-    return patterns
-
-
 def usage_line(argv: list[str]) -> str:
-    """One line for a command line docopt refused: the right form of the command tried."""
-    for pattern in usage_patterns():
-        if argv and pattern.split()[1] == argv[0]:
-            return f"invalid arguments: usage is {pattern}"
-    if argv:
-        return (
-            f"unknown command {argv[0]!r}: choose one of {', '.join(COMMANDS)} (see gossip --help)"
-        )
-    return "no command given: see gossip --help"
+    """One line for a command line docopt refused: what is wrong, and the right form."""
+    return usage.problem(USAGE, argv, list(COMMANDS))
 
 
 def main(argv: list[str] | None = None) -> int:

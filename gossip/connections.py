@@ -35,7 +35,18 @@ BACKOFF_MAX = 1.0
 """Seconds between attempts to reconnect a broken connection: doubling from first to max."""
 
 Reply = dict[str, Any] | None
-"""A reply's payload, or None when the request did not arrive."""
+"""A reply's payload, or None when the request did not arrive. A refusal (``/ERR``) arrived:
+its payload holds the ``error``."""
+
+
+def taken(reply: Reply) -> bool:
+    """Whether the peer took the request: its reply came, and it was no refusal."""
+    return reply is not None and "error" not in reply
+
+
+def refusal(payload: dict[str, Any]) -> dict[str, Any]:
+    """The reply of an ``/ERR`` frame, whatever its payload held: always with an ``error``."""
+    return {"error": str(payload.get("error") or "refused")}
 
 Settled = Callable[[list[tuple[Send, Reply]]], None]
 """Told how a batch of requests went, before their futures are set."""
@@ -265,7 +276,7 @@ class PeerConnection:
                     break
                 if frame.command not in REPLY_ENDS:
                     continue  # /MSGS-like frames belong to the reply that follows
-                payload = frame.payload if frame.command == Command.OK else {}
+                payload = frame.payload if frame.command == Command.OK else refusal(frame.payload)
                 count = acked(payload)
                 if count > 1:
                     payload = {}

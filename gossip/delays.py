@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
 
 from gossip.sends import Send
+
+log = logging.getLogger("gossip.node")
 
 
 class Delayer:
@@ -47,4 +50,7 @@ class Delayer:
                 if self._closed:
                     return
                 _, _, sends = heapq.heappop(self._due)
-            self._carry(sends)
+            try:
+                self._carry(sends)
+            except Exception:  # one batch that failed (a server closing) must not end the rest
+                log.exception("a delayed batch of %d frames could not go out", len(sends))

@@ -248,13 +248,15 @@ class Membership:
     def finish_join(
         self, newcomer: int, address: Address, splice: Splice, swapped: bool
     ) -> list[Endpoint]:
-        """After asking the partner to swap this node for the newcomer: the newcomer's peers."""
+        """After asking the partner to swap this node for the newcomer: the newcomer's peers.
+        A node that left while it asked (the ask is made without the node's lock) offers
+        only the partner: a node that has left holds no peers."""
         linked: list[Endpoint] = []
         if splice.partner is not None and splice.address is not None and swapped:
             linked.append((splice.partner, splice.address))
             if self.peers.pop(splice.partner, None) is not None:
                 self._forget(splice.partner)
-        if newcomer in self.peers or self.free_slots() > 0:
+        if not self.left and (newcomer in self.peers or self.free_slots() > 0):
             if newcomer not in self.peers:
                 self.add(newcomer, address)
             linked.insert(0, (self.number, self.address))

@@ -31,7 +31,7 @@ from gossip.client import GossipClient, NodeUnreachable
 from gossip.collection import held_off
 from gossip.commands import OVER_CONNECTION, RELAYING, Command
 from gossip.conditions import Conditions
-from gossip.connections import PeerConnection, Reply
+from gossip.connections import PeerConnection, Reply, refusal, taken
 from gossip.delays import Delayer
 from gossip.errors import GossipError
 from gossip.node import Node
@@ -220,7 +220,9 @@ class GossipServer(socketserver.ThreadingTCPServer):
         return outcomes
 
     def _any_arrived(self, arrivals: list[Future[Reply]], deadline: float) -> bool:
-        """Wait until one of these sends arrived (True), all failed, or the deadline passed."""
+        """Wait until a peer took one of these sends (True), all failed or were refused, or
+        the deadline passed. A refused copy (a peer holding the id with another text) is not
+        on its way."""
         pending = set(arrivals)
         while pending:
             done, pending = wait(
@@ -228,7 +230,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
             )
             if not done:
                 return False
-            if any(f.result() is not None for f in done):
+            if any(taken(f.result()) for f in done):
                 return True
         return False
 
@@ -537,7 +539,7 @@ class GossipServer(socketserver.ThreadingTCPServer):
                 "node %d: /%s to node %d failed: %s", self.number, send.kind, send.peer, exc
             )
         except GossipError as exc:
-            reply = {}
+            reply = refusal({"error": str(exc)})
             log.warning("node %d: node %d refused /%s: %s", self.number, send.peer, send.kind, exc)
         except Exception:  # any other failure: the node must still hear that it did not go
             reply = None  # (a slot it kept for the peer is freed)
@@ -957,7 +959,8 @@ class Handler(socketserver.BaseRequestHandler):
         """Log the refusal and answer ``/ERR`` at once, after the copies that waited: a
         peer matches replies to its requests in order."""
         if self._take([]):
-            self._send(self.channel.send(self._refusal(reason)))
+            self.out.error(self._refusal(reason))  # after the /OKs held back: they came first
+            self._send(self.out.data())
 
     def _refusal(self, reason: str) -> bytes:
         """Log the refusal; the ``/ERR`` frame that says it."""

@@ -276,6 +276,19 @@ def test_join_through_a_full_contact_asks_the_partner_to_swap_then_names_the_pee
     assert sorted(contact.peers) == [1, 3, 9]
 
 
+@pytest.mark.parametrize("swapped", [True, False])
+def test_a_contact_that_leaves_while_the_partner_swaps_takes_no_newcomer(swapped: bool) -> None:
+    """The swap is asked without the node's lock: a /REMOVE may come in between, and a
+    node that has left holds no peers, so it names only the partner (if it swapped)."""
+    contact = node_of(2, [1, 3, 4])
+    reply = ask(contact, Command.JOIN, {**at(9), "prefer": [4], "slots": 3})
+    ask(contact, Command.REMOVE, {"introduce": False})
+    assert reply.then is not None
+    named = ok(reply.then([{"accepted": swapped}]))
+    assert named == {"peers": [[4, "127.0.0.1", 7004]] if swapped else []}
+    assert contact.peers == {} and contact.members.left
+
+
 def test_join_with_room_links_at_once_and_a_refused_one_names_no_peer() -> None:
     roomy = node_of(2, [1])
     reply = ask(roomy, Command.JOIN, {**at(9), "prefer": [], "slots": 1})

@@ -680,6 +680,21 @@ def test_held_back_acknowledgements_go_before_the_answer_to_another_request(
     assert raw.replies(2) == [acked(2), ("OK", {"node": 1})]
 
 
+def test_held_back_acknowledgements_go_before_the_refusal_that_ends_the_connection(
+    lone: GossipServer, raw: Raw
+) -> None:
+    """A line over the limit ends the connection with an /ERR: the /OKs held back answer
+    requests that came before it, so they go first (a peer matches replies in order)."""
+    hold_acks_long(lone)
+    raw.send_together(relay(1, later=True), relay(2, later=True))
+    assert wait_until(lambda: held_ids(lone) == {"r1", "r2"}, WAIT)
+    raw.sock.sendall(b"/X " + b"a" * MAX_LINE_BYTES + b"\n")
+    replies = raw.replies(3)
+    assert replies[0] == acked(2)
+    assert replies[1] is not None and replies[1][0] == "ERR"
+    assert replies[2] is None
+
+
 # A run of copies for one peer goes as one /RELAYS frame
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from gossip.auth import Channel
 from gossip.client import GossipClient, NodeUnreachable
-from gossip.connections import PeerConnection, Reply
+from gossip.connections import PeerConnection, Reply, taken
 from gossip.network import wait_until
 from gossip.protocol import decode_frame, encode_frame
 from gossip.sends import Address, Send
@@ -368,17 +368,20 @@ def test_the_deciding_thread_never_waits_on_a_full_socket_and_order_holds(
     assert breaks.count == 0
 
 
-def test_err_reply_gives_an_empty_payload(
+def test_err_reply_arrives_as_a_refusal(
     server: EchoServer, open_connection: OpenConnection
 ) -> None:
-    """A refusal arrived (not None), and it still takes its request's place in the order."""
+    """A refusal arrived (not None), takes its request's place in the order, and is no
+    taking of the request: a client's message a peer refused is not on its way."""
     connection, breaks = open_connection(server.address)
     futures = [
         connection.submit(frame(1)),
         connection.submit(frame(2, err=True)),
         connection.submit(frame(3)),
     ]
-    assert [future.result(WAIT) for future in futures] == [{"echo": 1}, {}, {"echo": 3}]
+    results = [future.result(WAIT) for future in futures]
+    assert results == [{"echo": 1}, {"error": "refused"}, {"echo": 3}]
+    assert [taken(r) for r in results] == [True, False, True]
     assert breaks.count == 0
 
 
@@ -397,7 +400,7 @@ def test_frames_before_a_reply_are_skipped(
     assert in_flight(server, 4)
     server.release()
     results = [future.result(WAIT) for future in futures]
-    assert results == [{"echo": 1}, {"echo": 2}, {}, {"echo": 4}]
+    assert results == [{"echo": 1}, {"echo": 2}, {"error": "refused"}, {"echo": 4}]
     assert breaks.count == 0
 
 
@@ -674,10 +677,11 @@ def test_counted_and_single_replies_settle_in_order(
     chatter = encode_frame("MSG", {"about": 0})
     replies = [ok(acked=2), encode_frame("ERR", {"error": "no"}), chatter, ok(echo="x")]
     server.answer_instead(b"".join([*replies, ok(acked=3)]))
-    assert [future.result(WAIT) for future in futures] == [{}, {}, {}, {"echo": "x"}, {}, {}, {}]
+    no = {"error": "no"}
+    assert [future.result(WAIT) for future in futures] == [{}, {}, no, {"echo": "x"}, {}, {}, {}]
     assert settlements.batches == [
         [(0, {}), (1, {})],
-        [(2, {})],
+        [(2, no)],
         [(3, {"echo": "x"})],
         [(4, {}), (5, {}), (6, {})],
     ]

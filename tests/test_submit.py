@@ -122,3 +122,26 @@ def test_a_retry_on_a_full_disk_keeps_the_message_already_held(
     assert client(server).post("held", message_id="kept").duplicate
     assert "kept" in server.node.messages
     assert {v.id for v in client(server).read_messages(peek=True)} == {"kept", "other"}
+
+
+@pytest.mark.parametrize(("holds", "held"), [(None, False), ("the same", False), ("other", True)])
+def test_a_message_its_only_peer_refuses_is_held_not_on_its_way(
+    tmp_path: Path, holds: str | None, held: bool
+) -> None:
+    """The peer holds the id with another text (a client that reused an id): it refuses
+    the copy, so the message is not on its way, and the client must not hear that it is."""
+    origin = free_origin(2)
+    servers = []
+    for number, peers in ((2, {}), (1, {2: ("127.0.0.1", origin + 2)})):
+        node = Node(number, 3, peers, address=("127.0.0.1", origin + number))
+        if number == 2 and holds is not None:
+            node.submit("the same" if holds == "the same" else "another text", 1, "m1")
+        servers.append(GossipServer(node, ("127.0.0.1", origin + number), None, KEY))
+        threading.Thread(target=servers[-1].serve_forever, daemon=True).start()
+    try:
+        receipt = client(servers[1]).post("the same", message_id="m1")
+        assert (receipt.id, receipt.held) == ("m1", held)
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()

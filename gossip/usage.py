@@ -1,0 +1,167 @@
+"""Why docopt refused a command line, in one line: the part that is wrong, then the right
+form. docopt only says that the line does not fit; a user who gave an option twice, or
+two that exclude each other, should not have to find which in a usage line of forty words.
+
+No I/O: reads the help text it is given and the arguments.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+REPEATABLE = frozenset({"-p", "-t"})
+"""Options counted by repeating them (``-pp``): given more than once is their point."""
+
+_OPTION = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")
+_NUMBER = re.compile(r"-\d")
+_COUNTED = re.compile(r"-(\w)\1+")
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the help says: each command's usage lines, and what its options are."""
+
+    patterns: list[str]
+    """Each usage line, joined where it wraps (``gossip <command> ...``)."""
+    long_names: dict[str, str]
+    """Each option's name as written (``-n``) to its long name (``--nodes``), if it has one."""
+    takes_value: frozenset[str]
+    """The long names (or short, for options without one) followed by a value."""
+
+    @classmethod
+    def of(cls, doc: str) -> Usage:
+        usage = doc.split("Usage:")[1].split("\n\n")[0]
+        patterns: list[str] = []
+        for line in usage.strip().splitlines():
+            if line.strip().startswith("gossip "):
+                patterns.append(line.strip())
+            else:
+                patterns[-1] += " " + line.strip()
+        long_names: dict[str, str] = {}
+        takes_value: set[str] = set()
+        options = doc.split("Options:")[1] if "Options:" in doc else ""
+        for line in options.splitlines():
+            words = line.strip().split("  ")[0]  # the option and its value, before the help
+            if not words.startswith("-"):
+                continue
+            names = _OPTION.findall(words)
+            name = next((n for n in names if n.startswith("--")), names[0])
+            for alias in names:
+                long_names[alias] = name
+            if re.search(r"-[\w-]+[ =][A-Z]", words):
+                takes_value.add(name)
+        return cls(patterns, long_names, frozenset(takes_value))
+
+    def name(self, option: str) -> str:
+        return self.long_names.get(option, option)
+
+    def options_of(self, pattern: str) -> set[str]:
+        """The options a usage line (or part of one) names, by long name; ``-pp`` is ``-p``."""
+        return {self.name(o[:2] if _COUNTED.fullmatch(o) else o) for o in _OPTION.findall(pattern)}
+
+
+def problem(usage: Usage, argv: list[str], commands: list[str]) -> str:
+    """One line saying what is wrong with ``argv``, which docopt refused."""
+    given, words = _read(usage, argv)
+    command = next((w for w in words if w in commands), None)
+    if command is None:
+        if words:
+            return (
+                f"unknown command {words[0]!r}: choose one of {', '.join(commands)} "
+                "(see gossip --help)"
+            )
+        return "no command given: see gossip --help"
+    patterns = [p for p in usage.patterns if p.split()[1] == command]
+    pattern = max(patterns, key=lambda p: len(usage.options_of(p) & given.keys()))
+    form = f"usage is {pattern}"
+    known = set().union(*(usage.options_of(p) for p in patterns))
+    for option in given:
+        if option not in known:
+            return f"{command} takes no option {option}: {form}"
+    for option, count in given.items():
+        if count > 1 and option not in REPEATABLE:
+            times = "twice" if count == 2 else f"{count} times"
+            return f"{option} given {times}: give it once; {form}"
+    pairs = _exclusive(usage, pattern) + _apart(usage, patterns)
+    order = list(given)  # as the user gave them
+    for pair in pairs:
+        if pair[0] in given and pair[1] in given:
+            one, other = sorted(pair, key=order.index)
+            return f"{one} and {other} do not go together: give one of them; {form}"
+    return f"invalid arguments: {form}"
+
+
+def _read(usage: Usage, argv: list[str]) -> tuple[Counter[str], list[str]]:
+    """How many times each option was given (by long name), and the other words (not the
+    options' values), up to a lone ``--``."""
+    given: Counter[str] = Counter()
+    words: list[str] = []
+    value_next = False
+    for word in argv:
+        if value_next:
+            value_next = False
+            continue
+        if word == "--":
+            break
+        if not word.startswith("-") or word == "-" or _NUMBER.match(word):
+            words.append(word)
+        elif word.startswith("--"):
+            name = usage.name(word.partition("=")[0])
+            given[name] += 1
+            value_next = name in usage.takes_value and "=" not in word
+        else:
+            name = usage.name(word[:2])
+            if name in REPEATABLE and word[1:] == word[1] * (len(word) - 1):
+                given[name] += 1  # -ppp is one option, counted
+                continue
+            given[name] += 1
+            value_next = name in usage.takes_value and len(word) == 2
+    return given, words
+
+
+def _exclusive(usage: Usage, pattern: str) -> list[tuple[str, str]]:
+    """Pairs of options that ``pattern`` puts on either side of a ``|``."""
+    pairs: list[tuple[str, str]] = []
+    for group in _groups(pattern):
+        sides = [usage.options_of(side) for side in _split_top(group)]
+        for i, side in enumerate(sides):
+            for other in sides[i + 1 :]:
+                pairs += [(a, b) for a in sorted(side) for b in sorted(other) if a != b]
+    return pairs
+
+
+def _apart(usage: Usage, patterns: list[str]) -> list[tuple[str, str]]:
+    """Pairs of a command's options that none of its usage lines has both of."""
+    every = sorted(set().union(*(usage.options_of(p) for p in patterns)))
+    lines = [usage.options_of(p) for p in patterns]
+    return [
+        (a, b)
+        for i, a in enumerate(every)
+        for b in every[i + 1 :]
+        if not any(a in line and b in line for line in lines)
+    ]
+
+
+def _groups(pattern: str) -> list[str]:
+    """The inside of every bracketed group, nested ones too."""
+    groups, opened = [], []
+    for i, char in enumerate(pattern):
+        if char in "([":
+            opened.append(i)
+        elif char in ")]" and opened:
+            groups.append(pattern[opened.pop() + 1 : i])
+    return groups
+
+
+def _split_top(group: str) -> list[str]:
+    """``group`` split at the ``|``s outside its own nested groups."""
+    sides, depth, start = [], 0, 0
+    for i, char in enumerate(group):
+        depth += char in "(["
+        depth -= char in ")]"
+        if char == "|" and depth == 0:
+            sides.append(group[start:i])
+            start = i + 1
+    return [*sides, group[start:]]

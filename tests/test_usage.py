@@ -1,0 +1,107 @@
+"""The one line a refused command line gets (``gossip.usage``): what is wrong, for every
+command and option of the help, not only the usage line."""
+
+from __future__ import annotations
+
+import pytest
+from docopt import DocoptExit, docopt
+
+from gossip import cli, usage
+
+COMMANDS = list(cli.COMMANDS)
+
+
+def given(option: str) -> list[str]:
+    """``option`` as a user would type it, with a value if it takes one."""
+    return [option, "1"] if cli.USAGE.name(option) in cli.USAGE.takes_value else [option]
+
+
+def refused(argv: list[str]) -> str:
+    """The line for ``argv``, once docopt has refused it (else the test means nothing)."""
+    with pytest.raises(DocoptExit):
+        docopt(cli.__doc__, argv)
+    line = cli.usage_line(argv)
+    assert "\n" not in line
+    return line
+
+
+EVERY_OPTION = sorted(
+    {
+        (pattern.split()[1], option)
+        for pattern in cli.USAGE.patterns
+        for option in cli.USAGE.options_of(pattern)
+        if pattern.split()[1] in COMMANDS and option not in usage.REPEATABLE
+    }
+)
+
+
+def test_the_sweep_covers_the_help() -> None:
+    assert len({c for c, _ in EVERY_OPTION}) >= 18
+    assert ("netem", "--link") in EVERY_OPTION and ("send-message", "--relays") in EVERY_OPTION
+
+
+@pytest.mark.parametrize(("command", "option"), EVERY_OPTION)
+def test_an_option_given_twice_is_named(command: str, option: str) -> None:
+    line = refused([command, *given(option), *given(option)])
+    assert line.startswith(f"{option} given twice: give it once; usage is gossip {command} ")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_an_option_the_command_does_not_take_is_named(command: str) -> None:
+    line = refused([command, "--loud"])
+    assert line.startswith(f"{command} takes no option --loud: usage is gossip {command} ")
+
+
+@pytest.mark.parametrize(
+    "command", sorted({p.split()[1] for p in cli.USAGE.patterns if "--port-origin P |" in p})
+)
+def test_port_origin_and_config_together_are_named(command: str) -> None:
+    line = refused([command, "--port-origin", "7000", "--config", "net.toml"])
+    assert line.startswith("--port-origin and --config do not go together: give one of them;")
+
+
+@pytest.mark.parametrize(
+    ("argv", "start"),
+    [
+        (["netem", "--off", "--delay", "5ms"], "--off and --delay do not go together"),
+        (["netem", "--loss", "5%", "--off"], "--loss and --off do not go together"),
+        (["netem", "--link", "1-2", "--link", "3-4"], "--link given twice"),
+        # an option before the command: the command is still found
+        (["--port-origin", "7000", "netem", "--off", "--jitter=1ms"], "--off and --jitter"),
+        (["--port-origin", "7000", "nettem"], "unknown command 'nettem': choose one of"),
+        (["-n", "5", "strat-network"], "unknown command 'strat-network'"),
+        (["start-network", "--resume", "-n", "5"], "--resume and --nodes do not go together"),
+        (["start-network", "--config", "f", "--seed", "3"], "--config and --seed do not go"),
+        (["get-messages", "1", "-ppp", "--json", "--json"], "--json given twice"),
+        (["send-message", "1", "-r", "2", "-r", "3", "hi"], "--relays given twice"),
+        (["send-message", "1", "hi", "--", "--json", "--json"], "invalid arguments: usage is"),
+        (["send-message", "1"], "invalid arguments: usage is gossip send-message <node>"),
+        ([], "no command given: see gossip --help"),
+        (["--verbose"], "no command given: see gossip --help"),
+    ],
+)
+def test_what_is_wrong_is_said_first(argv: list[str], start: str) -> None:
+    assert refused(argv).startswith(start)
+
+
+def test_the_pairs_come_from_the_help_not_a_list() -> None:
+    """A made-up help: its own exclusive options and value-taking ones are read from it."""
+    doc = """x.
+
+Usage:
+  gossip go (--fast | --slow [--by N]) [--to P]
+  gossip go --again
+
+Options:
+  --by N   How much.
+  --to P   Where.
+"""
+    read = usage.Usage.of(doc)
+    assert read.takes_value == {"--by", "--to"}
+    assert usage.problem(read, ["go", "--slow", "--fast"], ["go"]).startswith(
+        "--slow and --fast do not go together"
+    )
+    assert usage.problem(read, ["go", "--again", "--to", "9"], ["go"]).startswith(
+        "--again and --to do not go together"
+    )
+    assert usage.problem(read, ["go", "--by", "--to"], ["go"]).startswith("invalid arguments")
