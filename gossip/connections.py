@@ -48,6 +48,7 @@ def refusal(payload: dict[str, Any]) -> dict[str, Any]:
     """The reply of an ``/ERR`` frame, whatever its payload held: always with an ``error``."""
     return {"error": str(payload.get("error") or "refused")}
 
+
 Settled = Callable[[list[tuple[Send, Reply]]], None]
 """Told how a batch of requests went, before their futures are set."""
 
