@@ -217,7 +217,10 @@ def _join(node: Node, payload: dict[str, Any], now: float) -> Answer:
         swapped = bool(replies) and replies[0] is not None and replies[0].get("accepted") is True
         linked = node.members.finish_join(newcomer, address, splice, swapped)
         peers = [[n, host, port] for n, (host, port) in linked]
-        note = f"took in node {newcomer}, now linked to {linked}"
+        named = ", ".join(str(n) for n, _ in linked) or "none"
+        note = (
+            f"took in node {newcomer}: its peers are {named}; this node's are {sorted(node.peers)}"
+        )
         return Answer((ok({"peers": peers}),), note=note)
 
     if splice.partner is None or splice.address is None:

@@ -133,7 +133,8 @@ def checked_name(name: object) -> str:
 
 def file_advice(message: str) -> str:
     """A topology's complaint as a file's settings put it: max_peers, not --max-peers."""
-    return message.replace("--max-peers", "max_peers").replace("use max_peers", "set max_peers =")
+    message = message.replace("--max-peers", "max_peers").replace("use -n ", "set nodes = ")
+    return message.replace("use max_peers", "set max_peers =")
 
 
 def _known(table: dict[str, Any], known: tuple[str, ...], where: str, section: str) -> None:

@@ -85,10 +85,15 @@ def run(network: NetworkState, number: int, directory: Path, listen: str) -> str
     entry = network.node(number)
     if network.key is None and not network.insecure:
         raise GossipError("the network file gives no secret: add secret = FILE or insecure = true")
+    if directory.exists() and not directory.is_dir():
+        raise GossipError(f"the store's folder {directory} is a file: give --store a folder")
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise GossipError(f"cannot make the store's folder {directory}: {exc.strerror}") from None
+        raise GossipError(
+            f"cannot make the store's folder {directory}: {exc.strerror}: give --store a folder "
+            "this user can write to"
+        ) from None
     log_to_stdout()
     fresh = not store_path(directory, number).is_file()
     # A fresh node starts with its peers from the file and no contact, as the supervisor's

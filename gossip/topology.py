@@ -54,10 +54,12 @@ def build(
         if not 1 <= degree < nodes:
             raise GossipError(
                 f"random regular graph needs 1 <= degree < N: degree {degree} with {nodes} nodes"
+                f"{'' if nodes < 2 else f': use a degree from 1 to {nodes - 1}'}"
             )
         if nodes * degree % 2:
             raise GossipError(
-                f"random regular graph needs N x degree to be even: {nodes} x {degree} is odd"
+                f"random regular graph needs N x degree to be even: {nodes} x {degree} is odd: "
+                "use an even number of nodes or an even degree"
             )
         graph = nx.random_regular_graph(degree, nodes, seed=seed)
         description = f"random regular graph of degree {degree}"

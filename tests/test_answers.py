@@ -270,10 +270,10 @@ def test_join_through_a_full_contact_asks_the_partner_to_swap_then_names_the_pee
     assert (swap.kind, swap.peer) == (Command.SWAP, 4)
     assert payload(swap, Command.SWAP) == {"old": 2, **at(9)}
     assert reply.then is not None
-    assert ok(reply.then([{"accepted": True}])) == {
-        "peers": [[2, "127.0.0.1", 7002], [4, "127.0.0.1", 7004]]
-    }
+    joined = reply.then([{"accepted": True}])
+    assert ok(joined) == {"peers": [[2, "127.0.0.1", 7002], [4, "127.0.0.1", 7004]]}
     assert sorted(contact.peers) == [1, 3, 9]
+    assert joined.note == "took in node 9: its peers are 2, 4; this node's are [1, 3, 9]"
 
 
 @pytest.mark.parametrize("swapped", [True, False])

@@ -205,6 +205,12 @@ TWO_NODES = {"nodes": 2, "topology": "circular", "max_peers": 2}
         (("network", "topology"), 5, "[network] topology must be one of"),
         (("network", "degree"), 4, "would have 4 peers in this random graph but max_peers is 3"),
         (("network", "nodes"), 15, "random regular graph needs N x degree to be even"),
+        (("network",), {"nodes": 2}, "degree 3 with 2 nodes: use a degree from 1 to 1"),
+        (
+            ("network",),
+            {"nodes": 2, "topology": "powerlaw"},
+            "[network] powerlaw graph needs more than 2 nodes: set nodes = 3 or more",
+        ),
         (("network",), {"topology": "circular", "degree": 2}, "degree is for a random topology"),
         # Messages: the whole sending must end within a day.
         (("messages",), {"count": 10_000, "rate": 0.1}, "take over a day (86400 s) to send"),

@@ -338,3 +338,26 @@ def test_gossip_config_names_the_network_file_a_command_leaves_out(
     assert "cannot read the network file /nonexistent/mended.toml" in capsys.readouterr().err
     assert cli.main(["status", "--port-origin", "41900"]) == 1  # a port origin wins
     assert "no network is running on port origin 41900" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("store", "expected"),
+    [
+        ("file", "is a file: give --store a folder"),
+        ("file/below", "cannot make the store's folder"),
+    ],
+)
+def test_start_node_with_a_store_that_cannot_be_a_folder_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], store: str, expected: str
+) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    path = tmp_path / "n.toml"
+    path.write_text(
+        'insecure = true\n[topology]\nkind = "circular"\n'
+        '[nodes]\n1 = "127.0.0.1:7001"\n2 = "127.0.0.1:7002"\n'
+    )
+    argv = ["start-node", "1", "--config", str(path), "--store", str(tmp_path / store)]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("gossip: ") and expected in err and err.count("\n") == 1
+    assert "--store" in err

@@ -148,7 +148,10 @@ def test_max_peers_violation_powerlaw_names_a_node_of_top_degree() -> None:
 def test_random_odd_product() -> None:
     with pytest.raises(GossipError) as caught:
         build("random", 15, max_peers=3, degree=3)
-    assert str(caught.value) == "random regular graph needs N x degree to be even: 15 x 3 is odd"
+    assert str(caught.value) == (
+        "random regular graph needs N x degree to be even: 15 x 3 is odd: "
+        "use an even number of nodes or an even degree"
+    )
 
 
 @pytest.mark.parametrize("degree", [0, -1, 8, 9])
@@ -156,7 +159,8 @@ def test_random_degree_out_of_range(degree: int) -> None:
     with pytest.raises(GossipError) as caught:
         build("random", 8, max_peers=10, degree=degree)
     assert str(caught.value) == (
-        f"random regular graph needs 1 <= degree < N: degree {degree} with 8 nodes"
+        f"random regular graph needs 1 <= degree < N: degree {degree} with 8 nodes: "
+        "use a degree from 1 to 7"
     )
 
 
