@@ -74,6 +74,11 @@ class Answer:
     """What happened, worth a line in the node's log."""
     leaves: bool = False
     """The node left the network: its server stops once the reply is out."""
+    written: Callable[[], Iterable[bytes]] | None = None
+    """Once ``replies`` were written to the asker: what the node then records (under its
+    lock), and the frames that end the reply. A read marks its messages read only then, so
+    one that failed leaves them unread; and its ``/OK``, which the reader waits for, goes
+    after the marks, so the reader's next read sees them."""
 
 
 BARE_OK = encode_frame(Command.OK)
@@ -143,7 +148,13 @@ def _get(node: Node, payload: dict[str, Any], now: float) -> Answer:
     if not isinstance(peek, bool):
         raise FrameError("field 'peek' must be true or false")
     listing = node.messages.listing(which, mark=not peek)
-    return Answer(chain(listing.frames(), (ok({"node": node.number, "count": len(listing)}),)))
+    closing = ok({"node": node.number, "count": len(listing)})
+
+    def written() -> Iterable[bytes]:
+        listing.written()
+        return (closing,)
+
+    return Answer(listing.frames(), written=written)
 
 
 def _peers(node: Node, payload: dict[str, Any], now: float) -> Answer:

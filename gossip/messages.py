@@ -193,10 +193,11 @@ class Messages(Mapping[str, Message]):
         return walk
 
     def listing(self, which: str, mark: bool = True) -> Listing:
-        """Messages oldest first, filtered by read state (with ``mark`` they are now read),
-        as the rows of ``/MSGS`` frames: those a read already encoded, if still right, and
-        the rest to encode when the frames are made (outside the node's lock). A network
-        watched by polling reads each message over and over."""
+        """Messages oldest first, filtered by read state, as the rows of ``/MSGS`` frames:
+        those a read already encoded, if still right, and the rest to encode when the
+        frames are made (outside the node's lock). A network watched by polling reads each
+        message over and over. With ``mark``, they are marked read once the reader has
+        them (``Listing.written``): a read that failed leaves them unread."""
         chosen = self._chosen(which)
         rows: list[tuple[Message, MessageView | None, bytes]] = []
         for m in chosen:
@@ -205,19 +206,17 @@ class Messages(Mapping[str, Message]):
                 rows.append((m, None, kept[2]))
             else:
                 rows.append((m, m.view(), b""))
-        self._mark(chosen, mark)
-        return Listing(rows)
+        return Listing(rows, (lambda: self._mark(chosen)) if mark else None)
 
     def _chosen(self, which: str) -> list[Message]:
         return [m for m in self.held.values() if which == "all" or (which == "read") == m.read]
 
-    def _mark(self, chosen: list[Message], mark: bool) -> None:
-        if mark:
-            fresh = [m.id for m in chosen if not m.read]
-            for message in chosen:
-                message.read = True
-            if fresh:
-                self.journal.marked_read(fresh)
+    def _mark(self, chosen: list[Message]) -> None:
+        fresh = [m.id for m in chosen if not m.read]
+        for message in chosen:
+            message.read = True
+        if fresh:
+            self.journal.marked_read(fresh)
 
     def unread(self) -> int:
         return sum(1 for m in self.held.values() if not m.read)
@@ -301,9 +300,21 @@ class Messages(Mapping[str, Message]):
 class Listing:
     """The messages a read lists, as ``/MSGS`` frames once asked for."""
 
-    def __init__(self, rows: list[tuple[Message, MessageView | None, bytes]]) -> None:
+    def __init__(
+        self,
+        rows: list[tuple[Message, MessageView | None, bytes]],
+        mark: Callable[[], None] | None = None,
+    ) -> None:
         self.rows = rows
         """Each message, with what of it to list: a view to encode, or its encoded row."""
+        self._mark = mark
+
+    def written(self) -> None:
+        """The reader has every frame: its messages are now read, if the read marks them.
+        Hold the node's lock."""
+        if self._mark is not None:
+            self._mark()
+            self._mark = None
 
     def __len__(self) -> int:
         return len(self.rows)

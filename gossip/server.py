@@ -861,6 +861,9 @@ class Handler(socketserver.BaseRequestHandler):
                     out.extend(reply.replies)
                 except FrameError as exc:  # a listing that cannot be framed
                     out.error(self._refusal(str(exc)))
+                else:
+                    if reply.written is not None and not self._record(reply.written):
+                        return False
             if out.broken:
                 return False  # it stopped reading: the rest of its requests go unanswered
             if reply.leaves:
@@ -876,6 +879,17 @@ class Handler(socketserver.BaseRequestHandler):
             return True
         self.acks_due = None
         return self._send(out.data())
+
+    def _record(self, written: Callable[[], Iterable[bytes]]) -> bool:
+        """Write what the answer replied so far; once it is out, let the node record what
+        that means (``Answer.written``) and queue the frames that end the reply. False if
+        the write failed (the connection closes)."""
+        if not self._send(self.out.data()):
+            return False
+        with self.server.changing():
+            ending = list(written())
+        self.out.extend(ending)
+        return not self.out.broken
 
     def _answer_run(self, run: list[Frame], out: Outgoing) -> None:
         """Answer a run of relayed copies or of clients' messages, then empty it."""

@@ -159,7 +159,10 @@ class Simulation:
             else:
                 break
         self.check(target)
-        return [decode_frame(r) for r in reply.replies]
+        replies = list(reply.replies)
+        if reply.written is not None:
+            replies += reply.written()
+        return [decode_frame(r) for r in replies]
 
     def catch_up(self, number: int, chore: CatchUp) -> Round:
         """Node ``number`` holds a catch-up round with its peer; the gossip it sets off is

@@ -41,7 +41,9 @@ def ask(node: Node, command: str, fields: dict[str, Any] | None = None) -> Answe
 
 
 def frames(reply: Answer) -> list[Frame]:
-    return [decode_frame(r) for r in reply.replies]
+    """Every frame the asker gets, once the replies were written (``Answer.written``)."""
+    ending = reply.written() if reply.written is not None else ()
+    return [decode_frame(r) for r in [*reply.replies, *ending]]
 
 
 def ok(reply: Answer) -> dict[str, Any]:
@@ -217,7 +219,15 @@ def test_get_lists_the_messages_before_the_ok_and_marks_them_read_unless_peeking
     peeked = frames(ask(node, Command.GET, {"which": "unread", "peek": True}))
     assert [f.command for f in peeked] == [Command.MSGS, Command.OK]
     assert [m.id for m in messages_of(peeked[0].payload)] == ["m1"]
-    assert ok(ask(node, Command.GET, {"which": "unread"})) == {"node": 1, "count": 1}
+    read = ask(node, Command.GET, {"which": "unread"})
+    assert [decode_frame(f).command for f in read.replies] == [Command.MSGS]
+    again = ask(node, Command.GET, {"which": "unread"})
+    assert [m.id for m in messages_of(decode_frame(next(iter(again.replies))).payload)] == ["m1"], (
+        "marked read only once the reply is written"
+    )
+    assert read.written is not None
+    [closing] = read.written()
+    assert decode_frame(closing).payload == {"node": 1, "count": 1}
     assert ok(ask(node, Command.GET, {"which": "unread"})) == {"node": 1, "count": 0}
 
 

@@ -39,7 +39,7 @@ from gossip.protocol import (
     relays_frames,
 )
 from gossip.sends import Address, Send
-from gossip.server import GossipServer, Outgoing
+from gossip.server import GossipServer, Handler, Outgoing
 from gossip.store import Store
 from gossip.strategy import DEFAULT, Strategy
 from gossip.timing import Timing
@@ -693,6 +693,26 @@ def test_held_back_acknowledgements_go_before_the_refusal_that_ends_the_connecti
     assert replies[0] == acked(2)
     assert replies[1] is not None and replies[1][0] == "ERR"
     assert replies[2] is None
+
+
+def test_a_read_whose_reply_could_not_be_written_leaves_its_messages_unread(
+    lone: GossipServer, raw: Raw, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader went away (a write failed): the messages it never got stay unread."""
+    raw.send_together(relay(1), relay(2))
+    assert raw.replies(1) == [acked(2)]
+    writes = Handler._send
+
+    def failing(handler: Handler, data: bytes) -> bool:
+        return False if b"MSGS" in data else writes(handler, data)
+
+    monkeypatch.setattr(Handler, "_send", failing)
+    raw.send_together(encode_frame(Command.GET, {"which": "unread"}))
+    assert raw.reply() is None, "the node closes a connection whose write failed"
+    monkeypatch.setattr(Handler, "_send", writes)
+    reader = GossipClient(lone.server_address[:2], KEY, timeout=WAIT)
+    assert sorted(v.id for v in reader.read_messages("unread")) == ["r1", "r2"]
+    assert reader.read_messages("unread") == [], "a read that arrived marks them"
 
 
 # A run of copies for one peer goes as one /RELAYS frame

@@ -37,10 +37,33 @@ def test_a_new_copy_and_a_read_mark_show_in_the_next_listing() -> None:
     first = listed(node.messages.listing("all", mark=False))
     assert [len(m.copies) for m in first] == [1]
     node.relay("m1", "hello", (3,), 1, 1.0)
-    second = listed(node.messages.listing("all"))
+    listing = node.messages.listing("all")
+    second = listed(listing)
     assert [len(m.copies) for m in second] == [2] and not second[0].read
+    listing.written()
     assert [m.read for m in listed(node.messages.listing("all"))] == [True]
     assert listed(node.messages.listing("unread")) == []
+
+
+def test_a_read_marks_its_messages_only_once_written_and_once() -> None:
+    """A read whose frames never reached the reader (it went away, a write failed)
+    leaves its messages unread for the next one."""
+    node = make_node(1, [2, 3], Clock())
+    node.relay("m1", "hello", (2,), 1, 1.0)
+    failed = node.messages.listing("unread")
+    assert [m.id for m in listed(failed)] == ["m1"]
+    assert [m.id for m in listed(node.messages.listing("unread"))] == ["m1"]
+    done = node.messages.listing("unread")
+    listed(done)
+    marks: list[list[str]] = []
+    node.messages.journal.marked_read = marks.append  # type: ignore[method-assign]
+    done.written()
+    done.written()
+    assert marks == [["m1"]]
+    assert listed(node.messages.listing("unread")) == []
+    peek = node.messages.listing("read", mark=False)
+    peek.written()
+    assert [m.read for m in listed(peek)] == [True]
 
 
 def test_a_listing_shows_the_messages_as_they_were_when_it_was_taken() -> None:
@@ -87,7 +110,9 @@ def test_every_listing_says_what_a_fresh_read_would_have_said(actions: list[tupl
                 late.append((listing, expected))
             else:
                 assert listed(listing) == expected
+                listing.written()
         for listing, expected in pending:
             assert listed(listing) == expected
+            listing.written()
     for listing, expected in late:
         assert listed(listing) == expected
