@@ -18,7 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -597,6 +597,42 @@ def _remove(directory: Path, network: NetworkState, number: int) -> dict[str, An
         writable(directory, network)
     rows = [r for r in status(network) if not r.entry.removed]
     kept = {e for e in _edges(live_links(rows)) if number not in e}
+    try:
+        with contextlib.ExitStack() as committed:
+            former, dead, hung, handed = _take_out(directory, network, entry, rows, committed)
+    except KeyboardInterrupt:
+        if not entry.removed:
+            raise
+        raise KeyboardInterrupt(
+            f"interrupted once node {number} was removed; the rest link up by themselves "
+            "(see gossip status)"
+        ) from None
+    mend(network)
+    now = _live(network)
+    return {
+        "node": number,
+        "former_peers": former,
+        "links": sorted(list(edge) for edge in _edges(now) - kept),
+        "given_up": sorted(list(edge) for edge in kept - _edges(now) if set(edge) <= set(now)),
+        "parts": len(parts(now)),
+        "handed_over": handed,
+        "dead": dead,
+        "hung": hung,
+    }
+
+
+def _take_out(
+    directory: Path,
+    network: NetworkState,
+    entry: NodeEntry,
+    rows: list[NodeStatus],
+    committed: contextlib.ExitStack,
+) -> tuple[list[int], bool, bool, int]:
+    """Have the node leave (or kill it), hand over what it alone held, and write it down as
+    removed: its former peers, whether it was dead, or hung, and how many messages were
+    handed over. From the leave on, Ctrl-C and SIGTERM wait (``committed``): a node gone
+    but not written down as removed showed as down, and what it alone held was lost."""
+    number = entry.number
     handed = 0
     try:
         if entry.local:
@@ -609,6 +645,7 @@ def _remove(directory: Path, network: NetworkState, number: int) -> dict[str, An
         if leaving.get("messages") and not entry.local:  # a local one's store is read below
             held = node.read_messages("all", peek=True)
             handed = _hand_over(network, _as_copies(held), number, rows)
+        committed.enter_context(signals_held())
         reply = node.remove(introduce=False)
         former = [int(n) for n in reply.get("former_peers", [])]
         dead = hung = False
@@ -616,6 +653,7 @@ def _remove(directory: Path, network: NetworkState, number: int) -> dict[str, An
         hung = entry.local and state.pid_alive(entry.pid, directory)
         if hung and exc.refused:
             raise  # it runs but does not listen: not ours to judge
+        committed.enter_context(signals_held())
         if hung:
             _signal(entry.pid, signal.SIGKILL, directory)  # it cannot leave by itself
         others = {n: network.nodes[n].address for n in network.live_numbers() if n != number}
@@ -633,18 +671,19 @@ def _remove(directory: Path, network: NetworkState, number: int) -> dict[str, An
         with state.change(directory, network) as latest:
             latest.nodes[number].removed = True
             _unpause(latest, number)
-    mend(network)
-    now = _live(network)
-    return {
-        "node": number,
-        "former_peers": former,
-        "links": sorted(list(edge) for edge in _edges(now) - kept),
-        "given_up": sorted(list(edge) for edge in kept - _edges(now) if set(edge) <= set(now)),
-        "parts": len(parts(now)),
-        "handed_over": handed,
-        "dead": dead,
-        "hung": hung,
-    }
+    return former, dead, hung, handed
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP wait until the block ends, then take effect (in the main
+    thread; a command run from another, as the web page's, is not interrupted anyway)."""
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _hand_over(

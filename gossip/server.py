@@ -884,7 +884,7 @@ class Handler(socketserver.BaseRequestHandler):
         """Write what the answer replied so far; once it is out, let the node record what
         that means (``Answer.written``) and queue the frames that end the reply. False if
         the write failed (the connection closes)."""
-        if not self._send(self.out.data()):
+        if self.out.broken or not self._send(self.out.data()):
             return False
         with self.server.changing():
             ending = list(written())

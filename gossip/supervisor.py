@@ -287,7 +287,8 @@ def _follow(directory: Path, server: GossipServer, number: int, owner: int) -> N
     lowest-numbered of its nodes here starts a supervisor that adopts them all (so the
     network is mended again without a command). A supervisor stopped for ``HUNG_AFTER``
     seconds is killed by that node first. A node whose network was stopped or removed
-    it, or whose run directory is gone, must not run on unseen: it stops.
+    it, or whose run directory is gone, must not run on unseen: it stops. One whose state
+    file cannot be read serves on, unmended, until stop-network.
     """
     me = os.getpid()
     tried = 0.0
@@ -299,6 +300,8 @@ def _follow(directory: Path, server: GossipServer, number: int, owner: int) -> N
                 _kill_if_first(directory, number, owner)
             continue
         network = state.load(directory)
+        if network is None and (directory / state.STATE_FILE).exists():
+            continue  # damaged, not gone: serve on, as a supervisor does (stop-network finds it)
         entry = network.nodes.get(number) if network is not None else None
         if network is None or entry is None or entry.removed:
             break

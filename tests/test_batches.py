@@ -695,23 +695,35 @@ def test_held_back_acknowledgements_go_before_the_refusal_that_ends_the_connecti
     assert replies[2] is None
 
 
+@pytest.mark.parametrize("size", [10, 4000], ids=["at the end", "while listing"])
 def test_a_read_whose_reply_could_not_be_written_leaves_its_messages_unread(
-    lone: GossipServer, raw: Raw, monkeypatch: pytest.MonkeyPatch
+    lone: GossipServer, raw: Raw, monkeypatch: pytest.MonkeyPatch, size: int
 ) -> None:
-    """The reader went away (a write failed): the messages it never got stay unread."""
-    raw.send_together(relay(1), relay(2))
-    assert raw.replies(1) == [acked(2)]
+    """The reader went away (a write failed, at the end or in the middle of a long
+    listing): the messages it never got stay unread."""
+    raw.send_together(*(relay(n, text="x" * size) for n in range(1, 41)))
+    taken = 0
+    while taken < 40:  # as many counted /OKs as reads the node made of them
+        reply = raw.reply()
+        assert reply is not None and reply.command == "OK"
+        taken += reply.payload.get("acked", 1)
     writes = Handler._send
 
     def failing(handler: Handler, data: bytes) -> bool:
         return False if b"MSGS" in data else writes(handler, data)
 
     monkeypatch.setattr(Handler, "_send", failing)
-    raw.send_together(encode_frame(Command.GET, {"which": "unread"}))
-    assert raw.reply() is None, "the node closes a connection whose write failed"
+    cut = Raw(lone)  # a new connection: its handler writes through the failing _send
+    try:
+        cut.send_together(encode_frame(Command.GET, {"which": "unread"}))
+        assert cut.reply() is None, "the node closes a connection whose write failed"
+    finally:
+        cut.close()
     monkeypatch.setattr(Handler, "_send", writes)
     reader = GossipClient(lone.server_address[:2], KEY, timeout=WAIT)
-    assert sorted(v.id for v in reader.read_messages("unread")) == ["r1", "r2"]
+    assert sorted(v.id for v in reader.read_messages("unread")) == sorted(
+        f"r{n}" for n in range(1, 41)
+    )
     assert reader.read_messages("unread") == [], "a read that arrived marks them"
 
 

@@ -36,6 +36,7 @@ from typing import Any
 
 import pytest
 
+import gossip.network
 from gossip import state
 from gossip.client import GossipClient
 from gossip.errors import GossipError
@@ -1132,6 +1133,34 @@ def test_a_hung_node_can_be_removed(networks: Networks) -> None:
     assert_laws(net, [1, 2, 4, 5], [message_id])
 
 
+@pytest.mark.slow  # about 8 s each
+@pytest.mark.parametrize("hung", [False, True])
+def test_ctrl_c_during_a_removal_waits_until_the_node_is_written_down_as_removed(
+    networks: Networks, monkeypatch: pytest.MonkeyPatch, hung: bool
+) -> None:
+    """Ctrl-C once the node was told to leave (or killed, hung) used to leave it gone but
+    shown as down, and what it alone held not handed over."""
+    net = networks.start("circular", "-n", "4")
+    pid = net.state.nodes[3].pid
+    hand_over = gossip.network._hand_over
+
+    def interrupted(*args: Any) -> int:
+        os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C would, in the middle of it
+        return hand_over(*args)
+
+    monkeypatch.setattr(gossip.network, "_hand_over", interrupted)
+    if hung:
+        os.kill(pid, signal.SIGSTOP)
+    with pytest.raises(KeyboardInterrupt, match="interrupted once node 3 was removed"):
+        remove(net.directory, net.state, 3)
+    assert state.load(net.directory).nodes[3].removed
+    assert wait_until(lambda: not state.pid_alive(pid), 5)
+    rows = net.cli("status", "--json")
+    assert rows.code == 0 and '"removed"' in rows.out, rows.out
+    message_id = send(net, 1, "after an interrupted removal")
+    assert_laws(net, [1, 2, 4], [message_id])
+
+
 def test_removing_the_only_holder_of_a_message_hands_it_over(networks: Networks) -> None:
     net = networks.start("circular", "-n", "5")
     # The supervisor would link node 3 again within a second, at times before node 3 even
@@ -1189,3 +1218,27 @@ def test_a_running_network_whose_state_cannot_be_read_keeps_serving_and_stop_net
     assert stopped.out.startswith("Stopped the 5 processes of the network in"), stopped.out
     assert not gossip_processes(str(net.directory))
     assert all(state.store_path(net.directory, n).exists() for n in range(1, 5))
+
+
+@pytest.mark.slow  # about 6 s
+def test_orphaned_nodes_whose_state_cannot_be_read_keep_serving_and_stop_network_stops_them(
+    networks: Networks,
+) -> None:
+    """With their supervisor killed, the nodes look at the state each second: one that
+    could not be read used to stop them, as if the run directory had been deleted."""
+    net = networks.start("circular", "-n", "4")
+    network = net.state
+    clients = [net.client(n) for n in range(1, 5)]
+    (net.directory / state.STATE_FILE).write_text("{garbage")
+    os.kill(network.supervisor_pid, signal.SIGKILL)
+    assert wait_until(lambda: not state.pid_alive(network.supervisor_pid), 5)
+    nodes = [network.nodes[n].pid for n in range(1, 5)]
+    assert not wait_until(lambda: not all(map(state.pid_alive, nodes)), 4)
+    receipt = clients[0].post("while orphaned, state unreadable")
+    assert wait_until(
+        lambda: all(receipt.id in {v.id for v in c.read_messages(peek=True)} for c in clients),
+        HEAL_TIMEOUT,
+    )
+    stopped = net.cli("stop-network")
+    assert stopped.code == 0, stopped.err
+    assert not gossip_processes(str(net.directory))
