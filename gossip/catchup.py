@@ -112,14 +112,16 @@ class Round:
             self.after = ids[-1]
 
     def _pulled(self, replies: list[Frame]) -> list[Send]:
-        """The copies a pull brought: each taken as a copy the peer relayed."""
+        """The copies a pull brought: each taken as a copy the peer relayed. All are
+        checked before any is taken: one refused midway lost the onward copies of those
+        taken before it (their relay budget spent, their sends dropped with the round)."""
+        copies = [relay_fields(f.payload) for f in replies if f.command == Command.COPY]
+        self.node.messages.check_texts(copies)
         sends: list[Send] = []
-        for frame in replies:
-            if frame.command == Command.COPY:
-                fields = relay_fields(frame.payload)
-                self.node.counters.pulls += fields[0] not in self.node.messages
-                sends += self.node.relay(*fields)
-                self.pulled.append(fields[0])
+        for fields in copies:
+            self.node.counters.pulls += fields[0] not in self.node.messages
+            sends += self.node.relay(*fields)
+            self.pulled.append(fields[0])
         return sends
 
     def _traded(self) -> int:

@@ -74,9 +74,12 @@ def make_node(
 
 
 def read(messages: Messages, which: str, mark: bool = True) -> list[MessageView]:
-    """What a client reading ``which`` gets: the node's listing, its frames decoded."""
+    """What a client reading ``which`` gets: the node's listing, its frames decoded, and
+    then written (marked read unless ``mark`` is off)."""
     listing = messages.listing(which, mark)
-    return [m for f in listing.frames() for m in messages_of(decode_frame(f).payload)]
+    views = [m for f in listing.frames() for m in messages_of(decode_frame(f).payload)]
+    listing.written()
+    return views
 
 
 def payload(send: Send, command: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import dataclasses
 import itertools
 import random
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pytest
 from hypothesis import given
@@ -23,7 +23,15 @@ from gossip.digest import BUCKETS, Digest, bucket_of
 from gossip.journal import Journal, Message
 from gossip.messages import LISTING_KEPT, MAX_LISTED_IDS, MAX_TRADED
 from gossip.node import Node
-from gossip.protocol import Copy, FrameError, decode_frame, id_list, message_id_field, relay_fields
+from gossip.protocol import (
+    Copy,
+    Frame,
+    FrameError,
+    decode_frame,
+    id_list,
+    message_id_field,
+    relay_fields,
+)
 from gossip.sends import CatchUp
 from gossip.simulation import Simulation, StillClock, address
 from tests.core import TIMING, make_node
@@ -708,3 +716,44 @@ def test_a_round_that_finds_the_same_digest_records_the_agreement() -> None:
     replies = answer(peer, decode_frame(sync.frame), clock()).replies
     talk.take([decode_frame(r) for r in replies], clock())
     assert node.agreed == {2: node.messages.digest.total}
+
+
+def _twice_with_another_text(frames: list[Frame]) -> None:
+    first = next(f for f in frames if f.command == "COPY")
+    frames.insert(-1, Frame("COPY", {**first.payload, "text": "another text"}))
+
+
+def _bad_field(name: str, value: object) -> Callable[[list[Frame]], None]:
+    def spoil(frames: list[Frame]) -> None:
+        [f for f in frames if f.command == "COPY"][-1].payload[name] = value
+
+    return spoil
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [_twice_with_another_text, _bad_field("relays", "many"), _bad_field("path", [0])],
+    ids=["one id with two texts", "bad relays", "bad path"],
+)
+def test_a_pull_with_one_bad_copy_takes_none_of_it(
+    spoil: Callable[[list[Frame]], None],
+) -> None:
+    """A copy refused midway used to leave those before it taken but never passed on
+    (their budget spent, their onward copies dropped with the round)."""
+    clock = StillClock(10.0)
+    node, peer = make_node(1, [2, 3], clock), make_node(2, [1], clock)
+    for text in ("one", "two", "three"):
+        peer.submit(text, 1)
+    clock.now += 100.0
+    talk = Round(node, CatchUp(2, address(2)))
+    spoiled = False
+    with pytest.raises(FrameError):
+        while (request := talk.request()) is not None:
+            reply = answer(peer, decode_frame(request.frame), clock())
+            frames = [decode_frame(r) for r in reply.replies]
+            if any(f.command == "COPY" for f in frames):
+                spoil(frames)
+                spoiled = True
+            talk.take(frames, clock())
+    assert spoiled
+    assert not node.messages, "none of the pull was taken"
