@@ -428,16 +428,16 @@ class GossipServer(socketserver.ThreadingTCPServer):
 
     def _hold(self, send: Send) -> bool:
         """A request made and waited on under the network's conditions: whether it goes
-        out (not lost or blocked), once its delay, both ways, has passed."""
+        through (``Conditions.exchange``: not blocked, nor lost every try), once its delay,
+        both ways, and the tries lost before it have passed."""
         with self.lock:
             conditions = self.node.conditions
         if not conditions.active:
             return True
-        there = conditions.fate(self.number, send, self.rng)
-        back = conditions.fate(self.number, send, self.rng)
-        if there is None or back is None:
+        wait = conditions.exchange(self.number, send, self.rng)
+        if wait is None:
             return False
-        time.sleep(there + back)
+        time.sleep(wait)
         return True
 
     def _connection(
