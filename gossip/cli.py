@@ -758,11 +758,18 @@ def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
+    words = argv[: argv.index("--")] if "--" in argv else argv
+    if "-h" in words or "--help" in words:  # as a word of its own: not the h of -dash
+        print(__doc__)
+        return 0
     try:
-        args = docopt(__doc__, argv, version=f"gossip {__version__}")
+        args = docopt(__doc__, argv, default_help=False)
     except DocoptExit:
         print(f"gossip: {usage_line(argv)}", file=sys.stderr)
         return 2
+    if args["--version"]:
+        print(f"gossip {__version__}")
+        return 0
     command = next(c for c in COMMANDS if args[c])
     default_config(args, command)
     try:

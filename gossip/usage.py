@@ -64,40 +64,62 @@ class Usage:
 
 def problem(usage: Usage, argv: list[str], commands: list[str]) -> str:
     """One line saying what is wrong with ``argv``, which docopt refused."""
-    given, words = _read(usage, argv)
-    command = next((w for w in words if w in commands), None)
+    read = _read(usage, argv)
+    command = next((w for w in read.words if w in commands), None)
     if command is None:
-        if words:
+        if read.words:
             return (
-                f"unknown command {words[0]!r}: choose one of {', '.join(commands)} "
+                f"unknown command {read.words[0]!r}: choose one of {', '.join(commands)} "
                 "(see gossip --help)"
             )
         return "no command given: see gossip --help"
     patterns = [p for p in usage.patterns if p.split()[1] == command]
+    given = read.given
     pattern = max(patterns, key=lambda p: len(usage.options_of(p) & given.keys()))
     form = f"usage is {pattern}"
     known = set().union(*(usage.options_of(p) for p in patterns))
     for option in given:
         if option not in known:
-            return f"{command} takes no option {option}: {form}"
+            text = "; text that starts with - goes after --" if "[--]" in pattern else ""
+            return f"{command} takes no option {read.typed[option]}{text}: {form}"
     for option, count in given.items():
-        if count > 1 and option not in REPEATABLE:
+        most = _most(pattern, option)
+        if count > most:
             times = "twice" if count == 2 else f"{count} times"
-            return f"{option} given {times}: give it once; {form}"
+            if most == 1:
+                return f"{option} given {times}: give it once; {form}"
+            return f"{option} given {times}: at most -{option[1] * most}; {form}"
     pairs = _exclusive(usage, pattern) + _apart(usage, patterns)
     order = list(given)  # as the user gave them
     for pair in pairs:
         if pair[0] in given and pair[1] in given:
             one, other = sorted(pair, key=order.index)
             return f"{one} and {other} do not go together: give one of them; {form}"
+    required = usage.options_of(_outside_groups(pattern)) - given.keys()
+    if given and required:
+        needed = min(required)
+        return f"{read.typed[order[0]]} needs {needed} as well; {form}"
+    for choices in _choices(pattern):
+        chosen = [w for w in read.words if w in choices]
+        if len(chosen) > 1:
+            return f"{chosen[0]} and {chosen[1]} do not go together: give one of them; {form}"
     return f"invalid arguments: {form}"
 
 
-def _read(usage: Usage, argv: list[str]) -> tuple[Counter[str], list[str]]:
-    """How many times each option was given (by long name), and the other words (not the
-    options' values), up to a lone ``--``."""
-    given: Counter[str] = Counter()
-    words: list[str] = []
+@dataclass
+class Given:
+    """What a command line gave, up to a lone ``--``."""
+
+    given: Counter[str]
+    """How many times each option was given, by long name (``-ppp`` counts 3)."""
+    typed: dict[str, str]
+    """Each option as the user first typed it (``-dash``, not ``-d``)."""
+    words: list[str]
+    """The other words (not the options' values)."""
+
+
+def _read(usage: Usage, argv: list[str]) -> Given:
+    read = Given(Counter(), {}, [])
     value_next = False
     for word in argv:
         if value_next:
@@ -106,19 +128,49 @@ def _read(usage: Usage, argv: list[str]) -> tuple[Counter[str], list[str]]:
         if word == "--":
             break
         if not word.startswith("-") or word == "-" or _NUMBER.match(word):
-            words.append(word)
-        elif word.startswith("--"):
+            read.words.append(word)
+            continue
+        if word.startswith("--"):
             name = usage.name(word.partition("=")[0])
-            given[name] += 1
             value_next = name in usage.takes_value and "=" not in word
+            count = 1
         else:
             name = usage.name(word[:2])
-            if name in REPEATABLE and word[1:] == word[1] * (len(word) - 1):
-                given[name] += 1  # -ppp is one option, counted
-                continue
-            given[name] += 1
+            counted = name in REPEATABLE and word[1:] == word[1] * (len(word) - 1)
             value_next = name in usage.takes_value and len(word) == 2
-    return given, words
+            count = len(word) - 1 if counted else 1
+        read.given[name] += count
+        read.typed.setdefault(name, word)
+    return read
+
+
+def _most(pattern: str, option: str) -> int:
+    """How many times ``pattern`` lets ``option`` be given: its longest ``-ppp`` form."""
+    if option not in REPEATABLE:
+        return 1
+    forms = re.findall(rf"(?<![\w-])-({option[1]}+)(?![\w-])", pattern)
+    return max(map(len, forms), default=1)
+
+
+def _outside_groups(pattern: str) -> str:
+    """``pattern`` without its bracketed groups: what must be given."""
+    depth, kept = 0, []
+    for char in pattern:
+        depth += char in "(["
+        if depth == 0:
+            kept.append(char)
+        depth -= char in ")]"
+    return "".join(kept)
+
+
+def _choices(pattern: str) -> list[set[str]]:
+    """The groups of ``pattern`` whose sides are bare words (``[unread | read | all]``)."""
+    found = []
+    for group in _groups(pattern):
+        sides = [side.strip() for side in _split_top(group)]
+        if len(sides) > 1 and all(re.fullmatch(r"[a-z][a-z-]*", side) for side in sides):
+            found.append(set(sides))
+    return found
 
 
 def _exclusive(usage: Usage, pattern: str) -> list[tuple[str, str]]:

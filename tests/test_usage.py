@@ -19,7 +19,7 @@ def given(option: str) -> list[str]:
 def refused(argv: list[str]) -> str:
     """The line for ``argv``, once docopt has refused it (else the test means nothing)."""
     with pytest.raises(DocoptExit):
-        docopt(cli.__doc__, argv)
+        docopt(cli.__doc__, argv, default_help=False)
     line = cli.usage_line(argv)
     assert "\n" not in line
     return line
@@ -49,7 +49,8 @@ def test_an_option_given_twice_is_named(command: str, option: str) -> None:
 @pytest.mark.parametrize("command", COMMANDS)
 def test_an_option_the_command_does_not_take_is_named(command: str) -> None:
     line = refused([command, "--loud"])
-    assert line.startswith(f"{command} takes no option --loud: usage is gossip {command} ")
+    assert line.startswith(f"{command} takes no option --loud")
+    assert f": usage is gossip {command} " in line
 
 
 @pytest.mark.parametrize(
@@ -76,6 +77,12 @@ def test_port_origin_and_config_together_are_named(command: str) -> None:
         (["send-message", "1", "-r", "2", "-r", "3", "hi"], "--relays given twice"),
         (["send-message", "1", "hi", "--", "--json", "--json"], "invalid arguments: usage is"),
         (["send-message", "1"], "invalid arguments: usage is gossip send-message <node>"),
+        (["send-message", "1", "-dash"], "send-message takes no option -dash; text that starts"),
+        (["send-message", "1", "--version"], "send-message takes no option --version"),
+        (["get-messages", "1", "-pppp"], "-p given 4 times: at most -ppp; usage is"),
+        (["get-messages", "1", "-pp", "-tt", "-tt"], "-t given 4 times"),
+        (["get-messages", "1", "all", "read"], "all and read do not go together"),
+        (["start-network", "--only", "x"], "--only needs --config as well; usage is gossip"),
         ([], "no command given: see gossip --help"),
         (["--verbose"], "no command given: see gossip --help"),
     ],
@@ -105,3 +112,33 @@ Options:
         "--again and --to do not go together"
     )
     assert usage.problem(read, ["go", "--by", "--to"], ["go"]).startswith("invalid arguments")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_cluster_of_short_options_with_an_h_in_it_is_no_call_for_help(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docopt read ``-dash`` as -d -a -s -h: the whole help, exit 0, and the message
+    not sent. Help is -h or --help as a word of its own."""
+    assert cli.main([command, "1", "-zh"]) == 2
+    out, err = capsys.readouterr()
+    assert (
+        out == ""
+        and err.startswith(f"gossip: {command} takes no option -zh")
+        and err.count("\n") == 1
+    )
+
+
+@pytest.mark.parametrize(
+    "argv", [["-h"], ["--help"], ["send-message", "1", "-h"], ["status", "--help", "--json"]]
+)
+def test_help_as_a_word_of_its_own_anywhere_shows_the_help(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().out.startswith("gossip: run a peer-to-peer network")
+
+
+def test_the_version_is_shown_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("gossip ")
