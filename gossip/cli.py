@@ -134,6 +134,9 @@ from gossip.ranges import compress_ranges
 
 USAGE = usage.Usage.of(__doc__ or "")
 
+OWN_EMPTY = {("draw", "--output"), ("draw", "--message")}
+"""Options whose command says more of an empty value than that it is empty."""
+
 TEXT_ADVICE = {
     "the message is empty": ": give some text, as in gossip send-message 1 Hi",
     "the message is not valid UTF-8 text": ": check its encoding",
@@ -771,6 +774,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gossip {__version__}")
         return 0
     command = next(c for c in COMMANDS if args[c])
+    empty = next((o for o in sorted(USAGE.takes_value) if args.get(o) == ""), None)
+    if empty is not None and (command, empty) not in OWN_EMPTY:
+        print(f"gossip: {empty} is empty: give it a value, or leave it out", file=sys.stderr)
+        return 2
     default_config(args, command)
     try:
         print(COMMANDS[command](args))

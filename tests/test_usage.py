@@ -142,3 +142,56 @@ def test_help_as_a_word_of_its_own_anywhere_shows_the_help(
 def test_the_version_is_shown_alone(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("gossip ")
+
+
+BASE = {
+    "start-network": [],
+    "start-node": ["1"],
+    "mend": [],
+    "stop-network": [],
+    "send-message": ["1", "hi"],
+    "get-messages": ["1"],
+    "list-peers": ["1"],
+    "remove-node": ["1"],
+    "restart-node": ["1"],
+    "add-node": [],
+    "status": [],
+    "draw": [],
+    "demo": [],
+    "web": [],
+    "new-secret": ["f"],
+    "netem": ["--delay", "5ms"],
+    "partition": ["1", "2"],
+    "heal": [],
+    "pause": ["1"],
+    "resume": ["1"],
+    "experiment": ["f.toml"],
+}
+"""Each command with the least it takes, for the sweep of empty values."""
+
+EMPTY_VALUES = sorted(
+    (command, option)
+    for command, option in EVERY_OPTION
+    if option in cli.USAGE.takes_value and (command, option) not in cli.OWN_EMPTY
+)
+
+
+@pytest.mark.parametrize(("command", "option"), EMPTY_VALUES)
+def test_an_empty_value_is_refused_before_anything_runs(
+    command: str, option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--config ""`` was taken for no --config: start-network started the default
+    network on ports 7001-7016."""
+    argv = [command, *BASE[command], option, ""]
+    try:
+        docopt(cli.__doc__, argv, default_help=False)
+    except DocoptExit:
+        pytest.skip("that line is wrong without the empty value too (an option apart)")
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == f"gossip: {option} is empty: give it a value, or leave it out\n"
+
+
+def test_the_empty_value_sweep_covers_most_options() -> None:
+    assert set(BASE) == set(COMMANDS)
+    assert len(EMPTY_VALUES) >= 40
