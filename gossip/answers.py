@@ -24,6 +24,7 @@ from gossip.messages import MAX_LISTED_IDS
 from gossip.node import Node
 from gossip.protocol import (
     MAX_MESSAGE_BYTES,
+    MAX_READ_IDS,
     MAX_RELAYS,
     READ_FILTERS,
     Frame,
@@ -155,6 +156,13 @@ def _get(node: Node, payload: dict[str, Any], now: float) -> Answer:
         return (closing,)
 
     return Answer(listing.frames(), written=written)
+
+
+def _read(node: Node, payload: dict[str, Any], now: float) -> Answer:
+    """Mark messages read that a client showed, after a read that left them unread
+    (``peek``): what the command line does, so messages it could not print stay unread."""
+    marked = node.messages.mark_read(id_list(payload, "ids", MAX_READ_IDS))
+    return Answer((ok({"node": node.number, "marked": marked}),))
 
 
 def _peers(node: Node, payload: dict[str, Any], now: float) -> Answer:
@@ -336,6 +344,7 @@ RESPONSES: dict[str, Respond] = {
     Command.RELAY: _relay,
     Command.RELAYS: _relays,
     Command.GET: _get,
+    Command.READ: _read,
     Command.PEERS: _peers,
     Command.STATUS: _status,
     Command.LEAVE: _leave,

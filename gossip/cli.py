@@ -121,6 +121,8 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -457,15 +459,38 @@ def send_message(args: dict[str, Any]) -> str:
     return f"Sent to {name}: {text!r} (id {receipt.id})"
 
 
-def get_messages(args: dict[str, Any]) -> str:
+@dataclass(frozen=True)
+class Shown:
+    """What a command prints, and what it does once that is printed: a read marks its
+    messages read only then, so messages it could not print (a full disk, a closed pipe)
+    stay unread."""
+
+    text: str
+    then: Callable[[], object]
+
+
+def get_messages(args: dict[str, Any]) -> Shown:
     which = next((w for w in ("unread", "read") if args[w]), "all")
     net, entry = asked(args)
-    views = network.client_for(net, entry).read_messages(which)
+    client = network.client_for(net, entry)
+    views = client.read_messages(which, peek=True)
     mode, level = min(args["-p"], 3), min(args["-t"], 3)
     if args["--json"]:
         found = [render.view_json(v, mode) for v in views]
-        return render.as_json({"node": entry.number, "which": which, "messages": found})
-    return render.messages(entry.number, views, which, mode, level)
+        text = render.as_json({"node": entry.number, "which": which, "messages": found})
+    else:
+        text = render.messages(entry.number, views, which, mode, level)
+    unread = [v.id for v in views if not v.read]
+
+    def mark() -> None:
+        if not unread:
+            return
+        try:
+            client.mark_read(unread)
+        except GossipError as exc:
+            raise GossipError(f"the messages are shown, but were not marked read: {exc}") from None
+
+    return Shown(text, mark)
 
 
 def list_peers(args: dict[str, Any]) -> str:
@@ -780,7 +805,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     default_config(args, command)
     try:
-        print(COMMANDS[command](args))
+        result = COMMANDS[command](args)
+        if isinstance(result, Shown):
+            print(result.text, flush=True)
+            result.then()
+        else:
+            print(result)
     except NodeUnreachable as exc:
         print(f"gossip: {exc}; if it died, take it out with gossip remove-node", file=sys.stderr)
         return 1

@@ -22,6 +22,7 @@ from gossip.collection import held_off
 from gossip.commands import REPLY_ENDS, Command
 from gossip.errors import GossipError
 from gossip.protocol import (
+    MAX_READ_IDS,
     Frame,
     FrameError,
     MessageView,
@@ -299,6 +300,19 @@ class GossipClient:
                 ]
             except FrameError as exc:
                 raise GossipError(f"{self.who} sent a bad message: {exc}") from exc
+
+    def mark_read(self, ids: list[str]) -> int:
+        """Mark these messages read, as a read without ``peek`` would have: for a reader
+        that marks only what it managed to show. How many were unread."""
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise GossipError("mark_read takes a list of message ids")
+        marked = 0
+        for start in range(0, len(ids), MAX_READ_IDS):
+            chunk = ids[start : start + MAX_READ_IDS]
+            reply = self.request(Command.READ, {"ids": chunk})[-1].payload
+            count = reply.get("marked")
+            marked += count if type(count) is int else 0
+        return marked
 
     def peers(self) -> list[Peer]:
         listed = self.request(Command.PEERS)[-1].payload.get("peers", [])

@@ -11,6 +11,7 @@ class Command(StrEnum):
     # A client's requests
     NEW = "NEW"
     GET = "GET"
+    READ = "READ"
     PEERS = "PEERS"
     STATUS = "STATUS"
     REMOVE = "REMOVE"

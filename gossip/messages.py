@@ -211,12 +211,18 @@ class Messages(Mapping[str, Message]):
     def _chosen(self, which: str) -> list[Message]:
         return [m for m in self.held.values() if which == "all" or (which == "read") == m.read]
 
-    def _mark(self, chosen: list[Message]) -> None:
+    def mark_read(self, ids: Iterable[str]) -> int:
+        """Mark these messages read (a reader showed them); how many were unread. Ids
+        the node does not hold are passed over."""
+        return self._mark([m for i in ids if (m := self.held.get(i)) is not None])
+
+    def _mark(self, chosen: list[Message]) -> int:
         fresh = [m.id for m in chosen if not m.read]
         for message in chosen:
             message.read = True
         if fresh:
             self.journal.marked_read(fresh)
+        return len(fresh)
 
     def unread(self) -> int:
         return sum(1 for m in self.held.values() if not m.read)
@@ -303,7 +309,7 @@ class Listing:
     def __init__(
         self,
         rows: list[tuple[Message, MessageView | None, bytes]],
-        mark: Callable[[], None] | None = None,
+        mark: Callable[[], object] | None = None,
     ) -> None:
         self.rows = rows
         """Each message, with what of it to list: a view to encode, or its encoded row."""

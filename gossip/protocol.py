@@ -78,6 +78,10 @@ MAX_MESSAGE_BYTES = 8 * 1024
 MAX_RELAYS = 10
 """Largest ``--relays``: copies per peer grow the traffic linearly, more teaches nothing."""
 
+MAX_READ_IDS = 800
+"""Most ids one ``/READ`` marks: each is at most 67 bytes quoted, with its comma, so a full
+list is 54 KB, inside a frame."""
+
 READ_FILTERS = ("all", "unread", "read")
 
 

@@ -18,6 +18,7 @@ from gossip.node import Node
 from gossip.protocol import (
     MAX_FRAME_BYTES,
     MAX_MESSAGE_BYTES,
+    MAX_READ_IDS,
     Copy,
     Frame,
     FrameError,
@@ -149,6 +150,7 @@ SHAPES: dict[Command, tuple[dict[str, Any], dict[str, Any] | None, list[tuple[Co
         [(Command.RELAY, 3), (Command.RELAY, 3)],
     ),
     Command.GET: ({"which": "all", "peek": True}, {"node": 1, "count": 1}, []),
+    Command.READ: ({"ids": ["m1", "m9"]}, {"node": 1, "marked": 1}, []),
     Command.CONDITIONS: ({"delay_ms": 100, "groups": [[1, 2], [3]]}, {}, []),
 }
 """For each request answered at once: its fields, the payload of the closing ``/OK``
@@ -229,6 +231,16 @@ def test_get_lists_the_messages_before_the_ok_and_marks_them_read_unless_peeking
     [closing] = read.written()
     assert decode_frame(closing).payload == {"node": 1, "count": 1}
     assert ok(ask(node, Command.GET, {"which": "unread"})) == {"node": 1, "count": 0}
+
+
+def test_read_marks_the_ids_it_is_given_once_and_refuses_too_many() -> None:
+    node = message_node()
+    assert ok(ask(node, Command.READ, {"ids": ["m1"]})) == {"node": 1, "marked": 1}
+    assert ok(ask(node, Command.READ, {"ids": ["m1"]})) == {"node": 1, "marked": 0}
+    assert ok(ask(node, Command.GET, {"which": "unread"})) == {"node": 1, "count": 0}
+    for ids in (["m1"] * (MAX_READ_IDS + 1), ["bad id"], "m1", None):
+        with pytest.raises(FrameError, match="field 'ids'"):
+            ask(node, Command.READ, {"ids": ids})
 
 
 def test_a_ping_without_a_number_answers_anyone_and_a_peers_ping_counts_as_news() -> None:

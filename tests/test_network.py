@@ -171,6 +171,31 @@ def test_read_and_unread_filters_and_marking(networks: Networks) -> None:
     assert net.cli("get-messages", "3", "unread").out.endswith("No unread messages.\n")
 
 
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_messages_get_messages_could_not_print_stay_unread(
+    networks: Networks, as_json: bool
+) -> None:
+    """A read whose output could not be written (a full disk here) marked its messages
+    read all the same: a user never saw them, and they were no longer unread."""
+    net = networks.start("circular", "-n", "3")
+    message_id = send(net, 1, "to a full disk")
+    net.wait_delivered(message_id)
+    argv = [
+        sys.executable, "-m", "gossip", "get-messages", "2", "unread",
+        *(["--json"] if as_json else []), "--port-origin", str(net.origin),
+    ]  # fmt: skip
+    with open("/dev/full", "w") as full:
+        failed = subprocess.run(
+            argv, stdout=full, stderr=subprocess.PIPE, text=True, cwd=net.cwd, timeout=60
+        )
+    assert failed.returncode == 1 and "No space left on device" in failed.stderr, failed.stderr
+    assert failed.stderr.count("\n") == 1
+    assert [v.id for v in net.client(2).read_messages("unread", peek=True)] == [message_id]
+    shown = net.cli("get-messages", "2", "unread")
+    assert shown.code == 0 and "to a full disk" in shown.out
+    assert net.client(2).read_messages("unread", peek=True) == []
+
+
 def test_list_peers_shows_the_peers_with_addresses(networks: Networks) -> None:
     net = networks.start("random", "--seed", "11")
     network = net.state
