@@ -227,15 +227,15 @@ def launch(args: dict[str, Any]) -> tuple[state.NetworkState, str]:
     from gossip import topology
 
     kind = next((k for k in topology.KINDS if args[k]), "random")
-    nodes = required(args, "--nodes", 2, 10_000)
+    nodes = required(args, "--nodes", 4 if args["demo"] else 2, 10_000)
     max_peers = required(args, "--max-peers", 1, 10_000)
     try:
         graph = topology.build(
             kind,
             nodes,
             max_peers,
-            degree=number(args, "<degree>", 0, 10_000),
-            partitions=number(args, "<partitions>", 0, 10_000),
+            degree=number(args, "<degree>", 1, 10_000),
+            partitions=number(args, "<partitions>", 1, 10_000),
             seed=number(args, "--seed", 0, 2**32 - 1),
         )
     except UsageError:
@@ -631,6 +631,7 @@ def demo(args: dict[str, Any]) -> str:
 def netem(args: dict[str, Any]) -> str:
     """Delay, jitter and loss between nodes, on every link or one; or clear them."""
     from gossip import lab
+    from gossip.conditions import MAX_DELAY
 
     changes: dict[str, Any] = {"delay_ms": 0, "jitter_ms": 0, "loss_percent": 0, "links": []}
     if not args["--off"]:
@@ -645,6 +646,12 @@ def netem(args: dict[str, Any]) -> str:
             changes["loss_percent"] = lab.percent(args["--loss"])
         if args["--link"] is not None:
             changes["links"] = [lab.link(args["--link"])]
+        total, most = changes["delay_ms"] + changes["jitter_ms"], MAX_DELAY * 1000
+        if total > most:
+            raise UsageError(
+                f"--delay plus --jitter is {total:g} ms, more than the {most:g} ms a peer's "
+                "reply may take: give less of either"
+            )
     directory, net = network_of(args)
     lab.check_nodes(net, [n for pair in changes["links"] for n in pair])
     imposed = lab.impose(directory, net, changes)
