@@ -218,7 +218,10 @@ def asked(args: dict[str, Any]) -> tuple[state.NetworkState, state.NodeEntry]:
     alive = not entry.local or state.pid_alive(entry.pid, directory)
     if entry.number in lab.current(net).paused and alive:  # one killed since: as any dead
         number = entry.number
-        raise GossipError(f"node {number} is paused: gossip resume {number} continues it")
+        here = scope(net, args["--config"])
+        raise GossipError(
+            f"node {number} is paused: {how_to_run()} resume {number}{here} continues it"
+        )
     return net, entry
 
 
@@ -674,7 +677,8 @@ def partition(args: dict[str, Any]) -> str:
     elif rest:
         also = f" Nodes {compress_ranges(rest)}, in no group, are one more side."
     return (
-        f"Network conditions: {imposed.describe()}.{also} {how_to_run()} heal ends the partition."
+        f"Network conditions: {imposed.describe()}.{also} "
+        f"{how_to_run()} heal{scope(net, args['--config'])} ends the partition."
     )
 
 
@@ -700,7 +704,8 @@ def pause_node(args: dict[str, Any]) -> str:
     lab.pause(directory, net, entry.number, stop=True)
     return (
         f"Paused {render.node_name(entry.number)} (SIGSTOP): it stops answering, as a hung "
-        f"machine. {how_to_run()} resume {entry.number} continues it."
+        f"machine. {how_to_run()} resume {entry.number}{scope(net, args['--config'])} "
+        "continues it."
     )
 
 

@@ -125,6 +125,7 @@ def test_a_partition_splits_delivery_and_heal_brings_every_message_to_everyone(
     check_laws(net, [mine, theirs])
     three = net.cli("partition", "1-3", "4-5")  # the rest are a side too: it says so
     assert "Nodes 6-16, in no group, are one more side." in three.out, three.err
+    assert f" heal --port-origin {net.origin} ends the partition." in three.out
     assert net.cli("heal").code == 0
 
 
@@ -133,7 +134,10 @@ def test_a_paused_node_is_dropped_then_rejoins_and_catches_up_after_resume(
 ) -> None:
     net = networks.start("--seed", "8")
     before = peer_numbers(net, 5)
-    assert net.cli("pause", "5").code == 0
+    paused = net.cli("pause", "5")
+    assert paused.code == 0
+    resume = f" resume 5 --port-origin {net.origin} continues it"  # the hint names the network
+    assert paused.out.rstrip().endswith(f"{resume}."), paused.out
     assert "paused" in net.cli("status").out
 
     def dropped() -> bool:
@@ -145,10 +149,8 @@ def test_a_paused_node_is_dropped_then_rejoins_and_catches_up_after_resume(
     assert wait_until(dropped, SETTLE), "the paused node's peers kept it"
     for asking in (["send-message", "5", "hi"], ["get-messages", "5"], ["list-peers", "5"]):
         told = net.cli(*asking)  # at once, not after the timeout of a node that is down
-        assert (told.code, told.err) == (
-            1,
-            "gossip: node 5 is paused: gossip resume 5 continues it\n",
-        )
+        assert told.code == 1 and told.err.startswith("gossip: node 5 is paused: "), told.err
+        assert told.err.endswith(f"{resume}\n") and told.err.count("\n") == 1, told.err
     missed = send(net, 1, "while 5 was paused")
     assert net.cli("resume", "5").code == 0
     check_laws(net, [missed])
