@@ -38,3 +38,26 @@ def test_text_is_drawn_as_given_not_as_a_formula(tmp_path: Path) -> None:
 
     plot.draw_topology(build("circular", 3, 3), tmp_path / "t.png", "cost $5 and $10")
     assert not Text(0, 0, "cost $5 and $10").get_parse_math()
+
+
+FOREIGN = "héllo ✓ 🎉 日本"
+"""Characters the pictures' font has (é, ✓) and lacks (the emoji, the CJK)."""
+
+
+def test_a_title_the_font_cannot_draw_is_escaped_and_warns_nobody(
+    tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    """They were boxes in the picture, and matplotlib printed its warnings, with its file
+    and line, on the user's terminal."""
+    from gossip.canvas import drawable, pyplot
+
+    pyplot()
+    assert drawable(FOREIGN) == "héllo ✓ \\U0001f389 \\u65e5\\u672c"
+    assert drawable("a\nb") == "a\nb"
+    topology = build("circular", 4, 3)
+    arrivals = [Arrival(1, None, 0, 0.0), Arrival(2, 1, 1, 1.5)]
+    plot.draw_spread(topology, arrivals, tmp_path / "spread.png", FOREIGN)
+    done = Result(FOREIGN, submitted=1, spreads=[[0, 10, 20, 30]], frames=4, live=4)
+    done.delivered = 1
+    labplots.draw_all([done], tmp_path, FOREIGN)
+    assert not [w for w in recwarn if "Glyph" in str(w.message)]
