@@ -256,7 +256,12 @@ def launch(args: dict[str, Any]) -> tuple[state.NetworkState, str]:
     net.strategy = strategy_of(args)
     directory = network.start(net)
     lines = [INSECURE_WARNING, render.started(net)] if insecure else [render.started(net)]
-    if (parts := graph.components()) > 1:
+    if (parts := graph.components()) > 1 and max_peers == 1:
+        lines.append(
+            f"Note: this graph has {parts} separate parts, and with --max-peers 1 a node links "
+            "to one other only: they stay apart, and a message reaches only its own part."
+        )
+    elif parts > 1:
         lines.append(
             f"Note: this graph has {parts} separate parts; the supervisor joins them within "
             "seconds (see Healing in README), until then a message reaches only its own."
@@ -550,7 +555,8 @@ def draw(args: dict[str, Any]) -> str:
     if text is None:
         return f"Live topology picture: {pictures.draw_live(live, output)}"
     picture, arrivals = pictures.draw_message(net, live, text, output)
-    lines = [f"{text!r} reached {len(arrivals)} nodes; first arrivals:"]
+    nodes = "node" if len(arrivals) == 1 else "nodes"
+    lines = [f"{text!r} reached {len(arrivals)} {nodes}; first arrivals:"]
     lines += spread.timeline(arrivals, indent="  ")
     return "\n".join([*lines, f"Spread picture: {picture}"])
 

@@ -465,7 +465,10 @@ def _add(directory: Path, network: NetworkState) -> NodeEntry:
             "network file: add the node to the file and start the network again"
         )
     if not any(state.pid_alive(network.nodes[n].pid, directory) for n in network.live_numbers()):
-        raise GossipError("no node of this network is running for a new node to join")
+        raise GossipError(
+            "no node of this network is running for a new node to join: bring one back "
+            "with gossip restart-node N first"
+        )
     with state.change(directory, network) as latest:  # two add-nodes at once: two numbers
         number = max(latest.nodes) + 1
         port = latest.port_origin + number

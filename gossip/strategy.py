@@ -109,7 +109,8 @@ class Strategy:
             ),
         }
         text = parts[self.mode]
-        return text + (f", at most {self.ttl} hops" if self.ttl else "")
+        hops = "hop" if self.ttl == 1 else "hops"
+        return text + (f", at most {self.ttl} {hops}" if self.ttl else "")
 
 
 DEFAULT = Strategy()
@@ -146,6 +147,12 @@ def strategy_from(fields: Mapping[str, Any], in_file: bool = False) -> Strategy:
     mode = "push" if mode is None else mode
     if mode not in MODES:
         raise GossipError(f"{names['mode']} must be one of {', '.join(MODES)}, not {mode!r}")
+    pushing_only = [names[k] for k in ("fanout", "ttl") if fields.get(k) is not None]
+    if mode == "pull" and pushing_only:
+        raise GossipError(
+            f"{pushing_only[0]} shapes pushing, and {names['mode']} pull pushes nothing: "
+            "leave it out, or use push-pull"
+        )
     return Strategy(
         mode=str(mode),
         fanout=_whole(fields.get("fanout"), names["fanout"], MAX_FANOUT),

@@ -797,3 +797,21 @@ def test_a_bare_stop_network_stops_a_network_it_cannot_read_only_if_nothing_else
     monkeypatch.setattr(state, "running_networks", lambda: [])
     assert mending_io.unreadable(None) == damaged
     assert mending_io.unreadable(damaged) == damaged, "named, it is the one"
+
+
+@pytest.mark.parametrize(
+    ("max_peers", "note"),
+    [
+        ("1", "with --max-peers 1 a node links to one other only: they stay apart"),
+        ("3", "the supervisor joins them within seconds"),
+    ],
+)
+def test_a_start_in_parts_says_whether_they_will_be_joined(
+    networks: Networks, max_peers: str, note: str
+) -> None:
+    """With at most one peer each, 4 nodes can only be two pairs: promising that the
+    supervisor joins them was wrong."""
+    net = networks.reserve()
+    started = net.cli("start-network", "random", "1", "-n", "4", "--max-peers", max_peers)
+    assert started.code == 0, started.err
+    assert "Note: this graph has 2 separate parts" in started.out and note in started.out

@@ -168,6 +168,8 @@ def test_the_default_strategy_changes_no_timing() -> None:
         ({"ttl": "3\n"}, "--ttl must be a whole number"),
         ({"interval_ms": "100 ms"}, "--interval must be a whole number"),
         ({"speed": 3}, "unknown strategy setting 'speed'"),
+        ({"mode": "pull", "fanout": 1}, "--fanout shapes pushing, and --mode pull pushes nothing"),
+        ({"mode": "pull", "ttl": "2"}, "--ttl shapes pushing, and --mode pull pushes nothing"),
     ],
 )
 def test_bad_strategy_settings_say_what_is_wrong(fields: dict[str, str], error: str) -> None:
@@ -182,6 +184,8 @@ def test_a_strategy_survives_the_networks_state() -> None:
     assert stored({}) is DEFAULT
     described = "push-pull: push to 2 random peers every 150 ms, digest exchange every 150 ms"
     assert described in strategy.describe()
+    assert Strategy(ttl=1).describe().endswith(", at most 1 hop")
+    assert Strategy(ttl=2).describe().endswith(", at most 2 hops")
 
 
 def test_leading_zeros_are_read_without_int_of_thousands_of_digits() -> None:
