@@ -718,7 +718,7 @@ def _stored(directory: Path, number: int) -> list[HeldCopy]:
     if not path.exists():
         return []
     try:
-        store = Store(path)
+        store = Store(path, writing=False)
         try:
             messages = store.load()[0]
         finally:

@@ -150,12 +150,17 @@ def _message_row(
     return Message(name, body, float(sent), relays, copies.get(name, []), bool(read))
 
 
+BUSY_TIMEOUT_MS = 5000
+"""How long SQLite waits for another connection's lock (Python's default)."""
+
+
 class Store(Journal):
     """The journal of one node, kept in SQLite; the server commits after each change."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, writing: bool = True) -> None:
         """DamagedLog if its log is damaged, DamagedStore if its database is empty and its
-        log is not: found before SQLite opens it, and resets or deletes the log."""
+        log is not: found before SQLite opens it, and resets or deletes the log. StoreError
+        if ``writing`` (a node's own store, not a look into it) and it cannot be written."""
         self.path = path
         wal = Path(f"{path}-wal")
         if log_damaged(wal):
@@ -168,6 +173,8 @@ class Store(Journal):
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         self.db.executescript(SCHEMA)
+        if writing:
+            self._count_open()
         self._messages: list[tuple[str, str, float, int, int]] = []
         self._copies: list[tuple[str, str, float]] = []
         """Rows written down since the last commit, inserted by it in one call per table:
@@ -179,6 +186,25 @@ class Store(Journal):
         """The write-ahead log, opened by the first durable commit and kept: every client's
         message waits for its flush before a copy goes out, and ``fdatasync`` of an open
         file is the whole of that wait (the log keeps its file while the store is open)."""
+
+    def _count_open(self) -> None:
+        """Count this open in the database's header (``user_version``): a write, so a store
+        the node cannot write to (a read-only file or mount) is found as it starts, not at
+        its first message, which it would refuse as if the disk were full."""
+        self.db.execute("PRAGMA busy_timeout = 0")  # busy (another connection writes): it
+        try:  # says nothing of whether this one may write, and is no reason to wait
+            opened = self.db.execute("PRAGMA user_version").fetchone()[0]
+            self.db.execute(f"PRAGMA user_version = {(opened + 1) % (1 << 31)}")
+        except sqlite3.Error as exc:
+            if not getattr(exc, "sqlite_errorname", "").startswith("SQLITE_READONLY"):
+                return
+            self.db.close()
+            raise StoreError(
+                f"cannot write to {self.path} ({exc}): make it writable, then try again"
+            ) from None
+        finally:
+            with contextlib.suppress(sqlite3.ProgrammingError):  # closed above
+                self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def load(self) -> tuple[list[Message], dict[int, Address], int | None]:
         """Everything a restarted node needs: its messages, its last peers, its aim.

@@ -262,7 +262,7 @@ def stored_peers(directory: Path, number: int) -> list[int]:
     if not path.is_file():
         return []
     try:
-        store = Store(path)
+        store = Store(path, writing=False)
     except sqlite3.Error:
         return []
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -451,3 +452,37 @@ def test_a_log_whose_database_is_gone_is_kept_aside(tmp_path: Path) -> None:
     assert messages == []
     [kept] = tmp_path.glob("node-1.db-wal.corrupt-*")
     assert kept.read_bytes() == log
+
+
+@pytest.fixture
+def unwritable(tmp_path: Path) -> Iterable[Path]:
+    """A store that holds a message and that this user cannot write to: read-only for a
+    user, immutable (chattr +i) for root, whom permissions do not stop."""
+    path = tmp_path / "node-3.db"
+    store = Store(path)
+    store.message_added(Message("m1", "kept", 1.0, 1, []))
+    store.copy_added("m1", Copy((1, 3), 2.0))
+    store.commit(durable=True)
+    store.close()
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+            pytest.skip("this file system has no immutable files, and root writes anything")
+        try:
+            yield path
+        finally:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+    else:
+        path.chmod(0o444)
+        yield path
+
+
+def test_a_store_the_node_cannot_write_to_is_refused_as_it_opens(unwritable: Path) -> None:
+    """It opened, and the node then refused every message and link as if the disk were
+    full; restart-node said it had restarted."""
+    with pytest.raises(StoreError, match=r"cannot write to .*node-3\.db .*: make it writable"):
+        Store(unwritable)
+    look = Store(unwritable, writing=False)  # the supervisor's look at its peers, a hand-over
+    try:
+        assert [m.id for m in look.load()[0]] == ["m1"]
+    finally:
+        look.close()
