@@ -784,14 +784,17 @@ COMMANDS = {
 }
 
 
-def default_config(args: dict[str, Any], command: str) -> None:
+def default_config(args: dict[str, Any], command: str) -> str:
     """``$GOSSIP_CONFIG`` as the network file of a command that takes one and was given
-    neither it nor a port origin: a container's shell names its network once."""
+    neither it nor a port origin: a container's shell names its network once. What an
+    error about that file should add, to say where its name came from ('' if not)."""
     configured = os.environ.get("GOSSIP_CONFIG")
     if not configured or args["--config"] or args["--port-origin"]:
-        return
+        return ""
     if any("--config" in p for p in USAGE.patterns if p.split()[1] == command):
         args["--config"] = configured
+        return " ($GOSSIP_CONFIG names it)"
+    return ""
 
 
 def usage_line(argv: list[str]) -> str:
@@ -821,7 +824,7 @@ def main(argv: list[str] | None = None) -> int:
     if empty is not None and (command, empty) not in OWN_EMPTY:
         print(f"gossip: {empty} is empty: give it a value, or leave it out", file=sys.stderr)
         return 2
-    default_config(args, command)
+    named = default_config(args, command)
     try:
         result = COMMANDS[command](args)
         if isinstance(result, Shown):
@@ -836,7 +839,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gossip: {exc}", file=sys.stderr)
         return 2
     except GossipError as exc:
-        print(f"gossip: {exc}", file=sys.stderr)
+        where = named if named and args["--config"] in str(exc) else ""
+        print(f"gossip: {exc}{where}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
         print(f"gossip: {str(exc) or 'interrupted'}", file=sys.stderr)

@@ -361,3 +361,15 @@ def test_start_node_with_a_store_that_cannot_be_a_folder_says_what_to_do(
     err = capsys.readouterr().err
     assert err.startswith("gossip: ") and expected in err and err.count("\n") == 1
     assert "--store" in err
+
+
+def test_a_network_file_named_by_gossip_config_says_so_when_it_cannot_be_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GOSSIP_CONFIG", str(tmp_path / "gone.toml"))
+    assert cli.main(["status"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("gossip: cannot read the network file ") and err.count("\n") == 1
+    assert err.endswith("($GOSSIP_CONFIG names it)\n")
+    assert cli.main(["status", "--config", str(tmp_path / "gone.toml")]) == 1
+    assert "GOSSIP_CONFIG" not in capsys.readouterr().err, "given on the line: no more said"
