@@ -171,7 +171,9 @@ def test_read_and_unread_filters_and_marking(networks: Networks) -> None:
     assert net.cli("get-messages", "3", "unread").out.endswith("No unread messages.\n")
 
 
-@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+@pytest.mark.parametrize(
+    "as_json", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["text", "json"]
+)
 def test_messages_get_messages_could_not_print_stay_unread(
     networks: Networks, as_json: bool
 ) -> None:
@@ -803,7 +805,7 @@ def test_a_bare_stop_network_stops_a_network_it_cannot_read_only_if_nothing_else
     ("max_peers", "note"),
     [
         ("1", "with --max-peers 1 a node links to one other only: they stay apart"),
-        ("3", "the supervisor joins them within seconds"),
+        pytest.param("3", "the supervisor joins them within seconds", marks=pytest.mark.slow),
     ],
 )
 def test_a_start_in_parts_says_whether_they_will_be_joined(
