@@ -621,8 +621,10 @@ def demo(args: dict[str, Any]) -> str:
     print("First arrivals, node (+ms after sending):")
     print("\n".join(spread.timeline(arrivals, indent="  ")), end="\n\n")
     reader = 10 if 10 in live else live[-1]
-    views = network.client_for(net, net.nodes[reader]).read_messages("all")
-    print(render.messages(reader, views, "all", 0, 0))
+    client = network.client_for(net, net.nodes[reader])
+    views = client.read_messages("all", peek=True)
+    print(render.messages(reader, views, "all", 0, 0), flush=True)
+    client.mark_read([v.id for v in views if not v.read])  # shown: now read, as get-messages
     run, here = how_to_run(), scope(net)  # the network it started, if not the default one
     return (
         f"\nPictures: {topology_png}\n          {spread_png}\n"
@@ -807,15 +809,17 @@ def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
-    words = argv[: argv.index("--")] if "--" in argv else argv
-    if "-h" in words or "--help" in words:  # as a word of its own: not the h of -dash
-        print(__doc__)
-        return 0
     try:
         args = docopt(__doc__, argv, default_help=False)
     except DocoptExit:
+        if usage.asks_help(USAGE, argv):  # -h after a command: not the h of -dash, nor a value
+            print(__doc__)
+            return 0
         print(f"gossip: {usage_line(argv)}", file=sys.stderr)
         return 2
+    if args["--help"]:
+        print(__doc__)
+        return 0
     if args["--version"]:
         print(f"gossip {__version__}")
         return 0
@@ -839,7 +843,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gossip: {exc}", file=sys.stderr)
         return 2
     except GossipError as exc:
-        where = named if named and args["--config"] in str(exc) else ""
+        where = named if named and f"network file {args['--config']}" in str(exc) else ""
         print(f"gossip: {exc}{where}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:

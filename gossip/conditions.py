@@ -93,15 +93,18 @@ class Conditions:
         """What becomes of a request ``sender`` waits on, and its reply: None if every try
         was lost or a partition blocks it, else the seconds until the reply is back. A try
         lost either way is sent again once its reply is overdue (twice the longest delay,
-        and at least ``RETRY_AFTER``), as a transport would, up to ``EXCHANGE_TRIES``."""
+        and at least ``RETRY_AFTER``), as a transport would, up to ``EXCHANGE_TRIES`` and
+        while the tries lost take no more than ``MAX_DELAY`` in all."""
         if self.blocked(sender, send.peer):
             return None
-        waited = 0.0
+        waited, overdue = 0.0, max(RETRY_AFTER, 2 * (self.delay + self.jitter))
         for _ in range(EXCHANGE_TRIES):
             there, back = self.fate(sender, send, rng), self.fate(sender, send, rng)
             if there is not None and back is not None:
                 return waited + there + back
-            waited += max(RETRY_AFTER, 2 * (self.delay + self.jitter))
+            waited += overdue
+            if waited + overdue > MAX_DELAY:
+                break  # a step held that long would hold a sending thread from the rest
         return None
 
     def as_dict(self) -> dict[str, Any]:

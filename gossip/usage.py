@@ -106,6 +106,13 @@ def problem(usage: Usage, argv: list[str], commands: list[str]) -> str:
     return f"invalid arguments: {form}"
 
 
+def asks_help(usage: Usage, argv: list[str]) -> bool:
+    """Whether ``argv`` gives ``-h`` or ``--help`` as an option of its own: not as the
+    value of another (``draw --message -h``), nor inside a cluster (``-dash``), nor
+    after a lone ``--``."""
+    return "--help" in _read(usage, argv).given
+
+
 @dataclass
 class Given:
     """What a command line gave, up to a lone ``--``."""

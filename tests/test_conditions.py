@@ -74,6 +74,19 @@ def test_an_exchange_is_tried_again_while_it_is_lost(loss: float) -> None:
     assert lossy.exchange(1, send(2, Command.PING), rng) == pytest.approx(0.02), "not lossy"
 
 
+def test_an_exchange_under_long_delays_is_not_tried_again_past_the_longest_delay() -> None:
+    """Each lost try waits twice the delay: at 1 s of delay, a step tried five times held
+    a sending thread for 10 s, while rounds start every second."""
+    slow = Conditions(delay=0.6, loss=0.9)
+    rng = random.Random(2)
+    waits = [slow.exchange(1, send(2, Command.SYNC), rng) for _ in range(2000)]
+    through = [w for w in waits if w is not None]
+    # a lost try (1.2 s) and another (1.2 s more) would pass MAX_DELAY: one try only, as
+    # before retries, through once in a hundred (0.1 x 0.1)
+    assert through and max(through) == pytest.approx(1.2)
+    assert len(through) < 0.03 * len(waits)
+
+
 def test_an_exchange_across_a_partition_fails_at_once() -> None:
     cut = Conditions(loss=0.5, groups=((1, 2), (3,)))
     assert cut.exchange(1, send(3, Command.SYNC), random.Random(0)) is None

@@ -130,7 +130,14 @@ def test_a_cluster_of_short_options_with_an_h_in_it_is_no_call_for_help(
 
 
 @pytest.mark.parametrize(
-    "argv", [["-h"], ["--help"], ["send-message", "1", "-h"], ["status", "--help", "--json"]]
+    "argv",
+    [
+        ["-h"],
+        ["--help"],
+        ["--he"],  # docopt takes a prefix of a long option: this one crashed
+        ["send-message", "1", "-h"],
+        ["status", "--help", "--json"],
+    ],
 )
 def test_help_as_a_word_of_its_own_anywhere_shows_the_help(
     argv: list[str], capsys: pytest.CaptureFixture[str]
@@ -195,3 +202,21 @@ def test_an_empty_value_is_refused_before_anything_runs(
 def test_the_empty_value_sweep_covers_most_options() -> None:
     assert set(BASE) == set(COMMANDS)
     assert len(EMPTY_VALUES) >= 40
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["draw", "--message", "-h"],
+        ["send-message", "1", "hi", "--id", "--help"],
+        ["send-message", "1", "--", "-h"],
+    ],
+)
+def test_help_as_a_value_or_after_the_double_dash_is_no_call_for_help(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The value of an option, or text after --, that reads -h: the command runs (here it
+    finds no network), instead of printing the help and doing nothing."""
+    assert cli.main(argv) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("gossip: no network is running")
