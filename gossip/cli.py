@@ -813,22 +813,18 @@ def main(argv: list[str] | None = None) -> int:
         args = docopt(__doc__, argv, default_help=False)
     except DocoptExit:
         if usage.asks_help(USAGE, argv):  # -h after a command: not the h of -dash, nor a value
-            print(__doc__)
-            return 0
+            return shown(__doc__)
         print(f"gossip: {usage_line(argv)}", file=sys.stderr)
         return 2
-    if args["--help"]:
-        print(__doc__)
-        return 0
-    if args["--version"]:
-        print(f"gossip {__version__}")
-        return 0
+    if args["--help"] or args["--version"]:
+        return shown(__doc__ if args["--help"] else f"gossip {__version__}")
     command = next(c for c in COMMANDS if args[c])
     empty = next((o for o in sorted(USAGE.takes_value) if args.get(o) == ""), None)
     if empty is not None and (command, empty) not in OWN_EMPTY:
         print(f"gossip: {empty} is empty: give it a value, or leave it out", file=sys.stderr)
         return 2
     named = default_config(args, command)
+    result: str | Shown | None = None
     try:
         result = COMMANDS[command](args)
         if isinstance(result, Shown):
@@ -861,7 +857,29 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as exc:  # the machine's trouble (a full disk), not the user's input
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"gossip: {exc.strerror or exc}{where}: fix that and try again", file=sys.stderr)
+        if result is None:
+            print(f"gossip: {exc.strerror or exc}{where}: fix that and try again", file=sys.stderr)
+        else:  # done: only its report was lost, and doing it again may do it twice
+            sent = re.search(r"\(id ([\w-]+)\)", str(getattr(result, "text", result)))
+            again = f"; to send it again as the same message, give --id {sent[1]}" if sent else ""
+            print(
+                f"gossip: {command} was done, but what it printed could not be written "
+                f"({exc.strerror or exc}){again}",
+                file=sys.stderr,
+            )
+        return 1
+    return 0
+
+
+def shown(text: str) -> int:
+    """Print the help or the version; an exit status (1 if the output cannot be written)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 1
+    except OSError as exc:
+        print(f"gossip: {exc.strerror or exc}: nothing could be printed", file=sys.stderr)
         return 1
     return 0
 

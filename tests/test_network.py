@@ -196,6 +196,18 @@ def test_messages_get_messages_could_not_print_stay_unread(
     shown = net.cli("get-messages", "2", "unread")
     assert shown.code == 0 and "to a full disk" in shown.out
     assert net.client(2).read_messages("unread", peek=True) == []
+    if as_json:
+        return
+    send_argv = [sys.executable, "-m", "gossip", "send-message", "1", "sent, unprinted"]
+    with open("/dev/full", "w") as full:  # sent, then its receipt cannot be printed
+        sent = subprocess.run(
+            [*send_argv, "--port-origin", str(net.origin)],
+            stdout=full, stderr=subprocess.PIPE, text=True, cwd=net.cwd, timeout=60,
+        )  # fmt: skip
+    assert sent.returncode == 1 and "send-message was done, but what it printed" in sent.stderr
+    given = re.search(r"give --id (\w+)$", sent.stderr.strip())
+    assert given, sent.stderr
+    assert net.wait_delivered(given[1]), "it was sent: 'try again' would have sent it twice"
 
 
 def test_list_peers_shows_the_peers_with_addresses(networks: Networks) -> None:

@@ -220,3 +220,23 @@ def test_help_as_a_value_or_after_the_double_dash_is_no_call_for_help(
     assert cli.main(argv) == 1
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("gossip: no network is running")
+
+
+class FullDisk:
+    """A stdout on a full disk."""
+
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+    def flush(self) -> None:
+        raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["status", "-h"]])
+def test_help_to_a_full_disk_says_so_in_one_line(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It gave a traceback."""
+    monkeypatch.setattr("sys.stdout", FullDisk())
+    assert cli.main(argv) == 1
+    assert capsys.readouterr().err == "gossip: No space left on device: nothing could be printed\n"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -19,9 +21,11 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
+from gossip import state
 from gossip.client import Receipt
 from gossip.errors import GossipError
 from gossip.spread import Arrival
@@ -35,9 +39,10 @@ from gossip.web.app import (
     main,
     make_app,
     node_number,
+    one_line,
     serve,
 )
-from gossip.web.console import FOLLOW_MOST, Console, Follower, Spread, Survey
+from gossip.web.console import FOLLOW_MOST, Console, Follower, Spread, Survey, answering
 from gossip.web.metrics import Metrics
 from tests.networks import gossip_cli
 
@@ -199,8 +204,38 @@ def test_bad_requests_get_one_line_errors() -> None:
             response = await client.post(path, data=data, headers=ours)
             assert response.status == 400, path
             assert error in (await response.json())["error"]
+        gzip = {**ours, "Content-Encoding": "gzip"}  # a body that says gzip and is not: a 500
+        response = await client.post("/api/send", data=b"not gzip", headers=gzip)
+        assert response.status == 400
+        assert "body cannot be read" in (await response.json())["error"]
 
     serving(test)
+
+
+def test_a_malformed_request_is_logged_in_one_line_not_a_traceback() -> None:
+    try:
+        raise LineTooLong("a" * 10, "8190")
+    except LineTooLong:
+        record = logging.LogRecord(
+            "aiohttp.server", logging.ERROR, "", 0, "Error handling request", (), sys.exc_info()
+        )
+    assert one_line(record) and record.exc_info is None
+    assert record.getMessage().startswith("refused a malformed request: 400, message:")
+    plain = logging.LogRecord("aiohttp.server", logging.ERROR, "", 0, "other", (), None)
+    assert one_line(plain) and plain.getMessage() == "other"
+
+
+def test_a_paused_node_is_refused_at_once_not_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sends from the page to a paused node each held the one action at a time for the
+    client's timeout: the resume that would mend it waited a minute behind six."""
+    monkeypatch.setattr(state, "pid_alive", lambda pid, directory=None: pid == 4242)
+    nodes = {n: NodeEntry(n, "127.0.0.1", 29000 + n, [], pid=4242) for n in (1, 2)}
+    net = NetworkState(29000, 3, "circular", nodes, conditions={"paused": [2]})
+    assert answering(net, 1) is nodes[1]
+    with pytest.raises(GossipError, match="node 2 is paused: resume it first"):
+        answering(net, 2)
+    nodes[2].pid = 4343  # killed while paused: as any dead node, asked (and refusing at once)
+    assert answering(net, 2) is nodes[2]
 
 
 def test_the_feed_refuses_other_sites_and_never_carries_the_secret() -> None:

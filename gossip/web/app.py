@@ -17,6 +17,7 @@ import errno
 import hmac
 import ipaddress
 import json
+import logging
 import secrets
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from gossip.errors import GossipError
 from gossip.web.console import Console, Follower, Spread, Survey
@@ -248,6 +251,8 @@ async def body(request: web.Request) -> dict[str, Any]:
         data = await request.json()
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[…]]]]
         raise GossipError("the request is not JSON") from None
+    except (RequestPayloadError, HttpProcessingError):  # a body that says gzip and is not
+        raise GossipError("the request's body cannot be read (its encoding is wrong)") from None
     if not isinstance(data, dict):
         raise GossipError("the request is not a JSON object")
     return data
@@ -418,8 +423,18 @@ async def act(request: web.Request) -> dict[str, Any]:
     return {"said": await run(request, lambda: action(number))}
 
 
+def one_line(record: logging.LogRecord) -> bool:
+    """A malformed request (a line too long, a broken chunk), which aiohttp answers with a
+    400, logged as one line, not as a traceback in the terminal that serves the page."""
+    error = record.exc_info[1] if record.exc_info else None
+    if isinstance(error, HttpProcessingError):
+        record.msg, record.args, record.exc_info = "refused a malformed request: %s", (error,), None
+    return True
+
+
 async def serve(console: Console, host: str, port: int, token: str) -> None:
     """Serve until SIGINT or SIGTERM; print the URL to open once listening."""
+    logging.getLogger("aiohttp.server").addFilter(one_line)
     app = make_app(console, token)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -127,6 +127,17 @@ class Follower:
         return found
 
 
+def answering(net: state.NetworkState, number: int) -> state.NodeEntry:
+    """Node ``number``, unless it cannot answer because the lab paused it: asking would
+    hold the page's one action at a time for the client's whole timeout (the resume that
+    would mend it too), so it is refused at once, as the command line refuses it."""
+    entry = net.node(number)
+    alive = not entry.local or state.pid_alive(entry.pid, net.directory)
+    if number in lab.current(net).paused and alive:
+        raise GossipError(f"node {number} is paused: resume it first")
+    return entry
+
+
 class Console:
     """The CLI's commands for one network, as the web server calls them (from threads)."""
 
@@ -151,7 +162,7 @@ class Console:
         if problem is not None:
             raise GossipError(problem)
         _, net = self.find()
-        return network.client_for(net, net.node(number)).post(text)
+        return network.client_for(net, answering(net, number)).post(text)
 
     def watch(self, message_id: str, text: str, nodes: list[int]) -> Spread:
         """Wait until the listed nodes hold a message just sent (or SPREAD_TIMEOUT passes),
@@ -192,7 +203,7 @@ class Console:
     def messages(self, number: int) -> list[dict[str, Any]]:
         """A node's messages with every copy's path, left unread (the page only looks)."""
         _, net = self.find()
-        net.node(number)  # one that does not exist, or was removed, is named as the CLI does
+        answering(net, number)  # one that does not exist, was removed or is paused: said
         views = network.surveyor(net, number).read_messages("all", peek=True)
         return [render.view_json(v) for v in views]
 

@@ -31,7 +31,14 @@ async function api(path, body) {
     options.body = JSON.stringify(body);
   }
   const response = await fetch(path, options);
-  const data = await response.json();
+  const text = await response.text();
+  let data;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    // a refusal before the API's own (a body too large: 413), in plain text
+    throw new Error(response.ok ? "the server's answer is not JSON" : text || response.statusText);
+  }
   if (!response.ok) throw new Error(data.error || response.statusText);
   return data;
 }
