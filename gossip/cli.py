@@ -823,6 +823,9 @@ def main(argv: list[str] | None = None) -> int:
     if empty is not None and (command, empty) not in OWN_EMPTY:
         print(f"gossip: {empty} is empty: give it a value, or leave it out", file=sys.stderr)
         return 2
+    if command == "experiment" and not args["<file>"].strip():
+        print("gossip: the experiment file's name is empty: give its path", file=sys.stderr)
+        return 2
     named = default_config(args, command)
     result: str | Shown | None = None
     try:

@@ -136,6 +136,10 @@ class GossipClient:
 
         if type(number) is not int:
             raise GossipError(f"a node is named by its number, as 3, not {number!r}")
+        if port_origin is not None and (
+            type(port_origin) is not int or not 0 <= port_origin < 65536
+        ):
+            raise GossipError(f"a port origin is a whole number below 65536, not {port_origin!r}")
         _, network = find_network(port_origin)
         entry = network.node(number)
         return cls(entry.address, network.key, name=f"node {number}")
@@ -304,8 +308,9 @@ class GossipClient:
     def mark_read(self, ids: list[str]) -> int:
         """Mark these messages read, as a read without ``peek`` would have: for a reader
         that marks only what it managed to show. How many were unread."""
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
             raise GossipError("mark_read takes a list of message ids")
+        ids = list(dict.fromkeys(ids))  # each once: a node counts each it marks
         marked = 0
         for start in range(0, len(ids), MAX_READ_IDS):
             chunk = ids[start : start + MAX_READ_IDS]
@@ -331,6 +336,8 @@ class GossipClient:
         ``introduce``: the node links its former peers up itself; the command line says
         no, as it plans their links against the whole network.
         """
+        if type(introduce) is not bool:
+            raise GossipError(f"introduce is True or False, not {introduce!r}")
         return self.request(Command.REMOVE, {"introduce": introduce})[-1].payload
 
 

@@ -72,7 +72,11 @@ def latency_cdf(results: list[Result], path: Path, title: str) -> Path:
             shares = [(i + 1) / result.submitted for i in range(len(done))]
             axes.step(done, shares, where="post", label=result.strategy)
     axes.set_ylim(0, 1.02)
-    axes.legend()
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend()
+    else:  # nothing to draw (all lost): say so, where matplotlib warned of an empty legend
+        note = "no message reached every live node"
+        axes.text(0.5, 0.5, note, ha="center", va="center", transform=axes.transAxes)
     return _save(figure, path)
 
 

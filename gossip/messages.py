@@ -214,7 +214,7 @@ class Messages(Mapping[str, Message]):
     def mark_read(self, ids: Iterable[str]) -> int:
         """Mark these messages read (a reader showed them); how many were unread. Ids
         the node does not hold are passed over."""
-        return self._mark([m for i in ids if (m := self.held.get(i)) is not None])
+        return self._mark([m for i in dict.fromkeys(ids) if (m := self.held.get(i)) is not None])
 
     def _mark(self, chosen: list[Message]) -> int:
         fresh = [m.id for m in chosen if not m.read]

@@ -103,6 +103,12 @@ def problem(usage: Usage, argv: list[str], commands: list[str]) -> str:
         chosen = [w for w in read.words if w in choices]
         if len(chosen) > 1:
             return f"{chosen[0]} and {chosen[1]} do not go together: give one of them; {form}"
+    after = argv[argv.index("--") + 1 :] if "--" in argv else []
+    if "<message>" in pattern:
+        if any(w.startswith("-") for w in after[1:]):
+            return f"options go before --: after it comes the message alone; {form}"
+        if len(read.words) + len(after) > 3:  # the command, the node, the message
+            return f'a message of several words goes in quotes, as in "Hello World"; {form}'
     return f"invalid arguments: {form}"
 
 

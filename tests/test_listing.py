@@ -64,6 +64,8 @@ def test_a_read_marks_its_messages_only_once_written_and_once() -> None:
     peek = node.messages.listing("read", mark=False)
     peek.written()
     assert [m.read for m in listed(peek)] == [True]
+    node.relay("m2", "again", (2,), 1, 1.0)
+    assert node.messages.mark_read(["m2", "m2", "m9"]) == 1, "each id once, held ones only"
 
 
 def test_a_listing_shows_the_messages_as_they_were_when_it_was_taken() -> None:

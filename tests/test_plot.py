@@ -61,3 +61,13 @@ def test_a_title_the_font_cannot_draw_is_escaped_and_warns_nobody(
     done.delivered = 1
     labplots.draw_all([done], tmp_path, FOREIGN)
     assert not [w for w in recwarn if "Glyph" in str(w.message)]
+
+
+def test_a_latency_picture_where_no_message_reached_everyone_says_so(
+    tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    """At 100 % loss matplotlib warned of an empty legend on the terminal."""
+    lost = Result("push", submitted=2, spreads=[[0, 10], [0]], frames=4, live=4)
+    picture = labplots.latency_cdf([lost], tmp_path / "cdf.png", "all lost")
+    assert png_size(picture.read_bytes()) == (700, 420)
+    assert not [w for w in recwarn if "legend" in str(w.message)]

@@ -460,6 +460,22 @@ def test_a_node_named_by_text_is_refused_as_such() -> None:
         GossipClient.to_node("1")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("origin", ["x", True, 27100.5, 99999, -1])
+def test_a_port_origin_that_cannot_be_one_is_refused_as_such(origin: object) -> None:
+    """It was looked up, and the error advised starting a network on port origin 'x'."""
+    with pytest.raises(GossipError, match="a port origin is a whole number below 65536"):
+        GossipClient.to_node(1, origin)  # type: ignore[arg-type]
+
+
+def test_remove_and_mark_read_check_their_arguments() -> None:
+    client = GossipClient(("127.0.0.1", 7001))
+    with pytest.raises(GossipError, match="introduce is True or False, not 'x'"):
+        client.remove(introduce="x")  # type: ignore[arg-type]
+    for ids in ([""], "m1", [1], None):
+        with pytest.raises(GossipError, match="mark_read takes a list of message ids"):
+            client.mark_read(ids)  # type: ignore[arg-type]
+
+
 def test_a_host_name_no_resolver_takes_is_a_node_not_answering() -> None:
     """It raised UnicodeError ("label too long") from the connect."""
     with pytest.raises(GossipError, match="its host name cannot be looked up"):
