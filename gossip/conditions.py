@@ -34,10 +34,12 @@ MAX_NODES = 1 << 31
 LOSSY = frozenset({Command.RELAY, Command.RELAYS, Command.SYNC, Command.IDS, Command.PULL})
 """The frames loss may drop: those that carry messages or compare them."""
 
-EXCHANGE_TRIES = 5
-"""Times a request waited on (a catch-up round's step) is sent while it or its reply is
-lost. Sent once, a round of three steps at 40 % loss got through once in twenty tries (each
-step lost either way), and a node short of a message waited up to a minute for it."""
+EXCHANGE_TRIES = 20
+"""Most times a request waited on (a catch-up round's step) is sent while it or its reply
+is lost, within ``MAX_DELAY`` in all. Sent once, a round of three steps at 40 % loss got
+through once in twenty tries (each step lost either way), and a node short of a message
+waited up to a minute for it; five tries still left a round at 60 % loss through once in
+five."""
 
 RETRY_AFTER = 0.05
 """Seconds at least before a lost request is sent again (its reply is then overdue)."""
