@@ -496,7 +496,9 @@ def get_messages(args: dict[str, Any]) -> Shown:
         try:
             client.mark_read(unread)
         except GossipError as exc:
-            raise GossipError(f"the messages are shown, but were not marked read: {exc}") from None
+            raise GossipError(
+                f"the messages are shown, but not all were marked read: {exc}"
+            ) from None
 
     return Shown(text, mark)
 

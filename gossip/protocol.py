@@ -596,6 +596,12 @@ def int_list(payload: dict[str, Any], name: str, limit: int) -> list[int]:
 def id_list(payload: dict[str, Any], name: str, limit: int) -> list[str]:
     """A list of at most ``limit`` message ids."""
     raw = field(payload, name, list)
-    if len(raw) > limit or not all(is_message_id(i) for i in raw):
+    if len(raw) > limit:
         raise FrameError(f"field {name!r} must be a list of at most {limit} message ids")
+    wrong = [i for i in raw if not is_message_id(i)][:1]
+    if wrong:
+        shown = repr(wrong[0]) if len(repr(wrong[0])) <= 40 else f"{repr(wrong[0])[:37]}..."
+        raise FrameError(
+            f"field {name!r} must hold message ids (1-64 letters, digits, - or _), not {shown}"
+        )
     return raw

@@ -200,7 +200,8 @@ class Store(Journal):
                 return
             self.db.close()
             raise StoreError(
-                f"cannot write to {self.path} ({exc}): make it writable, then try again"
+                f"cannot write to {self.path} or its log ({exc}): make them writable, then "
+                "try again"
             ) from None
         finally:
             with contextlib.suppress(sqlite3.ProgrammingError):  # closed above

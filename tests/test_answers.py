@@ -241,6 +241,10 @@ def test_read_marks_the_ids_it_is_given_once_and_refuses_too_many() -> None:
     for ids in (["m1"] * (MAX_READ_IDS + 1), ["bad id"], "m1", None):
         with pytest.raises(FrameError, match="field 'ids'"):
             ask(node, Command.READ, {"ids": ids})
+    with pytest.raises(FrameError, match=r"field 'ids' must hold message ids .*, not 'bad id'"):
+        ask(node, Command.READ, {"ids": ["m1", "bad id"]})
+    with pytest.raises(FrameError, match="field 'ids' must be a list of at most 800"):
+        ask(node, Command.READ, {"ids": ["m1"] * 801})
 
 
 def test_a_ping_without_a_number_answers_anyone_and_a_peers_ping_counts_as_news() -> None:

@@ -479,7 +479,7 @@ def unwritable(tmp_path: Path) -> Iterable[Path]:
 def test_a_store_the_node_cannot_write_to_is_refused_as_it_opens(unwritable: Path) -> None:
     """It opened, and the node then refused every message and link as if the disk were
     full; restart-node said it had restarted."""
-    with pytest.raises(StoreError, match=r"cannot write to .*node-3\.db .*: make it writable"):
+    with pytest.raises(StoreError, match=r"cannot write to .*node-3\.db or its log .*: make them"):
         Store(unwritable)
     look = Store(unwritable, writing=False)  # the supervisor's look at its peers, a hand-over
     try:
