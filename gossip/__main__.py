@@ -2,6 +2,6 @@
 
 import sys
 
-from gossip.cli import main
+from gossip.launch import main
 
 sys.exit(main())

@@ -7,13 +7,14 @@ import socket
 import stat
 import subprocess
 import sys
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gossip import state
+from gossip import launch, state
 from gossip.auth import new_secret
 from gossip.protocol import MAX_MESSAGE_BYTES
 from tests.networks import Net, Networks, gossip_cli
@@ -316,4 +317,19 @@ def test_an_interrupted_command_says_so(
 
     monkeypatch.setitem(cli.COMMANDS, "status", interrupted)
     assert cli.main(["status"]) == 130
+    assert capsys.readouterr().err == "gossip: interrupted\n"
+
+
+def test_ctrl_c_while_the_command_line_still_imports_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Ctrl-C in its first few hundred milliseconds, while ``gossip.cli`` and what it
+    needs were imported, gave a KeyboardInterrupt traceback."""
+
+    class Importing(types.ModuleType):
+        def __getattr__(self, name: str) -> Any:
+            raise KeyboardInterrupt  # as Ctrl-C lands in the middle of the import
+
+    monkeypatch.setitem(sys.modules, "gossip.cli", Importing("gossip.cli"))
+    assert launch.main() == 130
     assert capsys.readouterr().err == "gossip: interrupted\n"
