@@ -838,14 +838,18 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(result)
     except NodeUnreachable as exc:
-        print(f"gossip: {exc}; if it died, take it out with gossip remove-node", file=sys.stderr)
+        remove = f"gossip remove-node {args['<node>'] or 'N'}"
+        print(
+            f"gossip: {scoped(f'{exc}; if it died, take it out with {remove}', args)}",
+            file=sys.stderr,
+        )
         return 1
     except UsageError as exc:
         print(f"gossip: {exc}", file=sys.stderr)
         return 2
     except GossipError as exc:
         where = named if named and f"network file {args['--config']}" in str(exc) else ""
-        print(f"gossip: {exc}{where}", file=sys.stderr)
+        print(f"gossip: {scoped(str(exc), args)}{where}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
         print(f"gossip: {str(exc) or 'interrupted'}", file=sys.stderr)
@@ -874,6 +878,20 @@ def main(argv: list[str] | None = None) -> int:
             )
         return 1
     return 0
+
+
+SUGGESTED = re.compile(r"\bgossip (?!start-network\b)[a-z]+(?:-[a-z]+)?(?: \d+)?")
+"""A command an error suggests (``gossip resume 2``); a start names its own network."""
+
+
+def scoped(message: str, args: dict[str, Any]) -> str:
+    """``message`` with each command it suggests naming the network this command was
+    given (``--port-origin``, ``--config``), so that it works as printed while other
+    networks run; unchanged if none was given, or the message names one already."""
+    given = next((o for o in ("--port-origin", "--config") if args.get(o)), None)
+    if given is None or "--port-origin" in message or "--config" in message:
+        return message
+    return SUGGESTED.sub(lambda m: f"{m[0]} {given} {args[given]}", message)
 
 
 def shown(text: str) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gossip import launch, state
+from gossip import cli, launch, state
 from gossip.auth import new_secret
 from gossip.protocol import MAX_MESSAGE_BYTES
 from tests.networks import Net, Networks, gossip_cli
@@ -333,3 +333,33 @@ def test_ctrl_c_while_the_command_line_still_imports_is_one_line(
     monkeypatch.setitem(sys.modules, "gossip.cli", Importing("gossip.cli"))
     assert launch.main() == 130
     assert capsys.readouterr().err == "gossip: interrupted\n"
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (
+            "node 2 is paused already: gossip resume 2 resumes it",
+            "node 2 is paused already: gossip resume 2 --port-origin 27000 resumes it",
+        ),
+        (
+            "node 3 is not running: start it with gossip restart-node",
+            "node 3 is not running: start it with gossip restart-node --port-origin 27000",
+        ),
+        ("see gossip status (parts)", "see gossip status --port-origin 27000 (parts)"),
+        (
+            "run gossip stop-network --port-origin 7000",
+            "run gossip stop-network --port-origin 7000",
+        ),
+        ("start one with gossip start-network", "start one with gossip start-network"),
+    ],
+)
+def test_commands_an_error_suggests_name_the_network_the_command_was_given(
+    message: str, expected: str
+) -> None:
+    """With two networks running, a suggestion typed as printed asked which one."""
+    given = {"--port-origin": "27000", "--config": None}
+    assert cli.scoped(message, given) == expected
+    assert cli.scoped(message, {"--port-origin": None, "--config": None}) == message
+    config = cli.scoped("gossip heal ends it", {"--port-origin": None, "--config": "lab.toml"})
+    assert config == "gossip heal --config lab.toml ends it"
