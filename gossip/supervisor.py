@@ -136,8 +136,15 @@ def node_main(
     for descriptor in private:  # the supervisor's control socket: its address outlives it else
         with contextlib.suppress(OSError):
             os.close(descriptor)
+    try:
+        log_file = node_log(directory, entry.number)
+    except OSError as exc:
+        where = f"node-{entry.number}.log"
+        reason = f"cannot write its log {where} ({exc.strerror}): make it writable"
+        ready.put((entry.number, {"error": f"node {entry.number}: {reason}"}))
+        return
     logging.basicConfig(
-        handlers=[node_log(directory, entry.number)],
+        handlers=[log_file],
         level=logging.INFO,
         format=LOG_FORMAT,
         force=True,  # not the supervisor's log, which the fork inherited

@@ -1242,3 +1242,25 @@ def test_orphaned_nodes_whose_state_cannot_be_read_keep_serving_and_stop_network
     stopped = net.cli("stop-network")
     assert stopped.code == 0, stopped.err
     assert not gossip_processes(str(net.directory))
+
+
+@pytest.mark.slow  # about 8 s
+def test_a_restart_whose_log_cannot_be_written_says_so(networks: Networks) -> None:
+    """It said only "node 3 exited during start-up"; the reason was in the supervisor's log."""
+    net = networks.start("circular", "-n", "3")
+    net.kill(3)
+    log_file = net.directory / "node-3.log"
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(log_file)], capture_output=True).returncode:
+            pytest.skip("this file system has no immutable files, and root writes anything")
+        undo = ["chattr", "-i", str(log_file)]
+    else:
+        log_file.chmod(0o444)
+        undo = ["chmod", "644", str(log_file)]
+    try:
+        refused = net.cli("restart-node", "3")
+    finally:
+        subprocess.run(undo, check=True)
+    assert refused.code == 1
+    assert "node 3: cannot write its log node-3.log" in refused.err, refused.err
+    assert net.cli("restart-node", "3").code == 0
