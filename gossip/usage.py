@@ -132,6 +132,8 @@ class Given:
 
 
 def _read(usage: Usage, argv: list[str]) -> Given:
+    """``argv`` read as docopt would, without its verdict: options (with a value where
+    they take one), counted short options (``-ppp``), and the words between."""
     read = Given(Counter(), {}, [])
     value_next = False
     for word in argv:
