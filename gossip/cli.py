@@ -880,8 +880,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-SUGGESTED = re.compile(r"\bgossip (?!start-network\b)[a-z]+(?:-[a-z]+)?(?: \d+)?")
-"""A command an error suggests (``gossip resume 2``); a start names its own network."""
+SUGGESTED = re.compile(r"\bgossip [a-z]+(?:-[a-z]+)?(?: \d+)?")
+"""A command an error suggests (``gossip resume 2``)."""
 
 
 def scoped(message: str, args: dict[str, Any]) -> str:

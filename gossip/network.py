@@ -69,8 +69,8 @@ def client_for(network: NetworkState, entry: NodeEntry) -> GossipClient:
         if gone:
             raise GossipError(
                 f"this network's secret {secret} is gone or empty, so no command can talk to "
-                "its nodes: gossip stop-network stops them, and start-network --resume brings "
-                "them back with a new one"
+                "its nodes: gossip stop-network stops them, and gossip start-network --resume "
+                "brings them back with a new one"
             )
         raise GossipError(
             f"cannot read this network's secret ({state.SECRET_FILE} in its run directory "

@@ -226,9 +226,18 @@ SQUATTERS: list[socket.socket] = []
         (stale_run_directory, ["send-message", "1", "hi"], "no network is running on port origin"),
         (stale_run_directory, ["status"], "no network is running on port origin"),
         (kill_node_1, ["send-message", "1", "hi"], "is not answering (connection refused)"),
-        (kill_node_1, ["get-messages", "1"], "if it died, take it out with gossip remove-node"),
+        (
+            kill_node_1,
+            ["get-messages", "1"],
+            "if it died, take it out with gossip remove-node 1 --port-origin {origin}",
+        ),
         (lose_the_secret, ["send-message", "2", "hi"], "is gone or empty, so no command can talk"),
-        (lose_the_secret, ["status"], "gossip stop-network stops them, and start-network --res"),
+        (
+            lose_the_secret,
+            ["status"],
+            "gossip stop-network --port-origin {origin} stops them, and gossip start-network "
+            "--port-origin {origin} --resume",
+        ),
         (empty_the_secret, ["list-peers", "2"], "is gone or empty, so no command can talk"),
         (change_the_secret, ["list-peers", "2"], "frame is not authenticated"),
         (change_the_secret, ["send-message", "2", "hi"], "another network's secret?"),
@@ -247,7 +256,7 @@ def test_a_broken_setup_prints_one_line(
             squatter.close()
         SQUATTERS.clear()
     assert result.code == 1, result.err
-    assert expected in result.err
+    assert expected.format(origin=small_net.origin) in result.err
     assert_one_line_error(result.err, result.out)
 
 
@@ -351,7 +360,10 @@ def test_ctrl_c_while_the_command_line_still_imports_is_one_line(
             "run gossip stop-network --port-origin 7000",
             "run gossip stop-network --port-origin 7000",
         ),
-        ("start one with gossip start-network", "start one with gossip start-network"),
+        (
+            "start one with gossip start-network",
+            "start one with gossip start-network --port-origin 27000",
+        ),
     ],
 )
 def test_commands_an_error_suggests_name_the_network_the_command_was_given(
