@@ -94,7 +94,7 @@ def test_draw_message_pictures_its_spread_and_lists_first_arrivals(networks: Net
     assert missing.code == 1 and missing.out == ""
     assert missing.err == (
         "gossip: no live node holds a message 'never sent': send it first, as in "
-        "gossip send-message 1 'never sent'\n"
+        f"gossip send-message 1 --port-origin {net.origin} 'never sent'\n"
     )
 
 
