@@ -215,8 +215,7 @@ def asked(args: dict[str, Any]) -> tuple[state.NetworkState, state.NodeEntry]:
     from gossip import lab
 
     directory, net, entry = target(args)
-    alive = not entry.local or state.pid_alive(entry.pid, directory)
-    if entry.number in lab.current(net).paused and alive:  # one killed since: as any dead
+    if lab.halted(net, entry, directory):
         number = entry.number
         here = scope(net, args["--config"])
         raise GossipError(

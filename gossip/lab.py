@@ -82,6 +82,14 @@ def current(network: NetworkState) -> Conditions:
         return Conditions()
 
 
+def halted(network: NetworkState, entry: state.NodeEntry, directory: Path) -> bool:
+    """Whether the lab paused this node and it still runs: asked, it would not answer, and
+    the asker would wait its whole timeout for nothing (one killed since is down, as any
+    dead node)."""
+    alive = not entry.local or state.pid_alive(entry.pid, directory)
+    return entry.number in current(network).paused and alive
+
+
 def check_nodes(network: NetworkState, numbers: list[int]) -> None:
     """GossipError naming the first number that is not a node of the network."""
     for number in numbers:

@@ -132,8 +132,7 @@ def answering(net: state.NetworkState, number: int) -> state.NodeEntry:
     hold the page's one action at a time for the client's whole timeout (the resume that
     would mend it too), so it is refused at once, as the command line refuses it."""
     entry = net.node(number)
-    alive = not entry.local or state.pid_alive(entry.pid, net.directory)
-    if number in lab.current(net).paused and alive:
+    if lab.halted(net, entry, net.directory):
         raise GossipError(f"node {number} is paused: resume it first")
     return entry
 
