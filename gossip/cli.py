@@ -665,7 +665,7 @@ def netem(args: dict[str, Any]) -> str:
                 "reply may take: give less of either"
             )
     directory, net = network_of(args)
-    lab.check_nodes(net, [n for pair in changes["links"] for n in pair])
+    lab.check_live(net, [n for pair in changes["links"] for n in pair])
     imposed = lab.impose(directory, net, changes)
     return f"Network conditions: {imposed.describe()}."
 

@@ -66,12 +66,26 @@ def partition_groups(raws: list[str], network: NetworkState) -> list[list[int]]:
     for index, raw in enumerate(raws):
         groups.append(group(raw, max(network.nodes)))
         check_nodes(network, groups[-1])
+        if all(network.nodes[n].removed for n in groups[-1]):
+            # A removed node in a range keeps its side (restart-node brings it back
+            # there); a group of removed nodes only would be a side no frame reaches.
+            live = compress_ranges(network.live_numbers()) or "none"
+            raise GossipError(
+                f"partition group {raw!r} names only removed nodes: live nodes are {live}"
+            )
         for number in groups[-1]:
             if side.setdefault(number, index) != index:
                 raise UsageError(
                     f"node {number} is in two groups: each node is on one side of a partition"
                 )
     return groups
+
+
+def check_live(network: NetworkState, numbers: list[int]) -> None:
+    """GossipError naming the first number that is not a live node of the network (one
+    removed, or none at all)."""
+    for number in numbers:
+        network.node(number)
 
 
 def current(network: NetworkState) -> Conditions:

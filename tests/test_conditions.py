@@ -223,3 +223,22 @@ def test_conditions_are_checked_as_they_are_kept_rounded(tmp_path: Path) -> None
     with pytest.raises(GossipError, match="delay plus jitter must be at most 2000 ms"):
         lab.impose(tmp_path, net, {"delay_ms": 999.9015, "jitter_ms": 1000.0985})
     assert state.load(tmp_path) is not None
+
+
+def test_a_partition_side_or_a_link_of_removed_nodes_only_is_refused() -> None:
+    """``partition 1-2 5`` and ``netem --link 1-5`` with node 5 removed were taken: a side
+    no frame reaches, a link that is not there. A range keeps its removed nodes, so one
+    brought back by restart-node is on the side it was."""
+    nodes = {n: NodeEntry(n, "127.0.0.1", 7000 + n, [], removed=n in (5, 6)) for n in range(1, 9)}
+    net = NetworkState(7000, 3, "ring", nodes)
+    for side in ("5", "5-6", "6,5"):
+        with pytest.raises(GossipError, match=f"group '{side}' names only removed nodes: live"):
+            lab.partition_groups(["1-2", side], net)
+    assert lab.partition_groups(["1-4", "5-8"], net) == [[1, 2, 3, 4], [5, 6, 7, 8]]
+    with pytest.raises(
+        GossipError, match="node 5 was removed from this network: live nodes are 1-4, 7-8"
+    ):
+        lab.check_live(net, [1, 5])
+    with pytest.raises(GossipError, match="node 9 does not exist"):
+        lab.check_live(net, [9, 1])
+    lab.check_live(net, [1, 8])
