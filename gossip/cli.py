@@ -837,18 +837,15 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(result)
     except NodeUnreachable as exc:
-        remove = f"gossip remove-node {args['<node>'] or 'N'}"
-        print(
-            f"gossip: {scoped(f'{exc}; if it died, take it out with {remove}', args)}",
-            file=sys.stderr,
-        )
+        remove = f"{exc}; if it died, take it out with gossip remove-node {args['<node>'] or 'N'}"
+        print(f"gossip: {scoped(remove, args, how_to_run())}", file=sys.stderr)
         return 1
     except UsageError as exc:
         print(f"gossip: {exc}", file=sys.stderr)
         return 2
     except GossipError as exc:
         where = named if named and f"network file {args['--config']}" in str(exc) else ""
-        print(f"gossip: {scoped(str(exc), args)}{where}", file=sys.stderr)
+        print(f"gossip: {scoped(str(exc), args, how_to_run())}{where}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
         print(f"gossip: {str(exc) or 'interrupted'}", file=sys.stderr)
@@ -879,18 +876,30 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-SUGGESTED = re.compile(r"\bgossip [a-z]+(?:-[a-z]+)?(?: \d+)?")
+NAMES = "|".join(sorted(COMMANDS, key=len, reverse=True))  # start-network before start
+SUGGESTED = re.compile(rf"\bgossip ({NAMES})\b(?: \d+)?")
 """A command an error suggests (``gossip resume 2``)."""
 
 
-def scoped(message: str, args: dict[str, Any]) -> str:
-    """``message`` with each command it suggests naming the network this command was
-    given (``--port-origin``, ``--config``), so that it works as printed while other
-    networks run; unchanged if none was given, or the message names one already."""
+def scoped(message: str, args: dict[str, Any], run: str = "gossip") -> str:
+    """``message`` with each command it suggests run as this user's shell runs gossip
+    (``run``: ``uv run gossip`` under uv) and naming the network this command was given
+    (``--port-origin``, ``--config``) where that command takes it, so that it works as
+    printed while other networks run. The network is left out if none was given, or the
+    message names one already."""
     given = next((o for o in ("--port-origin", "--config") if args.get(o)), None)
-    if given is None or "--port-origin" in message or "--config" in message:
-        return message
-    return SUGGESTED.sub(lambda m: f"{m[0]} {given} {args[given]}", message)
+    if "--port-origin" in message or "--config" in message:
+        given = None
+
+    def rewrite(suggested: re.Match[str]) -> str:
+        command = suggested[0].replace("gossip", run, 1)
+        if given is None or not any(
+            given in p for p in USAGE.patterns if p.split()[1] == suggested[1]
+        ):
+            return command
+        return f"{command} {given} {args[given]}"
+
+    return SUGGESTED.sub(rewrite, message)
 
 
 def shown(text: str) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -91,13 +92,16 @@ def run(
 
 @contextlib.contextmanager
 def running(net: NetworkState) -> Iterator[Path]:
-    """A started network, stopped when the block ends, whatever happens."""
+    """A started network, stopped when the block ends, whatever happens, and its run
+    directory removed: left, it was a stopped network that commands offered to resume."""
     directory = network.start(net)
     try:
         yield directory
     finally:
         with contextlib.suppress(GossipError, OSError):
             network.stop(directory, net)
+            if not state.processes_of(directory):
+                shutil.rmtree(directory)
 
 
 def _measure(

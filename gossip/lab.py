@@ -116,13 +116,15 @@ def check_nodes(network: NetworkState, numbers: list[int]) -> None:
 def impose(
     directory: Path,
     network: NetworkState,
-    changes: dict[str, Any],
+    changes: dict[str, Any] | Callable[[Conditions], dict[str, Any]],
     act: Callable[[], None] | None = None,
 ) -> Conditions:
-    """Change the conditions in force (``changes``, in ``Conditions.as_dict`` form), keep
-    them in the network's state, and tell every live node; the conditions now in force.
-    ``act`` does what the change does to a process, once the state says so: a change the
-    state cannot record (a full disk) is not made.
+    """Change the conditions in force (``changes``, in ``Conditions.as_dict`` form, or made
+    from the conditions in force as the state's lock holds them: a change of one part made
+    from an earlier read undid another command's change of it), keep them in the network's
+    state, and tell every live node; the conditions now in force. ``act`` does what the
+    change does to a process, once the state says so: a change the state cannot record (a
+    full disk) is not made.
 
     A node that is down takes them from the state when it starts again; a paused one is
     told when it is resumed, as resuming is a change. On several hosts the conditions in
@@ -137,8 +139,10 @@ def impose(
             paused = [n for n in in_force.paused if n not in ours]
             paused += [n for n in fields["paused"] if n in ours]
             fields = {**in_force.as_dict(), "paused": sorted(paused)}
-        fields.update(changes)
         try:  # as the state and the nodes will read it back: rounded
+            fields.update(
+                changes if isinstance(changes, dict) else changes(conditions_from(fields))
+            )
             imposed = conditions_from(conditions_from(fields).as_dict())
         except FrameError as exc:
             raise GossipError(str(exc)) from None
@@ -196,17 +200,23 @@ def pause(directory: Path, network: NetworkState, number: int, stop: bool) -> No
     if not entry.local:
         raise GossipError(f"node {number} runs on {entry.host}: pause or resume it there")
     if not state.pid_alive(entry.pid, directory):
-        raise GossipError(f"node {number} is not running: start it with gossip restart-node")
-    paused = set(current(state.load(directory) or network).paused)
-    if stop and number in paused:
-        raise GossipError(f"node {number} is paused already: gossip resume {number} resumes it")
-    if not stop and number not in paused:
-        raise GossipError(f"node {number} is not paused: gossip pause {number} pauses it")
+        raise GossipError(
+            f"node {number} is not running: start it with gossip restart-node {number}"
+        )
+
+    def toggled(now: Conditions) -> dict[str, Any]:
+        """The pauses in force with this one made or ended (under the state's lock: two
+        commands that read the pauses at once lost one, its node stopped and not paused)."""
+        paused = set(now.paused)
+        if stop and number in paused:
+            raise GossipError(f"node {number} is paused already: gossip resume {number} resumes it")
+        if not stop and number not in paused:
+            raise GossipError(f"node {number} is not paused: gossip pause {number} pauses it")
+        return {"paused": sorted(paused | {number} if stop else paused - {number})}
 
     def signal_it() -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(entry.pid, signal.SIGSTOP if stop else signal.SIGCONT)
 
     # Written down first: a pause the state did not record, no command would end.
-    paused = paused | {number} if stop else paused - {number}
-    impose(directory, network, {"paused": sorted(paused)}, signal_it)
+    impose(directory, network, toggled, signal_it)

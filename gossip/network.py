@@ -416,7 +416,9 @@ def _restart(directory: Path, network: NetworkState, number: int) -> tuple[NodeE
         )
     if not entry.local:
         raise GossipError(
-            f"node {number} runs on host {entry.host}: restart it there, with the same command"
+            f"node {number} runs on host {entry.host}, not under a supervisor here: restart "
+            f"it there with gossip restart-node {number}, or, if gossip start-node runs "
+            f"it, with gossip start-node {number} again"
         )
     if state.pid_alive(entry.pid, directory):
         raise GossipError(

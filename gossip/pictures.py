@@ -49,9 +49,11 @@ def draw_message(
 
     held = network.holders_of(net, text)
     if not held:
+        live = net.live_numbers()
+        after = "-- " if text.startswith("-") else ""  # else read as an option
         raise GossipError(
             f"no live node holds a message {text!r}: send it first, as in "
-            f"gossip send-message 1 {shlex.quote(text)}"
+            f"gossip send-message {live[0] if live else 1} {after}{shlex.quote(text)}"
         )
     arrivals = first_arrivals(held)
     title = (

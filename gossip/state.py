@@ -94,7 +94,7 @@ class NetworkState:
                 f"{compress_ranges(live)}"
                 if live
                 else f"node {number} was removed from this network, and no node is live: "
-                "gossip restart-node brings one back"
+                f"gossip restart-node {number} brings it back"
             )
         return entry
 
@@ -462,10 +462,18 @@ def find_network(port_origin: int | None) -> tuple[Path, NetworkState]:
         unreadable = unreadable_running()
         if len(unreadable) == 1:
             raise GossipError(not_running(unreadable[0], None))
-        if stopped_networks():
+        stopped = stopped_networks()
+        if len(stopped) == 1:
             raise GossipError(
                 "no network is running: gossip start-network --resume brings back the one "
                 "stopped here with its messages, gossip start-network starts a new one"
+            )
+        if stopped:
+            names = ", ".join(d.name.removeprefix("network-") for d in stopped)
+            raise GossipError(
+                f"no network is running; {len(stopped)} stopped here could resume ({names}): "
+                "gossip start-network --resume with --port-origin or --config brings one "
+                "back, gossip start-network starts a new one"
             )
         raise GossipError("no network is running: start one with gossip start-network")
     if len(networks) > 1:

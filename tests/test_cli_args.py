@@ -10,7 +10,8 @@ from docopt import DocoptExit, docopt
 from gossip import cli
 from tests.networks import Networks, gossip_cli
 
-NO_NETWORK = "gossip: no network is running: start one with gossip start-network\n"
+NO_NETWORK = f"gossip: no network is running: start one with {cli.how_to_run()} start-network\n"
+"""As the command line words it here: under ``uv run`` its advice is ``uv run gossip ...``."""
 
 
 def parse(*argv: str) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from gossip.auth import new_secret
 from gossip.protocol import MAX_MESSAGE_BYTES
 from tests.networks import Net, Networks, gossip_cli
 
-NO_NETWORK = "gossip: no network is running: start one with gossip start-network\n"
+NO_NETWORK = f"gossip: no network is running: start one with {cli.how_to_run()} start-network\n"
+"""As the command line words it here: under ``uv run`` its advice is ``uv run gossip ...``."""
 
 
 def assert_one_line_error(result_err: str, result_out: str) -> None:
@@ -229,15 +230,20 @@ SQUATTERS: list[socket.socket] = []
         (
             kill_node_1,
             ["get-messages", "1"],
-            "if it died, take it out with gossip remove-node 1 --port-origin {origin}",
+            "if it died, take it out with ",  # and the command, as the shell here runs it
+        ),
+        (
+            kill_node_1,
+            ["get-messages", "1"],
+            "gossip remove-node 1 --port-origin {origin}",
         ),
         (lose_the_secret, ["send-message", "2", "hi"], "is gone or empty, so no command can talk"),
         (
             lose_the_secret,
             ["status"],
-            "gossip stop-network --port-origin {origin} stops them, and gossip start-network "
-            "--port-origin {origin} --resume",
+            "gossip stop-network --port-origin {origin} stops them, and ",
         ),
+        (lose_the_secret, ["status"], "gossip start-network --port-origin {origin} --resume"),
         (empty_the_secret, ["list-peers", "2"], "is gone or empty, so no command can talk"),
         (change_the_secret, ["list-peers", "2"], "frame is not authenticated"),
         (change_the_secret, ["send-message", "2", "hi"], "another network's secret?"),
@@ -308,7 +314,9 @@ def test_a_network_file_with_a_wrong_host_or_a_remote_node_says_where(tmp_path: 
     assert wrong.code == 1
     assert "has no node on host 10.9.0.3: its hosts are 10.9.0.1, 10.9.0.2" in wrong.err
     remote = gossip_cli("restart-node", "2", *config)
-    assert remote.code == 1 and "node 2 runs on host 10.9.0.2: restart it there" in remote.err
+    assert remote.code == 1 and "node 2 runs on host 10.9.0.2, not under a sup" in remote.err
+    for again in ("restart-node", "start-node"):  # as printed, with the file it was given
+        assert f"gossip {again} 2 --config {tmp_path / 'lab.toml'}" in remote.err
     stop = gossip_cli("stop-network", *config)
     assert stop.code == 1 and "no node of network 'lab' runs on this host" in stop.err
     for result in (wrong, remote, stop):
@@ -352,8 +360,8 @@ def test_ctrl_c_while_the_command_line_still_imports_is_one_line(
             "node 2 is paused already: gossip resume 2 --port-origin 27000 resumes it",
         ),
         (
-            "node 3 is not running: start it with gossip restart-node",
-            "node 3 is not running: start it with gossip restart-node --port-origin 27000",
+            "node 3 is not running: start it with gossip restart-node 3",
+            "node 3 is not running: start it with gossip restart-node 3 --port-origin 27000",
         ),
         ("see gossip status (parts)", "see gossip status --port-origin 27000 (parts)"),
         (
@@ -375,3 +383,19 @@ def test_commands_an_error_suggests_name_the_network_the_command_was_given(
     assert cli.scoped(message, {"--port-origin": None, "--config": None}) == message
     config = cli.scoped("gossip heal ends it", {"--port-origin": None, "--config": "lab.toml"})
     assert config == "gossip heal --config lab.toml ends it"
+
+
+def test_a_suggested_command_takes_only_options_it_has_and_runs_as_the_user_runs_gossip() -> None:
+    """``new-secret --config lab.toml`` was suggested, which new-secret refuses; and under
+    ``uv run`` errors said ``gossip stop-network``, which the user's shell has not."""
+    given = {"--port-origin": None, "--config": "lab.toml"}
+    secret = "cannot read lab.secret (make one with gossip new-secret lab.secret)"
+    assert cli.scoped(secret, given) == secret
+    origin = {"--port-origin": "27000", "--config": None}
+    assert cli.scoped("the gossip protocol; see gossip add-node", origin, "uv run gossip") == (
+        "the gossip protocol; see uv run gossip add-node --port-origin 27000"
+    )
+    assert cli.scoped("run gossip start-node 3", origin) == "run gossip start-node 3"
+    assert cli.scoped("gossip start-network --resume", origin, "python -m gossip") == (
+        "python -m gossip start-network --port-origin 27000 --resume"
+    )

@@ -4,6 +4,8 @@ frame through the core's entry point, and the lab's parsing of the command line'
 from __future__ import annotations
 
 import random
+import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -242,3 +244,59 @@ def test_a_partition_side_or_a_link_of_removed_nodes_only_is_refused() -> None:
     with pytest.raises(GossipError, match="node 9 does not exist"):
         lab.check_live(net, [9, 1])
     lab.check_live(net, [1, 8])
+
+
+def test_pauses_and_changes_made_at_once_are_all_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pause 3`` beside ``pause 6`` and ``netem``: each pause read the pauses in force
+    before taking the state's lock, and the last to write undid the other's; its node
+    stayed stopped, and ``resume`` said it was not paused."""
+    monkeypatch.setattr(state, "pid_alive", lambda pid, directory=None: True)
+    signalled: list[int] = []
+    monkeypatch.setattr(lab.os, "kill", lambda pid, sig: signalled.append(pid))
+    free = [socket.socket() for _ in range(6)]  # ports nothing listens on: nodes "down"
+    for sock in free:
+        sock.bind(("127.0.0.1", 0))
+    nodes = {
+        n: NodeEntry(n, "127.0.0.1", free[n - 1].getsockname()[1], [], pid=100 + n)
+        for n in range(1, 7)
+    }
+    for sock in free:
+        sock.close()
+    state.save(NetworkState(7000, 3, "ring", nodes, insecure=True), tmp_path)
+    failed: list[BaseException] = []
+
+    def loaded() -> NetworkState:
+        net = state.load(tmp_path)
+        assert net is not None
+        return net
+
+    for round_ in range(6):
+        stop = round_ % 2 == 0
+        start = threading.Barrier(5)
+
+        def pause(number: int, stop: bool = stop, start: threading.Barrier = start) -> None:
+            start.wait()
+            try:
+                lab.pause(tmp_path, loaded(), number, stop)
+            except GossipError as exc:
+                failed.append(exc)
+
+        def change(fields: dict[str, object], start: threading.Barrier = start) -> None:
+            start.wait()
+            lab.impose(tmp_path, loaded(), fields)
+
+        threads = [threading.Thread(target=pause, args=(n,)) for n in (1, 3, 5)]
+        threads += [threading.Thread(target=change, args=({"delay_ms": round_},))]
+        threads += [threading.Thread(target=change, args=({"groups": []},))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        kept = lab.current(loaded())
+        assert not failed and kept.paused == ((1, 3, 5) if stop else ()), (round_, failed)
+        assert kept.delay == round_ / 1000
+    assert sorted(signalled) == [101] * 6 + [103] * 6 + [105] * 6
+    with pytest.raises(GossipError, match="node 3 is not paused: gossip pause 3 pauses it"):
+        lab.pause(tmp_path, loaded(), 3, stop=False)

@@ -447,3 +447,32 @@ def test_a_picture_that_cannot_be_written_costs_no_results(
     assert code == 1
     assert "push" in out and "3/3" in out, "the table is out"
     assert err.startswith("gossip: the pictures could not be written: ") and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_an_experiment_runs_real_networks_and_leaves_nothing_behind(
+    tmp_path: Path, gossip_home: Path
+) -> None:
+    """Two strategies through a partition and a pause, on real nodes, from the command
+    line: every message counted, the pictures drawn, and neither network left as a
+    stopped one that commands then offered to resume."""
+    path = tmp_path / "small.toml"
+    path.write_text(
+        "name = 'small'\n[network]\nnodes = 6\ntopology = 'circular'\n"
+        "[messages]\ncount = 8\nrate = 20\nsettle_s = 20\n"
+        "[[strategy]]\nname = 'push'\n[[strategy]]\nname = 'pull'\nmode = 'pull'\n"
+        "interval_ms = 100\n"
+        "[[fault]]\nat_ms = 50\naction = 'partition'\ngroups = ['1-3', '4-6']\n"
+        "[[fault]]\nat_ms = 150\naction = 'pause'\nnode = 2\n"
+        "[[fault]]\nat_ms = 250\naction = 'heal'\n"
+        "[[fault]]\nat_ms = 300\naction = 'resume'\nnode = 2\n"
+    )
+    out = tmp_path / "out"
+    origin = str(free_origin())
+    result = gossip_cli("experiment", str(path), "-o", str(out), "--port-origin", origin)
+    assert result.code == 0, result.err
+    rows = [line for line in result.out.splitlines() if line.startswith(("push", "pull"))]
+    assert len(rows) == 2 and all(" 8/8 " in row for row in rows), result.out
+    for picture in ("small-coverage.png", "small-latency.png", "small-msgs-per-op.png"):
+        assert png_size((out / picture).read_bytes())[0] > 0
+    assert not list(gossip_home.glob("network-*")) and not gossip_processes(str(gossip_home))

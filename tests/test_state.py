@@ -453,6 +453,17 @@ def test_a_network_stopped_here_is_named_with_how_to_resume_it(
     )
     with pytest.raises(GossipError, match="gossip start-network --resume brings back"):
         find_network(None)
+    other = state.run_dir(7100)  # two stopped: "the one stopped here" was which?
+    other.mkdir()
+    save(network(4, port_origin=7100), other)
+    (other / "node-1.db").write_bytes(b"")
+    with pytest.raises(GossipError) as two:
+        find_network(None)
+    assert str(two.value) == (
+        "no network is running; 2 stopped here could resume (7000, 7100): gossip "
+        "start-network --resume with --port-origin or --config brings one back, gossip "
+        "start-network starts a new one"
+    )
 
 
 def test_a_node_named_by_text_is_refused_as_such() -> None:
