@@ -7,6 +7,7 @@ up, so every refusal is checked against a console that records whether it was re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -223,6 +224,32 @@ def test_a_malformed_request_is_logged_in_one_line_not_a_traceback() -> None:
     assert record.getMessage().startswith("refused a malformed request: 400, message:")
     plain = logging.LogRecord("aiohttp.server", logging.ERROR, "", 0, "other", (), None)
     assert one_line(plain) and plain.getMessage() == "other"
+
+
+def test_a_body_that_lies_about_its_encoding_is_logged_in_one_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Unread by the handler (a 403, a GET), aiohttp read it afterwards, and logged the
+    gzip error as a 40-line traceback in the terminal, from anyone who could connect."""
+    logging.getLogger("aiohttp.server").addFilter(one_line)
+
+    async def test(client: TestClient, console: RecordingConsole) -> None:
+        liar = {"Content-Encoding": "gzip"}
+        for method, path in (("POST", "/api/heal"), ("GET", "/"), ("POST", "/api/send")):
+            with contextlib.suppress(aiohttp.ClientError):
+                await client.request(method, path, data=b"not gzip" * 100, headers=liar)
+        async with aiohttp.ClientSession() as fresh:  # the liars' connection was closed
+            page = await fresh.get(client.make_url(f"/?token={TOKEN}"))
+            assert page.status == 200, "it serves on"
+
+    try:
+        with caplog.at_level(logging.DEBUG, logger="aiohttp.server"):
+            serving(test)
+    finally:
+        logging.getLogger("aiohttp.server").removeFilter(one_line)
+    logged = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert logged and all(r.exc_info is None for r in logged), [r.getMessage() for r in logged]
+    assert all(r.getMessage().startswith("refused a malformed request") for r in logged)
 
 
 def test_a_paused_node_is_refused_at_once_not_asked(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -424,10 +424,11 @@ async def act(request: web.Request) -> dict[str, Any]:
 
 
 def one_line(record: logging.LogRecord) -> bool:
-    """A malformed request (a line too long, a broken chunk), which aiohttp answers with a
+    """A malformed request (a line too long, a broken chunk, a body that says gzip and is
+    not, found as aiohttp reads what a handler left unread), which aiohttp answers with a
     400, logged as one line, not as a traceback in the terminal that serves the page."""
     error = record.exc_info[1] if record.exc_info else None
-    if isinstance(error, HttpProcessingError):
+    if isinstance(error, HttpProcessingError | RequestPayloadError):
         record.msg, record.args, record.exc_info = "refused a malformed request: %s", (error,), None
     return True
 
