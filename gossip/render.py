@@ -256,9 +256,7 @@ def status(
             held, unread = str(report.get("messages")), str(report.get("unread"))
             table.append((number, row.state, peer_list, held, unread, port, uptime))
         else:
-            paused = row.entry.number in network.conditions.get("paused", [])
-            shown = "paused" if paused and row.state == "down" else row.state
-            table.append((number, shown, "-", "-", "-", port, "-"))
+            table.append((number, shown_state(network, row), "-", "-", "-", port, "-"))
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table]
     failing = [r for r in rows if r.state == "failing"]
@@ -330,6 +328,13 @@ def view_json(view: MessageView, mode: int = 0) -> dict[str, Any]:
     }
 
 
+def shown_state(network: NetworkState, row: NodeStatus) -> str:
+    """A node's state as ``status`` shows it: one the lab paused does not answer, as a
+    down one, but is ``paused``."""
+    paused = row.entry.number in network.conditions.get("paused", [])
+    return "paused" if paused and row.state == "down" else row.state
+
+
 def status_json(
     network: NetworkState, rows: list[NodeStatus], parts: list[list[int]], now: float
 ) -> dict[str, Any]:
@@ -338,17 +343,18 @@ def status_json(
     for row in rows:
         report = row.report
         up = row.state == "up"
+        state = shown_state(network, row)
         nodes.append(
             {
                 "node": row.entry.number,
-                "state": row.state,
+                "state": state,
                 "host": row.entry.host,
                 "port": row.entry.port,
                 "peers": report.get("peers", []) if up else None,
                 "messages": report.get("messages") if up else None,
                 "unread": report.get("unread") if up else None,
                 "uptime": round(now - float(report.get("started", now)), 3) if up else None,
-                "pid": row.entry.pid if up and row.entry.local else None,
+                "pid": row.entry.pid if state in ("up", "paused") and row.entry.local else None,
                 "error": report.get("error") if row.state == "failing" else None,
             }
         )

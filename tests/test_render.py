@@ -546,3 +546,15 @@ def test_as_json_lays_out_two_levels_then_an_item_a_line() -> None:
         '  "e": []',
         "}",
     ]
+
+
+def test_a_paused_node_is_paused_in_the_table_and_the_json_alike() -> None:
+    """The table said paused, ``--json`` said down with no pid: the README's jq for the
+    nodes that are down listed paused ones, and its kill -9 recipe got null."""
+    net, rows = _status_rows()
+    net.conditions = {"paused": [2]}
+    net.nodes[2].pid = 4242
+    table = render.status(net, rows, [[1, 10]], now=1190.0).splitlines()
+    assert [line.split()[:2] for line in table if line.startswith("2 ")] == [["2", "paused"]]
+    paused = render.status_json(net, rows, [[1, 10]], now=1190.0)["nodes"][1]
+    assert (paused["state"], paused["pid"], paused["peers"]) == ("paused", 4242, None)
