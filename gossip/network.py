@@ -257,7 +257,9 @@ def _own(directory: Path, network: NetworkState, mode: str) -> None:
 def _launch(directory: Path, args: list[str]) -> tuple[int, dict[str, Any]]:
     """Start a supervisor in a session of its own; its pid and the report it gave.
 
-    A report without ``pids`` says why the start failed; that supervisor is gone.
+    A report without ``pids`` says why the start failed; that supervisor is gone. One
+    interrupted while it starts nodes is ended, and ends them; one that adopts running
+    nodes is left to: ended, it ended every node it had taken over.
     """
     env = dict(os.environ)
     package_root = str(Path(gossip.__file__).resolve().parent.parent)
@@ -277,8 +279,9 @@ def _launch(directory: Path, args: list[str]) -> tuple[int, dict[str, Any]]:
         line = supervisor.stdout.readline()
         supervisor.stdout.close()
     except BaseException:
-        supervisor.terminate()
-        supervisor.wait()
+        if args[:1] != ["adopt"]:
+            supervisor.terminate()
+            supervisor.wait()
         raise
     try:
         result: dict[str, Any] = json.loads(line)

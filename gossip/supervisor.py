@@ -430,12 +430,15 @@ def _stop(signum: int, frame: object) -> None:
 
 
 def _report(result: dict[str, Any]) -> None:
-    """Tell ``start-network`` how the start went, then let go of its pipe."""
-    sys.stdout.write(json.dumps(result) + "\n")
-    sys.stdout.flush()
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
+    """Tell ``start-network`` how the start went, then let go of its pipe (OSError: the
+    command is gone, and with it the pipe)."""
+    try:
+        sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.flush()
+    finally:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 class Supervisor:
@@ -728,7 +731,9 @@ def supervise(directory: Path, mode: str) -> int:
                 _report({"error": "stop-network stopped it: there is nothing to take over"})
                 return 1
             owner.go.set()
-            _report({"pids": {str(n): p for n, p in owner.adopted.items()}})
+            with contextlib.suppress(OSError):  # the command that started it left: adopt all
+                # the same (ending here would end every node just taken over)
+                _report({"pids": {str(n): p for n, p in owner.adopted.items()}})
         else:
             result = owner.start_nodes(local, resume=mode == "resume")
             if "pids" not in result:

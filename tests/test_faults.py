@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -525,6 +526,56 @@ def test_a_killed_supervisor_leaves_the_nodes_serving_and_nothing_behind(
     fresh = net.cli("start-network", "circular", "-n", "6")
     assert fresh.code == 0, fresh.err
     assert_laws(net, nodes)
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            if int((proc / "stat").read_text().rpartition(")")[2].split()[1]) == pid:
+                found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.parametrize("interrupt", [signal.SIGINT, signal.SIGKILL])
+def test_a_command_interrupted_while_its_supervisor_adopts_leaves_the_nodes_serving(
+    networks: Networks, interrupt: signal.Signals
+) -> None:
+    """The supervisor dead, ``status`` starts one to adopt the nodes and waits for its
+    report; Ctrl-C'd meanwhile, it ended that supervisor (and a killed one broke its
+    report's pipe), which ended every node it had just taken over: no node was left."""
+    net = networks.start("circular", "-n", "4")
+    first = send(net, 1, "before the supervisor died")
+    net.wait_delivered(first)
+    nodes = {n: e.pid for n, e in net.state.nodes.items()}
+    for pid in nodes.values():  # stopped, none of them starts an adopter of its own
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        kill_supervisor(net)
+        with open(net.directory / state.LOCK_FILE, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # the adopter waits, as behind a slow command
+            command = [sys.executable, "-m", "gossip", "status", "--port-origin", str(net.origin)]
+            looking = subprocess.Popen(
+                command, cwd=net.cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            try:
+                assert wait_until(lambda: bool(children_of(looking.pid)), 30), "no adopter"
+                adopter = children_of(looking.pid)[0]
+                looking.send_signal(interrupt)
+                _, err = looking.communicate(timeout=30)
+            finally:
+                looking.kill()
+                looking.wait()
+        if interrupt == signal.SIGINT:
+            assert looking.returncode == 130 and err == "gossip: interrupted\n", err
+    finally:
+        for pid in nodes.values():
+            os.kill(pid, signal.SIGCONT)
+    assert wait_until(lambda: net.state.supervisor_pid == adopter, 10), "it never adopted"
+    later = send(net, 3, "after the interrupted command")
+    assert_laws(net, nodes, [first, later])
+    assert state.pid_alive(adopter), "the adopter left"
+    assert all(state.pid_alive(pid) for pid in nodes.values()), "a node was ended"
 
 
 def test_a_node_restarted_after_the_supervisor_died_is_owned_and_stopped(
