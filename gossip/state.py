@@ -13,11 +13,12 @@ import contextlib
 import fcntl
 import json
 import os
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from gossip.conditions import conditions_from
 from gossip.errors import GossipError
@@ -31,6 +32,9 @@ LOCK_FILE = ".lock"
 ACTING_LOCK_FILE = ".acting"
 ACTING_WAIT = 60.0
 """Seconds a command waits for another that starts or stops nodes (``acting``)."""
+CHANGE_WAIT = 10.0
+"""Seconds a change of the state waits for another (``change``): each holds the lock for
+a read and a write, so one held longer is a process stopped (Ctrl-Z) or hung."""
 SECRET_FILE = "secret"
 SUPERVISOR_MODULE = "gossip.supervisor"
 
@@ -191,18 +195,11 @@ def acting(directory: Path, network: NetworkState) -> Iterator[None]:
     ``ACTING_WAIT`` seconds)."""
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / ACTING_LOCK_FILE, "a") as lock:
-        deadline = time.monotonic() + ACTING_WAIT
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise GossipError(
-                        "another command has been starting or stopping this network's nodes "
-                        f"for {ACTING_WAIT:g} s: wait for it to end, then run this one again"
-                    ) from None
-                time.sleep(0.05)
+        if not _taken(lock, ACTING_WAIT):
+            raise GossipError(
+                f"another command {_holder(lock)}has been starting or stopping this network's "
+                f"nodes for {ACTING_WAIT:g} s: {_advice(lock)}, then run this one again"
+            )
         latest = load(directory)
         if latest is not None:
             _learn(network, latest)
@@ -216,13 +213,81 @@ def change(directory: Path, network: NetworkState) -> Iterator[NetworkState]:
     (the caller's copy) is brought up to date with what such blocks change: the nodes, the
     supervisor and the conditions saved."""
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / LOCK_FILE, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    lock = open(directory / LOCK_FILE, "a")  # noqa: SIM115 (closed before a held Ctrl-Z acts)
+    held = None
+    try:
+        if not _taken(lock, CHANGE_WAIT):
+            raise GossipError(
+                f"another command {_holder(lock)}has held this network's state for "
+                f"{CHANGE_WAIT:g} s: {_advice(lock)}, then run this one again"
+            )
+        # Ctrl-Z waits until the state is written and the lock let go: stopped holding it,
+        # a command held up every other, and the supervisor that would mend the network.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTSTP})
         latest = load(directory) or network
         latest.key = network.key
         yield latest
         save(latest, directory)
+    finally:
+        lock.close()
+        if held is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
     _learn(network, latest)
+
+
+def _taken(lock: IO[str], wait: float) -> bool:
+    """Take ``lock``, waiting at most ``wait`` seconds; whether it was taken."""
+    deadline = time.monotonic() + wait
+    pause = 0.001
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+
+def _holding(lock: IO[str]) -> int | None:
+    """The process that holds ``lock`` (``/proc/locks``), if it can be told."""
+    inode = os.fstat(lock.fileno()).st_ino
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/locks").read_text().splitlines():
+            fields = line.split()
+            if fields[1] == "FLOCK" and fields[5].rsplit(":", 1)[-1] == str(inode):
+                return int(fields[4])
+    return None
+
+
+def _holder(lock: IO[str]) -> str:
+    """``(process 123: gossip netem --delay 5ms) `` for the message, or ''."""
+    pid = _holding(lock)
+    if pid is None:
+        return ""
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return f"(process {pid}) "
+    shown = " ".join(" ".join(w.decode(errors="replace") for w in words).split())
+    return f"(process {pid}: {shown[:80]}) "
+
+
+def _advice(lock: IO[str]) -> str:
+    """What to do about the holder: continue it if it is stopped, else wait or end it."""
+    pid = _holding(lock)
+    if pid is not None and _stopped(pid):
+        return f"it is stopped (Ctrl-Z?): continue it (fg, or kill -CONT {pid}) or end it"
+    return "wait for it to end, or end it"
+
+
+def _stopped(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] in ("T", "t")
 
 
 def _learn(network: NetworkState, latest: NetworkState) -> None:

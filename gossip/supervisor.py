@@ -720,16 +720,21 @@ def supervise(directory: Path, mode: str) -> int:
     try:
         local = sorted(n for n, e in plan.nodes.items() if e.local and not e.removed)
         if mode == "adopt":
-            owner.adopted = {
+            alive = {
                 n: plan.nodes[n].pid for n in local if state.pid_alive(plan.nodes[n].pid, directory)
             }
-            with state.change(directory, plan) as latest:  # a node may have started it
-                stopping = latest.supervisor_pid == state.STOPPED
-                if not stopping:
-                    latest.supervisor_pid = os.getpid()
+            try:
+                with state.change(directory, plan) as latest:  # a node may have started it
+                    stopping = latest.supervisor_pid == state.STOPPED
+                    if not stopping:
+                        latest.supervisor_pid = os.getpid()
+            except GossipError as exc:  # the nodes serve on, and start another in a while
+                _report({"error": str(exc)})
+                return 1
             if stopping:
                 _report({"error": "stop-network stopped it: there is nothing to take over"})
                 return 1
+            owner.adopted = alive  # its own from now on: ended with it
             owner.go.set()
             with contextlib.suppress(OSError):  # the command that started it left: adopt all
                 # the same (ending here would end every node just taken over)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,6 +15,7 @@ import pytest
 from gossip import state
 from gossip.client import GossipClient, Peer, format_path, parse_address
 from gossip.errors import GossipError
+from gossip.network import wait_until
 from gossip.protocol import Frame
 from gossip.ranges import compress_ranges
 from gossip.state import (
@@ -521,3 +523,81 @@ def test_a_network_files_network_it_cannot_read_is_named_with_its_file(
     said = state.not_running(tmp_path, named)
     assert said.startswith("the network on network 'lab' runs") or "network 'lab'" in said, said
     assert "stop-network --config with its network file" in said and "origin 0" not in said
+
+
+HOLD = """
+import fcntl, os, signal, sys, time
+with open(sys.argv[1], "a") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_change_behind_a_stopped_holder_says_who_and_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command stopped (Ctrl-Z) while it held the state's lock made every other one,
+    and the supervisor that would mend the network, wait for as long as it stayed so."""
+    monkeypatch.setattr(state, "CHANGE_WAIT", 0.3)
+    save(network(4), tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(tmp_path / state.LOCK_FILE)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(GossipError) as running, state.change(tmp_path, network(4)):
+            pass
+        assert str(running.value).startswith(
+            f"another command (process {holder.pid}: {sys.executable} -c "
+        )
+        assert "has held this network's state for 0.3 s: wait for it to end, or end it, then" in (
+            str(running.value)
+        )
+        os.kill(holder.pid, signal.SIGSTOP)
+        with pytest.raises(GossipError) as stopped, state.change(tmp_path, network(4)):
+            pass
+        assert (
+            f"it is stopped (Ctrl-Z?): continue it (fg, or kill -CONT {holder.pid}) or end it, "
+            "then run this one again"
+        ) in str(stopped.value)
+    finally:
+        holder.kill()
+        holder.wait()
+    with state.change(tmp_path, network(4)) as latest:  # the holder gone, the lock is free
+        latest.topology = "taken"
+    assert state.load(tmp_path).topology == "taken"  # type: ignore[union-attr]
+
+
+CTRL_Z = """
+import os, signal, sys
+from pathlib import Path
+from gossip import state
+directory = Path(sys.argv[1])
+net = state.load(directory)
+with state.change(directory, net) as latest:
+    os.kill(os.getpid(), signal.SIGTSTP)
+    latest.topology = "written"
+    print("inside", flush=True)
+print("after", flush=True)
+"""
+
+
+def test_ctrl_z_in_a_change_stops_the_command_once_the_state_is_written(tmp_path: Path) -> None:
+    save(network(4), tmp_path)
+    command = subprocess.Popen(
+        [sys.executable, "-c", CTRL_Z, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert command.stdout is not None and command.stdout.readline() == "inside\n"
+        assert wait_until(lambda: state._stopped(command.pid), 10), "Ctrl-Z was lost"
+        assert state.load(tmp_path).topology == "written"  # type: ignore[union-attr]
+        with state.change(tmp_path, network(4)):  # not held by the stopped command
+            pass
+        os.kill(command.pid, signal.SIGCONT)
+        assert command.stdout.readline() == "after\n"
+    finally:
+        command.kill()
+        command.wait()
