@@ -27,10 +27,10 @@ from gossip import state
 from gossip.auth import new_secret
 from gossip.client import GossipClient, NodeBusy, NodeUnreachable, Peer, farewell
 from gossip.commands import Command
-from gossip.conditions import sides
+from gossip.conditions import Conditions, conditions_from, sides
 from gossip.errors import GossipError, UsageError
 from gossip.handover import HeldCopy, handed_over
-from gossip.protocol import MessageView, encode_frame
+from gossip.protocol import FrameError, MessageView, encode_frame
 from gossip.repair import Introduce, Step, Swap, parts, plan_repair
 from gossip.state import NetworkState, NodeEntry
 from gossip.status import NodeStatus
@@ -698,10 +698,18 @@ def _hand_over(
     network: NetworkState, held: list[HeldCopy], number: int, rows: list[NodeStatus]
 ) -> int:
     """Give the rest the messages a leaving node holds that they lack (``handed_over``),
-    through the first live node; how many were handed over."""
+    through the first live node on its side of a partition (a copy handed across went
+    through the cut), else the first live node: the message must reach every node once
+    the network can carry it, and none would carry it from a side of no live node. How
+    many were handed over."""
     others = [r for r in rows if r.state == "up" and r.entry.number != number]
     if not others or not held:
         return 0
+    try:
+        cut = conditions_from(network.conditions)
+    except FrameError:
+        cut = Conditions()
+    others.sort(key=lambda r: cut.blocked(number, r.entry.number))  # its side first
     receiver = client_for(network, others[0].entry)
     theirs = {v.id for v in receiver.read_messages("all", peek=True)}
     copies = handed_over(held, theirs, others[0].entry.number)

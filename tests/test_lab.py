@@ -129,6 +129,23 @@ def test_a_partition_splits_delivery_and_heal_brings_every_message_to_everyone(
     assert net.cli("heal").code == 0
 
 
+def test_a_node_removed_during_a_partition_hands_its_messages_over_on_its_side(
+    networks: Networks,
+) -> None:
+    """remove-node gave what the node held to the first live node, across the cut: a
+    message of one side reached the other while the partition was in force."""
+    net = networks.start("circular", "-n", "6")
+    assert net.cli("partition", "1-3", "4-6").code == 0
+    assert wait_until(lambda: all(peer_numbers(net, n) <= {1, 2, 3} for n in (1, 2, 3)), SETTLE)
+    theirs = send(net, 5, "right side only")
+    net.wait_delivered(theirs, [4, 5, 6])
+    removed = net.cli("remove-node", "5")
+    assert removed.code == 0, removed.err
+    assert all(theirs not in {v.id for v in net.peek(n)} for n in (1, 2, 3)), "it crossed"
+    assert net.cli("heal").code == 0
+    check_laws(net, [theirs])
+
+
 def test_a_paused_node_is_dropped_then_rejoins_and_catches_up_after_resume(
     networks: Networks,
 ) -> None:
