@@ -148,8 +148,9 @@ TEXT_ADVICE = {
 DEMO_TEXT = "Hello World"
 DEMO_TIMEOUT = 10.0
 INSECURE_WARNING = (
-    "WARNING: --insecure: these nodes obey anyone who can reach their ports, unauthenticated."
+    "WARNING: {}: these nodes obey anyone who can reach their ports, unauthenticated."
 )
+"""Said as an insecure network starts, with what made it so."""
 
 
 WHOLE = re.compile(r"-?[0-9]{1,30}")
@@ -254,7 +255,9 @@ def launch(args: dict[str, Any]) -> tuple[state.NetworkState, str]:
     net = network.plan(graph.neighbours, origin, max_peers, graph.description, insecure)
     net.strategy = strategy_of(args)
     directory = network.start(net)
-    lines = [INSECURE_WARNING, render.started(net)] if insecure else [render.started(net)]
+    lines = [render.started(net)]
+    if insecure:
+        lines.insert(0, INSECURE_WARNING.format("--insecure"))
     if (parts := graph.components()) > 1 and max_peers == 1:
         lines.append(
             f"Note: this graph has {parts} separate parts, and with --max-peers 1 a node links "
@@ -298,7 +301,9 @@ def start_network(args: dict[str, Any]) -> str:
 
         net = config.load(Path(args["--config"]), args["--only"])
         network.start(net)
-        return f"{render.started(net)}\nNext: {how_to_run()} status --config {args['--config']}"
+        warning = INSECURE_WARNING.format("insecure = true") + "\n" if net.insecure else ""
+        started = render.started(net)
+        return f"{warning}{started}\nNext: {how_to_run()} status --config {args['--config']}"
     net, report = launch(args)
     return f'{report}\nNext: {how_to_run()} send-message 1 "Hello World"{scope(net)}'
 

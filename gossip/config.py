@@ -114,7 +114,11 @@ def load(path: Path, only: str | None = None) -> NetworkState:
         port_origin=0, max_peers=max_peers, topology=description, nodes=nodes, name=name
     )
     network.strategy = _strategy(data.get("strategy", {}), where)
-    network.insecure = data.get("insecure") is True
+    network.insecure = data.get("insecure", False)
+    if not isinstance(network.insecure, bool):
+        raise GossipError(f"{where}: insecure must be true or false, not {network.insecure!r}")
+    if network.insecure and "secret" in data:
+        raise GossipError(f"{where}: give a secret or insecure = true, not both")
     if not network.insecure:
         network.key = _secret(data.get("secret"), path, where)
     return network

@@ -153,6 +153,12 @@ def strategy_from(fields: Mapping[str, Any], in_file: bool = False) -> Strategy:
             f"{pushing_only[0]} shapes pushing, and {names['mode']} pull pushes nothing: "
             "leave it out, or use push-pull"
         )
+    if in_file:  # a file's numbers are numbers: "100" is a typo there, not a choice
+        text = next(
+            (k for k in ("fanout", "interval_ms", "ttl") if type(fields.get(k)) is str), None
+        )
+        if text is not None:
+            raise GossipError(f"{text} must be a whole number, not {fields[text]!r}")
     return Strategy(
         mode=str(mode),
         fanout=_whole(fields.get("fanout"), names["fanout"], MAX_FANOUT),
@@ -168,7 +174,8 @@ def _whole(raw: Any, name: str, highest: int, unit: str = "") -> int:
     text = str(raw).removesuffix(unit)
     signed = text.removeprefix("-")
     if isinstance(raw, bool) or not (signed.isascii() and signed.isdigit()):
-        raise GossipError(f"{name} must be a whole number, not {raw!r}")
+        kind = f"whole number of milliseconds, as 100 or 100{unit}" if unit else "whole number"
+        raise GossipError(f"{name} must be a {kind}, not {raw!r}")
     digits = signed.lstrip("0") or "0"
     short = len(digits) <= len(str(highest))  # int() refuses 4300 digits and more
     value = (-1 if text.startswith("-") else 1) * int(digits) if short else highest + 1

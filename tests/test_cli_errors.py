@@ -277,6 +277,23 @@ def test_an_insecure_network_says_so_loudly(networks: Networks) -> None:
     assert net.cli("send-message", "1", "open to all").code == 0
 
 
+def test_an_insecure_network_file_says_so_loudly(tmp_path: Path, networks: Networks) -> None:
+    """``--insecure`` warned; ``insecure = true`` in a network file started as quietly as
+    a sealed network."""
+    origin = networks.reserve().origin
+    path = tmp_path / "open.toml"
+    path.write_text(
+        f'name = "open-{origin}"\ninsecure = true\n[peers]\n1 = [2]\n'
+        f'[nodes]\n1 = "127.0.0.1:{origin + 1}"\n2 = "127.0.0.1:{origin + 2}"\n'
+    )
+    try:
+        result = gossip_cli("start-network", "--config", str(path))
+        assert result.code == 0, result.err
+        assert result.out.startswith("WARNING: insecure = true: these nodes obey anyone")
+    finally:
+        assert gossip_cli("stop-network", "--config", str(path)).code == 0
+
+
 def test_a_secure_network_keeps_its_secret_private_and_on_stop_for_a_resume(
     small_net: Net,
 ) -> None:

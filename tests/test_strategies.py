@@ -167,6 +167,8 @@ def test_the_default_strategy_changes_no_timing() -> None:
         ({"fanout": " 2"}, "--fanout must be a whole number, not ' 2'"),
         ({"ttl": "3\n"}, "--ttl must be a whole number"),
         ({"interval_ms": "100 ms"}, "--interval must be a whole number"),
+        # 100ms was taken and 2s refused as "not a whole number": the unit it takes, said
+        ({"interval_ms": "2s"}, "--interval must be a whole number of milliseconds, as 100 or "),
         ({"speed": 3}, "unknown strategy setting 'speed'"),
         ({"mode": "pull", "fanout": 1}, "--fanout shapes pushing, and --mode pull pushes nothing"),
         ({"mode": "pull", "ttl": "2"}, "--ttl shapes pushing, and --mode pull pushes nothing"),
