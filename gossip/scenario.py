@@ -173,7 +173,7 @@ def _strategies(value: object) -> dict[str, Strategy]:
                     f"[[strategy]] {index}: {key} must be a whole number{_not(fields[key])}"
                 )
         try:
-            strategy = strategy_from(fields, in_file=True)
+            strategy = strategy_from(fields, in_file=True, also=("name",))
         except GossipError as exc:
             raise GossipError(f"[[strategy]] {index}: {exc}") from None
         name = strategy.mode if given is None else given

@@ -132,16 +132,17 @@ FLAGS = {"mode": "--mode", "fanout": "--fanout", "interval_ms": "--interval", "t
 """How the command line names each setting; a file names them by their keys."""
 
 
-def strategy_from(fields: Mapping[str, Any], in_file: bool = False) -> Strategy:
+def strategy_from(
+    fields: Mapping[str, Any], in_file: bool = False, also: tuple[str, ...] = ()
+) -> Strategy:
     """A strategy from command-line options or a file's table (strings or numbers), with
     ``interval_ms`` in milliseconds; GossipError saying which setting is wrong, named as
-    the file (``in_file``) or the command line names it."""
-    known = set(FLAGS)
-    unknown = sorted(set(fields) - known)
+    the file (``in_file``) or the command line names it. ``also``: the other settings
+    the table takes (an experiment's ``name``), for the message about one it does not."""
+    unknown = sorted(set(fields) - set(FLAGS))
     if unknown:
-        raise GossipError(
-            f"unknown strategy setting {unknown[0]!r}: use mode, fanout, interval_ms, ttl"
-        )
+        known = ", ".join([*also, *FLAGS])
+        raise GossipError(f"unknown strategy setting {unknown[0]!r}: use {known}")
     names = {key: key if in_file else flag for key, flag in FLAGS.items()}
     mode = fields.get("mode")
     mode = "push" if mode is None else mode

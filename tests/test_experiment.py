@@ -221,7 +221,11 @@ TWO_NODES = {"nodes": 2, "topology": "circular", "max_peers": 2}
         (("strategy", 0, "name"), "a\nb", "[[strategy]] 1: name must be 1-64 characters"),
         (("strategy", 0, "mode"), False, "[[strategy]] 1: mode must be one of push, pull"),
         (("strategy", 0, "mode"), "", "[[strategy]] 1: mode must be one of push, pull"),
-        (("strategy", 0, "speed"), 3, "[[strategy]] 1: unknown strategy setting 'speed'"),
+        (
+            ("strategy", 0, "speed"),
+            3,
+            "[[strategy]] 1: unknown strategy setting 'speed': use name, mode, fanout, interval_ms",
+        ),
         (("strategy", 0, "fanout"), "2", "[[strategy]] 1: fanout must be a whole number, not '2'"),
         (("strategy", 0, "ttl"), 0, "[[strategy]] 1: ttl must be between 1 and 1000, not 0"),
         # Faults: every one checked whole, against the network, in the order they happen.
