@@ -77,7 +77,7 @@ def build(
                 f"turan graph needs 1 <= partitions <= N: {partitions} partitions, {nodes} nodes"
             )
         graph = nx.turan_graph(nodes, partitions)
-        description = f"turan graph of {partitions} partitions"
+        description = f"turan graph of {partitions} partition{'' if partitions == 1 else 's'}"
     else:
         raise GossipError(f"unknown topology {kind!r}: choose one of {', '.join(KINDS)}")
     neighbours = {n + 1: sorted(p + 1 for p in graph.neighbors(n)) for n in sorted(graph.nodes)}

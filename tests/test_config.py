@@ -182,6 +182,7 @@ def test_a_random_topology_without_a_seed_uses_the_default_seed(tmp_path: Path) 
     [
         ({"kind": "circular"}, "circular"),
         ({"kind": "turan", "partitions": 4}, "turan graph of 4 partitions"),
+        ({"kind": "turan", "partitions": 1}, "turan graph of 1 partition"),
         ({"kind": "powerlaw", "seed": 3}, "powerlaw cluster graph"),
         ({}, "random regular graph of degree 3"),
     ],
