@@ -75,7 +75,16 @@ def problem(usage: Usage, argv: list[str], commands: list[str]) -> str:
         return "no command given: see gossip --help"
     patterns = [p for p in usage.patterns if p.split()[1] == command]
     given = read.given
-    pattern = max(patterns, key=lambda p: len(usage.options_of(p) & given.keys()))
+    first = next(iter(given), None)
+
+    def fit(pattern: str) -> tuple[int, bool]:
+        """How well ``pattern`` fits what was given: the options it takes, less those it
+        needs that were not given (``--resume``), then whether it takes the first."""
+        options = usage.options_of(pattern)
+        missing = usage.options_of(_outside_groups(pattern)) - given.keys()
+        return len(options & given.keys()) - len(missing), first in options
+
+    pattern = max(patterns, key=fit)
     form = f"usage is {pattern}"
     known = set().union(*(usage.options_of(p) for p in patterns))
     for option in given:
@@ -95,6 +104,14 @@ def problem(usage: Usage, argv: list[str], commands: list[str]) -> str:
         if pair[0] in given and pair[1] in given:
             one, other = sorted(pair, key=order.index)
             return f"{one} and {other} do not go together: give one of them; {form}"
+    takes = usage.options_of(pattern)
+    stray = next((o for o in given if o not in takes), None)
+    if stray is not None:  # another form of the command takes it
+        along = next((o for o in given if o in takes), None)
+        if along is None:
+            return f"{read.typed[stray]} does not go here: {form}"
+        one, other = sorted((stray, along), key=order.index)
+        return f"{one} and {other} do not go together: give one of them; {form}"
     required = usage.options_of(_outside_groups(pattern)) - given.keys()
     if given and required:
         needed = min(required)
@@ -109,6 +126,16 @@ def problem(usage: Usage, argv: list[str], commands: list[str]) -> str:
             return f"options go before --: after it comes the message alone; {form}"
         if len(read.words) + len(after) > 3:  # the command, the node, the message
             return f'a message of several words goes in quotes, as in "Hello World"; {form}'
+    slots = re.findall(r"<\w+>", _outside_groups(pattern))
+    simple = slots == re.findall(r"<\w+>", pattern)  # no word inside a choice
+    words = read.words[1:] + after  # after the command: its slots, then a word of each choice
+    if simple and len(words) < len(slots):
+        return f"{slots[len(words)]} is missing; {form}"
+    if simple and "..." not in pattern and "<message>" not in pattern:
+        choices = _choices(pattern)
+        for word in words[len(slots) :]:
+            if not any(word in c for c in choices):
+                return f"{word!r} is one word too many; {form}"
     return f"invalid arguments: {form}"
 
 

@@ -55,7 +55,9 @@ def test_send_message_refuses(argv: list[str]) -> None:
 
 def test_the_usage_line_of_send_message_shows_the_double_dash() -> None:
     line = cli.usage_line(["send-message", "1"])
-    assert line.startswith("invalid arguments: usage is gossip send-message <node> [--] <message> ")
+    assert line.startswith(
+        "<message> is missing; usage is gossip send-message <node> [--] <message> "
+    )
     assert line.endswith("[--port-origin P | --config FILE]")
     assert "\n" not in line and "  " not in line
 

@@ -76,7 +76,18 @@ def test_port_origin_and_config_together_are_named(command: str) -> None:
         (["get-messages", "1", "-ppp", "--json", "--json"], "--json given twice"),
         (["send-message", "1", "-r", "2", "-r", "3", "hi"], "--relays given twice"),
         (["send-message", "1", "hi", "--", "--json", "--json"], "options go before --"),
-        (["send-message", "1"], "invalid arguments: usage is gossip send-message <node>"),
+        (["send-message", "1"], "<message> is missing; usage is gossip send-message <node>"),
+        (["list-peers", "1", "2"], "'2' is one word too many; usage is gossip list-peers <node>"),
+        (["get-messages", "1", "read", "x"], "'x' is one word too many; usage is gossip get-m"),
+        (["add-node", "3"], "'3' is one word too many; usage is gossip add-node [--port-origin"),
+        (["restart-node"], "<node> is missing; usage is gossip restart-node <node>"),
+        (["partition"], "<group> is missing; usage is gossip partition <group>..."),
+        # the form shown is the one of the options given, not --resume's
+        (
+            ["start-network", "--config", "f", "--port-origin", "1"],
+            "--config and --port-origin do not go together: give one of them; usage is gossip "
+            "start-network --config FILE [--only HOST]",
+        ),
         (["send-message", "1", "-dash"], "send-message takes no option -dash; text that starts"),
         (["send-message", "1", "--version"], "send-message takes no option --version"),
         (["get-messages", "1", "-pppp"], "-p given 4 times: at most -ppp; usage is"),
