@@ -819,7 +819,7 @@ def main(argv: list[str] | None = None) -> int:
         args = docopt(__doc__, argv, default_help=False)
     except DocoptExit:
         if usage.asks_help(USAGE, argv):  # -h after a command: not the h of -dash, nor a value
-            return shown(__doc__)
+            return shown(usage.command_help(__doc__, USAGE, argv, list(COMMANDS)))
         print(f"gossip: {usage_line(argv)}", file=sys.stderr)
         return 2
     if args["--help"] or args["--version"]:

@@ -139,6 +139,60 @@ def problem(usage: Usage, argv: list[str], commands: list[str]) -> str:
     return f"invalid arguments: {form}"
 
 
+def command_help(doc: str, usage: Usage, argv: list[str], commands: list[str]) -> str:
+    """The help of the command ``argv`` names: its usage lines, what it does, and the
+    options it takes; the whole ``doc`` if it names none."""
+    command = next((w for w in _read(usage, argv).words if w in commands), None)
+    if command is None:
+        return doc
+    patterns = [p for p in usage.patterns if p.split()[1] == command]
+    takes = set().union(*(usage.options_of(p) for p in patterns)) | {"--help"}
+    shown, ours = [], False  # its usage lines as the help wraps them
+    for line in doc.split("Usage:")[1].split("\n\n")[0].splitlines():
+        if line.strip().startswith("gossip "):
+            ours = line.split()[1] == command
+        if ours:
+            shown.append(line)
+    entries = _entries(doc.split("Commands:")[1].split("\n\n")[0])
+    about = entries.get(command) or next(
+        (text for text in entries.values() if f" {command} " in " ".join(text)), []
+    )
+    options = [
+        lines
+        for lines in _entries(doc.split("Options:")[1]).values()
+        if usage.options_of(lines[0].strip().split("  ")[0]) & takes
+    ]
+    return "\n".join(
+        [
+            "Usage:",
+            *shown,
+            "",
+            *(f"  {line.strip()}" for line in about),
+            "",
+            "Options:",
+            *(line for lines in options for line in lines),
+            "",
+            "Every command: gossip --help",
+        ]
+    )
+
+
+def _entries(section: str) -> dict[str, list[str]]:
+    """A help section's entries (``  name  text``, then lines indented further), by the
+    entry's first word, each as its lines (the first without its name, for commands)."""
+    entries: dict[str, list[str]] = {}
+    last: list[str] = []
+    for line in section.splitlines():
+        if not line.strip():
+            continue
+        if line.startswith("  ") and not line.startswith("   "):
+            name, _, text = line.strip().partition(" ")
+            last = entries[name] = [line if name.startswith("-") else text]
+        elif last:
+            last.append(line)
+    return entries
+
+
 def asks_help(usage: Usage, argv: list[str]) -> bool:
     """Whether ``argv`` gives ``-h`` or ``--help`` as an option of its own: not as the
     value of another (``draw --message -h``), nor inside a cluster (``-dash``), nor

@@ -144,20 +144,36 @@ def test_a_cluster_of_short_options_with_an_h_in_it_is_no_call_for_help(
 
 
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "start"),
     [
-        ["-h"],
-        ["--help"],
-        ["--he"],  # docopt takes a prefix of a long option: this one crashed
-        ["send-message", "1", "-h"],
-        ["status", "--help", "--json"],
+        (["-h"], "gossip: run a peer-to-peer network"),
+        (["--help"], "gossip: run a peer-to-peer network"),
+        (["--he"], "gossip: run a peer-to-peer network"),  # a prefix of --help: it crashed
+        (["send-message", "1", "-h"], "Usage:\n  gossip send-message <node> [--] <message>"),
+        (["status", "--help", "--json"], "Usage:\n  gossip status [--json]"),
     ],
 )
 def test_help_as_a_word_of_its_own_anywhere_shows_the_help(
-    argv: list[str], capsys: pytest.CaptureFixture[str]
+    argv: list[str], start: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli.main(argv) == 0
-    assert capsys.readouterr().out.startswith("gossip: run a peer-to-peer network")
+    assert capsys.readouterr().out.startswith(start)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_commands_help_is_its_own(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``gossip <command> --help`` printed the whole 115-line help, for every command."""
+    assert cli.main([command, "--help"]) == 0
+    text = capsys.readouterr().out
+    usage, about, options = text.split("\n\n")[:3]
+    patterns = [p for p in cli.USAGE.patterns if p.split()[1] == command]
+    assert " ".join(usage.split()[1:]) == " ".join(" ".join(patterns).split())
+    assert about.strip(), "it says what the command does"
+    listed = {cli.USAGE.name(line.split()[0].rstrip(",")) for line in options.splitlines()[1:]}
+    listed.discard("")
+    wanted = set().union(*(cli.USAGE.options_of(p) for p in patterns)) | {"--help"}
+    assert {o for o in listed if o.startswith("-")} == wanted
+    assert text.rstrip().endswith("Every command: gossip --help")
 
 
 def test_the_version_is_shown_alone(capsys: pytest.CaptureFixture[str]) -> None:
