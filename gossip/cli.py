@@ -529,9 +529,18 @@ def restart_node(args: dict[str, Any]) -> str:
 
 
 def add_node(args: dict[str, Any]) -> str:
+    from gossip import lab
+
     directory, net = network_of(args)
     entry = network.add(directory, net)
-    return render.rejoined(entry, network.client_for(net, entry).status(), restarted=False)
+    added = render.rejoined(entry, network.client_for(net, entry).status(), restarted=False)
+    cut = lab.current(net)
+    if cut.groups and not any(entry.number in g for g in cut.groups):
+        added += (
+            f"\nA partition is in force and names no node {entry.number}: it is a side of its "
+            f"own until {how_to_run()} heal{scope(net, args['--config'])}."
+        )
+    return added
 
 
 def status(args: dict[str, Any]) -> str:

@@ -121,17 +121,29 @@ class Conditions:
             "paused": list(self.paused),
         }
 
-    def describe(self) -> str:
-        """One line for ``gossip status``: what is in force, or that nothing is."""
+    def describe(self, live: list[int] | None = None) -> str:
+        """One line for ``gossip status``: what is in force, or that nothing is. Given the
+        ``live`` nodes, a partition shows its sides as they are: the live nodes of each
+        group, and those in none as one more."""
         parts = []
         if self.delay or self.jitter or self.loss:
-            netem = f"delay {self.delay * 1000:g} ms"
-            netem += f" ± {self.jitter * 1000:g} ms" if self.jitter else ""
-            netem += f", loss {self.loss * 100:g} %" if self.loss else ""
+            netem = []
+            if self.delay or self.jitter:
+                netem.append(f"delay {self.delay * 1000:g} ms")
+                netem[-1] += f" ± {self.jitter * 1000:g} ms" if self.jitter else ""
+            if self.loss:
+                netem.append(f"loss {self.loss * 100:g} %")
             where = ", ".join(f"{a}-{b}" for a, b in self.links) if self.links else "every link"
-            parts.append(f"{netem} on {where}")
+            parts.append(f"{', '.join(netem)} on {where}")
         if self.groups:
-            parts.append("partition " + " | ".join(compress_ranges(list(g)) for g in self.groups))
+            groups = [list(g) for g in self.groups]
+            rest: list[int] = []
+            if live is not None:
+                rest = sorted(set(live).difference(*groups))
+                groups = [kept for g in groups if (kept := [n for n in g if n in live])]
+            shown = [compress_ranges(g) for g in groups]
+            shown += [f"{compress_ranges(rest)} (in no group)"] if rest else []
+            parts.append("partition " + " | ".join(shown))
         if self.paused:
             parts.append(f"paused {compress_ranges(list(self.paused))}")
         return "; ".join(parts) if parts else "none (a perfect network)"

@@ -285,7 +285,7 @@ def lab_lines(network: NetworkState) -> list[str]:
     if network.conditions:
         conditions = conditions_from(network.conditions)
         if conditions.as_dict() != conditions_from({}).as_dict():
-            lines.append(f"Conditions: {conditions.describe()}.")
+            lines.append(f"Conditions: {conditions.describe(network.live_numbers())}.")
     return lines
 
 

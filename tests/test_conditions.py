@@ -152,6 +152,13 @@ def test_describe_says_what_is_in_force() -> None:
         "delay 100 ms ± 20 ms, loss 5 % on every link; partition 1-2 | 3; paused 4"
     )
     assert PERFECT.describe() == "none (a perfect network)"
+    # status said "delay 0 ms, loss 5 %"; and the partition as asked, not as it is: a side
+    # of removed nodes, and no word of the live nodes in no group
+    assert conditions_from({"loss_percent": 5}).describe() == "loss 5 % on every link"
+    assert conditions_from({"jitter_ms": 5}).describe() == "delay 0 ms ± 5 ms on every link"
+    parted = conditions_from({"groups": [[1], [2, 3, 4]]})
+    assert parted.describe([2, 3, 4, 5, 6]) == "partition 2-4 | 5-6 (in no group)"
+    assert parted.describe([1, 2]) == "partition 1 | 2"
 
 
 @pytest.mark.parametrize(

@@ -153,7 +153,7 @@ class Console:
         rows = network.status(asked) if asked.nodes else []
         rows += [NodeStatus(net.nodes[n], "paused", {}) for n in paused if n in net.nodes]
         rows.sort(key=lambda r: r.entry.number)
-        return Survey(net, rows, conditions.describe())
+        return Survey(net, rows, conditions.describe(net.live_numbers()))
 
     def send(self, number: int, text: str) -> Receipt:
         """Submit a message to a node, checked as send-message checks it."""
