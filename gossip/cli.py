@@ -51,7 +51,8 @@ Commands:
   get-messages   Show a node's messages with the path of every copy that reached it
                  (all by default), and mark them read.
   list-peers     Show a node's current peers and their addresses.
-  remove-node    Stop one node; its former peers drop it and link up among themselves.
+  remove-node    Stop one node; its former peers drop it, and new links keep the rest
+                 one connected graph.
   restart-node   Bring back a node that died or was removed, with the messages it held;
                  it rejoins through its old peers and catches up on what it missed.
   add-node       Grow the network by one node, which takes over a link to join.

@@ -192,9 +192,13 @@ def removed(number: int, result: dict[str, Any]) -> str:
         lines.append(f"{handed} message{plural} it held that the others lacked went to the rest.")
     if former:
         lines.append(f"Its former peers: {', '.join(str(n) for n in former)}.")
-    elif result.get("dead") and not result.get("hung"):
-        lines.append("Its peers had already noticed and healed around it.")
     given_up = [(int(a), int(b)) for a, b in result.get("given_up", [])]
+    if not former and result.get("dead") and not result.get("hung"):
+        lines.append(
+            "Its peers had already noticed and dropped it."
+            if links or given_up
+            else "Its peers had already noticed and healed around it."
+        )
     if links:
         lines.append("New links: " + ", ".join(f"{a} ⟷ {b}" for a, b in links) + ".")
     if given_up:

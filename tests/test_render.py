@@ -293,6 +293,11 @@ def test_removed_dead() -> None:
     assert render.removed(3, result) == (
         "Removed Gossip-Node-3, which was already down.\nIts former peers: 2, 4.\nNew links: 2 ⟷ 4."
     )
+    # healed around it, then new links: which was it?
+    assert render.removed(3, {"dead": True, "links": [[2, 4]]}).splitlines()[1:] == [
+        "Its peers had already noticed and dropped it.",
+        "New links: 2 ⟷ 4.",
+    ]
 
 
 def test_removed_with_links() -> None:
