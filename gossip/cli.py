@@ -545,8 +545,15 @@ def add_node(args: dict[str, Any]) -> str:
 
 
 def status(args: dict[str, Any]) -> str:
-    _, net = network_of(args)
+    directory, net = network_of(args)
     rows = network.status(net)
+    here = any(e.local for e in net.nodes.values())
+    if (
+        not here
+        and not any(r.state == "up" for r in rows)
+        and directory in state.stopped_networks()
+    ):
+        raise GossipError(state.not_running(directory, net))  # stopped here, not elsewhere
     split = network.parts(network.live_links(rows))
     if args["--json"]:
         return render.as_json(render.status_json(net, rows, split, time.time()))

@@ -292,6 +292,9 @@ def test_an_insecure_network_file_says_so_loudly(tmp_path: Path, networks: Netwo
         assert result.out.startswith("WARNING: insecure = true: these nodes obey anyone")
     finally:
         assert gossip_cli("stop-network", "--config", str(path)).code == 0
+    # stopped here: status said "0 of its 2 nodes on this host", all down, and no more
+    looked = gossip_cli("status", "--config", str(path))
+    assert looked.code == 1 and "start-network --resume --config" in looked.err, looked
 
 
 def test_a_secure_network_keeps_its_secret_private_and_on_stop_for_a_resume(
