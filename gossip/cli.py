@@ -359,7 +359,9 @@ def how_to_run() -> str:
     root = Path(__file__).resolve().parent.parent
     project = root if (root / "pyproject.toml").is_file() else None
     on_path = shutil.which("gossip") is not None
-    return render.gossip_command(os.environ, on_path, sys.executable, Path.cwd(), project)
+    started = Path(sys.argv[0]).absolute() if sys.argv else None
+    script = str(started) if started is not None and started.name == "gossip" else None
+    return render.gossip_command(os.environ, on_path, sys.executable, Path.cwd(), project, script)
 
 
 def scope(net: state.NetworkState, config: str | None = None) -> str:

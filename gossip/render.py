@@ -83,14 +83,21 @@ def _json_escaped(line: str) -> str:
 
 
 def gossip_command(
-    environ: Mapping[str, str], on_path: bool, python: str, cwd: Path, project: Path | None
+    environ: Mapping[str, str],
+    on_path: bool,
+    python: str,
+    cwd: Path,
+    project: Path | None,
+    script: str | None = None,
 ) -> str:
     """How the user's shell runs gossip, for the commands the CLI suggests.
 
     Under ``uv run`` (which sets ``UV``, and puts the project's ``gossip`` on the PATH only
     for what it runs) the shell has no ``gossip`` of its own: ``uv run gossip``, naming the
     ``project`` (the source checkout, if gossip runs from one) when ``cwd`` is outside it.
-    Otherwise ``gossip`` if it is ``on_path``, else this ``python`` with ``-m gossip``.
+    Otherwise ``gossip`` if it is ``on_path``, else the ``script`` this run was started as
+    (an absolute path to a ``gossip`` not on the PATH), else this ``python`` with
+    ``-m gossip``.
     """
     if environ.get("UV") or environ.get("UV_RUN_RECURSION_DEPTH"):
         if project is None or cwd == project or project in cwd.parents:
@@ -98,6 +105,8 @@ def gossip_command(
         return f"uv run --project {shlex.quote(str(project))} gossip"
     if on_path:
         return "gossip"
+    if script is not None:
+        return shlex.quote(script)
     return f"{shlex.quote(python)} -m gossip"
 
 

@@ -506,6 +506,13 @@ def test_gossip_command_is_one_the_users_shell_can_run(
     assert render.gossip_command(environ, on_path, PYTHON, cwd, project) == command
 
 
+def test_gossip_command_is_the_script_run_by_its_path() -> None:
+    """Run as .venv/bin/gossip, not on the PATH, its hints said .venv/bin/python -m gossip."""
+    script = "/home/ann/gossip/.venv/bin/gossip"
+    assert render.gossip_command({}, False, PYTHON, PROJECT, PROJECT, script) == script
+    assert render.gossip_command({}, True, PYTHON, PROJECT, PROJECT, script) == "gossip"
+
+
 def test_gossip_command_quotes_a_python_with_a_space() -> None:
     python = "/opt/my python/bin/python3"
     command = render.gossip_command({}, False, python, PROJECT, PROJECT)
