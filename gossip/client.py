@@ -137,9 +137,11 @@ class GossipClient:
         if type(number) is not int:
             raise GossipError(f"a node is named by its number, as 3, not {number!r}")
         if port_origin is not None and (
-            type(port_origin) is not int or not 0 <= port_origin < 65536
+            type(port_origin) is not int or not 1 <= port_origin < 65536
         ):
-            raise GossipError(f"a port origin is a whole number below 65536, not {port_origin!r}")
+            raise GossipError(
+                f"a port origin is a whole number from 1 to 65535, not {port_origin!r}"
+            )
         _, network = find_network(port_origin)
         entry = network.node(number)
         return cls(entry.address, network.key, name=f"node {number}")

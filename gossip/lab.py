@@ -44,10 +44,10 @@ def milliseconds(raw: str, name: str) -> float:
     return value
 
 
-def percent(raw: str) -> float:
+def percent(raw: str, name: str = "--loss") -> float:
     match = PERCENT.match(raw)
     if not match or float(match.group(1)) > 100:
-        raise UsageError(f"--loss must be a percentage from 0% to 100%, not {raw!r}")
+        raise UsageError(f"{name} must be a percentage from 0% to 100%, not {raw!r}")
     return float(match.group(1))
 
 

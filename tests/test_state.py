@@ -473,10 +473,11 @@ def test_a_node_named_by_text_is_refused_as_such() -> None:
         GossipClient.to_node("1")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("origin", ["x", True, 27100.5, 99999, -1])
+@pytest.mark.parametrize("origin", ["x", True, 27100.5, 99999, -1, 0])
 def test_a_port_origin_that_cannot_be_one_is_refused_as_such(origin: object) -> None:
-    """It was looked up, and the error advised starting a network on port origin 'x'."""
-    with pytest.raises(GossipError, match="a port origin is a whole number below 65536"):
+    """It was looked up, and the error advised starting a network on port origin 'x'; and
+    0 was taken, which the command line refuses."""
+    with pytest.raises(GossipError, match="a port origin is a whole number from 1 to 65535"):
         GossipClient.to_node(1, origin)  # type: ignore[arg-type]
 
 

@@ -198,6 +198,7 @@ def test_bad_requests_get_one_line_errors() -> None:
             ("/api/send", b"[" * 30_000 + b"]" * 30_000, "the request is not JSON"),
             ("/api/send", b'{"node": true, "text": "x"}', "a node is a number"),
             ("/api/send", b'{"node": 1}', "the message text is missing"),
+            ("/api/send", b'{"node": 1, "text": "x", "relays": 2}', "unknown field 'relays'"),
             ("/api/nodes/1/explode", b"{}", "no such action"),
             ("/api/nodes/3/kill", b"{}", "node 3 is not running"),
         ]
@@ -487,6 +488,8 @@ def test_a_node_the_page_names_is_a_number_from_1(value: object) -> None:
     with pytest.raises(GossipError, match="a node is a number from 1 up"):
         node_number(value)
     assert node_number("7") == node_number(7) == 7
+    # a node past the last is the network's to name ("does not exist"), not "not a number"
+    assert node_number("99999999999") == 99999999999
     with pytest.raises(GossipError, match=r"from 1 up, not true$"):  # as the page sent it
         node_number(True)
 
@@ -506,3 +509,21 @@ def test_the_pages_partition_is_checked_as_the_commands(groups: str, error: str)
     console = Console(lambda: (Path("/nonexistent"), made_up_network()))
     with pytest.raises(GossipError, match=error):
         console.partition(groups)
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        (("fast", "", ""), "the delay must be a time like 100ms"),
+        (("", "lots", ""), "the jitter must be a time like 100ms"),
+        (("", "", "150%"), "the loss must be a percentage from 0% to 100%"),  # said --loss
+    ],
+)
+def test_the_pages_netem_names_its_fields_as_the_page_does(
+    fields: tuple[str, str, str], error: str
+) -> None:
+    def unused() -> tuple[Path, NetworkState]:
+        raise AssertionError("a bad field is refused before the network is looked up")
+
+    with pytest.raises(GossipError, match=error):
+        Console(unused).netem(*fields)

@@ -259,8 +259,9 @@ async def body(request: web.Request) -> dict[str, Any]:
 
 
 def node_number(value: object) -> int:
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
-        value = int(value)
+    """A node's number as a path or a body gives it (the network says whether it exists)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 4000:
+        value = int(value)  # below int()'s limit of digits
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise GossipError(f"a node is a number from 1 up, not {json.dumps(value)}")
     return value
@@ -290,6 +291,9 @@ def answer(handler: Callable[[web.Request], Awaitable[dict[str, Any]]]) -> Any:
 @answer
 async def send(request: web.Request) -> dict[str, Any]:
     data = await body(request)
+    unknown = sorted(set(data) - {"node", "text"})
+    if unknown:  # a relays or an id asked for and silently not given
+        raise GossipError(f"unknown field {unknown[0]!r}: /api/send takes node and text")
     number, text = node_number(data.get("node")), data.get("text")
     if not isinstance(text, str):
         raise GossipError("the message text is missing")

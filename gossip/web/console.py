@@ -266,7 +266,7 @@ class Console:
         changes = {
             "delay_ms": lab.milliseconds(delay, "the delay") if delay.strip() else 0,
             "jitter_ms": lab.milliseconds(jitter, "the jitter") if jitter.strip() else 0,
-            "loss_percent": lab.percent(loss) if loss.strip() else 0,
+            "loss_percent": lab.percent(loss, "the loss") if loss.strip() else 0,
             "links": [],
         }
         directory, net = self.find()
