@@ -154,6 +154,15 @@ def resume(directory: Path, key: bytes | None = None) -> NetworkState:
     ``key``: the secret a network file names, should the run directory have lost its copy.
     """
     network = state.load(directory)
+    if network is None and state.processes_of(directory):
+        raise GossipError(state.not_running(directory, None))  # it runs, unreadable
+    if network is None and (directory / state.STATE_FILE).exists():
+        raise GossipError(
+            f"cannot resume: the network's state file {directory / state.STATE_FILE} cannot "
+            "be read (damaged or edited?); its nodes' messages stay in their stores there: "
+            "mend or restore the file, or start afresh with gossip start-network, which "
+            "deletes them"
+        )
     if network is None:
         raise GossipError(
             f"no stopped network to resume in {directory}: start one with gossip start-network"

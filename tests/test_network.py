@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -831,3 +832,19 @@ def test_a_start_in_parts_says_whether_they_will_be_joined(
     started = net.cli("start-network", "random", "1", "-n", "4", "--max-peers", max_peers)
     assert started.code == 0, started.err
     assert "Note: this graph has 2 separate parts" in started.out and note in started.out
+
+
+def test_a_resume_of_an_unreadable_state_says_what_is_there(
+    gossip_home: Path, fake_supervisor: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    """It said "no stopped network to resume: start one", which deletes the stores, of a
+    network whose state file was damaged, stopped or even running."""
+    directory = state.run_dir(7300)
+    directory.mkdir(parents=True)
+    (directory / state.STATE_FILE).write_text("{damaged")
+    (directory / "node-1.db").write_bytes(b"")
+    with pytest.raises(GossipError, match=r"cannot resume: the network's state file .* cannot be"):
+        mending_io.resume(directory)
+    fake_supervisor(directory)
+    with pytest.raises(GossipError, match=r"runs, but its state file .* cannot be read: gossip st"):
+        mending_io.resume(directory)
