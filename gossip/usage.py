@@ -147,7 +147,8 @@ def command_help(doc: str, usage: Usage, argv: list[str], commands: list[str]) -
         return doc
     patterns = [p for p in usage.patterns if p.split()[1] == command]
     takes = set().union(*(usage.options_of(p) for p in patterns)) | {"--help"}
-    shown, ours = [], False  # its usage lines as the help wraps them
+    shown: list[str] = []  # its usage lines as the help wraps them
+    ours = False
     for line in doc.split("Usage:")[1].split("\n\n")[0].splitlines():
         if line.strip().startswith("gossip "):
             ours = line.split()[1] == command
