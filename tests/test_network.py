@@ -846,5 +846,6 @@ def test_a_resume_of_an_unreadable_state_says_what_is_there(
     with pytest.raises(GossipError, match=r"cannot resume: the network's state file .* cannot be"):
         mending_io.resume(directory)
     fake_supervisor(directory)
+    assert wait_until(lambda: bool(state.processes_of(directory)), 10)  # just exec'd
     with pytest.raises(GossipError, match=r"runs, but its state file .* cannot be read: gossip st"):
         mending_io.resume(directory)
