@@ -167,11 +167,6 @@ def _strategies(value: object) -> dict[str, Strategy]:
     for index, table in enumerate(value, 1):
         fields = dict(table)
         given = fields.pop("name", None)
-        for key in ("fanout", "interval_ms", "ttl"):  # a file has numbers: "2" is a mistake
-            if key in fields and type(fields[key]) is not int:
-                raise GossipError(
-                    f"[[strategy]] {index}: {key} must be a whole number{_not(fields[key])}"
-                )
         try:
             strategy = strategy_from(fields, in_file=True, also=("name",))
         except GossipError as exc:

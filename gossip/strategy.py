@@ -143,6 +143,10 @@ def strategy_from(
     if unknown:
         known = ", ".join([*also, *FLAGS])
         raise GossipError(f"unknown strategy setting {unknown[0]!r}: use {known}")
+    if in_file:  # a file's numbers are numbers: "100" is a typo there, not a choice
+        wrong = next((k for k in ("fanout", "interval_ms", "ttl") if _not_whole(fields, k)), None)
+        if wrong is not None:
+            raise GossipError(f"{wrong} must be a whole number, not {fields[wrong]!r}")
     names = {key: key if in_file else flag for key, flag in FLAGS.items()}
     mode = fields.get("mode")
     mode = "push" if mode is None else mode
@@ -154,19 +158,19 @@ def strategy_from(
             f"{pushing_only[0]} shapes pushing, and {names['mode']} pull pushes nothing: "
             "leave it out, or use push-pull"
         )
-    if in_file:  # a file's numbers are numbers: "100" is a typo there, not a choice
-        text = next(
-            (k for k in ("fanout", "interval_ms", "ttl") if type(fields.get(k)) is str), None
-        )
-        if text is not None:
-            raise GossipError(f"{text} must be a whole number, not {fields[text]!r}")
+    unit = "" if in_file else "ms"  # --interval 100ms; a file's 100 is a number
     return Strategy(
         mode=str(mode),
         fanout=_whole(fields.get("fanout"), names["fanout"], MAX_FANOUT),
-        interval=_whole(fields.get("interval_ms"), names["interval_ms"], MAX_INTERVAL_MS, "ms")
+        interval=_whole(fields.get("interval_ms"), names["interval_ms"], MAX_INTERVAL_MS, unit)
         / 1000,
         ttl=_whole(fields.get("ttl"), names["ttl"], MAX_TTL),
     )
+
+
+def _not_whole(fields: Mapping[str, Any], key: str) -> bool:
+    """Whether a file's table gives ``key`` as something other than a whole number."""
+    return key in fields and type(fields[key]) is not int
 
 
 def _whole(raw: Any, name: str, highest: int, unit: str = "") -> int:

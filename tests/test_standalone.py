@@ -129,7 +129,7 @@ def test_a_network_file_refuses_ipv6_when_read(tmp_path: Path, host: str) -> Non
     ("argv", "code", "expected"),
     [
         ([], 2, "mend needs its network file: give --config FILE or GOSSIP_CONFIG"),
-        (["3"], 2, "invalid arguments: usage is gossip mend [--config FILE]"),
+        (["3"], 2, "'3' is one word too many; usage is gossip mend [--config FILE]"),
         (["--config", "/nonexistent/network.toml"], 1, "cannot read the network file"),
         (["--config", "{bad}"], 1, "is not valid TOML"),
         (["--config", "{no secret}"], 1, "names no secret"),

@@ -74,7 +74,7 @@ def test_seed_is_reproducible(kind: str) -> None:
 def test_turan(nodes: int, partitions: int, sizes: list[int]) -> None:
     topology = build("turan", nodes, max_peers=nodes, partitions=partitions)
     check_shape(topology, nodes)
-    assert f"{partitions} partitions" in topology.description
+    assert f"of {partitions} partition" in topology.description
     # Complete multipartite: non-neighbours (plus self) form the partitions.
     parts = {
         frozenset(set(range(1, nodes + 1)) - set(peers)) for peers in topology.neighbours.values()
