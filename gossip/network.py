@@ -18,7 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,9 @@ SURVEY_TIMEOUT = 2.0
 """Seconds a node gets to answer a survey (status, watching a spread); a hung one is down."""
 SURVEY_WORKERS = 32
 """Most nodes a survey asks at once."""
+HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""What waits from a node's leave until the state says it is removed: an interrupted
+remove-node still finishes the hand-over."""
 
 
 def client_for(network: NetworkState, entry: NodeEntry) -> GossipClient:
@@ -662,7 +665,7 @@ def _take_out(
         if leaving.get("messages") and not entry.local:  # a local one's store is read below
             held = node.read_messages("all", peek=True)
             handed = _hand_over(network, _as_copies(held), number, rows)
-        committed.enter_context(signals_held())
+        committed.enter_context(state.signals_held(*HELD))
         reply = node.remove(introduce=False)
         former = [int(n) for n in reply.get("former_peers", [])]
         dead = hung = False
@@ -670,7 +673,7 @@ def _take_out(
         hung = entry.local and state.pid_alive(entry.pid, directory)
         if hung and exc.refused:
             raise  # it runs but does not listen: not ours to judge
-        committed.enter_context(signals_held())
+        committed.enter_context(state.signals_held(*HELD))
         if hung:
             _signal(entry.pid, signal.SIGKILL, directory)  # it cannot leave by itself
         others = {n: network.nodes[n].address for n in network.live_numbers() if n != number}
@@ -689,18 +692,6 @@ def _take_out(
             latest.nodes[number].removed = True
             _unpause(latest, number)
     return former, dead, hung, handed
-
-
-@contextlib.contextmanager
-def signals_held() -> Iterator[None]:
-    """Ctrl-C, SIGTERM and SIGHUP wait until the block ends, then take effect (in the main
-    thread; a command run from another, as the web page's, is not interrupted anyway)."""
-    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _hand_over(

@@ -197,8 +197,8 @@ def acting(directory: Path, network: NetworkState) -> Iterator[None]:
     with open(directory / ACTING_LOCK_FILE, "a") as lock:
         if not _taken(lock, ACTING_WAIT):
             raise GossipError(
-                f"another command {_holder(lock)}has been starting or stopping this network's "
-                f"nodes for {ACTING_WAIT:g} s: {_advice(lock)}, then run this one again"
+                f"another command has been starting or stopping this network's nodes for "
+                f"{ACTING_WAIT:g} s{_held_by(lock)}, then run this one again"
             )
         latest = load(directory)
         if latest is not None:
@@ -211,28 +211,34 @@ def change(directory: Path, network: NetworkState) -> Iterator[NetworkState]:
     """Change a running network's state: the latest saved state, under a lock, saved when
     the block ends, so commands run at once never undo each other's changes. ``network``
     (the caller's copy) is brought up to date with what such blocks change: the nodes, the
-    supervisor and the conditions saved."""
+    supervisor and the conditions saved.
+
+    Ctrl-Z waits until the lock is let go: stopped holding it, a command held up every
+    other, and the supervisor that would mend the network."""
     directory.mkdir(parents=True, exist_ok=True)
-    lock = open(directory / LOCK_FILE, "a")  # noqa: SIM115 (closed before a held Ctrl-Z acts)
-    held = None
-    try:
+    with signals_held(signal.SIGTSTP), open(directory / LOCK_FILE, "a") as lock:
         if not _taken(lock, CHANGE_WAIT):
             raise GossipError(
-                f"another command {_holder(lock)}has held this network's state for "
-                f"{CHANGE_WAIT:g} s: {_advice(lock)}, then run this one again"
+                f"another command has held this network's state for {CHANGE_WAIT:g} s"
+                f"{_held_by(lock)}, then run this one again"
             )
-        # Ctrl-Z waits until the state is written and the lock let go: stopped holding it,
-        # a command held up every other, and the supervisor that would mend the network.
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTSTP})
         latest = load(directory) or network
         latest.key = network.key
         yield latest
         save(latest, directory)
-    finally:
-        lock.close()
-        if held is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
     _learn(network, latest)
+
+
+@contextlib.contextmanager
+def signals_held(*signals: signal.Signals) -> Iterator[None]:
+    """These signals wait until the block ends, then take effect: in the calling thread (a
+    command run from another, as the web page's, is not interrupted anyway; one that
+    stops a process, as Ctrl-Z, reaches a thread that does not hold it)."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _taken(lock: IO[str], wait: float) -> bool:
@@ -247,39 +253,36 @@ def _taken(lock: IO[str], wait: float) -> bool:
             if time.monotonic() > deadline:
                 return False
             time.sleep(pause)
-            pause = min(pause * 2, 0.05)
+            pause = min(pause * 2, 0.01)
 
 
 def _holding(lock: IO[str]) -> int | None:
-    """The process that holds ``lock`` (``/proc/locks``), if it can be told."""
-    inode = os.fstat(lock.fileno()).st_ino
+    """The process that holds ``lock`` (``/proc/locks``: device and inode), if it can be told."""
+    found = os.fstat(lock.fileno())
+    device = f"{os.major(found.st_dev):02x}:{os.minor(found.st_dev):02x}:{found.st_ino}"
     with contextlib.suppress(OSError, ValueError, IndexError):
         for line in Path("/proc/locks").read_text().splitlines():
             fields = line.split()
-            if fields[1] == "FLOCK" and fields[5].rsplit(":", 1)[-1] == str(inode):
+            if fields[1] == "FLOCK" and fields[5] == device:
                 return int(fields[4])
     return None
 
 
-def _holder(lock: IO[str]) -> str:
-    """``(process 123: gossip netem --delay 5ms) `` for the message, or ''."""
+def _held_by(lock: IO[str]) -> str:
+    """Who holds ``lock`` and what to do about it: continue it if it is stopped, else wait
+    for it or end it (``(process 123: gossip netem --delay 5ms)``)."""
     pid = _holding(lock)
     if pid is None:
-        return ""
+        return ": wait for it to end, or end it"
     try:
         words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
-        return f"(process {pid}) "
+        words = []
     shown = " ".join(" ".join(w.decode(errors="replace") for w in words).split())
-    return f"(process {pid}: {shown[:80]}) "
-
-
-def _advice(lock: IO[str]) -> str:
-    """What to do about the holder: continue it if it is stopped, else wait or end it."""
-    pid = _holding(lock)
-    if pid is not None and _stopped(pid):
-        return f"it is stopped (Ctrl-Z?): continue it (fg, or kill -CONT {pid}) or end it"
-    return "wait for it to end, or end it"
+    who = f" (process {pid}: {shown[:80]})" if shown else f" (process {pid})"
+    if _stopped(pid):
+        return f"{who}: it is stopped (Ctrl-Z?): continue it (fg, or kill -CONT {pid}) or end it"
+    return f"{who}: wait for it to end, or end it"
 
 
 def _stopped(pid: int) -> bool:
