@@ -120,6 +120,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -220,9 +221,7 @@ def asked(args: dict[str, Any]) -> tuple[state.NetworkState, state.NodeEntry]:
     if lab.halted(net, entry, directory):
         number = entry.number
         here = scope(net, args["--config"])
-        raise GossipError(
-            f"node {number} is paused: {how_to_run()} resume {number}{here} continues it"
-        )
+        raise GossipError(f"node {number} is paused: gossip resume {number}{here} continues it")
     return net, entry
 
 
@@ -901,8 +900,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 NAMES = "|".join(sorted(COMMANDS, key=len, reverse=True))  # start-network before start
-SUGGESTED = re.compile(rf"\bgossip ({NAMES})\b(?: \d+)?")
-"""A command an error suggests (``gossip resume 2``)."""
+SUGGESTED = re.compile(rf"(?<![\w/.'\"-])gossip ({NAMES})(?: \d+)?(?=$|[\s.,;:)])")
+"""A command an error suggests (``gossip resume 2``): not part of a path or of quoted
+text, and followed by a space, the end or punctuation (``status-x`` is none)."""
 
 
 def scoped(message: str, args: dict[str, Any], run: str = "gossip") -> str:
@@ -916,12 +916,15 @@ def scoped(message: str, args: dict[str, Any], run: str = "gossip") -> str:
         given = None
 
     def rewrite(suggested: re.Match[str]) -> str:
+        before = message[: suggested.start()]
+        if run != "gossip" and before.endswith(run.removesuffix("gossip")):
+            return suggested[0]  # written as this shell runs it already
         command = suggested[0].replace("gossip", run, 1)
         if given is None or not any(
             given in p for p in USAGE.patterns if p.split()[1] == suggested[1]
         ):
             return command
-        return f"{command} {given} {args[given]}"
+        return f"{command} {given} {shlex.quote(args[given])}"
 
     return SUGGESTED.sub(rewrite, message)
 

@@ -419,3 +419,10 @@ def test_a_suggested_command_takes_only_options_it_has_and_runs_as_the_user_runs
     assert cli.scoped("gossip start-network --resume", origin, "python -m gossip") == (
         "python -m gossip start-network --port-origin 27000 --resume"
     )
+    # not twice, not in a path, quoted text or a longer word; a value as a shell takes it
+    run = "uv run gossip"
+    for kept in ("see uv run gossip status", "/x/bin/gossip status", "'gossip status 5'"):
+        assert cli.scoped(kept, {"--port-origin": None, "--config": None}, run) == kept
+    assert cli.scoped("gossip status-x", origin, run) == "gossip status-x"
+    spaced = {"--port-origin": None, "--config": "my lab.toml"}
+    assert cli.scoped("see gossip status.", spaced) == "see gossip status --config 'my lab.toml'."
