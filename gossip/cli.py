@@ -69,7 +69,8 @@ Commands:
                  one (--link 3-7); --off clears it. Done inside the nodes.
   partition      Cut the network into groups (partition 1-8 9-16): no frame crosses.
   heal           End the partition: the groups find each other and trade messages.
-  pause          Stop a node's process (SIGSTOP), as a hung machine; resume continues it.
+  pause          Stop a node's process (SIGSTOP), as a hung machine.
+  resume         Continue a paused node (SIGCONT): it rejoins and catches up.
   experiment     Run a TOML scenario: each strategy on a fresh network, a table of
                  delivery, cost and latency, and pictures (see README, Lab).
 

@@ -66,7 +66,7 @@ def problem(usage: Usage, argv: list[str], commands: list[str]) -> str:
     """One line saying what is wrong with ``argv``, which docopt refused."""
     read = _read(usage, argv)
     command = next((w for w in read.words if w in commands), None)
-    if command is None:
+    if command is None or read.words[0] != command:
         if read.words:
             return (
                 f"unknown command {read.words[0]!r}: choose one of {', '.join(commands)} "
@@ -106,10 +106,8 @@ def problem(usage: Usage, argv: list[str], commands: list[str]) -> str:
             return f"{one} and {other} do not go together: give one of them; {form}"
     takes = usage.options_of(pattern)
     stray = next((o for o in given if o not in takes), None)
-    if stray is not None:  # another form of the command takes it
-        along = next((o for o in given if o in takes), None)
-        if along is None:
-            return f"{read.typed[stray]} does not go here: {form}"
+    along = next((o for o in given if o in takes), None)
+    if stray is not None and along is not None:  # another form of the command takes it
         one, other = sorted((stray, along), key=order.index)
         return f"{one} and {other} do not go together: give one of them; {form}"
     required = usage.options_of(_outside_groups(pattern)) - given.keys()
@@ -118,6 +116,8 @@ def problem(usage: Usage, argv: list[str], commands: list[str]) -> str:
         return f"{read.typed[order[0]]} needs {needed} as well; {form}"
     for choices in _choices(pattern):
         chosen = [w for w in read.words if w in choices]
+        if len(chosen) > 1 and chosen[0] == chosen[1]:
+            return f"{chosen[0]} given twice: give it once; {form}"
         if len(chosen) > 1:
             return f"{chosen[0]} and {chosen[1]} do not go together: give one of them; {form}"
     after = argv[argv.index("--") + 1 :] if "--" in argv else []
@@ -154,10 +154,7 @@ def command_help(doc: str, usage: Usage, argv: list[str], commands: list[str]) -
             ours = line.split()[1] == command
         if ours:
             shown.append(line)
-    entries = _entries(doc.split("Commands:")[1].split("\n\n")[0])
-    about = entries.get(command) or next(
-        (text for text in entries.values() if f" {command} " in " ".join(text)), []
-    )
+    about = _entries(doc.split("Commands:")[1].split("\n\n")[0]).get(command, [])
     options = [
         lines
         for lines in _entries(doc.split("Options:")[1]).values()
