@@ -537,13 +537,8 @@ def add_node(args: dict[str, Any]) -> str:
     directory, net = network_of(args)
     entry = network.add(directory, net)
     added = render.rejoined(entry, network.client_for(net, entry).status(), restarted=False)
-    cut = lab.current(net)
-    if cut.groups and not any(entry.number in g for g in cut.groups):
-        added += (
-            f"\nA partition is in force and names no node {entry.number}: it is a side of its "
-            f"own until {how_to_run()} heal{scope(net, args['--config'])}."
-        )
-    return added
+    heal = f"{how_to_run()} heal{scope(net, args['--config'])}"
+    return added + render.outside(entry.number, lab.current(net), net.live_numbers(), heal)
 
 
 def status(args: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gossip.client import Peer
+from gossip.conditions import Conditions
 from gossip.protocol import Copy, MessageView
 from gossip.ranges import compress_ranges
 from gossip.state import NetworkState, NodeEntry, log_only
@@ -339,6 +340,19 @@ def view_json(view: MessageView, mode: int = 0) -> dict[str, Any]:
             {"path": list(c.path), "arrived": c.arrived} for c in select_paths(view.copies, mode)
         ],
     }
+
+
+def outside(number: int, conditions: Conditions, live: list[int], heal: str) -> str:
+    """What ``add-node`` adds when a partition is in force that names no node ``number``:
+    the side it is on until ``heal`` (the nodes in no group are one), else ''."""
+    grouped = {n for g in conditions.groups for n in g}
+    if not conditions.groups or number in grouped:
+        return ""
+    rest = compress_ranges([n for n in live if n not in grouped and n != number])
+    side = (
+        f"on one side with nodes {rest}, the others in no group," if rest else "a side of its own"
+    )
+    return f"\nA partition is in force and names no node {number}: it is {side} until {heal}."
 
 
 def shown_state(network: NetworkState, row: NodeStatus) -> str:

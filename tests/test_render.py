@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from gossip import render
 from gossip.client import Peer
+from gossip.conditions import conditions_from
 from gossip.protocol import Copy, MessageView
 from gossip.state import NetworkState, NodeEntry
 from gossip.status import NodeStatus
@@ -570,3 +571,17 @@ def test_a_paused_node_is_paused_in_the_table_and_the_json_alike() -> None:
     assert [line.split()[:2] for line in table if line.startswith("2 ")] == [["2", "paused"]]
     paused = render.status_json(net, rows, [[1, 10]], now=1190.0)["nodes"][1]
     assert (paused["state"], paused["pid"], paused["peers"]) == ("paused", 4242, None)
+
+
+def test_a_node_added_outside_a_partition_is_told_which_side_it_is_on() -> None:
+    """Nodes in no group are one side: node 11 joins 9 and 10, not a side of its own."""
+    cut = conditions_from({"groups": [[1, 2, 3, 4], [5, 6, 7, 8]]})
+    live = list(range(1, 12))
+    assert render.outside(11, cut, live, "gossip heal") == (
+        "\nA partition is in force and names no node 11: it is on one side with nodes 9-10, "
+        "the others in no group, until gossip heal."
+    )
+    alone = render.outside(9, cut, list(range(1, 10)), "gossip heal")
+    assert alone.endswith("names no node 9: it is a side of its own until gossip heal.")
+    assert render.outside(4, cut, live, "gossip heal") == ""
+    assert render.outside(11, conditions_from({}), live, "gossip heal") == ""
