@@ -348,9 +348,11 @@ def outside(number: int, conditions: Conditions, live: list[int], heal: str) -> 
     grouped = {n for g in conditions.groups for n in g}
     if not conditions.groups or number in grouped:
         return ""
-    rest = compress_ranges([n for n in live if n not in grouped and n != number])
+    rest = [n for n in live if n not in grouped and n != number]
     side = (
-        f"on one side with nodes {rest}, the others in no group," if rest else "a side of its own"
+        f"on one side with nodes {compress_ranges(rest)}, the others in no group,"
+        if rest
+        else "a side of its own"
     )
     return f"\nA partition is in force and names no node {number}: it is {side} until {heal}."
 
