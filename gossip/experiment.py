@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -92,8 +91,9 @@ def run(
 
 @contextlib.contextmanager
 def running(net: NetworkState) -> Iterator[Path]:
-    """A started network, stopped when the block ends, whatever happens, and its run
-    directory removed: left, it was a stopped network that commands offered to resume."""
+    """A started network, stopped when the block ends, whatever happens, and what it left
+    in its run directory deleted: left, it was a stopped network that commands offered to
+    resume. Anything else there (pictures ``draw`` wrote for an earlier network) stays."""
     directory = network.start(net)
     try:
         yield directory
@@ -101,7 +101,13 @@ def running(net: NetworkState) -> Iterator[Path]:
         with contextlib.suppress(GossipError, OSError):
             network.stop(directory, net)
             if not state.processes_of(directory):
-                shutil.rmtree(directory)
+                left = [*directory.glob("node-*"), *directory.glob("supervisor.log*")]
+                left += [directory / n for n in (state.STATE_FILE, state.SECRET_FILE)]
+                left += [directory / n for n in (state.LOCK_FILE, state.ACTING_LOCK_FILE)]
+                for path in left:
+                    path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # not empty: the user's files stay
+                    directory.rmdir()
 
 
 def _measure(

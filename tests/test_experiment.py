@@ -473,10 +473,17 @@ def test_an_experiment_runs_real_networks_and_leaves_nothing_behind(
     )
     out = tmp_path / "out"
     origin = str(free_origin())
+    earlier = gossip_home / f"network-{origin}"  # a picture draw wrote for another network
+    earlier.mkdir(parents=True)
+    (earlier / "spread.png").write_bytes(b"mine")
     result = gossip_cli("experiment", str(path), "-o", str(out), "--port-origin", origin)
     assert result.code == 0, result.err
     rows = [line for line in result.out.splitlines() if line.startswith(("push", "pull"))]
     assert len(rows) == 2 and all(" 8/8 " in row for row in rows), result.out
     for picture in ("small-coverage.png", "small-latency.png", "small-msgs-per-op.png"):
         assert png_size((out / picture).read_bytes())[0] > 0
-    assert not list(gossip_home.glob("network-*")) and not gossip_processes(str(gossip_home))
+    assert [p.name for p in gossip_home.glob("network-*/*")] == ["spread.png"]
+    assert not gossip_processes(str(gossip_home))
+    (earlier / "spread.png").unlink()
+    assert gossip_cli("experiment", str(path), "-o", str(out), "--port-origin", origin).code == 0
+    assert not list(gossip_home.glob("network-*")), "an emptied run directory stays"
