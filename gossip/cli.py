@@ -200,6 +200,10 @@ def network_of(args: dict[str, Any], adopt: bool = True) -> tuple[Path, state.Ne
     local = any(e.local for e in net.nodes.values())
     if adopt and local and not state.pid_alive(net.supervisor_pid, directory):
         network.adopt(directory, net)
+    if args["--config"]:
+        from gossip import lab
+
+        lab.refresh(directory, net)  # another host may have changed them since
     return directory, net
 
 
@@ -312,10 +316,13 @@ def start_network(args: dict[str, Any]) -> str:
 def resume_network(args: dict[str, Any]) -> str:
     """Start the network stopped in this run directory again, with its messages."""
     if args["--config"]:
-        from gossip import config
+        from gossip import config, lab
 
         planned = config.load(Path(args["--config"]), None)
         directory, key = planned.directory, planned.key
+        stopped = state.load(directory)
+        if stopped is not None:  # its nodes start with the conditions the others hold now
+            lab.refresh(directory, stopped)
     elif (origin := port_origin(args)) is not None:
         directory, key = state.run_dir(origin), None
     else:

@@ -99,9 +99,10 @@ def current(network: NetworkState) -> Conditions:
 def halted(network: NetworkState, entry: state.NodeEntry, directory: Path) -> bool:
     """Whether the lab paused this node and it still runs: asked, it would not answer, and
     the asker would wait its whole timeout for nothing (one killed since is down, as any
-    dead node)."""
-    alive = not entry.local or state.pid_alive(entry.pid, directory)
-    return entry.number in current(network).paused and alive
+    dead node). Only a node of this host: another host's pauses are that host's to know,
+    and one it ended since (a resume, a restart) stayed paused here, refused for good."""
+    paused = entry.number in current(network).paused
+    return entry.local and paused and state.pid_alive(entry.pid, directory)
 
 
 def check_nodes(network: NetworkState, numbers: list[int]) -> None:
@@ -133,12 +134,7 @@ def impose(
     """
     in_force = None if all(e.local for e in network.nodes.values()) else held(network)
     with state.change(directory, network) as latest:
-        fields = current(latest).as_dict()
-        if in_force is not None:  # pauses of this host's nodes are this host's to know
-            ours = {n for n, e in latest.nodes.items() if e.local}
-            paused = [n for n in in_force.paused if n not in ours]
-            paused += [n for n in fields["paused"] if n in ours]
-            fields = {**in_force.as_dict(), "paused": sorted(paused)}
+        fields = current(latest).as_dict() if in_force is None else merged(latest, in_force)
         try:  # as the state and the nodes will read it back: rounded
             fields.update(
                 changes if isinstance(changes, dict) else changes(conditions_from(fields))
@@ -156,6 +152,33 @@ def impose(
             "run, but did not answer): the others did; run the command again"
         )
     return imposed
+
+
+def merged(network: NetworkState, in_force: Conditions) -> dict[str, Any]:
+    """The conditions the nodes hold (``in_force``) with this host's own pauses, as its
+    state has them: pauses of this host's nodes are this host's to know."""
+    ours = {n for n, e in network.nodes.items() if e.local}
+    paused = [n for n in in_force.paused if n not in ours]
+    paused += [n for n in current(network).paused if n in ours]
+    return {**in_force.as_dict(), "paused": sorted(paused)}
+
+
+def refresh(directory: Path, network: NetworkState) -> None:
+    """On several hosts, take the conditions the live nodes hold into this host's view
+    (its state, if it runs nodes): a change made on another host reached every node and
+    that host's state only, and a node this host started from its stale state brought
+    back a partition healed elsewhere, cut off. Nothing to do on one host, or if no node
+    answers."""
+    if all(e.local for e in network.nodes.values()):
+        return
+    in_force = held(network)
+    if in_force is None:
+        return
+    if not any(e.local for e in network.nodes.values()):  # a network file's view: no state
+        network.conditions = merged(network, in_force)
+        return
+    with contextlib.suppress(GossipError), state.change(directory, network) as latest:
+        latest.conditions = merged(latest, in_force)  # else as it was (a full disk, say)
 
 
 def held(network: NetworkState) -> Conditions | None:

@@ -307,3 +307,28 @@ def test_pauses_and_changes_made_at_once_are_all_kept(
     assert sorted(signalled) == [101] * 6 + [103] * 6 + [105] * 6
     with pytest.raises(GossipError, match="node 3 is not paused: gossip pause 3 pauses it"):
         lab.pause(tmp_path, loaded(), 3, stop=False)
+
+
+def test_on_several_hosts_a_command_takes_the_conditions_the_nodes_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partition healed from another host stayed in this host's state, and restart-node
+    started a node under it, cut off for good; a node another host paused and resumed
+    since stayed 'paused' here, and every command to it was refused."""
+    nodes = {n: NodeEntry(n, "10.0.0.1", 7000 + n, [], pid=100 + n) for n in (1, 2)}
+    nodes |= {n: NodeEntry(n, "10.0.0.2", 7000 + n, [], local=False) for n in (3, 4)}
+    here = NetworkState(0, 3, "file", nodes, name="lab", conditions={"paused": [1, 3]})
+    here.conditions["groups"] = [[1, 2], [3, 4]]
+    state.save(here, tmp_path)
+    monkeypatch.setattr(lab, "held", lambda network: conditions_from({"paused": [4]}))
+    lab.refresh(tmp_path, here)
+    kept = lab.current(state.load(tmp_path))  # type: ignore[arg-type]
+    assert (kept.groups, kept.paused) == ((), (1, 4)), "this host's pause 1 is its own to know"
+    monkeypatch.setattr(state, "pid_alive", lambda pid, directory=None: True)
+    assert lab.halted(here, here.nodes[1], tmp_path)
+    assert not lab.halted(here, here.nodes[4], tmp_path), "asked: it answers, or times out"
+    view = NetworkState(
+        0, 3, "file", {n: NodeEntry(n, "h", 7000 + n, [], local=False) for n in (1, 2)}
+    )
+    lab.refresh(tmp_path / "none", view)  # a file's view: no state to write, only the view
+    assert view.conditions["paused"] == [4] and not (tmp_path / "none").exists()
