@@ -528,7 +528,15 @@ def list_peers(args: dict[str, Any]) -> str:
 
 def remove_node(args: dict[str, Any]) -> str:
     directory, net, entry = target(args)
-    return render.removed(entry.number, network.remove(directory, net, entry.number))
+    result = network.remove(directory, net, entry.number)
+    removed = render.removed(entry.number, result)
+    if result.get("dead") and not entry.local:  # silent from here: down, or cut off
+        removed += (
+            f"\nIt did not answer from here: if it still runs on {entry.host} (a link cut, "
+            f"say), stop it there with {how_to_run()} remove-node {entry.number}"
+            f"{scope(net, args['--config'])}, or it comes back."
+        )
+    return removed
 
 
 def restart_node(args: dict[str, Any]) -> str:
