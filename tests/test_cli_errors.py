@@ -426,3 +426,23 @@ def test_a_suggested_command_takes_only_options_it_has_and_runs_as_the_user_runs
     assert cli.scoped("gossip status-x", origin, run) == "gossip status-x"
     spaced = {"--port-origin": None, "--config": "my lab.toml"}
     assert cli.scoped("see gossip status.", spaced) == "see gossip status --config 'my lab.toml'."
+
+
+def test_removing_a_node_of_another_host_that_does_not_answer_says_it_may_still_run(
+    tmp_path: Path, networks: Networks
+) -> None:
+    """Cut off from this host, it was 'Removed, which was already down', and it still ran
+    there and came back into the network."""
+    origin = networks.reserve().origin
+    path = tmp_path / "far.toml"
+    path.write_text(
+        f'name = "far-{origin}"\ninsecure = true\n[peers]\n1 = [2]\n2 = [3]\n[nodes]\n'
+        + "".join(f'{n} = "127.0.0.1:{origin + n}"\n' for n in (1, 2, 3))
+    )
+    removed = gossip_cli("remove-node", "2", "--config", str(path))
+    assert removed.code == 0, removed.err
+    assert removed.out.splitlines()[-1].startswith(
+        "It did not answer from here: if it still runs on 127.0.0.1 (a link cut, say), stop it "
+        "there with "
+    )
+    assert f"gossip remove-node 2 --config {path}, or it comes back." in removed.out
