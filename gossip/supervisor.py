@@ -157,7 +157,10 @@ def node_main(
     except OSError as exc:
         in_use = exc.errno == errno.EADDRINUSE
         reason = "is in use" if in_use else f"cannot be used: {exc.strerror}"
-        ready.put((entry.number, {"error": f"port {entry.port} {reason}", "port_in_use": in_use}))
+        if exc.errno == errno.EADDRNOTAVAIL:  # --only named another machine
+            reason = f"cannot be used: {entry.host} is not an address of this machine"
+        error = f"port {entry.port} {reason}"
+        ready.put((entry.number, {"error": error, "port_in_use": in_use}))
         return
     ready.put((entry.number, None))
     follow = (directory, server, entry.number, owner)

@@ -333,6 +333,10 @@ def test_a_network_file_with_a_wrong_host_or_a_remote_node_says_where(tmp_path: 
     wrong = gossip_cli("start-network", *config, "--only", "10.9.0.3")
     assert wrong.code == 1
     assert "has no node on host 10.9.0.3: its hosts are 10.9.0.1, 10.9.0.2" in wrong.err
+    elsewhere = gossip_cli("start-network", *config, "--only", "10.9.0.1")  # not this one
+    assert elsewhere.code == 1 and elsewhere.err.endswith(
+        "port 7001 cannot be used: 10.9.0.1 is not an address of this machine\n"
+    ), elsewhere.err
     remote = gossip_cli("restart-node", "2", *config)
     assert remote.code == 1 and "node 2 runs on host 10.9.0.2, not under a sup" in remote.err
     for again in ("restart-node", "start-node"):  # as printed, with the file it was given
