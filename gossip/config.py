@@ -295,8 +295,9 @@ def _secret(name: object, path: Path, where: str) -> bytes:
         raise GossipError(f"{where}: the secret's file name is not a usable path") from None
     except OSError as exc:
         raise GossipError(
-            f"cannot read the network's secret {secret_path}: {exc.strerror} (make one with "
-            f"gossip new-secret {secret_path} and copy it to every host)"
+            f"cannot read the network's secret {secret_path}: {exc.strerror} (copy it from a "
+            "host of the network; for a new network, make one with gossip new-secret "
+            f"{secret_path} and copy it to every host)"
         ) from None
     if len(secret) < 32:
         raise GossipError(f"the secret in {secret_path} is too short: make one with new-secret")
