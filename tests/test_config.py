@@ -373,6 +373,7 @@ CASES: list[tuple[dict[str, Any], str]] = [
     (plain(insecure=False, secret=""), "names no secret"),
     (plain(insecure=False, secret=5), "names no secret"),
     (plain(insecure=False, secret="lab.secret"), "cannot read the network's secret"),
+    (plain(insecure=False, secret="lab.secret"), "(copy it from a host of the network; for a"),
     # "yes", "no" and 0 were taken as false (a secure start the file did not ask for), and
     # true beside a secret started without it, with no word of either.
     *[
