@@ -616,6 +616,7 @@ def _remove(directory: Path, network: NetworkState, number: int) -> dict[str, An
     if any(e.local for e in network.nodes.values()):  # else a network file's view: no state
         writable(directory, network)
     rows = [r for r in status(network) if not r.entry.removed]
+    _refuse_last(directory, network, entry, rows)
     kept = {e for e in _edges(live_links(rows)) if number not in e}
     try:
         with contextlib.ExitStack() as committed:
@@ -639,6 +640,30 @@ def _remove(directory: Path, network: NetworkState, number: int) -> dict[str, An
         "dead": dead,
         "hung": hung,
     }
+
+
+def _refuse_last(
+    directory: Path, network: NetworkState, entry: NodeEntry, rows: list[NodeStatus]
+) -> None:
+    """GossipError if no other node is up to take what the leaving node holds: removed,
+    its messages (acknowledged, some as held for want of a peer) reached no node started
+    after it, and the law is that they reach every one."""
+    number = entry.number
+    if any(r.state == "up" and r.entry.number != number for r in rows):
+        return
+    leaving = next((r for r in rows if r.entry.number == number), None)
+    if leaving is not None and leaving.state == "up":
+        holds = int(leaving.report.get("messages") or 0)
+    else:
+        holds = len(_stored(directory, number)) if entry.local else 0
+    if holds:
+        other = next((n for n in sorted(network.nodes) if n != number), number)
+        raise GossipError(
+            f"node {number} is the last live node and holds {holds} message"
+            f"{'' if holds == 1 else 's'}: removed, they would reach no node started after "
+            f"it; bring another back first (gossip restart-node {other}), or stop the "
+            "network (gossip stop-network keeps them)"
+        )
 
 
 def _take_out(

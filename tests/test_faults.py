@@ -1315,3 +1315,22 @@ def test_a_restart_whose_log_cannot_be_written_says_so(networks: Networks) -> No
     assert refused.code == 1
     assert "node 3: cannot write its log node-3.log" in refused.err, refused.err
     assert net.cli("restart-node", "3").code == 0
+
+
+@pytest.mark.slow
+def test_the_last_live_node_holding_messages_is_not_removed(networks: Networks) -> None:
+    """Removed, the last live node took the messages it held (acknowledged as held, for
+    want of a peer) away from every node brought back after it: 120-279 of them in a
+    sweep. Refused, it stays; with another node back, it leaves and hands them over."""
+    net = networks.start("circular", "-n", "3")
+    for number in (1, 2):
+        assert net.cli("remove-node", str(number)).code == 0
+    held = [net.client(3).post(f"held {i}").id for i in range(3)]
+    refused = net.cli("remove-node", "3")
+    assert refused.code == 1 and one_line(refused.err), refused.err
+    assert "node 3 is the last live node and holds 3 messages: removed, they" in refused.err
+    assert net.cli("restart-node", "1").code == 0
+    assert net.cli("remove-node", "3").code == 0
+    assert_laws(net, [1], held)
+    assert net.cli("restart-node", "2").code == 0
+    assert_laws(net, [1, 2], held)
