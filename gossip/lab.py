@@ -184,8 +184,11 @@ def refresh(directory: Path, network: NetworkState) -> None:
 def held(network: NetworkState) -> Conditions | None:
     """The conditions the nodes hold now, as the first live one that answers says (None:
     none answered). On several hosts this host's state may be behind: a change made on
-    another host went to every node, and its state only."""
-    for number in network.live_numbers():
+    another host went to every node, and its state only. This host's nodes that are not
+    paused are asked first: a host cut off costs each of its nodes a timeout."""
+    paused = set(current(network).paused)
+    order = sorted(network.live_numbers(), key=lambda n: (not network.nodes[n].local, n in paused))
+    for number in order:
         client = client_for(network, network.nodes[number])
         client.timeout = SURVEY_TIMEOUT
         try:

@@ -332,3 +332,28 @@ def test_on_several_hosts_a_command_takes_the_conditions_the_nodes_hold(
     )
     lab.refresh(tmp_path / "none", view)  # a file's view: no state to write, only the view
     assert view.conditions["paused"] == [4] and not (tmp_path / "none").exists()
+
+
+def test_the_conditions_in_force_are_asked_of_this_hosts_running_nodes_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every command given --config asks; a host cut off (or a paused node) costs a
+    timeout per node asked before one answers."""
+    asked: list[int] = []
+
+    class Asked:
+        def __init__(self, number: int) -> None:
+            self.number, self.timeout = number, 0.0
+
+        def status(self) -> dict[str, object]:
+            asked.append(self.number)
+            if self.number != 4:
+                raise GossipError("no answer")
+            return {"conditions": {"loss_percent": 5}}
+
+    monkeypatch.setattr(lab, "client_for", lambda network, entry: Asked(entry.number))
+    nodes = {n: NodeEntry(n, "10.0.0.2", 7000 + n, [], local=False) for n in (1, 2)}
+    nodes |= {n: NodeEntry(n, "10.0.0.1", 7000 + n, []) for n in (3, 4, 5)}
+    net = NetworkState(0, 3, "file", nodes, name="lab", conditions={"paused": [3]})
+    assert lab.held(net) == conditions_from({"loss_percent": 5})
+    assert asked == [4], "this host's running node first: not 3 (paused), not 1, 2 (far)"
