@@ -658,11 +658,11 @@ def _refuse_last(
         holds = len(_stored(directory, number)) if entry.local else 0
     if holds:
         other = next((n for n in sorted(network.nodes) if n != number), number)
+        messages = "1 message" if holds == 1 else f"{holds} messages"
         raise GossipError(
-            f"node {number} is the last live node and holds {holds} message"
-            f"{'' if holds == 1 else 's'}: removed, they would reach no node started after "
-            f"it; bring another back first (gossip restart-node {other}), or stop the "
-            "network (gossip stop-network keeps them)"
+            f"no other node is up to take the {messages} node {number} holds: removed now, "
+            f"they would reach no node started after it; bring another back first (gossip "
+            f"restart-node {other}), or stop the network (gossip stop-network keeps them)"
         )
 
 
