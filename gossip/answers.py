@@ -171,7 +171,9 @@ def _peers(node: Node, payload: dict[str, Any], now: float) -> Answer:
 
 
 def _status(node: Node, payload: dict[str, Any], now: float) -> Answer:
-    return Answer((ok(node.status()),))
+    """The node's status, with how long it has been up by its own clock: an asker's clock
+    minus its start showed a negative or inflated uptime across skewed machines."""
+    return Answer((ok({**node.status(), "uptime": round(now - node.members.started, 3)}),))
 
 
 def _leave(node: Node, payload: dict[str, Any], now: float) -> Answer:

@@ -266,7 +266,7 @@ def status(
             port = f"{row.entry.host}:{port}"
         if row.state == "up":
             peer_list = ", ".join(str(p) for p in report.get("peers", [])) or "none"
-            uptime = duration(now - float(report.get("started", now)))
+            uptime = duration(up_for(report, now))
             held, unread = str(report.get("messages")), str(report.get("unread"))
             table.append((number, row.state, peer_list, held, unread, port, uptime))
         else:
@@ -357,6 +357,13 @@ def outside(number: int, conditions: Conditions, live: list[int], heal: str) -> 
     return f"\nA partition is in force and names no node {number}: it is {side} until {heal}."
 
 
+def up_for(report: dict[str, Any], now: float) -> float:
+    """How long a node has been up: as it says (its own clock), else from its start."""
+    if isinstance(report.get("uptime"), int | float):
+        return float(report["uptime"])
+    return now - float(report.get("started", now))
+
+
 def shown_state(network: NetworkState, row: NodeStatus) -> str:
     """A node's state as ``status`` shows it: one the lab paused does not answer, as a
     down one, but is ``paused``."""
@@ -382,7 +389,7 @@ def status_json(
                 "peers": report.get("peers", []) if up else None,
                 "messages": report.get("messages") if up else None,
                 "unread": report.get("unread") if up else None,
-                "uptime": round(now - float(report.get("started", now)), 3) if up else None,
+                "uptime": round(up_for(report, now), 3) if up else None,
                 "pid": row.entry.pid if state in ("up", "paused") and row.entry.local else None,
                 "error": report.get("error") if row.state == "failing" else None,
             }

@@ -183,7 +183,9 @@ def test_a_request_answered_at_once_ends_with_ok_and_sends_on(command: Command) 
 
 def test_status_replies_with_the_status_of_the_node() -> None:
     node = message_node()
-    assert ok(ask(node, Command.STATUS)) == node.status()
+    reply = ok(ask(node, Command.STATUS))
+    assert reply.pop("uptime") == round(NOW - node.members.started, 3), "by its own clock"
+    assert reply == node.status()
 
 
 def test_sync_says_whether_the_digests_agree_and_else_gives_the_buckets() -> None:

@@ -585,3 +585,14 @@ def test_a_node_added_outside_a_partition_is_told_which_side_it_is_on() -> None:
     assert alone.endswith("names no node 9: it is a side of its own until gossip heal.")
     assert render.outside(4, cut, live, "gossip heal") == ""
     assert render.outside(11, conditions_from({}), live, "gossip heal") == ""
+
+
+def test_uptime_is_the_nodes_own_not_the_askers_clock_minus_its_start() -> None:
+    """Across machines two hours apart the table said 2h 00m for a node up 15 s, and the
+    JSON -7195.2 the other way."""
+    net, rows = _status_rows()
+    skewed = dict(rows[0].report, started=1190.0 + 7200, uptime=15.0)
+    rows[0] = NodeStatus(net.nodes[1], "up", skewed)
+    table = render.status(net, rows, [[1, 10]], now=1190.0).splitlines()
+    assert table[3].split()[-1] == "15s", table[3]
+    assert render.status_json(net, rows, [[1, 10]], now=1190.0)["nodes"][0]["uptime"] == 15.0
