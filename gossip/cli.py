@@ -417,7 +417,13 @@ def stop_network(args: dict[str, Any]) -> str:
     if args["--config"]:
         from gossip import config
 
-        named: Path | None = config.load(Path(args["--config"])).directory
+        try:
+            named: Path | None = config.load(Path(args["--config"])).directory
+        except GossipError as exc:  # changed since the start: the network still runs
+            raise GossipError(
+                f"{exc}; to stop its network all the same, mend the file, or run gossip "
+                "stop-network without --config if it is the only network running here"
+            ) from None
     else:
         origin = port_origin(args)
         named = None if origin is None else state.run_dir(origin)

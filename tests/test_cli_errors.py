@@ -282,16 +282,23 @@ def test_an_insecure_network_file_says_so_loudly(tmp_path: Path, networks: Netwo
     a sealed network."""
     origin = networks.reserve().origin
     path = tmp_path / "open.toml"
-    path.write_text(
+    text = (
         f'name = "open-{origin}"\ninsecure = true\n[peers]\n1 = [2]\n'
         f'[nodes]\n1 = "127.0.0.1:{origin + 1}"\n2 = "127.0.0.1:{origin + 2}"\n'
     )
+    path.write_text(text)
     try:
         result = gossip_cli("start-network", "--config", str(path))
         assert result.code == 0, result.err
         assert result.out.startswith("WARNING: insecure = true: these nodes obey anyone")
+        path.write_text(text.replace("[peers]", "[peer]"))  # broken since: say what stops it
+        refused = gossip_cli("stop-network", "--config", str(path))
+        assert refused.code == 1 and "stop-network without --config if it is the only" in (
+            refused.err
+        ), refused.err
     finally:
-        assert gossip_cli("stop-network", "--config", str(path)).code == 0
+        assert gossip_cli("stop-network").code == 0
+    path.write_text(text)
     # stopped here: status said "0 of its 2 nodes on this host", all down, and no more
     looked = gossip_cli("status", "--config", str(path))
     assert looked.code == 1 and "start-network --resume --config" in looked.err, looked
