@@ -194,6 +194,15 @@ def group(raw: str, highest: int) -> list[int]:
     return nodes
 
 
+def kept(payload: Mapping[str, Any]) -> Conditions:
+    """The conditions a network's state keeps (``as_dict`` form); a perfect network if
+    they cannot be read (a state file edited by hand)."""
+    try:
+        return conditions_from(payload)
+    except FrameError:
+        return PERFECT
+
+
 def conditions_from(payload: Mapping[str, Any]) -> Conditions:
     """Conditions from their ``as_dict`` form; FrameError naming a field that is wrong."""
     delay = _number(payload, "delay_ms", MAX_DELAY * 1000) / 1000

@@ -101,13 +101,7 @@ def running(net: NetworkState) -> Iterator[Path]:
         with contextlib.suppress(GossipError, OSError):
             network.stop(directory, net)
             if not state.processes_of(directory):
-                left = [*directory.glob("node-*"), *directory.glob("supervisor.log*")]
-                left += [directory / n for n in (state.STATE_FILE, state.SECRET_FILE)]
-                left += [directory / n for n in (state.LOCK_FILE, state.ACTING_LOCK_FILE)]
-                for path in left:
-                    path.unlink(missing_ok=True)
-                with contextlib.suppress(OSError):  # not empty: the user's files stay
-                    directory.rmdir()
+                network.forget(directory)
 
 
 def _measure(

@@ -20,7 +20,7 @@ from typing import Any
 from gossip import state
 from gossip.client import NodeUnreachable
 from gossip.commands import Command
-from gossip.conditions import MAX_DELAY, RANGE, Conditions, conditions_from, group
+from gossip.conditions import MAX_DELAY, RANGE, Conditions, conditions_from, group, kept
 from gossip.errors import GossipError, UsageError
 from gossip.network import SURVEY_TIMEOUT, client_for, survey
 from gossip.protocol import FrameError
@@ -69,7 +69,7 @@ def partition_groups(raws: list[str], network: NetworkState) -> list[list[int]]:
         if all(network.nodes[n].removed for n in groups[-1]):
             # A removed node in a range keeps its side (restart-node brings it back
             # there); a group of removed nodes only would be a side no frame reaches.
-            live = compress_ranges(network.live_numbers()) or "none"
+            live = compress_ranges(network.live_numbers())
             raise GossipError(
                 f"partition group {raw!r} names only removed nodes: live nodes are {live}"
             )
@@ -90,10 +90,7 @@ def check_live(network: NetworkState, numbers: list[int]) -> None:
 
 def current(network: NetworkState) -> Conditions:
     """The conditions the network's state holds."""
-    try:
-        return conditions_from(network.conditions)
-    except FrameError:
-        return Conditions()
+    return kept(network.conditions)
 
 
 def halted(network: NetworkState, entry: state.NodeEntry, directory: Path) -> bool:

@@ -27,10 +27,10 @@ from gossip import state
 from gossip.auth import new_secret
 from gossip.client import GossipClient, NodeBusy, NodeUnreachable, Peer, farewell
 from gossip.commands import Command
-from gossip.conditions import Conditions, conditions_from, sides
+from gossip.conditions import kept, sides
 from gossip.errors import GossipError, UsageError
 from gossip.handover import HeldCopy, handed_over
-from gossip.protocol import FrameError, MessageView, encode_frame
+from gossip.protocol import MessageView, encode_frame
 from gossip.repair import Introduce, Step, Swap, parts, plan_repair
 from gossip.state import NetworkState, NodeEntry
 from gossip.status import NodeStatus
@@ -128,9 +128,7 @@ def start(network: NetworkState) -> Path:
     directory.chmod(0o700)  # messages and logs are the user's business
     aside = directory / f".replaced-{os.getpid()}"
     aside.mkdir()
-    left = list(directory.glob("node-*"))
-    left += [p for p in (directory / state.SECRET_FILE, directory / state.STATE_FILE) if p.exists()]
-    for old in left:
+    for old in left_by(directory):
         old.rename(aside / old.name)
     try:
         if not network.insecure:
@@ -186,6 +184,25 @@ def resume(directory: Path, key: bytes | None = None) -> NetworkState:
             _unpause(latest, entry.number)
     _own(directory, network, "resume")
     return network
+
+
+def left_by(directory: Path) -> list[Path]:
+    """What a network stopped in ``directory`` left there: its plan, secret, stores and
+    logs (not the pictures drawn there, nor the supervisor's log and the locks)."""
+    left = list(directory.glob("node-*"))
+    return left + [
+        p for p in (directory / state.SECRET_FILE, directory / state.STATE_FILE) if p.exists()
+    ]
+
+
+def forget(directory: Path) -> None:
+    """Delete what a network stopped in ``directory`` left there, its supervisor's log and
+    locks too, and the directory if nothing else is in it (a picture drawn there stays)."""
+    rest = [directory / n for n in ("supervisor.log", state.LOCK_FILE, state.ACTING_LOCK_FILE)]
+    for path in [*left_by(directory), *rest]:
+        path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty: the user's files stay
+        directory.rmdir()
 
 
 def _check_free(directory: Path, network: NetworkState) -> None:
@@ -730,10 +747,7 @@ def _hand_over(
     others = [r for r in rows if r.state == "up" and r.entry.number != number]
     if not others or not held:
         return 0
-    try:
-        cut = conditions_from(network.conditions)
-    except FrameError:
-        cut = Conditions()
+    cut = kept(network.conditions)
     others.sort(key=lambda r: cut.blocked(number, r.entry.number))  # its side first
     receiver = client_for(network, others[0].entry)
     theirs = {v.id for v in receiver.read_messages("all", peek=True)}

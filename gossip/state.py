@@ -280,17 +280,32 @@ def _held_by(lock: IO[str]) -> str:
         words = []
     shown = " ".join(" ".join(w.decode(errors="replace") for w in words).split())
     who = f" (process {pid}: {shown[:80]})" if shown else f" (process {pid})"
-    if _stopped(pid):
+    if stopped(pid):
         return f"{who}: it is stopped (Ctrl-Z?): continue it (fg, or kill -CONT {pid}) or end it"
     return f"{who}: wait for it to end, or end it"
 
 
-def _stopped(pid: int) -> bool:
+def stopped(pid: int) -> bool:
+    """Whether process ``pid`` is stopped by a signal (its ``/proc`` stat opened anew)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        stat = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
     except OSError:
         return False
-    return stat.rpartition(")")[2].split()[0] in ("T", "t")
+    try:
+        return stopped_at(stat)
+    finally:
+        os.close(stat)
+
+
+def stopped_at(stat: int) -> bool:
+    """Whether the process whose ``/proc`` stat is open as ``stat`` is stopped by a signal
+    (state T): alive, answering nothing until continued. A process being traced (t:
+    py-spy, gdb) is not."""
+    try:
+        fields = os.pread(stat, 512, 0).rpartition(b")")[2].split()
+    except OSError:  # the process is gone
+        return False
+    return fields[:1] == [b"T"]
 
 
 def _learn(network: NetworkState, latest: NetworkState) -> None:

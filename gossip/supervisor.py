@@ -349,24 +349,13 @@ class HungWatch:
         if self.stat < 0:  # again next time if it failed (no descriptor free, say)
             with contextlib.suppress(OSError):
                 self.stat = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
-        if self.stat < 0 or not self.halted_at(self.stat):
+        if self.stat < 0 or not state.stopped_at(self.stat):
             self.since = None
             return False
         now = time.monotonic()
         if self.since is None:
             self.since = now
         return now - self.since >= HUNG_AFTER
-
-    @staticmethod
-    def halted_at(stat: int) -> bool:
-        """Whether the process whose ``/proc`` stat is open as ``stat`` is stopped by a
-        signal (state T): alive, answering nothing until continued. A process being traced
-        (t: py-spy, gdb) is not."""
-        try:
-            fields = os.pread(stat, 512, 0).rpartition(b")")[2].split()
-        except OSError:  # the process is gone
-            return False
-        return fields[:1] == [b"T"]
 
 
 def _kill_if_first(directory: Path, number: int, owner: int) -> None:
@@ -396,22 +385,10 @@ def _first_awake(network: state.NetworkState, directory: Path, number: int) -> i
             if e.local
             and n not in paused
             and state.pid_alive(e.pid, directory)
-            and not _halted(e.pid)
+            and not state.stopped(e.pid)
         ),
         default=number,
     )
-
-
-def _halted(pid: int) -> bool:
-    """Whether process ``pid`` is stopped by a signal (its ``/proc`` stat opened anew)."""
-    try:
-        stat = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        return HungWatch.halted_at(stat)
-    finally:
-        os.close(stat)
 
 
 def _start_adopter(directory: Path) -> None:

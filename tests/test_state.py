@@ -598,7 +598,7 @@ def test_ctrl_z_in_a_change_stops_the_command_once_the_state_is_written(tmp_path
     )
     try:
         assert command.stdout is not None and command.stdout.readline() == "inside\n"
-        assert wait_until(lambda: state._stopped(command.pid), 10), "Ctrl-Z was lost"
+        assert wait_until(lambda: state.stopped(command.pid), 10), "Ctrl-Z was lost"
         assert state.load(tmp_path).topology == "written"  # type: ignore[union-attr]
         with state.change(tmp_path, network(4)):  # not held by the stopped command
             pass
