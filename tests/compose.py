@@ -179,6 +179,28 @@ class Compose:
         out = run("docker", "exec", self.ids[via], "python", "-c", SPREAD, query)
         return {i: {int(n): t for n, t in got.items()} for i, got in json.loads(out).items()}
 
+    def lacking(self, via: int, ids: list[str], nodes: list[int], timeout: float) -> dict:
+        """Which listed nodes still lack each message after the timeout, by message (empty
+        when all arrived). When some lack one, what those nodes logged and the network's
+        status are printed, for the test's report."""
+        got = self.spread(via, ids, nodes, timeout)
+        lacking = {i: sorted(set(nodes) - set(got[i])) for i in ids if set(nodes) - set(got[i])}
+        for n in sorted({n for late in lacking.values() for n in late}):
+            print(f"--- node {n} logged:\n{self.log(n)}")
+        if lacking:
+            print(f"--- status:\n{self.gossip(via, 'status')}")
+        return lacking
+
+    def log(self, node: int) -> str:
+        """What a node's container printed (stdout and stderr), its last 60 lines."""
+        done = subprocess.run(
+            ["docker", "logs", "--tail", "60", self.ids[node]],
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+        )
+        return done.stdout + done.stderr
+
     def send(self, via: int, node: int, text: str) -> str:
         """Send a message to a node; its id."""
         out = self.gossip(via, "send-message", str(node), text)
