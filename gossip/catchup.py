@@ -36,8 +36,10 @@ class Round:
         """The last id of the page before: the next page lists the ids after it."""
         self.more = True
         """Pages of differing ids remain to be read."""
-        total = node.messages.digest.total
-        self._queue: deque[Send] = deque([self._send(Command.SYNC, {"total": total})])
+        self.total = node.messages.digest.total
+        """The digest this round's ``/SYNC`` carries: what a peer that answers "the same"
+        holds. Messages the node takes while the question is out are not in it."""
+        self._queue: deque[Send] = deque([self._send(Command.SYNC, {"total": self.total})])
         self._asked: Send | None = None
         self._gifts: deque[str] = deque()
         """The ids of the queued pushes, in order."""
@@ -81,7 +83,7 @@ class Round:
 
     def _compared(self, answer: dict[str, object]) -> None:
         if answer.get("same") is True:
-            self.node.agree(self.peer)
+            self.node.agree(self.peer, self.total)
         if answer.get("same") is not False:
             self.more = False  # the same messages (almost always), or a peer that says why not
             return

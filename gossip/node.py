@@ -233,9 +233,12 @@ class Node:
         due = min(self.members.next_due(), self.cuts.next_due(), self.round_due())
         return min(due, self.next_sync) if self._unagreed() else due
 
-    def agree(self, peer: int) -> None:
-        """A catch-up round found ``peer`` holding the same messages as this node."""
-        self.agreed[peer] = self.messages.digest.total
+    def agree(self, peer: int, total: str) -> None:
+        """A catch-up round found ``peer`` holding the same messages as this node held when
+        it asked, whose digest was ``total``. Not the digest now: a message taken while the
+        question was out (its copy to the peer perhaps lost) would count as agreed, and no
+        round with that peer would come until another message did."""
+        self.agreed[peer] = total
 
     def _unagreed(self) -> list[int]:
         """The peers to run catch-up rounds with, in turn."""

@@ -14,7 +14,7 @@ import string
 from collections.abc import Callable, Iterable
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gossip.answers import answer
@@ -32,8 +32,8 @@ from gossip.protocol import (
     message_id_field,
     relay_fields,
 )
-from gossip.sends import CatchUp
-from gossip.simulation import Simulation, StillClock, address
+from gossip.sends import CatchUp, Send
+from gossip.simulation import STEP, Simulation, StillClock, address
 from tests.core import TIMING, make_node
 
 # Ids as a peer may send them: 1 to 64 ASCII letters, digits, - or _.
@@ -695,14 +695,14 @@ def test_rounds_skip_a_peer_found_in_agreement_until_the_digest_changes() -> Non
         return [c.peer for chores in ticks for c in chores if isinstance(c, CatchUp)]
 
     assert sorted(set(rounds(10.0, 4))) == [2, 3]
-    node.agree(2)
-    node.agree(3)
+    node.agree(2, node.messages.digest.total)
+    node.agree(3, node.messages.digest.total)
     assert rounds(20.0, 4) == []
     assert node.next_due() == node.members.next_due()  # pings are due, rounds are not
     node.submit("news", 1)
     assert node.next_due() <= node.next_sync
     assert sorted(set(rounds(30.0, 4))) == [2, 3]
-    node.agree(3)
+    node.agree(3, node.messages.digest.total)
     assert set(rounds(40.0, 4)) == {2}
 
 
@@ -716,6 +716,78 @@ def test_a_round_that_finds_the_same_digest_records_the_agreement() -> None:
     replies = answer(peer, decode_frame(sync.frame), clock()).replies
     talk.take([decode_frame(r) for r in replies], clock())
     assert node.agreed == {2: node.messages.digest.total}
+
+
+def test_a_message_taken_while_the_sync_is_out_is_not_agreed() -> None:
+    """The node asks its peer (``/SYNC``), takes a message while the question is out (its
+    copy to the peer lost), and the peer answers "the same": the agreement is with what the
+    node held when it asked, so the next round goes ahead and brings the peer the message."""
+    sim = at(10.0)
+    node, peer = put(sim, 1, [2]), put(sim, 2, [1])
+    talk = Round(node, CatchUp(2, address(2)))
+    sync = talk.request()
+    assert sync is not None
+    asked = node.messages.digest.total
+    news, _ = node.submit("news", 1)  # its copy to the peer is lost
+    talk.take(sim.exchange(2, sync.frame), sim.now)
+    sim.queue.clear()
+    assert node.agreed == {2: asked}
+    sim.clock.now += TIMING.settle
+    assert [c.peer for c in node.tick(sim.now) if isinstance(c, CatchUp)] == [2]
+    sim.catch_up(1, CatchUp(2, address(2)))
+    assert news in peer.messages
+
+
+Step = tuple[str, int]
+"""One event between two linked nodes: a client's message at one of them (its copy to the
+other lost), one of them asking or being answered in a catch-up round, or time passing."""
+
+STEPS = st.lists(
+    st.tuples(st.sampled_from(["message", "ask", "answer", "wait"]), st.sampled_from([1, 2])),
+    max_size=40,
+)
+
+
+@settings(max_examples=1000)
+@given(STEPS)
+def test_two_nodes_agree_at_last_however_messages_and_rounds_interleave(steps: list[Step]) -> None:
+    """Whatever the order of messages and the steps of rounds from either end, with every
+    copy between the two lost, their own rounds bring them to the same messages: no round
+    records an agreement that does not hold."""
+    sim = at(10.0)
+    nodes = {1: put(sim, 1, [2]), 2: put(sim, 2, [1])}
+    talks: dict[int, tuple[Round, Send]] = {}
+    made: set[str] = set()
+
+    def answered(number: int) -> None:
+        talk, asked = talks.pop(number)
+        talk.take(sim.exchange(3 - number, asked.frame), sim.now)
+        sim.queue.clear()  # the gossip a round sets off is lost too
+        if (following := talk.request()) is not None:
+            talks[number] = (talk, following)
+
+    for kind, number in steps:
+        if kind == "message":
+            made.add(nodes[number].submit(f"from {number} at {sim.now}", 1)[0])
+        elif kind == "ask" and number not in talks:
+            talk = Round(nodes[number], CatchUp(3 - number, address(3 - number)))
+            talks[number] = (talk, talk.request())
+        elif kind == "answer" and number in talks:
+            answered(number)
+        elif kind == "wait":
+            sim.clock.now += TIMING.settle / 2
+    while talks:
+        answered(min(talks))
+
+    deadline = sim.now + TIMING.settle + 20 * TIMING.sync_every
+    while any(set(node.messages) != made for node in nodes.values()):
+        assert sim.now < deadline, "the rounds stopped before the two agreed"
+        sim.clock.now += STEP
+        for number, node in nodes.items():
+            for chore in node.tick(sim.now):
+                if isinstance(chore, CatchUp):
+                    sim.catch_up(number, chore)
+                    sim.queue.clear()
 
 
 def _twice_with_another_text(frames: list[Frame]) -> None:

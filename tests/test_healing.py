@@ -70,8 +70,8 @@ def test_tick_pings_each_peer_after_ping_every_of_silence() -> None:
 def test_next_due_is_when_tick_next_has_a_chore() -> None:
     clock = StillClock(10.0)
     node = make_node(1, [2, 3], clock)
-    node.agree(2)
-    node.agree(3)
+    node.agree(2, node.messages.digest.total)
+    node.agree(3, node.messages.digest.total)
     due = node.next_due()
     assert due == 10.0 + TIMING.ping_every
     assert sends_of(node.tick(due - 0.01), "PING") == []
