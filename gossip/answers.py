@@ -178,6 +178,10 @@ def _status(node: Node, payload: dict[str, Any], now: float) -> Answer:
 
 def _leave(node: Node, payload: dict[str, Any], now: float) -> Answer:
     number = positive_int(payload, "node", NODE_NUMBERS)
+    if payload.get("silent") is True:
+        dropped = node.taken_for_dead(number, now)
+        note = f"peer {number} took this node for dead" if dropped else ""
+        return Answer((ok({"dropped": dropped}),), note=note)
     dropped = node.drop_peer(number)
     return Answer((ok({"dropped": dropped}),), note=f"peer {number} left" if dropped else "")
 

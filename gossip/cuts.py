@@ -94,8 +94,12 @@ class Cuts:
         with each other: the four nodes keep their number of peers, the parts join.
         """
         members = self.members
-        if number == self.number or members.left or self.merging == number:
-            return False, None  # (both asking each other at once: the retries will differ)
+        if number == self.number or members.left:
+            return False, None
+        if self.merging == number and number > self.number:
+            # Both asking each other at once: the lower number's ask is the one taken (two
+            # refusals could repeat in step, as both ends retry on the same schedule).
+            return False, None
         if number in members.peers:
             return True, None
         members.pending.discard(number)

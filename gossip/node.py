@@ -172,9 +172,21 @@ class Node:
         self.counters.link_breaks += dropped
         return dropped
 
+    def taken_for_dead(self, number: int, now: float) -> bool:
+        """A peer dropped this node for silence and said so (``/LEAVE`` with ``silent``);
+        True if it was still a peer. Either way it is remembered as this node's own drop
+        would remember it: the goodbye gets through only once the silence is over (a short
+        cut), and forgetting the sender left neither end asking to link again."""
+        lost = self.cuts.lost.get(number)
+        address = self.peers.get(number) or (lost.address if lost else None)
+        dropped = self.drop_peer(number)
+        if address is not None:
+            self.cuts.remember(number, address, asks=number > self.number, now=now)
+        return dropped
+
     def missed(self, number: int, now: float) -> bool:
         """An exchange with a peer failed; True if that made the node drop it as dead. It is
-        remembered: the end with the higher number asks to link again if it turns up."""
+        remembered: the end with the lower number asks to link again if it turns up."""
         address = self.members.missed(number)
         if address is None:
             return False
@@ -282,7 +294,7 @@ class Node:
         elif send.kind == Command.MERGE:
             self.cuts.merge_failed(send, refused)
         if counted and self.missed(send.peer, now):
-            leave = encode_frame(Command.LEAVE, {"node": self.number})
+            leave = encode_frame(Command.LEAVE, {"node": self.number, "silent": True})
             return [Send(send.peer, send.address, leave, Command.LEAVE)]
         return []
 

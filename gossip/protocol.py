@@ -28,7 +28,8 @@ Requests a node understands:
 ``/REMOVE {"introduce"?}``                  a client asks the node to leave the network (and
                                             to introduce its former peers, unless false: the
                                             CLI plans their links against the whole network)
-``/LEAVE {"node"}``                         a leaving peer says goodbye
+``/LEAVE {"node", "silent"?}``              a leaving peer says goodbye (``silent``: it
+                                            dropped this node for silence, in case it lives)
 ``/INTRODUCE {"node", "host", "port"}``     a leaving peer suggests a replacement peer
 ``/CONNECT {"node", "host", "port"}``       a node asks to become a peer
 ``/PING {"node"?}``                          anyone checks the node is up; a peer's ping

@@ -129,7 +129,7 @@ def test_failed_sends_drop_a_dead_peer_and_say_leave_to_it() -> None:
     assert answers[:-1] == [[]] * (MISSES_TO_DROP - 1)
     [leave] = answers[-1]
     assert (leave.peer, leave.address) == (2, address(2))
-    assert payload(leave, "LEAVE") == {"node": 1}
+    assert payload(leave, "LEAVE") == {"node": 1, "silent": True}
     assert sorted(node.peers) == [3]
     # The goodbye to a dead peer fails too: nothing more follows from that.
     assert node.failed(leave, 15.0) == []

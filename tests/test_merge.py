@@ -30,11 +30,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gossip.answers import answer
 from gossip.commands import Command
 from gossip.cuts import REFUSALS_TO_FORGET, SEEK_HOPS, SEEN_SEEKS, Lost
 from gossip.membership import MISSES_TO_DROP, LinkPlan, Splice
 from gossip.node import Node
-from gossip.protocol import message_id_field
+from gossip.protocol import decode_frame, encode_frame, message_id_field
 from gossip.sends import Address, Endpoint, Send
 from gossip.simulation import STEP, Simulation, StillClock, address
 from tests.core import (
@@ -172,6 +173,38 @@ def test_a_goodbye_from_a_lost_peer_forgets_it() -> None:
     assert node.cuts.lost == {}
     chores = node.tick(20.0 + TIMING.merge_first)
     assert seeks(chores) == merges(chores) == []
+
+
+@pytest.mark.parametrize(("number", "asks"), [(1, True), (4, False)])
+def test_a_peer_that_took_this_node_for_dead_is_lost_as_if_this_node_had_dropped_it(
+    number: int, asks: bool
+) -> None:
+    """A silent goodbye (``/LEAVE`` with ``silent``): the peer dropped this node for silence.
+    The link is gone at both ends, and which end asks to link again follows the rule."""
+    clock = StillClock(10.0)
+    node = make_node(number, [2, 3], clock)
+    goodbye = encode_frame(Command.LEAVE, {"node": 2, "silent": True})
+    [reply] = answer(node, decode_frame(goodbye), 20.0).replies
+    assert decode_frame(reply).payload == {"dropped": True}
+    assert 2 not in node.peers
+    assert node.cuts.lost == {2: Lost(address(2), 20.0, 20.0 + TIMING.merge_first, asks)}
+
+
+def test_a_silent_goodbye_from_a_lost_peer_keeps_it_lost() -> None:
+    """Both ends took each other for dead: the goodbye of the other end crosses this
+    node's own drop, and this node, the one that asks, still asks."""
+    clock = StillClock(10.0)
+    node = make_node(1, [2, 3], clock)
+    lose(node, 2, clock, 20.0)
+    assert not node.taken_for_dead(2, 21.0)
+    assert node.cuts.lost[2].asks
+    assert [s.peer for s in search(node, 2, clock)] == [3]  # it looks for 2 through 3
+
+
+def test_a_silent_goodbye_from_a_stranger_leaves_nothing_to_get_back_to() -> None:
+    node = make_node(1, [2, 3], StillClock(10.0))
+    assert not node.taken_for_dead(9, 20.0)
+    assert node.cuts.lost == {} and sorted(node.peers) == [2, 3]
 
 
 def _accept_link(node: Node, number: int) -> None:
@@ -1364,3 +1397,74 @@ def test_a_cut_bridge_comes_back_whichever_end_dropped_it_first(first: int) -> N
     sim.run(20.0)
     graph = settled_whole(sim)
     assert cross_links(graph, {1, 2, 3, 4})
+
+
+def dropped(sim: Simulation, dropper: int, other: int, goodbye: bool) -> list[Send]:
+    """``dropper``'s exchanges with ``other`` fail until it drops it as dead: its pings
+    (``Node.failed``, which makes a goodbye), or its connection breaking (no goodbye)."""
+    node = sim.nodes[dropper]
+    frame = encode_frame(Command.PING, {"node": dropper})
+    ping = Send(other, address(other), frame, Command.PING)
+    goodbyes: list[Send] = []
+    for _ in range(MISSES_TO_DROP):
+        if goodbye:
+            goodbyes = node.failed(ping, sim.now)
+        else:
+            node.missed(other, sim.now)
+    assert [s.kind for s in goodbyes] == (["LEAVE"] if goodbye else [])
+    return goodbyes
+
+
+@pytest.mark.parametrize(
+    "drops",
+    [
+        [(5, 4, True)],
+        [(4, 5, True)],
+        [(4, 5, False), (5, 4, True)],
+        [(5, 4, False), (4, 5, True)],
+        [(4, 5, True), (5, 4, True)],
+        [(5, 4, True), (4, 5, True)],
+    ],
+    ids=[
+        "the higher end says goodbye",
+        "the lower end says goodbye",
+        "the higher end's goodbye after the lower end dropped it",
+        "the lower end's goodbye after the higher end dropped it",
+        "both say goodbye, the lower first",
+        "both say goodbye, the higher first",
+    ],
+)
+def test_a_bridge_dropped_for_a_blip_comes_back_whoever_said_goodbye(
+    drops: list[tuple[int, int, bool]],
+) -> None:
+    """A peer dropped as dead is told to leave, in case it lives, and takes the goodbye as
+    one. The blip over, the goodbyes arrive. Whichever end dropped the link, however the
+    goodbyes cross, one end asks to link again and the two rings join."""
+    sim = bridged_rings()
+    goodbyes = [(d, s) for d, o, goodbye in drops for s in dropped(sim, d, o, goodbye)]
+    for dropper, goodbye in goodbyes:
+        sim.send(dropper, goodbye)
+    assert not nx.is_connected(graph_of(sim))
+    sim.run(30.0)
+    assert nx.is_connected(graph_of(sim))
+    made, sends = sim.nodes[1].submit("after the blip", 1)
+    for send in sends:
+        sim.send(1, send)
+    assert all(made in node.messages for node in sim.live().values())
+
+
+def test_two_lost_peers_asking_each_other_at_once_link() -> None:
+    """Each end's ask reaches the other while its own is out: the lower number's is taken,
+    the higher's refused, and the two are linked once both answers are in."""
+    clock = StillClock(10.0)
+    low, high = make_node(4, [], clock), make_node(5, [], clock)
+    low.cuts.remember(5, address(5), asks=True, now=0.0)
+    high.cuts.remember(4, address(4), asks=True, now=0.0)
+    asks = {n: merges(node.tick(clock())) for n, node in ((4, low), (5, high))}
+    assert [s.peer for s in asks[4]] == [5] and [s.peer for s in asks[5]] == [4]
+    taken = answer(high, decode_frame(asks[4][0].frame), clock()).replies
+    refused = answer(low, decode_frame(asks[5][0].frame), clock()).replies
+    low.sent(asks[4][0], decode_frame(taken[-1]).payload, clock())
+    high.sent(asks[5][0], decode_frame(refused[-1]).payload, clock())
+    assert sorted(low.peers) == [5] and sorted(high.peers) == [4]
+    assert low.cuts.lost == {} and high.cuts.lost == {}
