@@ -19,6 +19,14 @@ from gossip import state
 from tests.networks import Networks, gossip_processes
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The tests that Ctrl-C a command send it SIGINT, and a command takes it as Ctrl-C only
+    if it did not start with SIGINT ignored. A run a script started in the background
+    (``pytest &``, no job control) has it ignored, and so would every command it starts:
+    those tests failed there and nowhere else. Give SIGINT back its default first."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @pytest.fixture(autouse=True)
 def gossip_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private state directory, so tests never see each other's networks or the user's."""
