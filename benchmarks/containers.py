@@ -10,7 +10,6 @@ Latency is read from the nodes' own arrival times: every container shares the ho
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -22,8 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness import Failed, Parser, at_least, guarded, terminable
+
 from gossip.network import wait_until
-from tests.compose import NODES, Compose, build_image, engine, run, stop_engine
+from tests.compose import NODES, Compose, Unavailable, build_image, engine, run, stop_engine
 
 EVERYONE = list(range(1, NODES + 1))
 START_DEADLINE = 120.0
@@ -73,13 +74,16 @@ def latencies(project: Compose, count: int) -> list[float]:
     return found
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=3, help="starts of the network to time")
-    parser.add_argument("--messages", type=int, default=MESSAGES, help="latency probes")
+def main() -> None:
+    parser = Parser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=at_least(1), default=3, help="starts of the network to time")
+    parser.add_argument("--messages", type=at_least(2), default=MESSAGES, help="latency probes")
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="gossip-containers-") as scratch:
-        daemon = engine(Path(scratch) / "dockerd.log")
+    with terminable(), tempfile.TemporaryDirectory(prefix="gossip-containers-") as scratch:
+        try:
+            daemon = engine(Path(scratch) / "dockerd.log")
+        except Unavailable as exc:
+            raise Failed(f"cannot run: {exc}") from None
         try:
             began = time.monotonic()
             build_image()
@@ -89,25 +93,32 @@ def main() -> int:
                 seconds, probes = start_once(Path(scratch), number, options.messages)
                 starts.append(seconds)
                 found += probes
+            # Asked of the engine, so before it stops.
+            sizes = {
+                "image_mb": image_size("gossip:latest") / 1e6,
+                "base_image_mb": image_size("gossip-base:bookworm") / 1e6,
+            }
+        except Unavailable as exc:
+            raise Failed(f"cannot run: {exc}") from None
+        except RuntimeError as exc:  # a docker command or the network failed
+            raise Failed(str(exc).strip().splitlines()[0]) from None
         finally:
             if daemon is not None:
                 stop_engine(daemon)
     figures = {
-        "image_mb": image_size("gossip:latest") / 1e6,
-        "base_image_mb": image_size("gossip-base:bookworm") / 1e6,
+        **sizes,
         "build_s": built,
         "containers_started_s": [up for up, _ in starts],
         "all_16_answer_connected_s": [ready for _, ready in starts],
         "load_average": os.getloadavg(),
         "latency_ms": {
             "median": statistics.median(found),
-            "p90": statistics.quantiles(found, n=10)[-1],
+            "p90": statistics.quantiles(found, n=10, method="inclusive")[-1],
             "max": max(found),
         },
     }
     print(json.dumps(figures, indent=2))
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    guarded(main)

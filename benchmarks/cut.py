@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from harness import Failed, Parser, at_least, guarded, seconds, terminable
 
 from gossip.namespaces import (
     NODES,
@@ -51,13 +54,13 @@ print(json.dumps(found))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=20, help="for the latency figure")
-    parser.add_argument("--cut", type=float, default=15.0, help="seconds host 4 is cut off")
+    parser = Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=at_least(1), default=20, help="for the latency figure")
+    parser.add_argument("--cut", type=seconds, default=15.0, help="seconds host 4 is cut off")
     options = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="gossip-cut-"))
     try:
-        with bridged_namespaces(base) as hosts:
+        with terminable(), bridged_namespaces(base) as hosts:
             addresses = {
                 n: f"{hosts[(n - 1) // PER_HOST].address}:{7001 + (n - 1) % PER_HOST}"
                 for n in range(1, NODES + 1)
@@ -72,7 +75,9 @@ def main() -> None:
             finally:
                 lab.stop()
     except Unavailable as exc:
-        raise SystemExit(f"cannot run: {exc}") from None
+        raise Failed(f"cannot run: {exc}") from None
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def measure(lab: Lab, options: argparse.Namespace) -> None:
@@ -116,4 +121,4 @@ def measure(lab: Lab, options: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)

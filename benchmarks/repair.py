@@ -17,27 +17,26 @@ Run by hand:
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
 import random
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from run import free_origin, machine
+from harness import Failed, Parser, at_least, gossip, guarded, private_home
+from run import free_origin, machine, until
 
 from gossip import state
 from gossip.client import GossipClient
 from gossip.errors import GossipError
 from gossip.mending import REPAIR_FIRST
-from gossip.network import live_links, parts, status, wait_until
+from gossip.network import live_links, parts, status
 
 TWO_HALVES = {
     1: [3, 5, 6], 2: [9, 10, 12], 3: [1, 13, 14], 4: [6, 7, 8], 5: [1, 15, 16], 6: [1, 4, 10],
@@ -50,12 +49,6 @@ DEADLINE = 30.0
 SETTLE = REPAIR_FIRST + 0.5
 """Seconds a new network runs before a fault: its supervisor's looks have begun, as in a
 network that has been running a while."""
-
-
-def gossip(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gossip", *args], check=True, capture_output=True, text=True
-    )
 
 
 def one_part(network: state.NetworkState) -> bool:
@@ -75,7 +68,8 @@ def two_halves(home: Path) -> tuple[Path, state.NetworkState]:
     file.write_text("\n".join(lines) + "\n")
     gossip("start-network", "--config", str(file))
     network = state.load(state.run_dir("halves"))
-    assert network is not None
+    if network is None:
+        raise Failed("the network started, but its state cannot be read")
     return file, network
 
 
@@ -85,7 +79,12 @@ def bridge_removed(home: Path) -> float:
         began = time.perf_counter()
         gossip("remove-node", "6", "--config", str(file))
         network = state.load(state.run_dir("halves")) or network
-        assert wait_until(lambda: one_part(network), DEADLINE)
+        until(
+            lambda: one_part(network),
+            DEADLINE,
+            0.01,
+            "the two halves becoming one after remove-node 6",
+        )
         return time.perf_counter() - began
     finally:
         gossip("stop-network", "--config", str(file))
@@ -97,7 +96,12 @@ def bridge_killed(home: Path) -> float:
         time.sleep(SETTLE)
         os.kill(network.nodes[6].pid, signal.SIGKILL)
         began = time.perf_counter()
-        assert wait_until(lambda: one_part(network), DEADLINE, interval=0.05)
+        until(
+            lambda: one_part(network),
+            DEADLINE,
+            0.05,
+            "the two halves becoming one after node 6's kill",
+        )
         return time.perf_counter() - began
     finally:
         gossip("stop-network", "--config", str(file))
@@ -107,7 +111,8 @@ def lonely_node(home: Path) -> float:
     origin = free_origin(16)
     gossip("start-network", "--seed", "5", "--port-origin", str(origin))
     network = state.load(state.run_dir(origin))
-    assert network is not None
+    if network is None:
+        raise Failed("the network started, but its state cannot be read")
     try:
         time.sleep(SETTLE)
         peers = [p.number for p in GossipClient(network.nodes[1].address, network.key).peers()]
@@ -119,7 +124,7 @@ def lonely_node(home: Path) -> float:
             alive = [p for p in GossipClient(network.nodes[1].address, network.key).peers()]
             return any(p.number not in peers for p in alive)
 
-        assert wait_until(linked, DEADLINE, interval=0.05)
+        until(linked, DEADLINE, 0.05, "the lonely node linking again")
         return time.perf_counter() - began
     finally:
         gossip("stop-network", "--port-origin", str(origin))
@@ -129,7 +134,8 @@ def mass_crash(seed: int) -> dict[str, float]:
     origin = free_origin(16)
     gossip("start-network", "--seed", str(seed), "--port-origin", str(origin))
     network = state.load(state.run_dir(origin))
-    assert network is not None
+    if network is None:
+        raise Failed("the network started, but its state cannot be read")
     rng = random.Random(seed)
     acknowledged: list[str] = []
     done = threading.Event()
@@ -157,7 +163,7 @@ def mass_crash(seed: int) -> dict[str, float]:
                 gossip("restart-node", str(number), "--port-origin", str(origin))
         restarted = time.perf_counter()
         network = state.load(state.run_dir(origin)) or network
-        assert wait_until(lambda: one_part(network), DEADLINE, interval=0.05)
+        until(lambda: one_part(network), DEADLINE, 0.05, "one network after the restarts")
         joined = time.perf_counter()
         wanted = set(acknowledged)
 
@@ -168,7 +174,7 @@ def mass_crash(seed: int) -> dict[str, float]:
                     return False
             return True
 
-        assert wait_until(everywhere, DEADLINE, interval=0.1)
+        until(everywhere, DEADLINE, 0.1, "every acknowledged message on every node")
         return {
             "restarts_s": restarted - began,
             "one_part_after_restarts_s": joined - restarted,
@@ -181,21 +187,20 @@ def mass_crash(seed: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser = Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=at_least(1), default=3)
     parser.add_argument("--json", type=Path)
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory() as home:
-        os.environ["GOSSIP_HOME"] = home
+    if options.json is not None and not options.json.parent.is_dir():
+        parser.refuse(f"{options.json}: no folder {options.json.parent} to write it in")
+    with private_home("gossip-repair-") as home:
         figures: dict[str, list[float]] = {}
         for run in range(options.runs):
             figures.setdefault("bridge removed: one part again (s)", []).append(
-                bridge_removed(Path(home))
+                bridge_removed(home)
             )
-            figures.setdefault("bridge killed: one part again (s)", []).append(
-                bridge_killed(Path(home))
-            )
-            figures.setdefault("lonely node: linked again (s)", []).append(lonely_node(Path(home)))
+            figures.setdefault("bridge killed: one part again (s)", []).append(bridge_killed(home))
+            figures.setdefault("lonely node: linked again (s)", []).append(lonely_node(home))
             crash = mass_crash(run + 1)
             for key, value in crash.items():
                 figures.setdefault(f"mass crash: {key}", []).append(value)
@@ -210,4 +215,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)

@@ -8,7 +8,8 @@ end, and prints a table (and ``--json FILE`` writes the figures). Run by hand:
         [--no-healing] [--insecure]
 
 ``--compare FILE`` prints a previous run's ``--json`` figures beside this run's, with
-the ratio of each.
+the ratio of each. However the run ends (a failure, Ctrl-C, SIGTERM), its networks are
+stopped and its scratch directory deleted (``harness.private_home``).
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import platform
 import signal
 import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from harness import Failed, Parser, at_least, gossip, guarded, private_home, sizes
 
 from gossip import state
 from gossip.client import GossipClient
@@ -34,10 +36,17 @@ from gossip.network import await_spread, live_links, parts, status, wait_until
 
 
 def cli(*args: str) -> float:
-    """Wall time of one real ``gossip`` command, in milliseconds."""
+    """Wall time of one real ``gossip`` command, in milliseconds; Failed if it fails."""
     began = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "gossip", *args], check=True, capture_output=True)
+    gossip(*args)
     return (time.perf_counter() - began) * 1000
+
+
+def until(condition: Callable[[], bool], timeout: float, interval: float, what: str) -> None:
+    """Wait for ``condition``; Failed if ``what`` did not happen in ``timeout`` seconds (a
+    figure timed to a deadline that passed would be a wrong one)."""
+    if not wait_until(condition, timeout, interval):
+        raise Failed(f"{what} did not happen within {timeout:g} s")
 
 
 def free_origin(count: int) -> int:
@@ -49,7 +58,7 @@ def free_origin(count: int) -> int:
             return origin
         except OSError:
             continue
-    raise SystemExit("no free port range")
+    raise Failed(f"no {count} free ports in a row below 32768: stop some networks first")
 
 
 def unique_memory_kib(pid: int) -> tuple[int, int]:
@@ -97,7 +106,7 @@ def latency(
         time.sleep(0.003 * len(senders))
         arrivals = await_spread(network, message_id, 180, interval=0.002 * len(senders))
         if len(arrivals) < len(senders):
-            raise SystemExit(f"message {i} reached {len(arrivals)} of {len(senders)} nodes")
+            raise Failed(f"message {i} reached {len(arrivals)} of {len(senders)} nodes")
         latencies.append((max(arrivals.values()) - arrivals[origin_node]) * 1000)
         if first_hops is not None:
             peers = [t for n, t in arrivals.items() if n != origin_node]
@@ -164,7 +173,7 @@ def fill(network: state.NetworkState, number: int, held: int, batch: int) -> Non
     while have < held:
         client.post_all([f"read {have + i}" for i in range(min(batch, held - have))])
         have += min(batch, held - have)
-    wait_until(lambda: min(counts(network)[0].values()) >= held, 60, 0.1)
+    until(lambda: min(counts(network)[0].values()) >= held, 60, 0.1, f"every node holding {held}")
 
 
 def reads(network: state.NetworkState, port: list[str], held: int, repeat: int) -> dict[str, float]:
@@ -177,7 +186,7 @@ def reads(network: state.NetworkState, port: list[str], held: int, repeat: int) 
         got = len(reader.read_messages("all", peek=True))
         timings.append((time.perf_counter() - began) * 1000)
     if got < held:
-        raise SystemExit(f"node 2 listed {got} messages, fewer than the {held} it holds")
+        raise Failed(f"node 2 listed {got} messages, fewer than the {held} it holds")
     figures = {f"read_{held}_messages_ms": statistics.median(timings)}
     if held >= 10_000:
         figures[f"get_messages_json_{held}_ms"] = statistics.median(
@@ -224,7 +233,7 @@ def scaling(sizes: list[int], picture: Path | None, throughput_at: int = 256) ->
             found[f"idle_{size}_nodes_percent_core"] = idle_load(directory)
             try:
                 latencies = latency(network, 10 if size <= 256 else 3)
-            except SystemExit as missed:  # say so, and go on with the other sizes
+            except Failed as missed:  # say so, and go on with the other sizes
                 print(f"scaling: {size} nodes: {missed}", file=sys.stderr, flush=True)
                 continue
             if size == throughput_at:
@@ -303,13 +312,14 @@ def healing(port: list[str], results: dict[str, float | str | int]) -> None:
         for victim in (3, 7, 11, 15):
             left, right = victim - 1, victim + 1
             began = kill(ring, victim)
-            wait_until(
+            until(
                 lambda v=victim, a=left, b=right: v not in peers_of(ring, a) | peers_of(ring, b),
                 10,
                 0.005,
+                f"node {victim}'s neighbours dropping it",
             )
             detect.append((time.monotonic() - began) * 1000)
-            wait_until(lambda a=left, b=right: b in peers_of(ring, a), 10, 0.005)
+            until(lambda a=left, b=right: b in peers_of(ring, a), 10, 0.005, "the ring closing")
             closed.append((time.monotonic() - began) * 1000)
         results["detect_dead_peer_ms"] = statistics.median(detect)
         results["ring_closed_after_crash_ms"] = statistics.median(closed)
@@ -322,8 +332,11 @@ def healing(port: list[str], results: dict[str, float | str | int]) -> None:
         cli("restart-node", "3", *port)
         results["restart_node_cli_ms"] = (time.monotonic() - began) * 1000
         holder = GossipClient(ring.nodes[3].address, ring.key)
-        wait_until(
-            lambda: set(missed) <= {v.id for v in holder.read_messages("all", peek=True)}, 30, 0.02
+        until(
+            lambda: set(missed) <= {v.id for v in holder.read_messages("all", peek=True)},
+            30,
+            0.02,
+            "node 3 catching up",
         )
         results["catch_up_100_messages_ms"] = (time.monotonic() - began) * 1000
     finally:
@@ -341,7 +354,7 @@ def healing(port: list[str], results: dict[str, float | str | int]) -> None:
                 lost = any(gone in ps for ps in links.values())
                 return not one_way and not lost and len(parts(links)) == 1
 
-            wait_until(whole, 10, 0.005)
+            until(whole, 10, 0.005, f"the graph healing after node {victim}'s kill")
             heals.append((time.monotonic() - began) * 1000)
         results["random_graph_healed_ms"] = statistics.median(heals)
     finally:
@@ -349,36 +362,59 @@ def healing(port: list[str], results: dict[str, float | str | int]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, default=16)
-    parser.add_argument("--messages", type=int, default=100)
-    parser.add_argument("--repeat", type=int, default=10, help="runs of each CLI command")
+    parser = Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=at_least(4), default=16)
+    parser.add_argument("--messages", type=at_least(1), default=100)
+    parser.add_argument("--repeat", type=at_least(1), default=10, help="runs of each CLI command")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--no-healing", action="store_true", help="skip the crash measurements")
     parser.add_argument(
-        "--throughput", type=int, default=2000, help="messages in the throughput run"
+        "--throughput", type=at_least(1), default=2000, help="messages in the throughput run"
     )
     parser.add_argument(
         "--sizes",
+        type=sizes,
         default="16,32,64,128,256,512,1024",
-        help="network sizes for the scaling run",
+        help="network sizes for the scaling run (empty: none)",
     )
     parser.add_argument("--plot", type=Path, help="write latency against size to this PNG")
     parser.add_argument(
         "--only-sizes", action="store_true", help="run the scaling run alone (with --sizes)"
     )
     parser.add_argument(
-        "--batch", type=int, default=25, help="messages per client request (post_all)"
+        "--batch", type=at_least(1), default=25, help="messages per client request (post_all)"
     )
     parser.add_argument("--compare", type=Path, help="a previous --json run to print beside")
     parser.add_argument(
         "--insecure", action="store_true", help="main network without authentication"
     )
     options = parser.parse_args()
-    if options.compare and not options.compare.is_file():
-        parser.error(f"--compare {options.compare}: no such file (write one with --json)")
+    options.earlier = earlier(parser, options.compare)
+    for written in (options.json, options.plot):
+        if written is not None and not written.parent.is_dir():
+            parser.refuse(f"{written}: no folder {written.parent} to write it in")
+    with private_home("gossip-bench-"):
+        measure(options)
 
-    os.environ["GOSSIP_HOME"] = tempfile.mkdtemp(prefix="gossip-bench-")
+
+def earlier(parser: Parser, compare: Path | None) -> dict[str, object]:
+    """``--compare``'s figures, read before the run: a file that is not one is said at
+    once, not after the run's minutes."""
+    if compare is None:
+        return {}
+    if not compare.is_file():
+        parser.refuse(f"--compare {compare}: no such file (write one with --json)")
+    try:
+        figures = json.loads(compare.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        parser.refuse(f"--compare {compare}: not a --json file of this benchmark ({exc})")
+    if not isinstance(figures, dict):
+        parser.refuse(f"--compare {compare}: not a --json file of this benchmark")
+    return figures
+
+
+def measure(options: argparse.Namespace) -> None:
+    """Every measurement the options ask for, then the table."""
     origin = free_origin(options.nodes)
     port = ["--port-origin", str(origin)]
     results: dict[str, float | str | int] = {"machine": machine(), "nodes": options.nodes}
@@ -386,7 +422,7 @@ def main() -> None:
     starting = ["start-network", "-n", str(options.nodes), "--seed", "1", *port]
     starting += ["--insecure"] if options.insecure else []
 
-    sizes = [int(n) for n in options.sizes.split(",") if n]
+    sizes = options.sizes
     if options.only_sizes:
         results.update(scaling(sizes, options.plot))
         report(results, [], sizes, options)
@@ -413,7 +449,7 @@ def main() -> None:
         fill(network, 1, 1000, options.batch)
         results.update(reads(network, port, 1000, 20))
         results.update(throughput(network, options.throughput, 4, options.batch))
-        one = throughput(network, options.throughput // 2, 1, options.batch)
+        one = throughput(network, max(1, options.throughput // 2), 1, options.batch)
         results["one_client_delivered_to_all_per_s"] = one["delivered_to_all_per_s"]
         single = throughput(network, min(options.throughput, 400), 4, 1)
         results["unbatched_delivered_to_all_per_s"] = single["delivered_to_all_per_s"]
@@ -514,7 +550,7 @@ def report(
         )
         rows.append((f"stop-network, {size} nodes", f"stop_{size}_nodes_ms", "ms"))
         rows.append((f"{size} nodes: processes left after stop", f"left_running_{size}_nodes", ""))
-    before = json.loads(options.compare.read_text()) if options.compare else {}
+    before = options.earlier
     for label, key, unit in rows:
         if key not in results:
             continue
@@ -529,4 +565,4 @@ def report(
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)

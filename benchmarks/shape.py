@@ -30,6 +30,8 @@ import hmac
 import json
 import multiprocessing
 import os
+import queue
+import signal
 import socket
 import socketserver
 import sqlite3
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from harness import Failed, Parser, at_least, guarded, terminable
 
 KEY = os.urandom(32)
 """The secret every process seals with (forked: they share it)."""
@@ -197,7 +200,15 @@ class ShapeServer(socketserver.ThreadingTCPServer):
 
 
 def serve(number: int, port: int, peers: dict[int, int], ready: Any, store: Path | None) -> None:
-    server = ShapeServer(number, port, peers, store)
+    """One process: its port once it serves, or why it could not (a port in use). Ended
+    by its parent (SIGTERM), which a Ctrl-C reaches too: it leaves both to the parent."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        server = ShapeServer(number, port, peers, store)
+    except OSError as exc:
+        ready.put(f"port {port}: {exc.strerror or exc}")
+        return
     ready.put(port)
     server.serve_forever()
 
@@ -220,12 +231,25 @@ def spread_latency(ports: list[int], key: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, default=16)
-    parser.add_argument("--messages", type=int, default=2000)
-    parser.add_argument("--port-origin", type=int, default=31000)
+    parser = Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=at_least(4), default=16)
+    parser.add_argument("--messages", type=at_least(1), default=2000)
+    parser.add_argument("--port-origin", type=at_least(1), default=31000)
     parser.add_argument("--essentials", action="store_true")
     options = parser.parse_args()
+    if options.nodes % 2:
+        parser.refuse(f"--nodes {options.nodes}: a 3-regular graph needs an even number of nodes")
+    if options.port_origin + options.nodes + 1 > 65535:
+        parser.refuse(
+            f"--port-origin {options.port_origin}: ports up to "
+            f"{options.port_origin + options.nodes + 1} do not exist: choose a lower one"
+        )
+    with terminable():
+        run(options)
+
+
+def run(options: argparse.Namespace) -> None:
+    """Start the processes, measure, and end them, whatever happens."""
     import networkx as nx
 
     graph = nx.random_regular_graph(3, options.nodes, seed=1)
@@ -251,7 +275,12 @@ def main() -> None:
             process.start()
         try:
             for _ in processes:
-                ready.get(timeout=10)
+                try:
+                    started = ready.get(timeout=10)
+                except queue.Empty:
+                    raise Failed("a process did not start within 10 s") from None
+                if isinstance(started, str):
+                    raise Failed(f"{started}: choose another --port-origin")
             measure(options, list(ports.values()))
         finally:
             for process in processes:
@@ -286,4 +315,4 @@ def measure(options: argparse.Namespace, ports: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)

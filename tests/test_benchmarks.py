@@ -1,0 +1,155 @@
+"""The benchmark scripts as a user runs them by hand: an option they cannot use is refused
+in one line, and however a run ends (a failure, Ctrl-C, SIGTERM) it leaves no network
+running and no scratch directory behind (each held a hundred megabytes of stores)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from gossip import state
+from gossip.network import wait_until
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def harness() -> ModuleType:
+    """``benchmarks/harness.py``, which the scripts import as their neighbour."""
+    spec = importlib.util.spec_from_file_location("harness", BENCHMARKS / "harness.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def bench(script: str, *args: str, scratch: Path) -> subprocess.CompletedProcess[str]:
+    """Run a benchmark script, its temporary files in ``scratch``."""
+    return subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )
+
+
+def left_running(scratch: Path) -> list[int]:
+    """Every gossip process whose network lives under ``scratch``."""
+    return [
+        pid
+        for directory, pids in state.gossip_processes().items()
+        if Path(directory).is_relative_to(scratch)
+        for pid in pids
+    ]
+
+
+def one_line(text: str) -> str:
+    assert "Traceback" not in text
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "said"),
+    [
+        ("run.py", ["--nodes", "0"], "--nodes: 0 is too small: the least is 4"),
+        ("run.py", ["--nodes", "many"], "--nodes: 'many' is not a whole number"),
+        ("run.py", ["--messages", "0"], "--messages: 0 is too small"),
+        ("run.py", ["--throughput", "-5"], "--throughput: -5 is too small"),
+        ("run.py", ["--batch", "0"], "--batch: 0 is too small"),
+        ("run.py", ["--repeat", "0"], "--repeat: 0 is too small"),
+        ("run.py", ["--sizes", "16,abc"], "--sizes: 'abc' is not a whole number"),
+        ("run.py", ["--sizes", "16,2"], "--sizes: 2 is too small"),
+        ("run.py", ["--compare", "no-such.json"], "no such file (write one with --json)"),
+        ("run.py", ["--compare", "{here}"], "not a --json file of this benchmark"),
+        ("run.py", ["--json", "/no/such/folder/run.json"], "no folder /no/such/folder"),
+        ("run.py", ["--plot", "/no/such/folder/size.png"], "no folder /no/such/folder"),
+        ("run.py", ["--no-such-option"], "unrecognized arguments: --no-such-option"),
+        ("shape.py", ["--nodes", "7"], "a 3-regular graph needs an even number of nodes"),
+        ("shape.py", ["--nodes", "2"], "--nodes: 2 is too small"),
+        ("shape.py", ["--messages", "0"], "--messages: 0 is too small"),
+        ("shape.py", ["--port-origin", "65530"], "do not exist: choose a lower one"),
+        ("repair.py", ["--runs", "0"], "--runs: 0 is too small"),
+        ("repair.py", ["--json", "/no/such/folder/r.json"], "no folder /no/such/folder"),
+        ("cut.py", ["--cut", "-1"], "--cut: -1 seconds: give zero or more"),
+        ("cut.py", ["--cut", "soon"], "--cut: 'soon' is not a number of seconds"),
+        ("cut.py", ["--messages", "0"], "--messages: 0 is too small"),
+        ("containers.py", ["--runs", "0"], "--runs: 0 is too small"),
+        ("containers.py", ["--messages", "x"], "--messages: 'x' is not a whole number"),
+        ("containers.py", ["--messages", "1"], "--messages: 1 is too small: the least is 2"),
+    ],
+)
+def test_an_option_it_cannot_use_is_refused_in_one_line(
+    script: str, args: list[str], said: str, tmp_path: Path
+) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    done = bench(script, *[a.replace("{here}", __file__) for a in args], scratch=scratch)
+    assert done.returncode == 2
+    line = one_line(done.stderr)
+    assert line.startswith(f"{script}: ")
+    assert said in line
+    assert done.stdout == ""
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_network_that_will_not_start_is_said_in_gossips_words(tmp_path: Path) -> None:
+    done = bench("run.py", "--nodes", "5", "--sizes", "", "--no-healing", scratch=tmp_path)
+    assert done.returncode == 1
+    line = one_line(done.stderr)
+    assert line.startswith("run.py: gossip start-network -n 5 ")
+    assert "5 x 3 is odd" in line
+    assert list(tmp_path.iterdir()) == []
+    assert left_running(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("signum", "whole_group"),
+    [(signal.SIGINT, True), (signal.SIGINT, False), (signal.SIGTERM, False)],
+    ids=["ctrl-c in a terminal", "sigint", "sigterm"],
+)
+def test_a_run_stopped_halfway_leaves_nothing_running_and_nothing_on_disk(
+    signum: signal.Signals, whole_group: bool, tmp_path: Path
+) -> None:
+    """A terminal's Ctrl-C reaches the gossip command the run waits on as well."""
+    runner = subprocess.Popen(
+        [sys.executable, str(BENCHMARKS / "run.py"), "--sizes", "", "--no-healing"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        start_new_session=True,  # its gossip commands too, for the clean-up below
+    )
+    try:
+        # Its first network is up and serving: its nodes run, and its stores are on disk.
+        assert wait_until(lambda: len(left_running(tmp_path)) > 16, 60, 0.05)
+        assert list(tmp_path.glob("gossip-bench-*/network-*/node-1.db"))
+        time.sleep(0.5)  # into the measurements, not the first instant
+        if whole_group:
+            os.killpg(runner.pid, signum)
+        else:
+            runner.send_signal(signum)
+        _, err = runner.communicate(timeout=60)
+        leftover = left_running(tmp_path)
+    finally:
+        # Nothing to do unless the test fails: then neither the runner nor a gossip command
+        # it left may start anything more.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(runner.pid, signal.SIGKILL)
+        runner.communicate()
+        harness().kill_all_under(tmp_path)
+    assert runner.returncode == 130
+    assert one_line(err) == "run.py: interrupted; what it started is stopped"
+    assert leftover == []
+    assert list(tmp_path.iterdir()) == []
