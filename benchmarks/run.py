@@ -528,6 +528,46 @@ def main_rows(options: argparse.Namespace) -> list[tuple[str, str, str]]:
     ]
 
 
+TARGETS: dict[str, tuple[str, float]] = {
+    "latency_all_nodes_p50_ms": ("<=", 3),
+    "latency_all_nodes_p99_ms": ("<=", 8),
+    "delivered_to_all_per_s": (">=", 1000),
+    "one_client_delivered_to_all_per_s": (">=", 600),
+    "messages_lost": ("<=", 0),
+    "read_1000_messages_ms": ("<=", 5),
+    "read_10000_messages_ms": ("<=", 50),
+    "get_messages_json_10000_ms": ("<=", 500),
+    "node_uss_mib": ("<=", 6),
+    "detect_dead_peer_ms": ("<=", 200),
+    "ring_closed_after_crash_ms": ("<=", 500),
+    "catch_up_100_messages_ms": ("<=", 1500),
+}
+"""Issue 14's targets for the main network, as run by default (16 nodes, authentication
+on): said beside each figure."""
+
+SIZE_TARGETS: dict[str, tuple[str, float]] = {
+    "latency_256_nodes_p50_ms": ("<=", 40),
+    "start_256_nodes_ms": ("<=", 2000),
+    "start_1024_nodes_ms": ("<=", 20_000),
+    "idle_1024_nodes_percent_core": ("<=", 50),
+}
+"""The size sweep's targets (its networks are always authenticated)."""
+
+
+def verdict(key: str, value: float, options: argparse.Namespace) -> str:
+    """`` target <= 3: met |`` for a figure with a target, else nothing."""
+    target = SIZE_TARGETS.get(key)
+    if key.startswith("left_running_"):
+        target = ("<=", 0)
+    elif target is None and options.nodes == 16 and not options.insecure:
+        target = TARGETS.get(key)
+    if target is None:
+        return ""
+    sense, bound = target
+    met = value <= bound if sense == "<=" else value >= bound
+    return f" target {sense} {bound:g}: {'met' if met else 'missed'} |"
+
+
 def report(
     results: dict[str, float | str | int],
     rows: list[tuple[str, str, str]],
@@ -559,7 +599,7 @@ def report(
         if isinstance(old, int | float):
             ratio = f"{results[key] / old:.2f}x" if old else "-"
             line += f" {old:>8.1f} {unit:<3} | {ratio:>6} |"
-        print(line)
+        print(line + verdict(key, float(results[key]), options))
     if options.json:
         options.json.write_text(json.dumps(results, indent=2))
 

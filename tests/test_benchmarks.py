@@ -4,6 +4,7 @@ running and no scratch directory behind (each held a hundred megabytes of stores
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib.util
 import os
@@ -22,12 +23,16 @@ from gossip.network import wait_until
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-def harness() -> ModuleType:
-    """``benchmarks/harness.py``, which the scripts import as their neighbour."""
-    spec = importlib.util.spec_from_file_location("harness", BENCHMARKS / "harness.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def script(name: str) -> ModuleType:
+    """A module of ``benchmarks/``, loaded as its scripts load their neighbours."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
     return module
 
 
@@ -148,8 +153,26 @@ def test_a_run_stopped_halfway_leaves_nothing_running_and_nothing_on_disk(
         with contextlib.suppress(ProcessLookupError):
             os.killpg(runner.pid, signal.SIGKILL)
         runner.communicate()
-        harness().kill_all_under(tmp_path)
+        script("harness").kill_all_under(tmp_path)
     assert runner.returncode == 130
     assert one_line(err) == "run.py: interrupted; what it started is stopped"
     assert leftover == []
     assert list(tmp_path.iterdir()) == []
+
+
+def test_each_figure_with_a_target_says_whether_it_met_it() -> None:
+    run = script("run")
+    default = argparse.Namespace(nodes=16, insecure=False)
+    assert run.verdict("latency_all_nodes_p50_ms", 3.6, default) == " target <= 3: missed |"
+    assert run.verdict("latency_all_nodes_p50_ms", 3.0, default) == " target <= 3: met |"
+    assert run.verdict("delivered_to_all_per_s", 999, default) == " target >= 1000: missed |"
+    assert run.verdict("messages_lost", 0, default) == " target <= 0: met |"
+    assert run.verdict("latency_256_nodes_p50_ms", 41, default) == " target <= 40: missed |"
+    assert run.verdict("left_running_512_nodes", 1, default) == " target <= 0: missed |"
+    assert run.verdict("submit_per_s", 5000, default) == ""  # no target
+    # The 16-node targets are for the default run; the size sweep's hold for any.
+    other = argparse.Namespace(nodes=32, insecure=False)
+    assert run.verdict("latency_all_nodes_p50_ms", 1.0, other) == ""
+    assert run.verdict("start_1024_nodes_ms", 9000, other) == " target <= 20000: met |"
+    bare = argparse.Namespace(nodes=16, insecure=True)
+    assert run.verdict("node_uss_mib", 5.0, bare) == ""
