@@ -10,6 +10,9 @@ Latency is read from the nodes' own arrival times: every container shares the ho
 
 from __future__ import annotations
 
+import quiet  # noqa: F401  (first: a Ctrl-C while the rest imports)
+
+# isort: split
 import json
 import os
 import random
@@ -21,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import Failed, Parser, at_least, guarded, terminable
+from harness import Failed, Parser, at_least, guarded, uninterrupted
 
 from gossip.network import wait_until
 from tests.compose import NODES, Compose, Unavailable, build_image, engine, run, stop_engine
@@ -79,7 +82,7 @@ def main() -> None:
     parser.add_argument("--runs", type=at_least(1), default=3, help="starts of the network to time")
     parser.add_argument("--messages", type=at_least(2), default=MESSAGES, help="latency probes")
     options = parser.parse_args()
-    with terminable(), tempfile.TemporaryDirectory(prefix="gossip-containers-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="gossip-containers-") as scratch:
         try:
             daemon = engine(Path(scratch) / "dockerd.log")
         except Unavailable as exc:
@@ -104,7 +107,8 @@ def main() -> None:
             raise Failed(str(exc).strip().splitlines()[0]) from None
         finally:
             if daemon is not None:
-                stop_engine(daemon)
+                with uninterrupted():
+                    stop_engine(daemon)
     figures = {
         **sizes,
         "build_s": built,

@@ -10,6 +10,9 @@ the network is one again and every node holds every message. Run by hand:
 
 from __future__ import annotations
 
+import quiet  # noqa: F401  (first: a Ctrl-C while the rest imports)
+
+# isort: split
 import argparse
 import json
 import shutil
@@ -18,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import Failed, Parser, at_least, guarded, seconds, terminable
+from harness import Failed, Parser, at_least, guarded, seconds, uninterrupted
 
 from gossip.namespaces import (
     NODES,
@@ -60,7 +63,7 @@ def main() -> None:
     options = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="gossip-cut-"))
     try:
-        with terminable(), bridged_namespaces(base) as hosts:
+        with bridged_namespaces(base) as hosts:
             addresses = {
                 n: f"{hosts[(n - 1) // PER_HOST].address}:{7001 + (n - 1) % PER_HOST}"
                 for n in range(1, NODES + 1)
@@ -73,7 +76,8 @@ def main() -> None:
             try:
                 measure(lab, options)
             finally:
-                lab.stop()
+                with uninterrupted():
+                    lab.stop()
     except Unavailable as exc:
         raise Failed(f"cannot run: {exc}") from None
     finally:

@@ -40,6 +40,22 @@ class Parser(argparse.ArgumentParser):
         """End here: ``message`` says what is wrong and what to do."""
         self.exit(2, f"{self.prog}: {message}\n")
 
+    def check_output(self, path: Path | None, suffixes: frozenset[str] | None = None) -> None:
+        """Refuse now a file the run could only fail to write at its end, minutes later."""
+        if path is None:
+            return
+        if not path.parent.is_dir():
+            self.refuse(f"{path}: no folder {path.parent} to write it in")
+        if path.is_dir():
+            self.refuse(f"{path} is a folder: give a file name in it")
+        if suffixes is not None and path.suffix.lower() not in suffixes:
+            kinds = ", ".join(sorted(suffixes))
+            self.refuse(f"{path}: a picture is written as one of {kinds}")
+
+
+PICTURES = frozenset({".png", ".svg", ".pdf", ".jpg", ".jpeg", ".webp"})
+"""What ``--plot`` may write (kinds matplotlib writes without anything more)."""
+
 
 def at_least(low: int) -> Callable[[str], int]:
     """An option type: a whole number no smaller than ``low``."""
@@ -85,13 +101,15 @@ def _interrupted(signum: int, frame: object) -> NoReturn:
 
 
 @contextlib.contextmanager
-def terminable() -> Iterator[None]:
-    """SIGTERM (``timeout``, ``kill``) ends the block as Ctrl-C does: its clean-up runs."""
-    terminate = signal.signal(signal.SIGTERM, _interrupted)
+def uninterrupted() -> Iterator[None]:
+    """A second Ctrl-C or SIGTERM during a clean-up would leave the rest of it undone:
+    both are held off until the block ends."""
+    held = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, terminate)
+        for signum, handler in held.items():
+            signal.signal(signum, handler)
 
 
 @contextlib.contextmanager
@@ -102,35 +120,29 @@ def private_home(prefix: str) -> Iterator[Path]:
     home = Path(tempfile.mkdtemp(prefix=prefix))
     before, os.environ["GOSSIP_HOME"] = os.environ.get("GOSSIP_HOME"), str(home)
     try:
-        with terminable():
-            try:
-                yield home
-            finally:
-                stop_everything(home)
+        yield home
     finally:
-        if before is None:
-            os.environ.pop("GOSSIP_HOME", None)
-        else:
-            os.environ["GOSSIP_HOME"] = before
-        shutil.rmtree(home, ignore_errors=True)
+        with uninterrupted():
+            try:
+                stop_everything(home)
+            finally:
+                if before is None:
+                    os.environ.pop("GOSSIP_HOME", None)
+                else:
+                    os.environ["GOSSIP_HOME"] = before
+                shutil.rmtree(home, ignore_errors=True)
 
 
 def stop_everything(home: Path) -> None:
     """Stop every network still running under ``home``: with ``stop-network``, and what
     that leaves (a network that failed halfway, one started from a network file) with
-    SIGKILL."""
-    # A second Ctrl-C or SIGTERM while this runs would leave the rest running: hold them off.
-    held = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        for directory in sorted(home.glob("network-*")):
-            origin = directory.name.removeprefix("network-")
-            if origin.isdigit() and state.processes_of(directory):
-                with contextlib.suppress(Failed):
-                    gossip("stop-network", "--port-origin", origin)
-        kill_all_under(home)
-    finally:
-        for signum, handler in held.items():
-            signal.signal(signum, handler)
+    SIGKILL. Call it ``uninterrupted``."""
+    for directory in sorted(home.glob("network-*")):
+        origin = directory.name.removeprefix("network-")
+        if origin.isdigit() and state.processes_of(directory):
+            with contextlib.suppress(Failed):
+                gossip("stop-network", "--port-origin", origin)
+    kill_all_under(home)
 
 
 def kill_all_under(home: Path, patience: float = 10.0) -> None:
@@ -154,14 +166,23 @@ def kill_all_under(home: Path, patience: float = 10.0) -> None:
 
 
 def guarded(main: Callable[[], object]) -> NoReturn:
-    """Run ``main``; end in one line, not a traceback, if it fails or is interrupted."""
+    """Run ``main``; end in one line, not a traceback, if it fails or is interrupted.
+
+    SIGTERM (``timeout``, ``kill``) is taken as Ctrl-C, so the clean-up of every block
+    it ends runs. Once ``main`` is over, both are held off: one that came while the
+    interpreter shuts down would end it by the signal, not by the exit status."""
     name = Path(sys.argv[0]).name
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupted)
     try:
         main()
+        status = 0
     except KeyboardInterrupt:
         print(f"{name}: interrupted; what it started is stopped", file=sys.stderr)
-        sys.exit(130)
+        status = 130
     except (Failed, GossipError) as exc:
         print(f"{name}: {exc}", file=sys.stderr)
-        sys.exit(1)
-    sys.exit(0)
+        status = 1
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    sys.exit(status)

@@ -17,6 +17,9 @@ Run by hand:
 
 from __future__ import annotations
 
+import quiet  # noqa: F401  (first: a Ctrl-C while the rest imports)
+
+# isort: split
 import contextlib
 import json
 import os
@@ -191,8 +194,7 @@ def main() -> None:
     parser.add_argument("--runs", type=at_least(1), default=3)
     parser.add_argument("--json", type=Path)
     options = parser.parse_args()
-    if options.json is not None and not options.json.parent.is_dir():
-        parser.refuse(f"{options.json}: no folder {options.json.parent} to write it in")
+    parser.check_output(options.json)
     with private_home("gossip-repair-") as home:
         figures: dict[str, list[float]] = {}
         for run in range(options.runs):

@@ -14,6 +14,9 @@ stopped and its scratch directory deleted (``harness.private_home``).
 
 from __future__ import annotations
 
+import quiet  # noqa: F401  (first: a Ctrl-C while the rest imports)
+
+# isort: split
 import argparse
 import json
 import os
@@ -27,7 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness import Failed, Parser, at_least, gossip, guarded, private_home, sizes
+from harness import PICTURES, Failed, Parser, at_least, gossip, guarded, private_home, sizes
 
 from gossip import state
 from gossip.client import GossipClient
@@ -227,8 +230,9 @@ def scaling(sizes: list[int], picture: Path | None, throughput_at: int = 256) ->
         found[f"start_{size}_nodes_ms"] = cli(
             "start-network", "-n", str(size), "--seed", "1", *port
         )
+        directory = state.run_dir(origin)
         try:
-            directory, network = state.find_network(origin)
+            _, network = state.find_network(origin)
             time.sleep(5 + size / 50)  # the start's bustle (first catch-up rounds) ends
             found[f"idle_{size}_nodes_percent_core"] = idle_load(directory)
             try:
@@ -390,9 +394,8 @@ def main() -> None:
     )
     options = parser.parse_args()
     options.earlier = earlier(parser, options.compare)
-    for written in (options.json, options.plot):
-        if written is not None and not written.parent.is_dir():
-            parser.refuse(f"{written}: no folder {written.parent} to write it in")
+    parser.check_output(options.json)
+    parser.check_output(options.plot, PICTURES)
     with private_home("gossip-bench-"):
         measure(options)
 

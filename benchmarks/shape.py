@@ -24,6 +24,9 @@ origin taking a message until every process holds it, p50 and p99 of 200.
 
 from __future__ import annotations
 
+import quiet  # noqa: F401  (first: a Ctrl-C while the rest imports)
+
+# isort: split
 import argparse
 import hashlib
 import hmac
@@ -43,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from harness import Failed, Parser, at_least, guarded, terminable
+from harness import Failed, Parser, at_least, guarded, uninterrupted
 
 KEY = os.urandom(32)
 """The secret every process seals with (forked: they share it)."""
@@ -244,8 +247,7 @@ def main() -> None:
             f"--port-origin {options.port_origin}: ports up to "
             f"{options.port_origin + options.nodes + 1} do not exist: choose a lower one"
         )
-    with terminable():
-        run(options)
+    run(options)
 
 
 def run(options: argparse.Namespace) -> None:
@@ -283,9 +285,10 @@ def run(options: argparse.Namespace) -> None:
                     raise Failed(f"{started}: choose another --port-origin")
             measure(options, list(ports.values()))
         finally:
-            for process in processes:
-                process.terminate()
-                process.join()
+            with uninterrupted():
+                for process in processes:
+                    process.terminate()
+                    process.join()
 
 
 def measure(options: argparse.Namespace, ports: list[int]) -> None:

@@ -79,6 +79,9 @@ def one_line(text: str) -> str:
         ("run.py", ["--compare", "{here}"], "not a --json file of this benchmark"),
         ("run.py", ["--json", "/no/such/folder/run.json"], "no folder /no/such/folder"),
         ("run.py", ["--plot", "/no/such/folder/size.png"], "no folder /no/such/folder"),
+        ("run.py", ["--json", "{folder}"], "is a folder: give a file name in it"),
+        ("run.py", ["--plot", "{folder}/size.xyz"], "a picture is written as one of .jpeg"),
+        ("run.py", ["--plot", "{folder}/size"], "a picture is written as one of .jpeg"),
         ("run.py", ["--no-such-option"], "unrecognized arguments: --no-such-option"),
         ("shape.py", ["--nodes", "7"], "a 3-regular graph needs an even number of nodes"),
         ("shape.py", ["--nodes", "2"], "--nodes: 2 is too small"),
@@ -86,6 +89,7 @@ def one_line(text: str) -> str:
         ("shape.py", ["--port-origin", "65530"], "do not exist: choose a lower one"),
         ("repair.py", ["--runs", "0"], "--runs: 0 is too small"),
         ("repair.py", ["--json", "/no/such/folder/r.json"], "no folder /no/such/folder"),
+        ("repair.py", ["--json", "{folder}"], "is a folder: give a file name in it"),
         ("cut.py", ["--cut", "-1"], "--cut: -1 seconds: give zero or more"),
         ("cut.py", ["--cut", "soon"], "--cut: 'soon' is not a number of seconds"),
         ("cut.py", ["--messages", "0"], "--messages: 0 is too small"),
@@ -99,7 +103,8 @@ def test_an_option_it_cannot_use_is_refused_in_one_line(
 ) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    done = bench(script, *[a.replace("{here}", __file__) for a in args], scratch=scratch)
+    given = [a.replace("{here}", __file__).replace("{folder}", str(tmp_path)) for a in args]
+    done = bench(script, *given, scratch=scratch)
     assert done.returncode == 2
     line = one_line(done.stderr)
     assert line.startswith(f"{script}: ")
@@ -119,14 +124,20 @@ def test_a_network_that_will_not_start_is_said_in_gossips_words(tmp_path: Path) 
 
 
 @pytest.mark.parametrize(
-    ("signum", "whole_group"),
-    [(signal.SIGINT, True), (signal.SIGINT, False), (signal.SIGTERM, False)],
-    ids=["ctrl-c in a terminal", "sigint", "sigterm"],
+    ("signum", "whole_group", "times"),
+    [
+        (signal.SIGINT, True, 1),
+        (signal.SIGINT, True, 2),
+        (signal.SIGINT, False, 1),
+        (signal.SIGTERM, False, 1),
+    ],
+    ids=["ctrl-c in a terminal", "ctrl-c twice", "sigint", "sigterm"],
 )
 def test_a_run_stopped_halfway_leaves_nothing_running_and_nothing_on_disk(
-    signum: signal.Signals, whole_group: bool, tmp_path: Path
+    signum: signal.Signals, whole_group: bool, times: int, tmp_path: Path
 ) -> None:
-    """A terminal's Ctrl-C reaches the gossip command the run waits on as well."""
+    """A terminal's Ctrl-C reaches the gossip command the run waits on as well; a second
+    one may come while the first is being cleaned up after."""
     runner = subprocess.Popen(
         [sys.executable, str(BENCHMARKS / "run.py"), "--sizes", "", "--no-healing"],
         stdout=subprocess.PIPE,
@@ -141,10 +152,13 @@ def test_a_run_stopped_halfway_leaves_nothing_running_and_nothing_on_disk(
         assert wait_until(lambda: len(left_running(tmp_path)) > 16, 60, 0.05)
         assert list(tmp_path.glob("gossip-bench-*/network-*/node-1.db"))
         time.sleep(0.5)  # into the measurements, not the first instant
-        if whole_group:
-            os.killpg(runner.pid, signum)
-        else:
-            runner.send_signal(signum)
+        for sent in range(times):
+            if sent:
+                time.sleep(0.05)
+            if whole_group:
+                os.killpg(runner.pid, signum)
+            else:
+                runner.send_signal(signum)
         _, err = runner.communicate(timeout=60)
         leftover = left_running(tmp_path)
     finally:
