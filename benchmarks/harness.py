@@ -145,18 +145,23 @@ def stop_everything(home: Path) -> None:
     kill_all_under(home)
 
 
+def processes_under(home: Path) -> list[int]:
+    """Every gossip process (supervisor or node) whose network lives under ``home``."""
+    return [
+        pid
+        for directory, pids in state.gossip_processes().items()
+        if Path(directory).is_relative_to(home)
+        for pid in pids
+    ]
+
+
 def kill_all_under(home: Path, patience: float = 10.0) -> None:
     """SIGKILL every gossip process whose network lives under ``home``, until none is
     left: a supervisor still starting its nodes may fork one more while the first look
     is made."""
     deadline = time.monotonic() + patience
     while time.monotonic() < deadline:
-        found = [
-            pid
-            for directory, pids in state.gossip_processes().items()
-            if Path(directory).is_relative_to(home)
-            for pid in pids
-        ]
+        found = processes_under(home)
         if not found:
             return
         for pid in found:

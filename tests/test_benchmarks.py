@@ -17,7 +17,6 @@ from types import ModuleType
 
 import pytest
 
-from gossip import state
 from gossip.network import wait_until
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
@@ -45,16 +44,6 @@ def bench(script: str, *args: str, scratch: Path) -> subprocess.CompletedProcess
         timeout=120,
         env={**os.environ, "TMPDIR": str(scratch)},
     )
-
-
-def left_running(scratch: Path) -> list[int]:
-    """Every gossip process whose network lives under ``scratch``."""
-    return [
-        pid
-        for directory, pids in state.gossip_processes().items()
-        if Path(directory).is_relative_to(scratch)
-        for pid in pids
-    ]
 
 
 def one_line(text: str) -> str:
@@ -120,7 +109,7 @@ def test_a_network_that_will_not_start_is_said_in_gossips_words(tmp_path: Path) 
     assert line.startswith("run.py: gossip start-network -n 5 ")
     assert "5 x 3 is odd" in line
     assert list(tmp_path.iterdir()) == []
-    assert left_running(tmp_path) == []
+    assert script("harness").processes_under(tmp_path) == []
 
 
 @pytest.mark.parametrize(
@@ -138,6 +127,7 @@ def test_a_run_stopped_halfway_leaves_nothing_running_and_nothing_on_disk(
 ) -> None:
     """A terminal's Ctrl-C reaches the gossip command the run waits on as well; a second
     one may come while the first is being cleaned up after."""
+    harness = script("harness")
     runner = subprocess.Popen(
         [sys.executable, str(BENCHMARKS / "run.py"), "--sizes", "", "--no-healing"],
         stdout=subprocess.PIPE,
@@ -149,7 +139,7 @@ def test_a_run_stopped_halfway_leaves_nothing_running_and_nothing_on_disk(
     )
     try:
         # Its first network is up and serving: its nodes run, and its stores are on disk.
-        assert wait_until(lambda: len(left_running(tmp_path)) > 16, 60, 0.05)
+        assert wait_until(lambda: len(harness.processes_under(tmp_path)) > 16, 60, 0.05)
         assert list(tmp_path.glob("gossip-bench-*/network-*/node-1.db"))
         time.sleep(0.5)  # into the measurements, not the first instant
         for sent in range(times):
@@ -160,14 +150,14 @@ def test_a_run_stopped_halfway_leaves_nothing_running_and_nothing_on_disk(
             else:
                 runner.send_signal(signum)
         _, err = runner.communicate(timeout=60)
-        leftover = left_running(tmp_path)
+        leftover = harness.processes_under(tmp_path)
     finally:
         # Nothing to do unless the test fails: then neither the runner nor a gossip command
         # it left may start anything more.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(runner.pid, signal.SIGKILL)
         runner.communicate()
-        script("harness").kill_all_under(tmp_path)
+        harness.kill_all_under(tmp_path)
     assert runner.returncode == 130
     assert one_line(err) == "run.py: interrupted; what it started is stopped"
     assert leftover == []
