@@ -28,7 +28,13 @@ PORT_STEP = 40
 """Each test network gets 40 ports of its own, all well below the kernel's ephemeral range.
 Two test runs side by side (two checkouts) set ``GOSSIP_TEST_PORT_BASE`` apart."""
 
-_origins = itertools.count(PORT_BASE, PORT_STEP)
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+_RANGE = range(PORT_BASE + _WORKER * PORT_STEP, 32768 - PORT_STEP, PORT_STEP * _WORKERS)
+"""pytest-xdist's workers take turns along the range, so two never pick the same origin;
+a worker that reaches the end starts again from its first, whose network is long stopped."""
+
+_origins = itertools.cycle(_RANGE)
 
 
 def ports_free(origin: int, count: int) -> bool:
@@ -42,11 +48,9 @@ def ports_free(origin: int, count: int) -> bool:
 
 
 def free_origin(count: int = PORT_STEP - 1) -> int:
-    """A port origin whose next ``count`` ports nobody listens on, unique in this session."""
-    for origin in _origins:
-        if origin + count >= 32768:
-            break
-        if ports_free(origin, count):
+    """A port origin whose next ``count`` ports nobody listens on and no other worker picks."""
+    for origin in itertools.islice(_origins, len(_RANGE)):
+        if origin + count < 32768 and ports_free(origin, count):
             return origin
     raise RuntimeError("no free port range left for tests")
 
@@ -106,7 +110,11 @@ class Net:
         return loaded
 
     def cli(self, *args: str) -> Result:
-        return gossip_cli(*args, "--port-origin", str(self.origin), cwd=self.cwd)
+        """The real command line on this network, whichever ``GOSSIP_HOME`` the test has."""
+        env = {**os.environ, "GOSSIP_HOME": str(self.directory.parent)}
+        return run_python(
+            "-m", "gossip", *args, "--port-origin", str(self.origin), cwd=self.cwd, env=env
+        )
 
     def client(self, number: int) -> GossipClient:
         network = self.state
@@ -158,13 +166,13 @@ class Networks:
 
     def start(self, *args: str) -> Net:
         net = self.reserve()
-        result = gossip_cli("start-network", *args, "--port-origin", str(net.origin), cwd=self.cwd)
+        result = net.cli("start-network", *args)
         assert result.code == 0, result.err
         return net
 
     def stop_all(self) -> None:
         for net in self.nets:
-            gossip_cli("stop-network", "--port-origin", str(net.origin), cwd=self.cwd)
+            net.cli("stop-network")
         leftovers = gossip_processes(str(self.home))
         for pid in leftovers:
             os.kill(pid, signal.SIGKILL)

@@ -21,6 +21,10 @@ from gossip.network import wait_until
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
+pytestmark = pytest.mark.xdist_group("benchmarks")
+"""A script picks the first free port range from 10000 up: two at once on two workers could
+both pick it before either binds, so these tests run one after another."""
+
 
 def script(name: str) -> ModuleType:
     """A module of ``benchmarks/``, loaded as its scripts load their neighbours."""
