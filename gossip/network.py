@@ -542,6 +542,9 @@ def stop(directory: Path, network: NetworkState) -> int:
     """
     supervisors = {network.supervisor_pid} - {0, state.STOPPED}
     recorded = {e.pid for e in network.nodes.values() if e.local}
+    # Looked up before the mark too: a node whose supervisor was killed stops by itself
+    # once it reads the mark, and was running all the same.
+    found = set(state.processes_of(directory))
     try:
         with state.change(directory, network) as latest:  # first: nothing adopts it now
             supervisors |= {latest.supervisor_pid} - {0, state.STOPPED}
@@ -549,7 +552,7 @@ def stop(directory: Path, network: NetworkState) -> int:
             latest.supervisor_pid = state.STOPPED
     except GossipError:  # the state cannot be written (a full disk): stop all the same
         pass
-    everyone = {*supervisors, *state.processes_of(directory)}
+    everyone = {*supervisors, *found, *state.processes_of(directory)}
     # Nodes and supervisors share a command line. A node is written down, or forked by
     # another of the network's processes; a supervisor the state missed is neither.
     nodes = {p for p in everyone - supervisors if p in recorded or state.parent_of(p) in everyone}
