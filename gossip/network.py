@@ -457,6 +457,8 @@ def _restart(directory: Path, network: NetworkState, number: int) -> tuple[NodeE
             f"node {number} is running: stop it first with gossip remove-node {number}"
         )
     writable(directory, network)
+    # Killed a moment ago (kill -9, then restart-node): its port is free once it exited.
+    wait_until(lambda: state.released(entry.pid, directory), STOP_TIMEOUT)
     began = time.time()
     entry = rejoin(directory, network, number)
     return entry, state.damaged_stores(directory, began).get(number)
@@ -604,7 +606,7 @@ def _end(pids: set[int], directory: Path) -> None:
     """Stop these processes: SIGTERM, and SIGKILL for those still there after a while."""
 
     def gone() -> bool:
-        return not any(state.pid_alive(p, directory) for p in pids)
+        return all(state.released(p, directory) for p in pids)
 
     for pid in pids:
         _signal(pid, signal.SIGTERM, directory)
@@ -724,9 +726,7 @@ def _take_out(
         others = {n: network.nodes[n].address for n in network.live_numbers() if n != number}
         former = sorted(farewell(number, others, network.key, STEP_TIMEOUT))
         dead = True
-    if entry.local and not wait_until(
-        lambda: not state.pid_alive(entry.pid, directory), STOP_TIMEOUT
-    ):
+    if entry.local and not wait_until(lambda: state.released(entry.pid, directory), STOP_TIMEOUT):
         _signal(entry.pid, signal.SIGKILL, directory)
     if entry.local:  # once gone, all it acknowledged is on its disk, to the last message
         with contextlib.suppress(GossipError):

@@ -416,6 +416,28 @@ def pid_alive(pid: int, directory: Path | None = None) -> bool:
     return directory is None or str(directory).encode() in cmdline.split(b"\0")
 
 
+def released(pid: int, directory: Path | None = None) -> bool:
+    """Whether a process of this network has let go of all it held, its ports first: gone,
+    or a zombie with no thread left (or the pid is a stranger's since).
+
+    ``pid_alive`` is not enough to reuse a port: an exiting process's command line reads
+    empty once its memory is gone, before its sockets close, and a main thread that ended
+    shows as a zombie while the node's other threads still hold them.
+    """
+    proc = Path(f"/proc/{pid}")
+    try:
+        stat = (proc / "stat").read_text()
+        threads = len(os.listdir(proc / "task"))
+        cmdline = (proc / "cmdline").read_bytes()
+    except FileNotFoundError:
+        return True
+    except OSError:  # not ours to look at: not one of the network's
+        return True
+    if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
+        return threads <= 1
+    return bool(cmdline) and not pid_alive(pid, directory)
+
+
 def parent_of(pid: int) -> int:
     """The pid of a process's parent; 0 once it is gone."""
     try:

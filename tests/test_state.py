@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -215,6 +216,50 @@ def test_pid_alive_of_supervisor_then_zombie_then_gone(
     assert pid_alive(pid) is False
     process.wait(timeout=10)
     assert pid_alive(pid) is False
+
+
+EXIT_THIS_THREAD = {"x86_64": 60, "aarch64": 93}.get(os.uname().machine)
+"""The exit system call, which ends the calling thread only (exit_group ends them all)."""
+
+
+@pytest.mark.skipif(EXIT_THIS_THREAD is None, reason="exit's number is known for x86_64, aarch64")
+def test_a_process_whose_threads_still_hold_its_port_is_not_released(tmp_path: Path) -> None:
+    """A node's main thread can end before its other threads: it shows as a zombie with an
+    empty command line while they hold its port. stop-network took it for gone, and the
+    benchmark's next start-network found the port in use."""
+    directory = tmp_path / "network-7000"
+    code = (
+        "import ctypes, socket, sys, threading\n"
+        "listener = socket.socket()\n"
+        "listener.bind(('127.0.0.1', 0))\n"
+        "listener.listen()\n"
+        "print(listener.getsockname()[1], flush=True)\n"
+        "threading.Thread(target=sys.stdin.read).start()\n"
+        f"ctypes.CDLL(None).syscall({EXIT_THIS_THREAD}, 0)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, state.SUPERVISOR_MODULE, str(directory)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        port = int(process.stdout.readline())
+        assert state.released(os.getpid(), directory), "a stranger's process is not waited for"
+        assert wait_until(lambda: not pid_alive(process.pid, directory), 10)
+        assert not state.released(process.pid, directory)
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            with pytest.raises(OSError):
+                probe.bind(("127.0.0.1", port))
+        process.stdin.close()  # its last thread ends: a zombie that holds nothing
+        os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+        assert state.released(process.pid, directory)
+    finally:
+        process.stdin.close()
+        process.wait(timeout=10)
+    assert state.released(process.pid, directory)
 
 
 def test_find_network_none_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
