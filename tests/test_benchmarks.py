@@ -116,6 +116,10 @@ def test_a_network_that_will_not_start_is_said_in_gossips_words(tmp_path: Path) 
     assert script("harness").processes_under(tmp_path) == []
 
 
+# Slow, so one at a time (-n 0 in .ci/run): beside another worker it failed 3 times in about
+# 12 runs, twice because the run's first start-network found a port of its fresh range in
+# use. What took the port is not found yet; alone, it has always passed.
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("signum", "whole_group", "times"),
     [
@@ -132,18 +136,24 @@ def test_a_run_stopped_halfway_leaves_nothing_running_and_nothing_on_disk(
     """A terminal's Ctrl-C reaches the gossip command the run waits on as well; a second
     one may come while the first is being cleaned up after."""
     harness = script("harness")
+    # No preexec_fn to give SIGINT its default: conftest does that for the whole run, and a
+    # preexec_fn can hang the child before exec when the parent has threads (an xdist worker
+    # has): this test once waited its 60 s for a run.py that never started.
     runner = subprocess.Popen(
         [sys.executable, str(BENCHMARKS / "run.py"), "--sizes", "", "--no-healing"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "TMPDIR": str(tmp_path)},
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         start_new_session=True,  # its gossip commands too, for the clean-up below
     )
     try:
         # Its first network is up and serving: its nodes run, and its stores are on disk.
-        assert wait_until(lambda: len(harness.processes_under(tmp_path)) > 16, 60, 0.05)
+        up = wait_until(lambda: len(harness.processes_under(tmp_path)) > 16, 60, 0.05)
+        if not up:
+            os.killpg(runner.pid, signal.SIGKILL)
+            out, err = runner.communicate()
+            pytest.fail(f"no network of 16 nodes within 60 s; the run said:\n{out}\n{err}")
         assert list(tmp_path.glob("gossip-bench-*/network-*/node-1.db"))
         time.sleep(0.5)  # into the measurements, not the first instant
         for sent in range(times):

@@ -76,16 +76,40 @@ def healed(net: Net, max_peers: int = 3) -> dict[int, set[int]]:
     return graph
 
 
-def assert_ring(graph: dict[int, set[int]]) -> None:
-    """Every node has exactly two peers and the links form one cycle through all of them."""
-    assert all(len(peers) == 2 for peers in graph.values()), graph
+def not_a_ring(graph: dict[int, set[int]]) -> str:
+    """Why the graph is not one ring (every node with exactly two peers, every link two-way,
+    the links one cycle through all of them); empty if it is."""
+    if not all(len(peers) == 2 for peers in graph.values()):
+        return f"not every node has two peers: {graph}"
+    if any(a not in graph.get(b, ()) for a, peers in graph.items() for b in peers):
+        return f"a link is one-way: {graph}"
     start = min(graph)
     previous, current, length = start, min(graph[start]), 1
     while current != start:
         previous, current = current, next(iter(graph[current] - {previous}))
         length += 1
-        assert length <= len(graph), graph
-    assert length == len(graph), f"the ring covers {length} of {len(graph)} nodes: {graph}"
+    if length != len(graph):
+        return f"the ring covers {length} of {len(graph)} nodes: {graph}"
+    return ""
+
+
+def assert_ring(graph: dict[int, set[int]]) -> None:
+    assert not (problem := not_a_ring(graph)), problem
+
+
+def settled_ring(net: Net) -> dict[int, set[int]]:
+    """Wait until the answering nodes form one ring; that ring. Its links may still move
+    just after the network is first whole: on a busy machine, node 1 was seen still
+    listing its dead peer, and two nodes not linked yet. The law is that it settles."""
+    graph: dict[int, set[int]] = {}
+
+    def a_ring() -> bool:
+        graph.clear()
+        graph.update(up_graph(net))
+        return not not_a_ring(graph)
+
+    assert wait_until(a_ring, HEAL_TIMEOUT, interval=0.1), not_a_ring(graph)
+    return graph
 
 
 def test_kill_four_of_sixteen_while_500_messages_flow(networks: Networks) -> None:
@@ -177,7 +201,7 @@ def test_a_split_left_by_two_deaths_is_mended_without_a_command(networks: Networ
     net.kill(2)
     net.kill(5)
     assert wait_until(lambda: status_line(net) == "The 4 live nodes are connected by 4 links.", 15)
-    assert_ring(up_graph(net))
+    assert set(settled_ring(net)) == {1, 3, 4, 6}
     message_id = send(net, 6, "across the mend")
     assert set(net.wait_delivered(message_id, nodes=[1, 3, 4, 6])) == {1, 3, 4, 6}
     result = net.cli("remove-node", "2")
@@ -218,8 +242,8 @@ def test_a_restarted_node_keeps_its_history_and_catches_up(networks: Networks) -
     unread = net.cli("get-messages", "5", "unread")
     assert "before the crash" not in unread.out
     assert unread.out.count("while 5 was down") == 3
-    assert_ring(healed(net))
-    assert peer_numbers(net, 5) == {4, 6}
+    healed(net)
+    assert settled_ring(net)[5] == {4, 6}
 
 
 def test_an_acknowledged_message_outlives_its_origin(networks: Networks) -> None:

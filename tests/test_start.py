@@ -8,11 +8,16 @@ import pytest
 
 from gossip import network, state
 from gossip.errors import GossipError
+from tests.networks import free_origin
+
+ORIGIN = free_origin()
+"""Free ports for the real check ``start`` makes, below the kernel's ephemeral range (a
+fixed 41700 was in it: once an outgoing connection held 41702 and the test failed)."""
 
 
 def stopped_network(home: Path) -> tuple[Path, dict[str, bytes]]:
     """A run directory as stop-network leaves it: plan, secret, stores, logs."""
-    old = network.plan({1: [2], 2: [1]}, 41700, 3, "circular")
+    old = network.plan({1: [2], 2: [1]}, ORIGIN, 3, "circular")
     directory = old.directory
     directory.mkdir(parents=True)
     state.save(old, directory)
@@ -29,10 +34,10 @@ def test_a_start_that_fails_puts_back_what_a_stopped_network_left(
 
     def fails(directory: Path, net: state.NetworkState, mode: str) -> None:
         (directory / "node-1.db").write_bytes(b"a new node's store")
-        raise GossipError("could not start the network: port 41701 is in use")
+        raise GossipError(f"could not start the network: port {ORIGIN + 1} is in use")
 
     monkeypatch.setattr(network, "_own", fails)
-    fresh = network.plan({1: [2], 2: [1]}, 41700, 3, "circular")
+    fresh = network.plan({1: [2], 2: [1]}, ORIGIN, 3, "circular")
     with pytest.raises(GossipError, match="in use"):
         network.start(fresh)
     after = {p.name: p.read_bytes() for p in directory.iterdir() if p.name != "supervisor.log"}
@@ -44,7 +49,7 @@ def test_a_start_that_works_replaces_what_a_stopped_network_left(
 ) -> None:
     directory, _ = stopped_network(gossip_home)
     monkeypatch.setattr(network, "_own", lambda directory, net, mode: None)
-    fresh = network.plan({1: [2], 2: [1]}, 41700, 3, "circular")
+    fresh = network.plan({1: [2], 2: [1]}, ORIGIN, 3, "circular")
     network.start(fresh)
     left = sorted(p.name for p in directory.iterdir())
     assert left == [state.STATE_FILE, state.SECRET_FILE]
