@@ -537,6 +537,10 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+# Slow, so one at a time: beside another worker, the command's supervisor once had not
+# adopted the nodes 10 s after they were continued (a node's own adopter may have won the
+# race; not confirmed). Alone, it has passed in every CI run.
+@pytest.mark.slow
 @pytest.mark.parametrize("interrupt", [signal.SIGINT, signal.SIGKILL])
 def test_a_command_interrupted_while_its_supervisor_adopts_leaves_the_nodes_serving(
     networks: Networks, interrupt: signal.Signals
