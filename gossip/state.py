@@ -429,9 +429,7 @@ def released(pid: int, directory: Path | None = None) -> bool:
         stat = (proc / "stat").read_text()
         threads = len(os.listdir(proc / "task"))
         cmdline = (proc / "cmdline").read_bytes()
-    except FileNotFoundError:
-        return True
-    except OSError:  # not ours to look at: not one of the network's
+    except OSError:  # gone, or not ours to look at: not one of the network's
         return True
     if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
         return threads <= 1

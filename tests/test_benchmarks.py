@@ -137,8 +137,8 @@ def test_a_run_stopped_halfway_leaves_nothing_running_and_nothing_on_disk(
     one may come while the first is being cleaned up after."""
     harness = script("harness")
     # No preexec_fn to give SIGINT its default: conftest does that for the whole run, and a
-    # preexec_fn can hang the child before exec when the parent has threads (an xdist worker
-    # has): this test once waited its 60 s for a run.py that never started.
+    # preexec_fn can hang the child before exec when the parent has threads (an xdist
+    # worker has).
     runner = subprocess.Popen(
         [sys.executable, str(BENCHMARKS / "run.py"), "--sizes", "", "--no-healing"],
         stdout=subprocess.PIPE,
