@@ -110,11 +110,7 @@ class Net:
         return loaded
 
     def cli(self, *args: str) -> Result:
-        """The real command line on this network, whichever ``GOSSIP_HOME`` the test has."""
-        env = {**os.environ, "GOSSIP_HOME": str(self.directory.parent)}
-        return run_python(
-            "-m", "gossip", *args, "--port-origin", str(self.origin), cwd=self.cwd, env=env
-        )
+        return gossip_cli(*args, "--port-origin", str(self.origin), cwd=self.cwd)
 
     def client(self, number: int) -> GossipClient:
         network = self.state

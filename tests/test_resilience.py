@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -63,17 +64,22 @@ def safe_victims(graph: dict[int, set[int]]) -> list[int]:
     return [n for n in sorted(graph) if connected({m: p for m, p in graph.items() if m != n})]
 
 
-def healed(net: Net, max_peers: int = 3) -> dict[int, set[int]]:
-    """Wait until the answering nodes form one two-way graph within max-peers; that graph."""
+def settled(net: Net, wrong: Callable[[dict[int, set[int]]], object]) -> dict[int, set[int]]:
+    """Wait until nothing is ``wrong`` with the graph of the answering nodes; that graph."""
     graph: dict[int, set[int]] = {}
 
-    def settled() -> bool:
+    def right() -> bool:
         graph.clear()
         graph.update(up_graph(net))
-        return not problems(graph, max_peers)
+        return not wrong(graph)
 
-    assert wait_until(settled, HEAL_TIMEOUT, interval=0.1), problems(graph, max_peers)
+    assert wait_until(right, HEAL_TIMEOUT, interval=0.1), wrong(graph)
     return graph
+
+
+def healed(net: Net, max_peers: int = 3) -> dict[int, set[int]]:
+    """Wait until the answering nodes form one two-way graph within max-peers; that graph."""
+    return settled(net, lambda graph: problems(graph, max_peers))
 
 
 def not_a_ring(graph: dict[int, set[int]]) -> str:
@@ -101,15 +107,7 @@ def settled_ring(net: Net) -> dict[int, set[int]]:
     """Wait until the answering nodes form one ring; that ring. Its links may still move
     just after the network is first whole: on a busy machine, node 1 was seen still
     listing its dead peer, and two nodes not linked yet. The law is that it settles."""
-    graph: dict[int, set[int]] = {}
-
-    def a_ring() -> bool:
-        graph.clear()
-        graph.update(up_graph(net))
-        return not not_a_ring(graph)
-
-    assert wait_until(a_ring, HEAL_TIMEOUT, interval=0.1), not_a_ring(graph)
-    return graph
+    return settled(net, not_a_ring)
 
 
 def test_kill_four_of_sixteen_while_500_messages_flow(networks: Networks) -> None:
@@ -242,8 +240,7 @@ def test_a_restarted_node_keeps_its_history_and_catches_up(networks: Networks) -
     unread = net.cli("get-messages", "5", "unread")
     assert "before the crash" not in unread.out
     assert unread.out.count("while 5 was down") == 3
-    healed(net)
-    assert settled_ring(net)[5] == {4, 6}
+    assert settled_ring(net)[5] == {4, 6}  # a ring: two-way, connected, two peers each
 
 
 def test_an_acknowledged_message_outlives_its_origin(networks: Networks) -> None:
