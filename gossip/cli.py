@@ -122,6 +122,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -631,6 +632,17 @@ def demo(args: dict[str, Any]) -> str:
     start_args = dict(args, circular=False, random=True, powerlaw=False, turan=False)
     start_args.update({"<degree>": None, "<partitions>": None, "--seed": None, "--plot": False})
     net, report = launch(start_args)
+    try:
+        return _demo_spread(net, report)
+    except KeyboardInterrupt:
+        stop = f"{how_to_run()} stop-network{scope(net)}"
+        raise KeyboardInterrupt(
+            f"interrupted; the network it started still runs: {stop} stops it"
+        ) from None
+
+
+def _demo_spread(net: state.NetworkState, report: str) -> str:
+    """The demo once its network runs (and keeps running: the user goes on with it)."""
     print(report, flush=True)
     live = net.live_numbers()
     sender = live[0]
@@ -781,7 +793,8 @@ def experiment(args: dict[str, Any]) -> str:
     labplots.prepare(output)
     bar = lab_experiment.ProgressBar()
     try:
-        results = lab_experiment.run(scenario, origin, bar)
+        with lab_experiment.ended_as_interrupted(signal.SIGTERM, signal.SIGHUP):
+            results = lab_experiment.run(scenario, origin, bar)
     finally:
         bar.end()
     # The table first: a picture that cannot be written must not cost the run's results.

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -83,10 +85,44 @@ def run(
     results = []
     for name, strategy in scenario.strategies.items():
         net = network.plan(graph.neighbours, port_origin, scenario.max_peers, graph.description)
+        if not results:
+            _refuse_kept(net.directory, port_origin)
         net.strategy = strategy.as_dict()
         with running(net) as directory:
             results.append(_measure(scenario, name, net, directory, progress))
     return results
+
+
+def _refuse_kept(directory: Path, origin: int) -> None:
+    """GossipError if a network stopped on this port origin keeps its messages there: each
+    of the experiment's networks starts afresh in that run directory, which deletes them.
+    (A network running there is refused by the start, in its own words.)"""
+    if any(directory.glob("node-*.db")) and state.running(directory) is None:
+        raise GossipError(
+            f"the network stopped on port origin {origin} keeps its messages in {directory}, "
+            "and the experiment's networks would delete them: give the experiment another "
+            "--port-origin, or delete that folder if they are no longer wanted"
+        )
+
+
+@contextlib.contextmanager
+def ended_as_interrupted(*signums: signal.Signals) -> Iterator[None]:
+    """While the block runs, these signals end it as Ctrl-C does: ``timeout`` (SIGTERM) or
+    a closed terminal (SIGHUP) must stop the experiment's network, not leave it running
+    under the scenario's faults. Only the main thread can take signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    before = {signum: signal.signal(signum, interrupt) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
 
 
 @contextlib.contextmanager

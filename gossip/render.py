@@ -277,7 +277,13 @@ def status(
     if failing:
         lines.append("")
         lines += [f"Node {r.entry.number} is failing: {r.report.get('error')}" for r in failing]
-    links = {tuple(sorted((r.entry.number, p))) for r in up for p in r.report.get("peers", [])}
+    live = {r.entry.number for r in up}  # a link to a paused or dead peer joins nothing
+    links = {
+        (min(r.entry.number, p), max(r.entry.number, p))
+        for r in up
+        for p in r.report.get("peers", [])
+        if p in live
+    }
     if len(parts) == 1 and len(up) == 1:
         lines += ["", "One node is live: there is nothing to connect."]
     elif len(parts) == 1:

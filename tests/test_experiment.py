@@ -6,6 +6,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ from hypothesis import strategies as st
 
 from gossip.errors import GossipError
 from gossip.experiment import Result, table
+from gossip.network import wait_until
 from gossip.scenario import DAY_S, Bar, Scenario, load, parse
 from gossip.strategy import Strategy
 from tests.networks import free_origin, gossip_cli, gossip_processes, png_size
@@ -487,3 +491,58 @@ def test_an_experiment_runs_real_networks_and_leaves_nothing_behind(
     (earlier / "spread.png").unlink()
     assert gossip_cli("experiment", str(path), "-o", str(out), "--port-origin", origin).code == 0
     assert not list(gossip_home.glob("network-*")), "an emptied run directory stays"
+
+
+def test_an_experiment_keeps_a_stopped_networks_messages(tmp_path: Path, gossip_home: Path) -> None:
+    """The experiment's networks start afresh in the run directory of its port origin,
+    which would delete what a network stopped there kept for ``--resume``."""
+    path = tmp_path / "q.toml"
+    path.write_text("name = 'q'\n[network]\nnodes = 4\ntopology = 'circular'\n[[strategy]]\n")
+    origin = free_origin()
+    kept = gossip_home / f"network-{origin}"
+    kept.mkdir(parents=True)
+    (kept / "node-1.db").write_bytes(b"its messages")
+    result = gossip_cli("experiment", str(path), "-o", str(tmp_path), "--port-origin", str(origin))
+    assert (result.code, result.out) == (1, "")
+    assert result.err.startswith(f"gossip: the network stopped on port origin {origin} keeps ")
+    assert "another --port-origin" in result.err and result.err.count("\n") == 1
+    assert (kept / "node-1.db").read_bytes() == b"its messages"
+    assert not gossip_processes(str(gossip_home))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_an_experiment_ended_by_a_signal_stops_its_network(
+    tmp_path: Path, gossip_home: Path, signum: signal.Signals
+) -> None:
+    """Ctrl-C, ``timeout`` (SIGTERM) and a closed terminal (SIGHUP) all stop the network
+    the experiment runs, rather than leave it serving under the scenario's faults."""
+    path = tmp_path / "long.toml"
+    path.write_text(
+        "name = 'long'\n[network]\nnodes = 6\ntopology = 'circular'\n"
+        "[messages]\ncount = 400\nrate = 20\n[[strategy]]\n"
+        "[[fault]]\nat_ms = 100\naction = 'pause'\nnode = 2\n"
+    )
+    origin = str(free_origin())
+    command = [sys.executable, "-m", "gossip", "experiment", str(path), "-o", str(tmp_path)]
+    runner = subprocess.Popen(
+        [*command, "--port-origin", origin],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until(lambda: len(gossip_processes(str(gossip_home))) == 7, 30, 0.05)
+        runner.send_signal(signum)
+        _, err = runner.communicate(timeout=60)
+        left = gossip_processes(str(gossip_home))
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.communicate()
+        gossip_cli("stop-network", "--port-origin", origin)
+    assert runner.returncode == 130, err
+    assert err.splitlines()[-1] == "gossip: interrupted" and "Traceback" not in err
+    assert left == []
+    assert not list(gossip_home.glob("network-*/node-*")), "nothing kept to resume"

@@ -473,6 +473,38 @@ def test_demo_spreads_a_message_and_leaves_the_network_as_it_says(networks: Netw
     assert "16 of 16 nodes up" in shown.stdout
 
 
+@pytest.mark.slow  # a few seconds on a real network
+def test_a_demo_interrupted_once_its_network_runs_says_the_network_still_runs(
+    networks: Networks,
+) -> None:
+    """The demo leaves its network running by design; a Ctrl-C while it watches the
+    spread (node 16 is hung, so the watch goes on) must say so, and how to stop it."""
+    net = networks.reserve()
+    demo = [sys.executable, "-m", "gossip", "demo", "--port-origin", str(net.origin)]
+    env = without_gossip_on_the_path()
+    out, err = subprocess.PIPE, subprocess.PIPE
+    runner = subprocess.Popen(demo, cwd=net.cwd, env=env, stdout=out, stderr=err, text=True)
+    hung: list[int] = []
+    try:
+        assert runner.stdout is not None
+        assert runner.stdout.readline().startswith("Started 16 nodes")
+        hung.append(state.load(net.directory).nodes[16].pid)
+        stop(hung)
+        while not runner.stdout.readline().startswith("Sent 'Hello World'"):
+            pass
+        runner.send_signal(signal.SIGINT)
+        _, err = runner.communicate(timeout=30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.communicate()
+        resume(hung)
+    assert runner.returncode == 130
+    stop_it = f"{shlex.quote(sys.executable)} -m gossip stop-network --port-origin {net.origin}"
+    assert err == f"gossip: interrupted; the network it started still runs: {stop_it} stops it\n"
+    assert "16 of 16 nodes up" in net.cli("status").out
+
+
 def stop(pids: list[int]) -> None:
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)

@@ -397,8 +397,25 @@ def test_status_table_aligns_columns_and_dashes_nodes_that_are_not_up() -> None:
         "3     removed  -      -         -       7003  -",
         "10    up       1      4         1       7010  1m 00s",
         "",
-        "The 2 live nodes are connected by 2 links.",
+        "The 2 live nodes are connected by 1 link.",  # node 1's link to node 2, down, is none
     ]
+
+
+def test_status_counts_only_links_between_live_nodes() -> None:
+    """A node that is down or paused still shows in its peers' lists until they drop it:
+    3 live nodes all linked to dead ones have no link among them to count."""
+    nodes = {n: NodeEntry(n, "127.0.0.1", 7000 + n, []) for n in range(1, 8)}
+    net = NetworkState(7000, 3, "circular", nodes)
+    up = {"messages": 0, "unread": 0, "started": 1000.0}
+    rows = [NodeStatus(nodes[n], "up", dict(up, peers=[n + 3, n + 4, 7])) for n in (1, 2, 3)]
+    rows += [NodeStatus(nodes[n], "down", {}) for n in (4, 5, 6)]
+    rows.append(NodeStatus(nodes[7], "paused", {}))
+    last = render.status(net, rows, [[1, 2, 3]], now=1190.0).splitlines()[-1]
+    assert last == "The 3 live nodes are connected by 0 links."
+    rows[0].report["peers"] = [2, 4, 7]
+    rows[1].report["peers"] = [1, 5, 7]
+    last = render.status(net, rows, [[1, 2, 3]], now=1190.0).splitlines()[-1]
+    assert last == "The 3 live nodes are connected by 1 link."
 
 
 def test_status_names_the_parts_of_a_split_network() -> None:
