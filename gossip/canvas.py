@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import textwrap
+from pathlib import Path
 from typing import Any
+
+TITLE_WIDTH = 72
+"""Characters of a title per line: a longer line runs off the picture's edges."""
 
 
 def pyplot() -> Any:
@@ -33,3 +39,34 @@ def drawable(text: str) -> str:
         c if c == "\n" or font.get_char_index(ord(c)) else c.encode("unicode_escape").decode()
         for c in text
     )
+
+
+def heading(text: str) -> str:
+    """A picture's title: drawable, and wrapped to fit inside the picture."""
+    return textwrap.fill(drawable(text), TITLE_WIDTH)
+
+
+def save(plt: Any, figure: Any, path: Path) -> Path:
+    """Write the figure to ``path`` and close it. One that could not be written leaves no
+    file behind (a full disk left an empty one, or half a PNG), but a file the write never
+    opened (not the user's to write, say) stays as it was."""
+    before = _written(path)
+    try:
+        figure.savefig(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            if path.is_file() and _written(path) != before:
+                path.unlink()
+        raise
+    finally:
+        plt.close(figure)
+    return path
+
+
+def _written(path: Path) -> tuple[int, int] | None:
+    """When a file was last written and its size (None: no file there)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gossip.canvas import drawable, pyplot
+from gossip.canvas import heading, pyplot, save
 from gossip.errors import GossipError
 from gossip.experiment import Result
 
@@ -29,7 +29,7 @@ def prepare(directory: Path) -> None:
 
 def _axes(title: str, xlabel: str, ylabel: str) -> tuple[Any, Any]:
     figure, axes = pyplot().subplots(figsize=(7, 4.2), dpi=100)
-    axes.set_title(drawable(title))
+    axes.set_title(heading(title))
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.grid(True, alpha=0.3)
@@ -38,9 +38,7 @@ def _axes(title: str, xlabel: str, ylabel: str) -> tuple[Any, Any]:
 
 def _save(figure: Any, path: Path) -> Path:
     figure.tight_layout()
-    figure.savefig(path)
-    pyplot().close(figure)
-    return path
+    return save(pyplot(), figure, path)
 
 
 def coverage(results: list[Result], path: Path, title: str) -> Path:

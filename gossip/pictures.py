@@ -41,6 +41,10 @@ def draw_live(live: Topology, output: Path) -> Path:
         raise GossipError(f"cannot write {output}: {exc.strerror}") from None
 
 
+TITLE_TEXT = 120
+"""Most characters of a message's text its picture's title shows (a text may be 8 KB)."""
+
+
 def draw_message(
     net: NetworkState, live: Topology, text: str, output: Path
 ) -> tuple[Path, list[Arrival]]:
@@ -56,8 +60,9 @@ def draw_message(
             f"gossip send-message {live[0] if live else 1} {after}{shlex.quote(text)}"
         )
     arrivals = first_arrivals(held)
+    shown = text if len(text) <= TITLE_TEXT else text[: TITLE_TEXT - 1] + "…"
     title = (
-        f"gossip: '{text}' reached {len(held)} of {len(live.neighbours)} live nodes "
+        f"gossip: '{shown}' reached {len(held)} of {len(live.neighbours)} live nodes "
         f"in {arrivals[-1].delay_ms:.1f} ms"
     )
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gossip.canvas import drawable, pyplot
+from gossip.canvas import heading, pyplot, save
 from gossip.spread import Arrival
 from gossip.topology import Topology
 
@@ -41,14 +41,10 @@ def _figure() -> tuple[Any, Any, Any]:
 
 
 def _save(plt: Any, figure: Any, axes: Any, path: Path, title: str) -> Path:
-    axes.set_title(drawable(title))
+    axes.set_title(heading(title))
     axes.set_axis_off()
     figure.tight_layout()
-    try:
-        figure.savefig(path)
-    finally:
-        plt.close(figure)
-    return path
+    return save(plt, figure, path)
 
 
 def draw_topology(topology: Topology, path: Path, title: str) -> Path:

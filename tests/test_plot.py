@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,3 +72,76 @@ def test_a_latency_picture_where_no_message_reached_everyone_says_so(
     picture = labplots.latency_cdf([lost], tmp_path / "cdf.png", "all lost")
     assert png_size(picture.read_bytes()) == (700, 420)
     assert not [w for w in recwarn if "legend" in str(w.message)]
+
+
+def test_a_long_title_is_wrapped_inside_the_picture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message's text in the spread picture's title ran off both edges of the picture."""
+    from gossip.canvas import pyplot
+
+    plt = pyplot()
+    seen: list[tuple[str, float, float, float]] = []
+    close = plt.close
+
+    def measured(figure: Any) -> None:
+        heading = figure.axes[0].title
+        box = heading.get_window_extent(figure.canvas.get_renderer())
+        seen.append((heading.get_text(), box.x0, box.x1, figure.bbox.width))
+        close(figure)
+
+    monkeypatch.setattr(plt, "close", measured)
+    title = "gossip: '" + "a rather long message about nothing in particular " * 3 + "' reached 16"
+    topology = build("circular", 4, 3)
+    arrivals = [Arrival(1, None, 0, 0.0), Arrival(2, 1, 1, 1.5)]
+    plot.draw_spread(topology, arrivals, tmp_path / "spread.png", title)
+    ((text, left, right, width),) = seen
+    assert text.replace("\n", " ") == title
+    assert left >= 0 and right <= width
+
+
+def failing_write(path: Path, written: bytes) -> object:
+    """A ``savefig`` that opens ``path`` (emptying it), writes ``written``, then finds the
+    disk full, as a real write to a full disk does."""
+
+    def savefig(_figure: object, *_args: object, **_options: object) -> None:
+        with open(path, "wb") as out:
+            out.write(written)
+        raise OSError(28, "No space left on device")
+
+    return savefig
+
+
+@pytest.mark.parametrize("before", [None, b"", b"an earlier picture"])
+def test_a_picture_that_could_not_be_written_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before: bytes | None
+) -> None:
+    """``draw`` on a full disk said so, but left an empty live-topology.png behind."""
+    from matplotlib.figure import Figure
+
+    path = tmp_path / "live.png"
+    if before is not None:
+        path.write_bytes(before)
+    monkeypatch.setattr(Figure, "savefig", failing_write(path, b"\x89PNG half"))
+    with pytest.raises(OSError, match="No space"):
+        plot.draw_topology(build("circular", 4, 3), path, "t")
+    assert not path.exists()
+
+
+def test_a_picture_that_could_not_even_be_opened_leaves_the_earlier_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused before a byte was written (not the user's to write, say): what was there
+    stays, as it was."""
+    from matplotlib.figure import Figure
+
+    path = tmp_path / "live.png"
+    path.write_bytes(b"an earlier picture")
+
+    def refused(_figure: object, *_args: object, **_options: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Figure, "savefig", refused)
+    with pytest.raises(PermissionError):
+        plot.draw_topology(build("circular", 4, 3), path, "t")
+    assert path.read_bytes() == b"an earlier picture"
