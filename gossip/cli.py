@@ -119,6 +119,7 @@ Options:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -184,6 +185,20 @@ def required(args: dict[str, Any], key: str, lowest: int, highest: int | None) -
 
 def port_origin(args: dict[str, Any]) -> int | None:
     return number(args, "--port-origin", 1, 65535)
+
+
+def stopped_here(config: str | None) -> str | None:
+    """Why a network file's network cannot answer, if it was stopped on this host (the
+    command saw it as running elsewhere, as it does when none of it runs here); else None."""
+    if config is None:
+        return None
+    from gossip import config as network_file
+
+    with contextlib.suppress(GossipError, OSError):
+        net = network_file.load(Path(config))
+        if net.directory in state.stopped_networks():
+            return state.not_running(net.directory, net)
+    return None
 
 
 def network_of(args: dict[str, Any], adopt: bool = True) -> tuple[Path, state.NetworkState]:
@@ -340,7 +355,8 @@ def resume_network(args: dict[str, Any]) -> str:
         for n, path in sorted(state.damaged_stores(directory, began).items())
     ]
     return (
-        f"Resumed {len(local)} nodes {net.where()} with the messages and peers they had: "
+        f"Resumed {len(local)} nodes {'of ' if net.name else ''}{net.where()} with the messages "
+        "and peers they had: "
         f"{net.topology}, at most {render.peers_each(net)}.{''.join(damaged)}\n"
         f"Next: {how_to_run()} status{scope(net, args['--config'])}"
     )
@@ -891,7 +907,8 @@ def main(argv: list[str] | None = None) -> int:
             print(result)
     except NodeUnreachable as exc:
         remove = f"{exc}; if it died, take it out with gossip remove-node {args['<node>'] or 'N'}"
-        print(f"gossip: {scoped(remove, args, how_to_run())}", file=sys.stderr)
+        stopped = stopped_here(args["--config"])  # not one node down: the network was stopped
+        print(f"gossip: {scoped(stopped or remove, args, how_to_run())}", file=sys.stderr)
         return 1
     except UsageError as exc:
         print(f"gossip: {exc}", file=sys.stderr)

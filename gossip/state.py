@@ -531,22 +531,24 @@ def not_running(directory: Path, network: NetworkState | int | None) -> str:
     """Why no command can address the network of this run directory (``network``: it, or
     its port origin, as the command named it), and what to do."""
     if isinstance(network, NetworkState) and network.name:
-        option, where = " --config with its network file", network.label
+        option, the = " --config with its network file", f"the network {network.name!r}"
+        none = f"{the} is not running on this host"
     else:
         origin = network.port_origin if isinstance(network, NetworkState) else network
         option = "" if origin is None else f" --port-origin {origin}"
-        where = f"port origin {origin}" if origin is not None else f"{directory}"
+        the = f"the network on {f'port origin {origin}' if origin is not None else directory}"
+        none = f"no network is running on {the.removeprefix('the network on ')}"
     if load(directory) is None and processes_of(directory):
         return (
-            f"the network on {where} runs, but its state file {directory / STATE_FILE} cannot "
+            f"{the} runs, but its state file {directory / STATE_FILE} cannot "
             f"be read: gossip stop-network{option} stops its processes and keeps its stores"
         )
     if directory in stopped_networks():
         return (
-            f"no network is running on {where}: gossip start-network --resume{option} brings "
+            f"{none}: gossip start-network --resume{option} brings "
             "back the one stopped there with its messages (a fresh start-network deletes them)"
         )
-    return f"no network is running on {where}: start one with gossip start-network{option}"
+    return f"{none}: start one with gossip start-network{option}"
 
 
 def find_network(port_origin: int | None) -> tuple[Path, NetworkState]:

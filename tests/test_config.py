@@ -24,6 +24,7 @@ from gossip import config, state, topology
 from gossip.auth import new_secret
 from gossip.errors import GossipError
 from gossip.state import NetworkState, NodeEntry, write_secret
+from tests.networks import free_origin
 
 HOSTS = ("10.0.0.1", "10.0.0.2")
 
@@ -744,3 +745,31 @@ def test_max_peers_past_what_the_command_line_takes_is_refused(tmp_path: Path) -
     )
     with pytest.raises(GossipError, match="max_peers must be at most 10000"):
         config.load(file)
+
+
+def test_a_command_to_a_network_file_stopped_here_says_so_and_how_to_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Stopped on this host, its nodes refuse connections: the command said 'node 1 is not
+    answering; if it died, take it out with remove-node', as for one dead node."""
+    from gossip import cli
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("GOSSIP_HOME", str(home))
+    origin = free_origin(4)
+    path = tmp_path / "lab.toml"
+    nodes = "".join(f'{n} = "127.0.0.1:{origin + n}"\n' for n in range(1, 5))
+    path.write_text(
+        f'name = "lab"\ninsecure = true\n[topology]\nkind = "circular"\n[nodes]\n{nodes}'
+    )
+    stopped = config.load(path)
+    stopped.supervisor_pid = 0
+    state.save(stopped, home / "network-lab")
+    (home / "network-lab" / "node-1.db").write_bytes(b"kept")
+    assert cli.main(["send-message", "1", "hi", "--config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("gossip: the network 'lab' is not running on this host: ")
+    assert "start-network --resume --config " in err and "remove-node" not in err
+    (home / "network-lab" / "node-1.db").unlink()  # nothing kept: a node of it is down
+    assert cli.main(["send-message", "1", "hi", "--config", str(path)]) == 1
+    assert "if it died, take it out with " in capsys.readouterr().err
