@@ -477,7 +477,7 @@ def send_message(args: dict[str, Any]) -> str:
     chosen = os.urandom(16).hex() if given is None else given  # here, so a retry can repeat it
     if not is_message_id(chosen):
         shown = chosen if len(chosen) <= 70 else f"{chosen[:64]}… ({len(chosen)} characters)"
-        raise UsageError(f"--id must be 1-64 letters, digits, _ or -, not {shown!r}")
+        raise UsageError(f"--id must be 1-64 ASCII letters, digits, _ or -, not {shown!r}")
     net, entry = asked(args)
     name = render.node_name(entry.number)
     try:
@@ -634,6 +634,10 @@ def new_secret(args: dict[str, Any]) -> str:
     if not args["<file>"].strip():
         raise UsageError("new-secret needs the file to write, as in gossip new-secret lab.secret")
     path = Path(args["<file>"])
+    if path.is_dir():
+        raise GossipError(
+            f"{path} is a directory: give new-secret a file's name, as in {path}/lab.secret"
+        )
     if path.exists():
         raise GossipError(f"{path} exists: keep it, or delete it first to make a new secret")
     try:

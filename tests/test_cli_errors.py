@@ -112,7 +112,9 @@ def test_commands_without_a_network_say_how_to_start_one(args: list[str]) -> Non
         (["new-secret", ""], 2, "new-secret needs the file to write"),
         (["new-secret", " "], 2, "new-secret needs the file to write"),
         (["send-message", "1", "hi", "--id", "x" * 5000], 2, "xxx… (5000 characters)'"),
-        (["send-message", "1", "hi", "--id", "a b"], 2, "--id must be 1-64 letters"),
+        (["send-message", "1", "hi", "--id", "a b"], 2, "--id must be 1-64 ASCII letters"),
+        (["send-message", "1", "hi", "--id", "ünï"], 2, "--id must be 1-64 ASCII letters"),
+        (["new-secret", "/tmp"], 1, "/tmp is a directory: give new-secret a file's name, as in"),
     ],
 )
 def test_bad_arguments_print_one_line(args: list[str], code: int, expected: str) -> None:
