@@ -536,8 +536,8 @@ def not_running(directory: Path, network: NetworkState | int | None) -> str:
     else:
         origin = network.port_origin if isinstance(network, NetworkState) else network
         option = "" if origin is None else f" --port-origin {origin}"
-        the = f"the network on {f'port origin {origin}' if origin is not None else directory}"
-        none = f"no network is running on {the.removeprefix('the network on ')}"
+        where = f"port origin {origin}" if origin is not None else f"{directory}"
+        the, none = f"the network on {where}", f"no network is running on {where}"
     if load(directory) is None and processes_of(directory):
         return (
             f"{the} runs, but its state file {directory / STATE_FILE} cannot "
