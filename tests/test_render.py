@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -578,16 +580,31 @@ def test_as_json_lays_out_two_levels_then_an_item_a_line() -> None:
     ]
 
 
-def test_a_paused_node_is_paused_in_the_table_and_the_json_alike() -> None:
+def test_a_paused_node_is_paused_in_the_table_and_the_json_alike(
+    fake_supervisor: Callable[..., subprocess.Popen[bytes]],
+) -> None:
     """The table said paused, ``--json`` said down with no pid: the README's jq for the
     nodes that are down listed paused ones, and its kill -9 recipe got null."""
     net, rows = _status_rows()
     net.conditions = {"paused": [2]}
-    net.nodes[2].pid = 4242
+    pid = net.nodes[2].pid = fake_supervisor(net.directory).pid  # stopped, it still runs
     table = render.status(net, rows, [[1, 10]], now=1190.0).splitlines()
     assert [line.split()[:2] for line in table if line.startswith("2 ")] == [["2", "paused"]]
     paused = render.status_json(net, rows, [[1, 10]], now=1190.0)["nodes"][1]
-    assert (paused["state"], paused["pid"], paused["peers"]) == ("paused", 4242, None)
+    assert (paused["state"], paused["pid"], paused["peers"]) == ("paused", pid, None)
+
+
+def test_a_paused_node_killed_since_is_down() -> None:
+    """It stayed 'paused' for good: resume said it was not running, and the page offered
+    only resume, so nothing but a hand-made restart-node brought it back."""
+    net, rows = _status_rows()
+    net.conditions = {"paused": [2]}
+    net.nodes[2].pid = 0  # gone
+    table = render.status(net, rows, [[1, 10]], now=1190.0).splitlines()
+    assert [line.split()[:2] for line in table if line.startswith("2 ")] == [["2", "down"]]
+    assert render.status_json(net, rows, [[1, 10]], now=1190.0)["nodes"][1]["state"] == "down"
+    net.nodes[2].local = False  # another host's: only that host knows whether it runs
+    assert render.status_json(net, rows, [[1, 10]], now=1190.0)["nodes"][1]["state"] == "paused"
 
 
 def test_a_node_added_outside_a_partition_is_told_which_side_it_is_on() -> None:

@@ -33,8 +33,10 @@ from gossip.spread import Arrival
 from gossip.state import NetworkState, NodeEntry
 from gossip.status import NodeStatus
 from gossip.web.app import (
+    FEED,
     GUARD,
     TOKEN_HEADER,
+    WAKE,
     WATCHING,
     Guard,
     main,
@@ -199,6 +201,14 @@ def test_bad_requests_get_one_line_errors() -> None:
             ("/api/send", b'{"node": true, "text": "x"}', "a node is a number"),
             ("/api/send", b'{"node": 1}', "the message text is missing"),
             ("/api/send", b'{"node": 1, "text": "x", "relays": 2}', "unknown field 'relays'"),
+            # A link-only delay became a delay on every link.
+            (
+                "/api/netem",
+                b'{"links": "1-2", "delay": "5ms"}',
+                "unknown field 'links': /api/netem takes delay, jitter and loss",
+            ),
+            ("/api/partition", b'{"groups": "1 2", "for": 9}', "/api/partition takes groups"),
+            ("/api/spread", b'{"text": "x", "id": "m1"}', "unknown field 'id'"),
             ("/api/nodes/1/explode", b"{}", "no such action"),
             ("/api/nodes/3/kill", b"{}", "node 3 is not running"),
         ]
@@ -527,3 +537,33 @@ def test_the_pages_netem_names_its_fields_as_the_page_does(
 
     with pytest.raises(GossipError, match=error):
         Console(unused).netem(*fields)
+
+
+def test_a_network_that_stops_answering_is_not_shown_as_it_was() -> None:
+    """Stopped under a running page, the network stayed drawn all up: the last survey was
+    still what a page opened afterwards got first, and only a red line said otherwise."""
+    stopped = threading.Event()
+
+    class Stopping(RecordingConsole):
+        def survey(self) -> Survey:
+            if stopped.is_set():
+                raise GossipError("no network is running on port origin 29000")
+            return made_up_survey()
+
+    async def test(app: web.Application, client: TestClient, ours: dict[str, str]) -> None:
+        assert await within(10, lambda: "survey" in app[FEED].latest)
+        stopped.set()
+        app[WAKE].set()
+        assert await within(10, lambda: "trouble" in app[FEED].latest)
+        assert "survey" not in app[FEED].latest
+        page = await client.ws_connect(f"/ws?token={TOKEN}", headers={"Origin": ours["Origin"]})
+        first = await page.receive_json(timeout=10)
+        assert first["type"] == "trouble" and "no network is running" in first["error"]
+        stopped.clear()
+        app[WAKE].set()
+        while (await page.receive_json(timeout=10))["type"] != "survey":
+            pass
+        assert "trouble" not in app[FEED].latest
+        await page.close()
+
+    served(Stopping(), test)

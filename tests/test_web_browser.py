@@ -11,6 +11,7 @@ import os
 import queue
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from gossip import state
 from gossip.network import parts, wait_until
 from tests.networks import Net, Networks, peer_numbers, send
 from tests.test_web import samples
@@ -239,3 +241,22 @@ def test_the_lab_controls_pause_partition_heal_and_delay(
     expect(conditions).to_contain_text("none", timeout=SEEN)
     links = {n: sorted(peer_numbers(net, n)) for n in range(1, 9)}
     assert len(parts(links)) == 1 and all(len(p) <= 3 for p in links.values()), links
+
+    # A paused node killed since is down, with the controls of one (it stayed paused, with
+    # only a resume that could not work).
+    page.click('button[data-action=pause][data-node="5"]')
+    expect(page.locator('g.node[data-node="5"]')).to_have_attribute(
+        "data-state", "paused", timeout=SEEN
+    )
+    os.kill(state.load(net.directory).nodes[5].pid, signal.SIGKILL)
+    expect(page.locator('g.node[data-node="5"]')).to_have_attribute(
+        "data-state", "down", timeout=SEEN
+    )
+    expect(page.locator('button[data-action=restart][data-node="5"]')).to_have_count(1)
+    # The network stopped under the page: not drawn as it was, until it is back.
+    assert net.cli("stop-network").code == 0
+    expect(page.locator("#summary")).to_contain_text("does not answer", timeout=SEEN)
+    expect(page.locator("body")).to_have_class(re.compile("stale"))
+    assert net.cli("start-network", "--resume").code == 0
+    expect(page.locator("#summary")).to_contain_text("nodes up", timeout=SEEN)
+    expect(page.locator("body")).not_to_have_class(re.compile("stale"))

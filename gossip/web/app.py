@@ -224,6 +224,7 @@ async def surveying(app: web.Application) -> AsyncIterator[None]:
                 survey: Survey = await asyncio.to_thread(app[CONSOLE].survey)
             except TROUBLE as exc:
                 app[METRICS].surveyed(None)
+                app[FEED].latest.pop("survey", None)  # a page opened now must not draw it
                 await app[FEED].publish({"type": "trouble", "error": said(exc)})
             else:
                 app[FEED].latest.pop("trouble", None)
@@ -246,7 +247,10 @@ async def surveying(app: web.Application) -> AsyncIterator[None]:
         watching.cancel()
 
 
-async def body(request: web.Request) -> dict[str, Any]:
+async def body(request: web.Request, *fields: str) -> dict[str, Any]:
+    """The request's JSON object, which holds none but these ``fields``: one the endpoint
+    does not take (a relays for /api/send, links for /api/netem) would be asked for and
+    silently not given, the request doing something else than was meant."""
     try:
         data = await request.json()
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[…]]]]
@@ -255,6 +259,10 @@ async def body(request: web.Request) -> dict[str, Any]:
         raise GossipError("the request's body cannot be read (its encoding is wrong)") from None
     if not isinstance(data, dict):
         raise GossipError("the request is not a JSON object")
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        taken = ", ".join(fields[:-1]) + " and " + fields[-1] if len(fields) > 1 else fields[0]
+        raise GossipError(f"unknown field {unknown[0]!r}: {request.path} takes {taken}")
     return data
 
 
@@ -290,10 +298,7 @@ def answer(handler: Callable[[web.Request], Awaitable[dict[str, Any]]]) -> Any:
 
 @answer
 async def send(request: web.Request) -> dict[str, Any]:
-    data = await body(request)
-    unknown = sorted(set(data) - {"node", "text"})
-    if unknown:  # a relays or an id asked for and silently not given
-        raise GossipError(f"unknown field {unknown[0]!r}: /api/send takes node and text")
+    data = await body(request, "node", "text")
     number, text = node_number(data.get("node")), data.get("text")
     if not isinstance(text, str):
         raise GossipError("the message text is missing")
@@ -364,7 +369,7 @@ async def follow(app: web.Application, number: int, live: list[int]) -> None:
 
 @answer
 async def spread(request: web.Request) -> dict[str, Any]:
-    text = (await body(request)).get("text")
+    text = (await body(request, "text")).get("text")
     if not isinstance(text, str) or not text:
         raise GossipError("give the text of a message to show its spread")
     looking = request.app[LOOKING]
@@ -390,7 +395,7 @@ async def add(request: web.Request) -> dict[str, Any]:
 
 @answer
 async def partition(request: web.Request) -> dict[str, Any]:
-    groups = (await body(request)).get("groups")
+    groups = (await body(request, "groups")).get("groups")
     if not isinstance(groups, str):
         raise GossipError("give the groups, as in 1-8 9-16")
     return {"said": await run(request, lambda: request.app[CONSOLE].partition(groups))}
@@ -403,7 +408,7 @@ async def heal(request: web.Request) -> dict[str, Any]:
 
 @answer
 async def netem(request: web.Request) -> dict[str, Any]:
-    data = await body(request)
+    data = await body(request, "delay", "jitter", "loss")
     fields = [data.get(name, "") for name in ("delay", "jitter", "loss")]
     if not all(isinstance(f, str) for f in fields):
         raise GossipError("delay, jitter and loss are text, as in 100ms, 10ms, 5%")

@@ -145,10 +145,16 @@ class Console:
 
     def survey(self) -> Survey:
         """Every node's status; a paused one (the lab's SIGSTOP) is not asked, as it could
-        only keep the survey waiting SURVEY_TIMEOUT for no answer."""
+        only keep the survey waiting SURVEY_TIMEOUT for no answer, unless this host's node
+        has died since (killed while paused): asked, it is down, as the command line says."""
         _, net = self.find()
         conditions = lab.current(net)
-        paused = set(conditions.paused)
+        nodes = net.nodes
+        paused = {
+            n
+            for n in conditions.paused
+            if n in nodes and (not nodes[n].local or state.pid_alive(nodes[n].pid, net.directory))
+        }
         asked = replace(net, nodes={n: e for n, e in net.nodes.items() if n not in paused})
         rows = network.status(asked) if asked.nodes else []
         rows += [NodeStatus(net.nodes[n], "paused", {}) for n in paused if n in net.nodes]

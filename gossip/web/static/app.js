@@ -75,14 +75,32 @@ function connect() {
     const event = JSON.parse(message.data);
     if (event.type === "survey") surveyed(event);
     else if (event.type === "spread") replay(event);
-    else if (event.type === "trouble") say(event.error, true);
+    else if (event.type === "trouble") trouble(event.error);
   };
+}
+
+// A survey that failed (the network stopped, its state unreadable): what the page shows is
+// only the last known state, greyed out with its controls, until a survey succeeds again.
+let troubled = false;
+
+function trouble(error) {
+  troubled = true;
+  say(error, true);
+  document.body.classList.add("stale");
+  const el = $("summary");
+  el.textContent = "the network does not answer: shown as it last was";
+  for (const key of ["up", "parts", "links"]) delete el.dataset[key];
 }
 
 // ---- the topology ----
 
 function surveyed(survey) {
   latest = survey;
+  if (troubled) {
+    troubled = false;
+    say("");
+    document.body.classList.remove("stale");
+  }
   $("label").textContent = `${survey.label}: ${survey.topology}, at most ${survey.max_peers} peers each`;
   const numbers = survey.nodes.map((n) => n.node);
   const fresh = layout.size === 0;
