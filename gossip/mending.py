@@ -23,7 +23,7 @@ import time
 from gossip import repair
 from gossip.conditions import sides
 from gossip.foreground import log_to_stdout, stop_on_signals
-from gossip.network import carry_out, reported
+from gossip.network import Look, carry_out, reported
 from gossip.state import NetworkState
 
 REPAIR_EVERY = 1.0
@@ -62,20 +62,15 @@ class Mender:
         self.last_steps: list[repair.Step] = []
         self.last_log = 0.0
 
-    def mend(
-        self,
-        plan: NetworkState,
-        links: repair.Links,
-        wanted: dict[int, int],
-        local: set[int],
-    ) -> None:
+    def mend(self, plan: NetworkState, look: Look, local: set[int]) -> None:
         """Act on one look (``network.reported``): join the parts and pair nodes short of
         peers once that has lasted, if this party mends now (it holds the lowest-numbered
         node that answers; a mender holds them all)."""
+        links, wanted = look.links, look.wanted
         if not repair.mends_here(links, local):
             self.forget()  # another host's supervisor mends
             return
-        groups = plan.conditions.get("groups")
+        groups = look.partition(plan)
         if groups:  # the lab's partition: each side is mended on its own, never across it
             for i, side in enumerate(sides(links, groups)):
                 watch = self.side_watches.setdefault(i, repair.Watch())
@@ -116,12 +111,13 @@ def mend_until(network: NetworkState, stop: threading.Event) -> None:
         return
     while True:
         try:
-            links, wanted = reported(network, STATUS_TIMEOUT)
+            look = reported(network, STATUS_TIMEOUT)
+            links = look.links
             if set(links) != answering:
                 answering = set(links)
                 down = ", ".join(map(str, sorted(everyone - answering))) or "none"
                 log.info("mender: %d of %d nodes answer; down: %s", len(links), len(everyone), down)
-            mender.mend(network, links, wanted, everyone)
+            mender.mend(network, look, everyone)
         except Exception:  # a look that fails is tried again next round
             log.exception("mender: could not look at the network")
         if stop.wait(mender.pause(len(everyone))):

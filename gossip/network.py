@@ -18,19 +18,20 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gossip
 from gossip import state
 from gossip.auth import new_secret
 from gossip.client import GossipClient, NodeBusy, NodeUnreachable, Peer, farewell
 from gossip.commands import Command
-from gossip.conditions import kept, sides
+from gossip.conditions import conditions_from, kept, sides
 from gossip.errors import GossipError, UsageError
 from gossip.handover import HeldCopy, handed_over
-from gossip.protocol import MessageView, encode_frame
+from gossip.protocol import FrameError, MessageView, encode_frame
 from gossip.repair import Introduce, Step, Swap, parts, plan_repair
 from gossip.state import NetworkState, NodeEntry
 from gossip.status import NodeStatus
@@ -788,8 +789,8 @@ def mend(network: NetworkState) -> list[Step]:
     planned against the whole network (``gossip.repair``); the steps asked for. Under the
     lab's partition each side is mended on its own, never across it, as the supervisor
     does: the nodes would refuse a link across it."""
-    links, wanted = reported(network)
-    groups = network.conditions.get("groups")
+    look = reported(network)
+    links, wanted, groups = look.links, look.wanted, look.partition(network)
     steps = [
         step
         for side in (sides(links, groups) if groups else [links])
@@ -805,12 +806,27 @@ def _live(network: NetworkState) -> dict[int, list[int]]:
     return reported(network)[0]
 
 
-def reported(
-    network: NetworkState, timeout: float = SURVEY_TIMEOUT
-) -> tuple[dict[int, list[int]], dict[int, int]]:
-    """What the nodes not removed say, all asked at once: each one's peers, and how many
-    it aims for. A node that does not answer in ``timeout`` (or refuses) is left out: it
-    is down as far as mending goes. The CLI and the supervisor both plan from this."""
+class Look(NamedTuple):
+    """What the nodes not removed said, all asked at once (``reported``)."""
+
+    links: dict[int, list[int]]
+    """Each one's peers."""
+    wanted: dict[int, int]
+    """How many peers each aims for."""
+    groups: list[list[int]]
+    """The lab's partition most of them hold (none: []): what they refuse links across.
+    On several hosts a partition made on another host reached the nodes and that host's
+    state only, so a mender that planned from its own state would fight it."""
+
+    def partition(self, network: NetworkState) -> list[list[int]]:
+        """The partition to mend within: the nodes', else (none answered) the state's."""
+        return self.groups if self.links else network.conditions.get("groups") or []
+
+
+def reported(network: NetworkState, timeout: float = SURVEY_TIMEOUT) -> Look:
+    """What the nodes not removed say, all asked at once. A node that does not answer in
+    ``timeout`` (or refuses) is left out: it is down as far as mending goes. The CLI and
+    the supervisor both plan from this."""
     numbers = sorted(n for n, e in network.nodes.items() if not e.removed)
 
     def ask(number: int) -> dict[str, Any] | None:
@@ -824,7 +840,18 @@ def reported(
     answers = dict(zip(numbers, survey(numbers, ask), strict=True))
     reports = {n: r for n, r in answers.items() if r is not None}
     links = {n: _numbers(r.get("peers")) for n, r in reports.items()}
-    return links, {n: w if type(w := r.get("wanted")) is int else 0 for n, r in reports.items()}
+    wanted = {n: w if type(w := r.get("wanted")) is int else 0 for n, r in reports.items()}
+    held = Counter(_groups(r.get("conditions")) for r in reports.values()).most_common(1)
+    return Look(links, wanted, [list(g) for g in held[0][0]] if held else [])
+
+
+def _groups(conditions: Any) -> tuple[tuple[int, ...], ...]:
+    """The partition a node's report holds (a report is read as carefully as any frame:
+    one that is not a partition is none)."""
+    try:
+        return conditions_from(conditions if isinstance(conditions, dict) else {}).groups
+    except FrameError:
+        return ()
 
 
 def _numbers(listed: Any) -> list[int]:

@@ -641,12 +641,12 @@ class Supervisor:
             raise SystemExit(0)
         plan = self.plan = loaded or self.plan
         patience = self.timing().peer_timeout / Timing.peer_timeout
-        links, wanted = reported(plan, STATUS_TIMEOUT * patience)  # its threads end before any fork
+        look = reported(plan, STATUS_TIMEOUT * patience)  # its threads end before any fork
         if time.monotonic() < self.hold_until:
             self.mender.forget()  # the command line mends
             return
         local = {n for n, e in plan.nodes.items() if e.local and not e.removed}
-        self.mender.mend(plan, links, wanted, local)
+        self.mender.mend(plan, look, local)
 
     def stop(self) -> None:
         """Stop every node this supervisor owns."""

@@ -9,6 +9,7 @@ join again and catch-up brings every node every message.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,6 +89,38 @@ def test_a_change_on_one_host_keeps_the_conditions_set_on_another(tmp_path: Path
         assert held["paused"] == [NODES], held
         assert last.cli("resume", str(NODES), *config).returncode == 0
         assert hosts[0].cli("heal", *config).returncode == 0
+    finally:
+        lab.stop()
+    assert not gossip_processes(str(tmp_path))
+
+
+@pytest.mark.slow  # about 20 s
+def test_a_partition_made_from_a_host_that_does_not_mend_is_kept(tmp_path: Path) -> None:
+    """Host 1's supervisor mends (it holds node 1), from its own state, which a partition
+    made elsewhere never reaches: it planned links across it, the nodes refused them as
+    dead, and status called the network one part with links that carried nothing."""
+    _, lab = loopback_lab(tmp_path)
+    config = ["--config", str(lab.file)]
+    laptop = Host("laptop", tmp_path / "laptop")  # runs no node, holds the file
+    sides = [list(range(1, 9)), list(range(9, NODES + 1))]
+    try:
+        lab.start()
+        parted = laptop.cli("partition", "1-8", f"9-{NODES}", *config)
+        assert parted.returncode == 0, parted.stderr
+
+        def parts() -> list[list[int]]:
+            return json.loads(laptop.cli("status", "--json", *config).stdout)["parts"]
+
+        assert wait_until(lambda: parts() == sides, 15), parts()
+        # The supervisor mends a split once it has lasted a few of its looks.
+        assert not wait_until(lambda: parts() != sides, 12, 0.2), parts()
+        log = (lab.hosts[0].home / "network-lab" / "supervisor.log").read_text()
+        side = {n: i for i, group in enumerate(sides) for n in group}
+        links = re.findall(r"(?:Swap|Introduce)\(at=(\d+), (?:old=\d+, new|peer)=(\d+)\)", log)
+        across = [(a, b) for a, b in links if side[int(a)] != side[int(b)]]
+        assert not across, f"host 1's supervisor linked across the partition: {across}"
+        assert laptop.cli("heal", *config).returncode == 0
+        assert wait_until(lambda: len(parts()) == 1, 15), parts()
     finally:
         lab.stop()
     assert not gossip_processes(str(tmp_path))

@@ -702,18 +702,47 @@ def test_mending_after_a_removal_keeps_to_each_side_of_a_partition(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """remove-node mends what it leaves; under the lab's partition it plans each side on
-    its own, as the supervisor does: a link across it, the nodes would refuse."""
+    its own, as the supervisor does: a link across it, the nodes would refuse. The
+    partition is the one the nodes hold: made on another host, it is in no state here."""
     nodes = {n: NodeEntry(n, "127.0.0.1", 7000 + n, []) for n in range(1, 5)}
     net = NetworkState(7000, 3, "two pairs", nodes, 0, 1.0)
     links = {1: [2], 2: [1], 3: [4], 4: [3]}
-    monkeypatch.setattr(mending_io, "reported", lambda _: (links, dict.fromkeys(links, 3)))
+    held: list[list[int]] = [[1, 2], [3, 4]]
+    look = lambda _: mending_io.Look(links, dict.fromkeys(links, 3), held)  # noqa: E731
+    monkeypatch.setattr(mending_io, "reported", look)
     asked: list[Step] = []
     monkeypatch.setattr(mending_io, "carry_out", lambda step, _: asked.append(step))
-    net.conditions = {"groups": [[1, 2], [3, 4]]}
+    assert net.conditions == {}
     assert mending_io.mend(net) == [] and asked == []
-    net.conditions = {}
+    held = []
     steps = mending_io.mend(net)
     assert steps and asked == steps, "with no partition, the two pairs are joined"
+
+
+def test_a_look_holds_the_partition_most_nodes_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the menders plan within: the nodes' partition, not this host's state's; a
+    report whose conditions are not a partition counts as none."""
+    nodes = {n: NodeEntry(n, "127.0.0.1", 7000 + n, []) for n in range(1, 6)}
+    net = NetworkState(7000, 3, "five", nodes, 0, 1.0)
+    cut = {"groups": [[1, 2], [3, 4, 5]]}
+    said: dict[int, object] = {1: cut, 2: cut, 3: {}, 4: {"groups": "1-2 3-5"}, 5: cut}
+
+    class Answers:
+        timeout = 0.0
+
+        def __init__(self, number: int) -> None:
+            self.number = number
+
+        def status(self) -> dict[str, object]:
+            return {"peers": [], "wanted": 3, "conditions": said[self.number]}
+
+    monkeypatch.setattr(mending_io, "client_for", lambda _, entry: Answers(entry.number))
+    look = mending_io.reported(net)
+    assert look.groups == [[1, 2], [3, 4, 5]] and look.partition(net) == look.groups
+    said.update({1: {}, 2: {}})
+    assert mending_io.reported(net).groups == []
+    net.conditions = {"groups": [[1], [2, 3, 4, 5]]}
+    assert mending_io.Look({}, {}, []).partition(net) == [[1], [2, 3, 4, 5]], "none answered"
 
 
 def test_a_node_that_answers_wrongly_is_failing_and_the_others_still_show(
