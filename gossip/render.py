@@ -14,7 +14,7 @@ from gossip.client import Peer
 from gossip.conditions import Conditions
 from gossip.protocol import Copy, MessageView
 from gossip.ranges import compress_ranges
-from gossip.state import NetworkState, NodeEntry, log_only, pid_alive
+from gossip.state import NetworkState, NodeEntry, log_only, may_run
 from gossip.status import NodeStatus
 
 PATH_MODES = ("all", "shortest", "longest", "shortest and longest")
@@ -374,11 +374,10 @@ def shown_state(network: NetworkState, row: NodeStatus) -> str:
     """A node's state as ``status`` shows it: one the lab paused does not answer, as a
     down one, but is ``paused``; unless this host's node has died since (killed while
     paused), which only ``restart-node`` brings back, as any down one."""
-    entry = row.entry
-    paused = entry.number in network.conditions.get("paused", [])
-    if paused and row.state == "down" and entry.local:
-        paused = pid_alive(entry.pid, network.directory)
-    return "paused" if paused and row.state == "down" else row.state
+    paused = row.entry.number in network.conditions.get("paused", [])
+    if paused and row.state == "down" and may_run(row.entry, network.directory):
+        return "paused"
+    return row.state
 
 
 def status_json(

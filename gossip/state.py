@@ -416,6 +416,12 @@ def pid_alive(pid: int, directory: Path | None = None) -> bool:
     return directory is None or str(directory).encode() in cmdline.split(b"\0")
 
 
+def may_run(entry: NodeEntry, directory: Path) -> bool:
+    """Whether a node may still have its process: another host's (only that host can
+    tell), or this host's whose process lives (a paused one does; one killed does not)."""
+    return not entry.local or pid_alive(entry.pid, directory)
+
+
 def released(pid: int, directory: Path | None = None) -> bool:
     """Whether a process of this network has let go of all it held, its ports first: gone,
     or a zombie with no thread left (or the pid is a stranger's since).

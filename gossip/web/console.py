@@ -151,9 +151,7 @@ class Console:
         conditions = lab.current(net)
         nodes = net.nodes
         paused = {
-            n
-            for n in conditions.paused
-            if n in nodes and (not nodes[n].local or state.pid_alive(nodes[n].pid, net.directory))
+            n for n in conditions.paused if n in nodes and state.may_run(nodes[n], net.directory)
         }
         asked = replace(net, nodes={n: e for n, e in net.nodes.items() if n not in paused})
         rows = network.status(asked) if asked.nodes else []
