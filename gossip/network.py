@@ -803,7 +803,7 @@ def mend(network: NetworkState) -> list[Step]:
 
 def _live(network: NetworkState) -> dict[int, list[int]]:
     """The topology as the nodes not removed report it now."""
-    return reported(network)[0]
+    return reported(network).links
 
 
 class Look(NamedTuple):

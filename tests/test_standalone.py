@@ -227,7 +227,7 @@ class MostPeers:
 
     def _watch(self) -> None:
         while not self.done.wait(0.05):
-            links, _ = network.reported(self.net, 1.0)
+            links = network.reported(self.net, 1.0).links
             for number, peers in links.items():
                 if len(peers) > self.most:
                     self.most, self.who = len(peers), {number: peers}
@@ -290,7 +290,7 @@ def test_nodes_heal_and_catch_up_and_the_mender_mends_a_split(nodes: Nodes) -> N
         nodes.kill(5)
         live = [1, 3, 4, 6, 7, 8]
         assert network.wait_until(lambda: 6 in peers_of(net, 1), DEADLINE, 0.1)
-        assert network.parts(network.reported(net)[0]) == [[1, 6, 7, 8], [3, 4]]
+        assert network.parts(network.reported(net).links) == [[1, 6, 7, 8], [3, 4]]
         sent.append(post(net, 8, "while the mender is down"))
         assert reached(net, sent[-1], [1, 6, 7, 8])
 
