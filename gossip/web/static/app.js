@@ -81,10 +81,7 @@ function connect() {
 
 // A survey that failed (the network stopped, its state unreadable): what the page shows is
 // only the last known state, greyed out with its controls, until a survey succeeds again.
-let troubled = false;
-
 function trouble(error) {
-  troubled = true;
   say(error, true);
   document.body.classList.add("stale");
   const el = $("summary");
@@ -96,8 +93,7 @@ function trouble(error) {
 
 function surveyed(survey) {
   latest = survey;
-  if (troubled) {
-    troubled = false;
+  if (document.body.classList.contains("stale")) {
     say("");
     document.body.classList.remove("stale");
   }
