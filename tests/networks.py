@@ -110,6 +110,7 @@ class Net:
         return loaded
 
     def cli(self, *args: str) -> Result:
+        """The real command line, addressed to this network."""
         return gossip_cli(*args, "--port-origin", str(self.origin), cwd=self.cwd)
 
     def client(self, number: int) -> GossipClient:
