@@ -129,15 +129,21 @@ def ended_as_interrupted(*signums: signal.Signals) -> Iterator[None]:
 def running(net: NetworkState) -> Iterator[Path]:
     """A started network, stopped when the block ends, whatever happens, and what it left
     in its run directory deleted: left, it was a stopped network that commands offered to
-    resume. Anything else there (pictures ``draw`` wrote for an earlier network) stays."""
-    directory = network.start(net)
+    resume. Anything else there (pictures ``draw`` wrote for an earlier network) stays.
+
+    The start is inside the block, so an interrupt the moment it returns still stops the
+    network; one that ran there before is not this block's to stop (the start refuses it,
+    in its own words)."""
+    directory = net.directory
+    ours = not state.processes_of(directory)
     try:
-        yield directory
+        yield network.start(net)
     finally:
-        with contextlib.suppress(GossipError, OSError):
-            network.stop(directory, net)
-            if not state.processes_of(directory):
-                network.forget(directory)
+        if ours:
+            with contextlib.suppress(GossipError, OSError):
+                network.stop(directory, net)
+                if not state.processes_of(directory):
+                    network.forget(directory)
 
 
 def _measure(

@@ -140,6 +140,10 @@ def start(network: NetworkState) -> Path:
         (directory / "supervisor.log").unlink(missing_ok=True)
         _own(directory, network, "start")
     except BaseException:
+        # Nothing ran here before (checked above), so what runs now is this start's: an
+        # interrupt after its supervisor reported, before it was written down, leaves it
+        # running where no command would think to stop it.
+        _end_all(set(state.processes_of(directory)), directory)
         for new in [*directory.glob("node-*"), directory / state.SECRET_FILE]:
             new.unlink(missing_ok=True)
         for old in aside.iterdir():

@@ -492,10 +492,10 @@ class Supervisor:
                 daemon=True,
             )
             process.start()
+            self.children[entry.number] = process  # before a waiting SIGTERM ends this one
+            self.adopted.pop(entry.number, None)
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-        self.children[entry.number] = process
-        self.adopted.pop(entry.number, None)
 
     def _await_ready(self, numbers: list[int]) -> dict[str, Any] | None:
         """Wait until these nodes listen; the first failure, as reported to the CLI, or None."""

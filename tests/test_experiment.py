@@ -20,6 +20,7 @@ from gossip.errors import GossipError
 from gossip.experiment import Result, table
 from gossip.network import wait_until
 from gossip.scenario import DAY_S, Bar, Scenario, load, parse
+from gossip.state import NetworkState
 from gossip.strategy import Strategy
 from tests.networks import free_origin, gossip_cli, gossip_processes, png_size
 
@@ -546,3 +547,36 @@ def test_an_experiment_ended_by_a_signal_stops_its_network(
     assert err.splitlines()[-1] == "gossip: interrupted" and "Traceback" not in err
     assert left == []
     assert not list(gossip_home.glob("network-*/node-*")), "nothing kept to resume"
+
+
+def test_an_experiment_interrupted_as_its_network_starts_stops_it(
+    gossip_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signal the moment the start returns, before the experiment took the network
+    on: it is stopped all the same. A network that ran there before is left alone."""
+    from gossip import experiment, network
+
+    real = network.start
+
+    def interrupted(net: NetworkState) -> Path:
+        real(net)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(network, "start", interrupted)
+    net = network.plan({1: [2], 2: [1]}, free_origin(), 3, "circular")
+    try:
+        with pytest.raises(KeyboardInterrupt), experiment.running(net):
+            pass
+        left = gossip_processes(str(gossip_home))
+    finally:
+        network.stop_unreadable(net.directory)
+    assert left == []
+    monkeypatch.setattr(network, "start", real)
+    network.start(net)
+    try:
+        with pytest.raises(GossipError, match="already"), experiment.running(net):
+            pass
+        left = gossip_processes(str(gossip_home))
+    finally:
+        network.stop_unreadable(net.directory)
+    assert len(left) == 3, "the network that ran there first runs on"

@@ -54,3 +54,29 @@ def test_a_start_that_works_replaces_what_a_stopped_network_left(
     left = sorted(p.name for p in directory.iterdir())
     assert left == [state.STATE_FILE, state.SECRET_FILE]
     assert (directory / state.SECRET_FILE).read_bytes().strip() != b"old secret" * 4
+
+
+@pytest.mark.parametrize("where", ["_launch", "_own"])
+def test_a_start_interrupted_once_its_nodes_run_stops_them(
+    gossip_home: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """Ctrl-C (or SIGTERM made one) just after the supervisor reported, before or after
+    its pids were written down: the start fails, and nothing of it runs on."""
+    directory, before = stopped_network(gossip_home)
+    real = getattr(network, where)
+
+    def interrupted(*args: object) -> object:
+        real(*args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(network, where, interrupted)
+    fresh = network.plan({1: [2], 2: [1]}, ORIGIN, 3, "circular")
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            network.start(fresh)
+        left = state.processes_of(directory)
+    finally:
+        network.stop_unreadable(directory)
+    assert left == []
+    kept = {p.name: p.read_bytes() for p in directory.iterdir()}
+    assert {n: kept[n] for n in kept.keys() - {"supervisor.log", state.LOCK_FILE}} == before
