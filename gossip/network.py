@@ -980,8 +980,11 @@ def live_links(rows: list[NodeStatus]) -> dict[int, list[int]]:
     return {r.entry.number: list(r.report.get("peers", [])) for r in rows if r.state == "up"}
 
 
-def holders_of(network: NetworkState, text: str) -> dict[int, MessageView]:
-    """Every answering node's record of the newest message with this text, by node.
+def holders_of(
+    network: NetworkState, text: str, numbers: list[int] | None = None
+) -> dict[int, MessageView]:
+    """Every answering node's record of the newest message with this text, by node: of
+    the listed nodes, by default every live one.
 
     Peeks, so looking leaves the message unread. Empty if no node holds such a message.
     """
@@ -993,7 +996,7 @@ def holders_of(network: NetworkState, text: str) -> dict[int, MessageView]:
             return None  # not answering: not a holder
         return [v for v in views if v.text == text]
 
-    numbers = network.live_numbers()
+    numbers = network.live_numbers() if numbers is None else numbers
     answers = zip(numbers, survey(numbers, look), strict=True)
     found = {number: views for number, views in answers if views is not None}
     candidates = [v for views in found.values() for v in views]

@@ -26,12 +26,13 @@ from aiohttp.http_exceptions import LineTooLong
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from gossip import state
+from gossip import network, state
 from gossip.client import Receipt
 from gossip.errors import GossipError
 from gossip.spread import Arrival
 from gossip.state import NetworkState, NodeEntry
 from gossip.status import NodeStatus
+from gossip.web import console as console_module
 from gossip.web.app import (
     FEED,
     GUARD,
@@ -47,7 +48,7 @@ from gossip.web.app import (
 )
 from gossip.web.console import FOLLOW_MOST, Console, Follower, Spread, Survey, answering
 from gossip.web.metrics import Metrics
-from tests.networks import gossip_cli
+from tests.networks import Networks, gossip_cli
 
 OUTSIDE = re.compile(r"(?:https?:)?//(?!www\.w3\.org/2000/svg)[\w.-]+\.[a-z]{2,}")
 """An address on another host (the SVG namespace is a name, never fetched)."""
@@ -567,3 +568,46 @@ def test_a_network_that_stops_answering_is_not_shown_as_it_was() -> None:
         await page.close()
 
     served(Stopping(), test)
+
+
+def test_a_watch_under_way_ends_when_the_server_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C waited for a spread watched from the page for the rest of SPREAD_TIMEOUT:
+    the nodes here never answer, so it would wait it all."""
+    monkeypatch.setattr(console_module, "SPREAD_TIMEOUT", 600.0)
+    console = Console(lambda: (Path("/nonexistent"), made_up_network()))
+    ended: list[str] = []
+
+    def watching() -> None:
+        try:
+            console.watch("0" * 32, "hi", [1, 2, 3])
+        except GossipError as exc:
+            ended.append(str(exc))
+
+    watcher = threading.Thread(target=watching, daemon=True)
+    watcher.start()
+    served(console, lambda app, client, ours: asyncio.sleep(0))  # starts, and stops
+    watcher.join(30)
+    assert not watcher.is_alive(), "the watch outlived the server"
+    assert ended == ["the page's server is stopping"]
+
+
+def test_a_paused_node_is_not_asked_whether_a_message_reached_it(
+    networks: Networks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It cannot have it, and each look at it waited for the client's whole timeout: the
+    page showed the spread only after SPREAD_TIMEOUT, and Ctrl-C waited for a look."""
+    net = networks.start("-n", "4")
+    assert net.cli("pause", "2").code == 0
+    asked: list[int] = []
+    real = network.surveyor
+
+    def recording(plan: NetworkState, number: int) -> Any:
+        asked.append(number)
+        return real(plan, number)
+
+    monkeypatch.setattr(network, "surveyor", recording)
+    console = Console(lambda: (net.directory, net.state))
+    receipt = console.send(1, "while 2 sleeps")
+    seen = console.watch(receipt.id, "while 2 sleeps", [1, 2, 3, 4])
+    assert (len(seen.arrivals), seen.expected) == (3, 4)
+    assert asked and 2 not in asked, asked

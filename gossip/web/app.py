@@ -178,7 +178,7 @@ def make_app(console: Console, token: str) -> web.Application:
     app.router.add_post("/api/netem", netem)
     app.router.add_post("/api/nodes/{node}/{action}", act)
     app.cleanup_ctx.append(surveying)
-    app.on_shutdown.append(close_pages)
+    app.on_shutdown.append(stopping)
     return app
 
 
@@ -205,7 +205,9 @@ async def feed(request: web.Request) -> web.WebSocketResponse:
     return socket
 
 
-async def close_pages(app: web.Application) -> None:
+async def stopping(app: web.Application) -> None:
+    """The server stops: a spread still watched ends now, and so does every page's feed."""
+    app[CONSOLE].close()
     for socket in list(app[FEED].pages):
         await socket.close()
 

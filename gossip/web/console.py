@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import Any
 
 from gossip import lab, network, render, state
 from gossip.client import Receipt
+from gossip.conditions import Conditions
 from gossip.errors import GossipError
 from gossip.protocol import MessageView, text_problem
 from gossip.spread import Arrival, first_arrivals
@@ -127,6 +129,13 @@ class Follower:
         return found
 
 
+def held_still(net: state.NetworkState, conditions: Conditions) -> set[int]:
+    """The nodes the lab holds paused (SIGSTOP), bar one of this host that has died since
+    (killed while paused): that one is down, and asking it says so at once."""
+    nodes = net.nodes
+    return {n for n in conditions.paused if n in nodes and state.may_run(nodes[n], net.directory)}
+
+
 def answering(net: state.NetworkState, number: int) -> state.NodeEntry:
     """Node ``number``, unless it cannot answer because the lab paused it: asking would
     hold the page's one action at a time for the client's whole timeout (the resume that
@@ -142,6 +151,17 @@ class Console:
 
     def __init__(self, find: Finder) -> None:
         self.find = find
+        self.closing = threading.Event()
+        """Set as the server stops: a watch under way ends at its next look, rather than
+        hold the stop for the rest of SPREAD_TIMEOUT (a paused node never gets it)."""
+
+    def close(self) -> None:
+        self.closing.set()
+
+    def _open(self, *_: object) -> None:
+        """GossipError once the server stops (``await_spread`` calls it after each look)."""
+        if self.closing.is_set():
+            raise GossipError("the page's server is stopping")
 
     def survey(self) -> Survey:
         """Every node's status; a paused one (the lab's SIGSTOP) is not asked, as it could
@@ -149,10 +169,7 @@ class Console:
         has died since (killed while paused): asked, it is down, as the command line says."""
         _, net = self.find()
         conditions = lab.current(net)
-        nodes = net.nodes
-        paused = {
-            n for n in conditions.paused if n in nodes and state.may_run(nodes[n], net.directory)
-        }
+        paused = held_still(net, conditions)
         asked = replace(net, nodes={n: e for n, e in net.nodes.items() if n not in paused})
         rows = network.status(asked) if asked.nodes else []
         rows += [NodeStatus(net.nodes[n], "paused", {}) for n in paused if n in net.nodes]
@@ -169,16 +186,21 @@ class Console:
 
     def watch(self, message_id: str, text: str, nodes: list[int]) -> Spread:
         """Wait until the listed nodes hold a message just sent (or SPREAD_TIMEOUT passes),
-        then how it spread."""
+        then how it spread. A paused node is not asked: it cannot have it, and each look
+        at it would wait for its answer until the client gives up."""
         _, net = self.find()
         began = time.monotonic()
-        network.await_spread(net, message_id, SPREAD_TIMEOUT, nodes=nodes, interval=0.02)
+        asked = sorted(set(nodes) - held_still(net, lab.current(net)))
+        network.await_spread(
+            net, message_id, SPREAD_TIMEOUT, nodes=asked, interval=0.02, progress=self._open
+        )
         held: dict[int, MessageView] = {}
 
         def complete() -> bool:  # a node slow to answer one look may answer the next
-            found = network.holders_of(net, text).items()
+            self._open()
+            found = network.holders_of(net, text, asked).items()
             held.update((n, v) for n, v in found if v.id == message_id)
-            return set(nodes) <= set(held)
+            return set(asked) <= set(held)
 
         left = SPREAD_TIMEOUT - (time.monotonic() - began)
         network.wait_until(complete, max(left, 0.0), interval=0.2)
