@@ -651,11 +651,17 @@ def demo(args: dict[str, Any]) -> str:
     """Start a network, send one message, show it spreading and the paths it took."""
     start_args = dict(args, circular=False, random=True, powerlaw=False, turan=False)
     start_args.update({"<degree>": None, "<partitions>": None, "--seed": None, "--plot": False})
-    net, report = launch(start_args)
+    origin = port_origin(args) or state.DEFAULT_PORT_ORIGIN
+    directory = state.run_dir(origin)
+    ours = not state.processes_of(directory)  # else the start refuses: not the demo's
     try:
+        net, report = launch(start_args)
         return _demo_spread(net, report)
     except KeyboardInterrupt:
-        stop = f"{how_to_run()} stop-network{scope(net)}"
+        if not ours or not state.processes_of(directory):  # none, or the start ended it
+            raise
+        named = "" if origin == state.DEFAULT_PORT_ORIGIN else f" --port-origin {origin}"
+        stop = f"{how_to_run()} stop-network{named}"
         raise KeyboardInterrupt(
             f"interrupted; the network it started still runs: {stop} stops it"
         ) from None

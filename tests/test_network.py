@@ -505,6 +505,38 @@ def test_a_demo_interrupted_once_its_network_runs_says_the_network_still_runs(
     assert "16 of 16 nodes up" in net.cli("status").out
 
 
+@pytest.mark.parametrize("when", ["as the start returns", "before anything starts"])
+def test_a_demo_interrupted_says_whether_its_network_runs(
+    networks: Networks,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    when: str,
+) -> None:
+    """Interrupted the moment its network is up, before the demo took it on, it said
+    only 'interrupted' and left the network running unmentioned; interrupted before,
+    there is nothing to stop, and it says nothing of one."""
+    from gossip import cli
+
+    net = networks.reserve()
+    real = mending_io.start
+
+    def interrupted(plan: NetworkState) -> Path:
+        if when == "as the start returns":
+            real(plan)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mending_io, "start", interrupted)
+    assert cli.main(["demo", "-n", "4", "--port-origin", str(net.origin)]) == 130
+    err = capsys.readouterr().err
+    if when == "as the start returns":
+        assert err.startswith("gossip: interrupted; the network it started still runs: ")
+        assert f"stop-network --port-origin {net.origin} stops it" in err
+        assert "4 of 4 nodes up" in net.cli("status").out
+    else:
+        assert err == "gossip: interrupted\n"
+        assert not state.processes_of(net.directory)
+
+
 def stop(pids: list[int]) -> None:
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
