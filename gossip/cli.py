@@ -123,10 +123,9 @@ import contextlib
 import os
 import re
 import shlex
-import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -314,6 +313,24 @@ def strategy_of(args: dict[str, Any]) -> dict[str, Any]:
         raise UsageError(str(exc)) from None
 
 
+@contextlib.contextmanager
+def said_if_left_running(directory: Path, config: str | None = None) -> Iterator[None]:
+    """An interrupt (Ctrl-C, SIGTERM, SIGHUP) once the block's network runs in
+    ``directory`` says so, and how to stop it. One during the start left nothing running
+    (the start undoes itself); one that ran there before is not this command's."""
+    ours = not state.processes_of(directory)
+    try:
+        yield
+    except KeyboardInterrupt:
+        if not ours or not state.processes_of(directory):
+            raise
+        started = state.load(directory)
+        stop = f"{how_to_run()} stop-network{scope(started, config) if started else ''}"
+        raise KeyboardInterrupt(
+            f"interrupted; the network it started still runs: {stop} stops it"
+        ) from None
+
+
 def start_network(args: dict[str, Any]) -> str:
     if args["--resume"]:
         return resume_network(args)
@@ -321,11 +338,14 @@ def start_network(args: dict[str, Any]) -> str:
         from gossip import config
 
         net = config.load(Path(args["--config"]), args["--only"])
-        network.start(net)
+        with said_if_left_running(net.directory, args["--config"]):
+            network.start(net)
         warning = INSECURE_WARNING.format("insecure = true") + "\n" if net.insecure else ""
         started = render.started(net)
         return f"{warning}{started}\nNext: {how_to_run()} status --config {args['--config']}"
-    net, report = launch(args)
+    origin = port_origin(args) or state.DEFAULT_PORT_ORIGIN
+    with said_if_left_running(state.run_dir(origin)):
+        net, report = launch(args)
     return f'{report}\nNext: {how_to_run()} send-message 1 "Hello World"{scope(net)}'
 
 
@@ -344,7 +364,8 @@ def resume_network(args: dict[str, Any]) -> str:
     else:
         directory, key = stopped_network(), None
     began = time.time()
-    net = network.resume(directory, key)
+    with said_if_left_running(directory, args["--config"]):
+        net = network.resume(directory, key)
     local = [n for n, e in net.nodes.items() if e.local and not e.removed]
     damaged = [
         f"\nThe log of node {n}'s store was damaged: it is kept as {path}, and the node "
@@ -652,19 +673,9 @@ def demo(args: dict[str, Any]) -> str:
     start_args = dict(args, circular=False, random=True, powerlaw=False, turan=False)
     start_args.update({"<degree>": None, "<partitions>": None, "--seed": None, "--plot": False})
     origin = port_origin(args) or state.DEFAULT_PORT_ORIGIN
-    directory = state.run_dir(origin)
-    ours = not state.processes_of(directory)  # else the start refuses: not the demo's
-    try:
+    with said_if_left_running(state.run_dir(origin)):
         net, report = launch(start_args)
         return _demo_spread(net, report)
-    except KeyboardInterrupt:
-        if not ours or not state.processes_of(directory):  # none, or the start ended it
-            raise
-        named = "" if origin == state.DEFAULT_PORT_ORIGIN else f" --port-origin {origin}"
-        stop = f"{how_to_run()} stop-network{named}"
-        raise KeyboardInterrupt(
-            f"interrupted; the network it started still runs: {stop} stops it"
-        ) from None
 
 
 def _demo_spread(net: state.NetworkState, report: str) -> str:
@@ -819,8 +830,7 @@ def experiment(args: dict[str, Any]) -> str:
     labplots.prepare(output)
     bar = lab_experiment.ProgressBar()
     try:
-        with lab_experiment.ended_as_interrupted(signal.SIGTERM, signal.SIGHUP):
-            results = lab_experiment.run(scenario, origin, bar)
+        results = lab_experiment.run(scenario, origin, bar)
     finally:
         bar.end()
     # The table first: a picture that cannot be written must not cost the run's results.

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -103,26 +101,6 @@ def _refuse_kept(directory: Path, origin: int) -> None:
             "and the experiment's networks would delete them: give the experiment another "
             "--port-origin, or delete that folder if they are no longer wanted"
         )
-
-
-@contextlib.contextmanager
-def ended_as_interrupted(*signums: signal.Signals) -> Iterator[None]:
-    """While the block runs, these signals end it as Ctrl-C does: ``timeout`` (SIGTERM) or
-    a closed terminal (SIGHUP) must stop the experiment's network, not leave it running
-    under the scenario's faults. Only the main thread can take signals."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    before = {signum: signal.signal(signum, interrupt) for signum in signums}
-    try:
-        yield
-    finally:
-        for signum, handler in before.items():
-            signal.signal(signum, handler)
 
 
 @contextlib.contextmanager

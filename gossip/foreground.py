@@ -1,5 +1,5 @@
 """A command that runs in the foreground as a container's process (``gossip start-node``,
-``gossip mend``): it logs to stdout, and stops cleanly on SIGTERM or Ctrl-C."""
+``gossip mend``): it logs to stdout, and stops cleanly on SIGTERM, Ctrl-C or SIGHUP."""
 
 from __future__ import annotations
 
@@ -19,11 +19,12 @@ def log_to_stdout() -> None:
 
 
 def stop_on_signals(who: str, stop: Callable[[], None]) -> None:
-    """On SIGTERM (the engine stopping the container) or SIGINT, log it and call ``stop``."""
+    """On SIGTERM (the engine stopping the container), SIGINT or SIGHUP (the terminal it
+    ran in closed), log it and call ``stop``."""
 
     def stopping(signum: int, frame: FrameType | None) -> None:
         logging.getLogger("gossip").info("%s: %s, stopping", who, signal.Signals(signum).name)
         stop()
 
-    signal.signal(signal.SIGTERM, stopping)
-    signal.signal(signal.SIGINT, stopping)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, stopping)

@@ -56,8 +56,9 @@ SURVEY_TIMEOUT = 2.0
 SURVEY_WORKERS = 32
 """Most nodes a survey asks at once."""
 HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-"""What waits from a node's leave until the state says it is removed: an interrupted
-remove-node still finishes the hand-over."""
+"""What waits while a command ends what must not be cut in half: from a node's leave
+until the state says it is removed (an interrupted remove-node still finishes the
+hand-over), and a start's deleting what the network it replaces left."""
 
 
 def client_for(network: NetworkState, entry: NodeEntry) -> GossipClient:
@@ -131,6 +132,7 @@ def start(network: NetworkState) -> Path:
     aside.mkdir()
     for old in left_by(directory):
         old.rename(aside / old.name)
+    done = False
     try:
         if not network.insecure:
             network.key = network.key or new_secret()  # a network file brings the shared one
@@ -139,7 +141,12 @@ def start(network: NetworkState) -> Path:
         state.save(network, directory)
         (directory / "supervisor.log").unlink(missing_ok=True)
         _own(directory, network, "start")
+        with state.signals_held(*HELD):  # the start is done: what it replaces goes whole
+            done = True
+            shutil.rmtree(aside, ignore_errors=True)
     except BaseException:
+        if done:  # interrupted as it ended: the network runs, and its command says so
+            raise
         # Nothing ran here before (checked above), so what runs now is this start's: an
         # interrupt after its supervisor reported, before it was written down, leaves it
         # running where no command would think to stop it.
@@ -150,7 +157,6 @@ def start(network: NetworkState) -> Path:
             old.rename(directory / old.name)
         aside.rmdir()
         raise
-    shutil.rmtree(aside, ignore_errors=True)
     return directory
 
 
@@ -187,7 +193,11 @@ def resume(directory: Path, key: bytes | None = None) -> NetworkState:
         latest.started = time.time()
         for entry in local:  # a pause held the processes that stopped, not the new ones
             _unpause(latest, entry.number)
-    _own(directory, network, "resume")
+    try:
+        _own(directory, network, "resume")
+    except BaseException:  # as a start does: what an interrupt left running goes again
+        _end_all(set(state.processes_of(directory)), directory)
+        raise
     return network
 
 

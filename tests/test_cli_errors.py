@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import stat
 import subprocess
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -372,8 +373,43 @@ def test_an_interrupted_command_says_so(
     assert capsys.readouterr().err == "gossip: interrupted\n"
 
 
+@pytest.fixture
+def own_signals() -> Iterator[None]:
+    """``launch.main`` sets the process's signal handlers, as the script's process is
+    its own: this worker's are put back after."""
+    kept = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in kept.items():
+            signal.signal(signum, handler)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_timeout_and_a_closed_terminal_end_a_command_as_ctrl_c_does(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    own_signals: None,
+    signum: signal.Signals,
+) -> None:
+    """SIGTERM and SIGHUP ended the process on the spot, silently, and cut a start short
+    where nothing would stop what it had started; and once the command is done, one
+    that comes as the process exits changes nothing (it made the exit code a kill's)."""
+    command_line = types.ModuleType("gossip.cli")
+
+    def interrupted() -> int:
+        signal.raise_signal(signum)
+        return 0
+
+    command_line.main = interrupted  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "gossip.cli", command_line)
+    assert launch.main() == 130
+    assert capsys.readouterr().err == "gossip: interrupted\n"
+    assert signal.getsignal(signum) == signal.SIG_IGN
+
+
 def test_ctrl_c_while_the_command_line_still_imports_is_one_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], own_signals: None
 ) -> None:
     """A Ctrl-C in its first few hundred milliseconds, while ``gossip.cli`` and what it
     needs were imported, gave a KeyboardInterrupt traceback."""

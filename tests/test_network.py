@@ -537,6 +537,51 @@ def test_a_demo_interrupted_says_whether_its_network_runs(
         assert not state.processes_of(net.directory)
 
 
+@pytest.mark.slow  # nine starts of six nodes
+@pytest.mark.parametrize("running", [2, 4, 7])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_start_interrupted_at_any_moment_runs_whole_and_says_so_or_not_at_all(
+    networks: Networks, signum: signal.Signals, running: int
+) -> None:
+    """Ctrl-C, ``timeout`` (SIGTERM) or a closed terminal (SIGHUP) while start-network
+    starts (``running``: its processes so far, 7 once all six nodes are forked). SIGTERM
+    and SIGHUP ended it on the spot: a network left running that no command could
+    manage, and a --resume afterwards deleted its stores."""
+    net = networks.reserve()
+    start = [sys.executable, "-m", "gossip", "start-network", "-n", "6"]
+    runner = subprocess.Popen(
+        [*start, "--port-origin", str(net.origin)],
+        cwd=net.cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_until(lambda: len(gossip_processes(str(net.directory))) >= running, 30)
+        runner.send_signal(signum)
+        _, err = runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.communicate()
+    left = gossip_processes(str(net.directory))
+    status = net.cli("status")
+    if runner.returncode == 0:  # it had finished
+        assert "6 of 6 nodes up" in status.out
+        return
+    assert runner.returncode == 130 and "Traceback" not in err, err
+    if "still runs" in err:
+        stop = f"stop-network --port-origin {net.origin} stops it"
+        assert err.startswith("gossip: interrupted; the network it started still runs: ")
+        assert err.rstrip().endswith(stop) and "6 of 6 nodes up" in status.out, status
+    else:
+        assert err == "gossip: interrupted\n"
+        assert left == [] and status.code == 1, status
+    assert not list(net.directory.glob(".replaced-*"))
+    assert net.cli("stop-network").code == (0 if left else 1)
+    assert gossip_processes(str(net.directory)) == []
+
+
 def stop(pids: list[int]) -> None:
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import signal
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,3 +84,57 @@ def test_a_start_interrupted_once_its_nodes_run_stops_them(
     assert left == []
     kept = {p.name: p.read_bytes() for p in directory.iterdir()}
     assert {n: kept[n] for n in kept.keys() - {"supervisor.log", state.LOCK_FILE}} == before
+
+
+def test_a_resume_interrupted_once_its_nodes_run_stops_them(
+    gossip_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The resume left them running while the state still said stopped: every command
+    then said the network was being stopped or started, until a stop-network."""
+    fresh = network.plan({1: [2], 2: [1]}, ORIGIN, 3, "circular")
+    directory = network.start(fresh)
+    try:
+        network.stop(directory, fresh)
+        real = network._own
+
+        def interrupted(*args: Any) -> None:
+            real(*args)
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(network, "_own", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            network.resume(directory)
+        left = state.processes_of(directory)
+        monkeypatch.setattr(network, "_own", real)
+        resumed = network.resume(directory)
+        assert state.running(directory) is not None
+    finally:
+        network.stop_unreadable(directory)
+    assert left == []
+    assert sorted(resumed.live_numbers()) == [1, 2]
+
+
+def test_a_start_interrupted_as_it_deletes_what_it_replaces_deletes_it_whole(
+    gossip_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the stopped network's files, set aside, were deleted left part of
+    them there for good (stop-network left them too) and the new network running."""
+    directory, _ = stopped_network(gossip_home)
+    real = shutil.rmtree
+
+    def interrupted(path: Any, *args: Any, **kwargs: Any) -> None:
+        if Path(path).name.startswith(".replaced-"):  # to this thread: others take none
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+        real(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", interrupted)
+    fresh = network.plan({1: [2], 2: [1]}, ORIGIN, 3, "circular")
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            network.start(fresh)
+        running = state.running(directory)
+        set_aside = list(directory.glob(".replaced-*"))
+    finally:
+        network.stop_unreadable(directory)
+    assert running is not None, "the network that had started runs on"
+    assert set_aside == []
