@@ -82,3 +82,17 @@ def fake_supervisor() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+WATCHED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@pytest.fixture(autouse=True)
+def signals_as_they_were() -> Iterator[None]:
+    """A test leaves this worker's signal handlers and mask as it found them: loading a
+    benchmark script in-process once left SIGINT ending the process, and the next test
+    that sent itself a Ctrl-C took the whole worker down."""
+    before = ([signal.getsignal(s) for s in WATCHED], signal.pthread_sigmask(signal.SIG_BLOCK, []))
+    yield
+    after = ([signal.getsignal(s) for s in WATCHED], signal.pthread_sigmask(signal.SIG_BLOCK, []))
+    assert after == before, "the test changed how this process takes signals"

@@ -27,7 +27,10 @@ both pick it before either binds, so these tests run one after another."""
 
 
 def script(name: str) -> ModuleType:
-    """A module of ``benchmarks/``, loaded as its scripts load their neighbours."""
+    """A module of ``benchmarks/``, loaded as its scripts load their neighbours. The
+    signal handlers its ``quiet`` sets for a script's own process (a Ctrl-C ends it at
+    once) are not this worker's: it keeps its own."""
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     sys.path.insert(0, str(BENCHMARKS))
     try:
         spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
@@ -36,6 +39,8 @@ def script(name: str) -> ModuleType:
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(BENCHMARKS))
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
     return module
 
 
