@@ -467,7 +467,7 @@ def stop_network(args: dict[str, Any]) -> str:
         named = None if origin is None else state.run_dir(origin)
     damaged = network.unreadable(named)
     if damaged is not None:
-        count = network.stop_unreadable(damaged)
+        count = network.stop_processes(damaged)
         return (
             f"Stopped the {count} processes of the network in {damaged}, whose state file "
             "could not be read. Its stores are kept there."

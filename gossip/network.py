@@ -150,7 +150,7 @@ def start(network: NetworkState) -> Path:
         # Nothing ran here before (checked above), so what runs now is this start's: an
         # interrupt after its supervisor reported, before it was written down, leaves it
         # running where no command would think to stop it.
-        _end_all(set(state.processes_of(directory)), directory)
+        stop_processes(directory)
         for new in [*directory.glob("node-*"), directory / state.SECRET_FILE]:
             new.unlink(missing_ok=True)
         for old in aside.iterdir():
@@ -196,7 +196,7 @@ def resume(directory: Path, key: bytes | None = None) -> NetworkState:
     try:
         _own(directory, network, "resume")
     except BaseException:  # as a start does: what an interrupt left running goes again
-        _end_all(set(state.processes_of(directory)), directory)
+        stop_processes(directory)
         raise
     return network
 
@@ -598,9 +598,10 @@ def unreadable(directory: Path | None) -> Path | None:
     return directory
 
 
-def stop_unreadable(directory: Path) -> int:
-    """Stop the processes of a network whose state cannot be read: how many there were.
-    Found by their command lines, as ``stop`` finds them; the stores stay."""
+def stop_processes(directory: Path) -> int:
+    """Stop every process of a run directory's network: how many there were. Found by
+    their command lines, as ``stop`` finds them, so its state need not be readable (nor
+    written yet, for a start cut short); the stores stay."""
     everyone = set(state.processes_of(directory))
     _end_all(everyone, directory)
     return len(everyone)
