@@ -13,8 +13,10 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gossip import state
 from gossip.client import GossipClient
@@ -60,6 +62,17 @@ class Result:
     code: int
     out: str
     err: str
+
+
+def interrupted_after(done: Callable[..., Any]) -> Callable[..., Any]:
+    """``done``, then a Ctrl-C the moment it returns: where a real one can land, and
+    no test can time it to."""
+
+    def interrupted(*args: Any) -> Any:
+        done(*args)
+        raise KeyboardInterrupt
+
+    return interrupted
 
 
 def run_python(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> Result:

@@ -20,9 +20,14 @@ from gossip.errors import GossipError
 from gossip.experiment import Result, table
 from gossip.network import wait_until
 from gossip.scenario import DAY_S, Bar, Scenario, load, parse
-from gossip.state import NetworkState
 from gossip.strategy import Strategy
-from tests.networks import free_origin, gossip_cli, gossip_processes, png_size
+from tests.networks import (
+    free_origin,
+    gossip_cli,
+    gossip_processes,
+    interrupted_after,
+    png_size,
+)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -557,19 +562,14 @@ def test_an_experiment_interrupted_as_its_network_starts_stops_it(
     from gossip import experiment, network
 
     real = network.start
-
-    def interrupted(net: NetworkState) -> Path:
-        real(net)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(network, "start", interrupted)
+    monkeypatch.setattr(network, "start", interrupted_after(real))
     net = network.plan({1: [2], 2: [1]}, free_origin(), 3, "circular")
     try:
         with pytest.raises(KeyboardInterrupt), experiment.running(net):
             pass
         left = gossip_processes(str(gossip_home))
     finally:
-        network.stop_unreadable(net.directory)
+        network.stop_processes(net.directory)
     assert left == []
     monkeypatch.setattr(network, "start", real)
     network.start(net)
@@ -578,5 +578,5 @@ def test_an_experiment_interrupted_as_its_network_starts_stops_it(
             pass
         left = gossip_processes(str(gossip_home))
     finally:
-        network.stop_unreadable(net.directory)
+        network.stop_processes(net.directory)
     assert len(left) == 3, "the network that ran there first runs on"

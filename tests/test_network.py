@@ -31,6 +31,7 @@ from tests.networks import (
     Networks,
     gossip_cli,
     gossip_processes,
+    interrupted_after,
     peer_numbers,
     png_size,
     ports_free,
@@ -518,14 +519,10 @@ def test_a_demo_interrupted_says_whether_its_network_runs(
     from gossip import cli
 
     net = networks.reserve()
-    real = mending_io.start
-
-    def interrupted(plan: NetworkState) -> Path:
-        if when == "as the start returns":
-            real(plan)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(mending_io, "start", interrupted)
+    if when == "as the start returns":
+        monkeypatch.setattr(mending_io, "start", interrupted_after(mending_io.start))
+    else:
+        monkeypatch.setattr(mending_io, "start", interrupted_after(lambda plan: None))
     assert cli.main(["demo", "-n", "4", "--port-origin", str(net.origin)]) == 130
     err = capsys.readouterr().err
     if when == "as the start returns":

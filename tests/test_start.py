@@ -12,7 +12,7 @@ import pytest
 
 from gossip import network, state
 from gossip.errors import GossipError
-from tests.networks import free_origin
+from tests.networks import free_origin, interrupted_after
 
 ORIGIN = free_origin()
 """Free ports for the real check ``start`` makes, below the kernel's ephemeral range (a
@@ -67,20 +67,14 @@ def test_a_start_interrupted_once_its_nodes_run_stops_them(
     """Ctrl-C (or SIGTERM made one) just after the supervisor reported, before or after
     its pids were written down: the start fails, and nothing of it runs on."""
     directory, before = stopped_network(gossip_home)
-    real = getattr(network, where)
-
-    def interrupted(*args: object) -> object:
-        real(*args)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(network, where, interrupted)
+    monkeypatch.setattr(network, where, interrupted_after(getattr(network, where)))
     fresh = network.plan({1: [2], 2: [1]}, ORIGIN, 3, "circular")
     try:
         with pytest.raises(KeyboardInterrupt):
             network.start(fresh)
         left = state.processes_of(directory)
     finally:
-        network.stop_unreadable(directory)
+        network.stop_processes(directory)
     assert left == []
     kept = {p.name: p.read_bytes() for p in directory.iterdir()}
     assert {n: kept[n] for n in kept.keys() - {"supervisor.log", state.LOCK_FILE}} == before
@@ -96,12 +90,7 @@ def test_a_resume_interrupted_once_its_nodes_run_stops_them(
     try:
         network.stop(directory, fresh)
         real = network._own
-
-        def interrupted(*args: Any) -> None:
-            real(*args)
-            raise KeyboardInterrupt
-
-        monkeypatch.setattr(network, "_own", interrupted)
+        monkeypatch.setattr(network, "_own", interrupted_after(real))
         with pytest.raises(KeyboardInterrupt):
             network.resume(directory)
         left = state.processes_of(directory)
@@ -109,7 +98,7 @@ def test_a_resume_interrupted_once_its_nodes_run_stops_them(
         resumed = network.resume(directory)
         assert state.running(directory) is not None
     finally:
-        network.stop_unreadable(directory)
+        network.stop_processes(directory)
     assert left == []
     assert sorted(resumed.live_numbers()) == [1, 2]
 
@@ -135,6 +124,6 @@ def test_a_start_interrupted_as_it_deletes_what_it_replaces_deletes_it_whole(
         running = state.running(directory)
         set_aside = list(directory.glob(".replaced-*"))
     finally:
-        network.stop_unreadable(directory)
+        network.stop_processes(directory)
     assert running is not None, "the network that had started runs on"
     assert set_aside == []
